@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tpctl/tpctl/internal/buildinfo"
+	"github.com/tpctl/tpctl/internal/cli"
+)
+
+func newVersionCmd() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of tpctl",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := cli.ParseFormat(output, cli.Table, cli.JSON, cli.YAML)
+			if err != nil {
+				return err
+			}
+			info := buildinfo.Get()
+			if f != cli.Table {
+				return cli.Encode(cmd.OutOrStdout(), f, info)
+			}
+			w := cmd.OutOrStdout()
+			dirty := ""
+			if info.Dirty {
+				dirty = " (modified)"
+			}
+			fmt.Fprintf(w, "tpctl %s\n", info.Version)
+			fmt.Fprintf(w, "  commit:   %s%s\n", info.Commit, dirty)
+			if info.Date != "" {
+				fmt.Fprintf(w, "  built:    %s\n", info.Date)
+			}
+			fmt.Fprintf(w, "  go:       %s\n", info.GoVersion)
+			fmt.Fprintf(w, "  platform: %s\n", info.Platform)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table|json|yaml")
+	return cmd
+}
