@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/tpctl/tpctl/internal/cli"
@@ -21,6 +22,9 @@ func main() {
 	err := root.ExecuteContext(ctx)
 	if err != nil {
 		code := cli.ExitCode(err)
+		if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") {
+			code = cli.ExitUsage
+		}
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			code = cli.ExitInterrupt
 		}
