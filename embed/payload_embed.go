@@ -1,0 +1,23 @@
+//go:build payload
+
+package bundle
+
+import (
+	"embed"
+	"io/fs"
+)
+
+// payload holds embed/payload/ as scripts/release filled it for one
+// architecture: manifest.json plus the files it lists.
+//
+//go:embed all:payload
+var payload embed.FS
+
+func payloadFS() fs.FS {
+	sub, err := fs.Sub(payload, "payload")
+	if err != nil {
+		// fs.Sub fails only on an invalid directory name, a constant here.
+		panic(err)
+	}
+	return sub
+}
