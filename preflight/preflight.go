@@ -95,10 +95,17 @@ func (s IgnoreSet) Has(name string) bool {
 	return ok
 }
 
-// Report is the outcome of a run.
+// SchemaVersion names the JSON report schema. It changes only when a field
+// is renamed or removed; new fields may be added under the same version.
+const SchemaVersion = "tpctl.preflight/v1"
+
+// Report is the outcome of a run. Encoded as JSON it is the documented
+// report schema (see render.go and README.md, "Preflight").
 type Report struct {
+	Schema  string   `json:"schema"`
 	Results []Result `json:"results"`
 	Summary Summary  `json:"summary"`
+	Facts   Facts    `json:"facts"`
 }
 
 // Summary counts results by severity after ignores were applied.
@@ -115,7 +122,7 @@ func (r Report) Failed() bool { return r.Summary.Fail > 0 }
 // Run runs every check against the host and applies the ignore set. Results
 // keep the order of the checks; a check's own order is kept too.
 func Run(ctx context.Context, checks []Check, h *Host, ignore IgnoreSet) Report {
-	var rep Report
+	rep := Report{Schema: SchemaVersion, Results: []Result{}}
 	for _, c := range checks {
 		if ctx.Err() != nil {
 			rep.Results = append(rep.Results, Result{
@@ -144,7 +151,25 @@ func Run(ctx context.Context, checks []Check, h *Host, ignore IgnoreSet) Report 
 			rep.Summary.Ignored++
 		}
 	}
+	rep.Facts = GatherFacts(h)
 	return rep
+}
+
+// Unused returns the ignore keys that match no result name ("all" aside),
+// sorted, so a caller can point out a misspelt key.
+func (s IgnoreSet) Unused(rep Report) []string {
+	names := make(map[string]bool, len(rep.Results))
+	for _, r := range rep.Results {
+		names[strings.ToLower(r.Name)] = true
+	}
+	var out []string
+	for k := range s {
+		if k != "all" && !names[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // SortByName orders results by name; used where a stable order matters more
