@@ -59,9 +59,10 @@ type Row struct {
 	Purpose   string `json:"purpose"`
 	Source    string `json:"source"`
 	// Table names the table the row came from. Parse fills it in; it is not
-	// a field of the YAML schema. Rows merged by Select carry the names of
+	// a field of the YAML schema (so it is not encoded either, and an encoded
+	// table reads back unchanged). Rows merged by Select carry the names of
 	// every contributing table, joined with ", ".
-	Table string `json:"table,omitempty"`
+	Table string `json:"-"`
 }
 
 // Last returns the last port the row covers (Port for a single port).
