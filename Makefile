@@ -11,10 +11,15 @@ LDFLAGS := -s -w -buildid= \
 	-X $(PKG)/internal/buildinfo.Date=$(DATE)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: build test test-integration test-e2e bench release lint check clean
+.PHONY: build generate test test-integration test-e2e bench release lint check clean
 
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/tpctl ./cmd/tpctl
+
+# Regenerate deepcopy code and CRD manifests from api/ (needs the Go module proxy
+# once, to fetch the pinned controller-gen).
+generate:
+	scripts/generate
 
 # Unit tests: fast, no cluster. Network-namespace tests run when root.
 test:

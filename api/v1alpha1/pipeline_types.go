@@ -1,0 +1,275 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ConfigFormat is the syntax of a Fluent Bit configuration.
+// +kubebuilder:validation:Enum=yaml;classic
+type ConfigFormat string
+
+const (
+	// ConfigFormatYAML is Fluent Bit's YAML format (service/pipeline sections).
+	ConfigFormatYAML ConfigFormat = "yaml"
+	// ConfigFormatClassic is Fluent Bit's classic INI-like format ([INPUT] …).
+	ConfigFormatClassic ConfigFormat = "classic"
+)
+
+// WorkloadKind is the kind of workload that runs a pipeline's pods.
+// +kubebuilder:validation:Enum=Deployment;DaemonSet;StatefulSet
+type WorkloadKind string
+
+const (
+	WorkloadDeployment  WorkloadKind = "Deployment"
+	WorkloadDaemonSet   WorkloadKind = "DaemonSet"
+	WorkloadStatefulSet WorkloadKind = "StatefulSet"
+)
+
+// PipelineConfig is a pipeline's Fluent Bit configuration.
+type PipelineConfig struct {
+	// format of content: yaml (default) or classic.
+	// +kubebuilder:default=yaml
+	// +optional
+	Format ConfigFormat `json:"format,omitempty"`
+	// content is the Fluent Bit configuration text.
+	// +kubebuilder:validation:MaxLength=524288
+	// +optional
+	Content string `json:"content,omitempty"`
+}
+
+// PipelinePort is one port a pipeline listens on. Its number is the backend
+// port (the port in the pod); the frontend port that clients use starts equal
+// to it and is moved up only to resolve a clash in the instance.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.name) || !self.name.matches('^(tcp|udp)-[0-9]+$') || self.name == self.protocol.lowerAscii() + '-' + string(self.port)",message="names of the form tcp-N or udp-N are reserved for the port they describe"
+type PipelinePort struct {
+	// protocol of the port: TCP (default) or UDP.
+	// +kubebuilder:default=TCP
+	// +optional
+	Protocol Protocol `json:"protocol,omitempty"`
+	// port is the backend port number, 1–65535.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port"`
+	// name of the port (an IANA service name: at most 15 lowercase letters,
+	// digits and single hyphens, with at least one letter). Unnamed ports are
+	// named <protocol>-<port> in the Service.
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]+(-[a-z0-9]+)*$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('[a-z]')",message="a port name needs at least one letter"
+	// +optional
+	Name string `json:"name,omitempty"`
+}
+
+// WorkloadSpec selects the workload that runs a pipeline.
+//
+// +kubebuilder:validation:XValidation:rule="!(self.kind == 'DaemonSet' && has(self.replicas))",message="replicas cannot be set for a DaemonSet: it runs one pod per node"
+type WorkloadSpec struct {
+	// kind of workload: Deployment (default), DaemonSet or StatefulSet.
+	// +kubebuilder:default=Deployment
+	// +optional
+	Kind WorkloadKind `json:"kind,omitempty"`
+	// replicas of a Deployment or StatefulSet; defaults to 1.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+}
+
+// PipelineSpec is the desired state of a pipeline.
+type PipelineSpec struct {
+	// instance is the name of the CoreInstance (same namespace) the pipeline
+	// belongs to. It cannot be changed.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="instance is immutable; create a new pipeline instead"
+	// +required
+	Instance string `json:"instance"`
+
+	// config is the Fluent Bit configuration of the pipeline.
+	// +kubebuilder:default={}
+	// +optional
+	Config PipelineConfig `json:"config,omitempty"`
+
+	// ports the pipeline listens on, in addition to those detected from the
+	// configuration. Each protocol/port pair may appear once.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:XValidation:rule="self.all(p, self.exists_one(q, q.protocol == p.protocol && q.port == p.port))",messageExpression="'duplicate backend ' + self.filter(p, !self.exists_one(q, q.protocol == p.protocol && q.port == p.port)).map(p, p.protocol + '/' + string(p.port))[0] + ': each protocol/port may appear once in a pipeline (TCP and UDP may share a number)'",message="duplicate backend port: each protocol/port may appear once in a pipeline"
+	// +kubebuilder:validation:XValidation:rule="self.all(p, !has(p.name) || self.exists_one(q, has(q.name) && q.name == p.name))",message="port names must be unique within a pipeline"
+	// +listType=atomic
+	// +optional
+	Ports []PipelinePort `json:"ports,omitempty"`
+
+	// autoDetectPorts adds the ports that the configuration's listening
+	// plugins use (explicit or their documented defaults). Defaults to true.
+	// +kubebuilder:default=true
+	// +optional
+	AutoDetectPorts *bool `json:"autoDetectPorts,omitempty"`
+
+	// serviceType of the pipeline's Service; applies to all of its ports.
+	// Empty means the instance's pipelineDefaults.serviceType.
+	// +optional
+	ServiceType ServiceType `json:"serviceType,omitempty"`
+
+	// workload that runs the pipeline.
+	// +kubebuilder:default={}
+	// +optional
+	Workload WorkloadSpec `json:"workload,omitempty"`
+
+	// image of the pipeline container; empty means the instance default.
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// resources of the pipeline container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// env is added to the pipeline container's environment; the instance's
+	// proxy variables are set as well.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// secretRefs names Secrets in the pipeline's namespace whose keys become
+	// environment variables of the pipeline container, for use as ${NAME} in
+	// the configuration.
+	// +listType=atomic
+	// +optional
+	SecretRefs []corev1.SecretEnvSource `json:"secretRefs,omitempty"`
+}
+
+// PortStatus is the assigned triplet of one pipeline port.
+type PortStatus struct {
+	// protocol of the port.
+	Protocol Protocol `json:"protocol"`
+	// frontend is the port clients use (the Service port); 0 while no free
+	// frontend could be found (see the PortsAssigned condition).
+	// +optional
+	Frontend int32 `json:"frontend,omitempty"`
+	// backend is the port the pipeline's pods listen on.
+	Backend int32 `json:"backend"`
+	// name of the port, if it has one.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// reassigned is true when the frontend differs from the backend because
+	// an older component of the instance holds the backend number.
+	// +optional
+	Reassigned bool `json:"reassigned,omitempty"`
+	// since is when this entry was added or last changed: its age, which
+	// decides who keeps a contested frontend.
+	Since metav1.Time `json:"since"`
+	// source says where the port comes from: spec.ports[i] or the
+	// configuration (for example "inputs[0] forward").
+	// +optional
+	Source string `json:"source,omitempty"`
+}
+
+// PipelineStatus is the observed state of a pipeline.
+type PipelineStatus struct {
+	// observedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// conditions: Ready and PortsAssigned.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// ports are the assigned triplets, in the order of the effective port list.
+	// +listType=atomic
+	// +optional
+	Ports []PortStatus `json:"ports,omitempty"`
+	// portSummary is a short text form of ports for kubectl, such as
+	// "tcp/2201->2200, udp/5170" (frontend->backend when they differ).
+	// +optional
+	PortSummary string `json:"portSummary,omitempty"`
+	// readyReplicas is the number of ready pods of the workload.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// serviceType is the Service type in effect after applying defaults.
+	// +optional
+	ServiceType ServiceType `json:"serviceType,omitempty"`
+}
+
+// Pipeline is one Fluent Bit workload of a core instance, with the Service
+// that exposes its ports.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=pl,categories=tpctl
+// +kubebuilder:printcolumn:name="Instance",type=string,JSONPath=`.spec.instance`
+// +kubebuilder:printcolumn:name="Kind",type=string,JSONPath=`.spec.workload.kind`
+// +kubebuilder:printcolumn:name="Service",type=string,JSONPath=`.status.serviceType`
+// +kubebuilder:printcolumn:name="Ports",type=string,JSONPath=`.status.portSummary`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.readyReplicas`,priority=1
+// +kubebuilder:printcolumn:name="Ports-Assigned",type=string,JSONPath=`.status.conditions[?(@.type=="PortsAssigned")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Pipeline struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec PipelineSpec `json:"spec"`
+	// +optional
+	Status PipelineStatus `json:"status,omitempty"`
+}
+
+// PipelineList is a list of Pipeline.
+//
+// +kubebuilder:object:root=true
+type PipelineList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Pipeline `json:"items"`
+}
+
+// AutoDetect reports whether ports are detected from the configuration
+// (default true).
+func (s *PipelineSpec) AutoDetect() bool {
+	return s.AutoDetectPorts == nil || *s.AutoDetectPorts
+}
+
+// ConfigFormat returns the configuration format, applying the default.
+func (s *PipelineSpec) ConfigFormat() ConfigFormat {
+	if s.Config.Format == "" {
+		return DefaultConfigFormat
+	}
+	return s.Config.Format
+}
+
+// WorkloadKind returns the workload kind, applying the default.
+func (s *PipelineSpec) WorkloadKind() WorkloadKind {
+	if s.Workload.Kind == "" {
+		return DefaultWorkloadKind
+	}
+	return s.Workload.Kind
+}
+
+// ReplicaCount returns the desired replicas of a Deployment or StatefulSet
+// (default 1).
+func (s *PipelineSpec) ReplicaCount() int32 {
+	if s.Workload.Replicas == nil {
+		return 1
+	}
+	return *s.Workload.Replicas
+}
+
+// EffectiveServiceType returns the pipeline's Service type, falling back to
+// the instance default and then to LoadBalancer.
+func (s *PipelineSpec) EffectiveServiceType(instance *CoreInstanceSpec) ServiceType {
+	if s.ServiceType != "" {
+		return s.ServiceType
+	}
+	if instance != nil {
+		return instance.DefaultServiceType()
+	}
+	return DefaultServiceType
+}
+
+// EffectiveImage returns the pipeline's image, falling back to the instance default.
+func (s *PipelineSpec) EffectiveImage(instance *CoreInstanceSpec) string {
+	if s.Image != "" || instance == nil {
+		return s.Image
+	}
+	return instance.PipelineDefaults.Image
+}
