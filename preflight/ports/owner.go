@@ -2,9 +2,12 @@ package ports
 
 import (
 	"bytes"
+	"cmp"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -135,7 +138,8 @@ func (t *SocketTable) proc(pid int) procInfo {
 	return info
 }
 
-// listPIDs returns the numeric entries of procDir in directory order.
+// listPIDs returns the numeric entries of procDir in ascending pid order
+// (the order /proc lists them in; sorted so that any tree behaves the same).
 func listPIDs(procDir string) []string {
 	d, err := os.Open(procDir)
 	if err != nil {
@@ -149,6 +153,9 @@ func listPIDs(procDir string) []string {
 			pids = append(pids, n)
 		}
 	}
+	slices.SortFunc(pids, func(a, b string) int {
+		return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b))
+	})
 	return pids
 }
 
