@@ -283,6 +283,24 @@ func TestConflictsInNetworkNamespace(t *testing.T) {
 	require.Len(t, dns, 1)
 	assert.Equal(t, fmt.Sprintf("5653/udp is in use by %s (pid %d) on [::1]", process, os.Getpid()), dns[0].String())
 
+	// Netlink, asked from the namespace's thread, sees the same sockets as
+	// the namespace's /proc files.
+	var viaNetlink, fromLeaderView *SocketTable
+	var netlinkErr, leaderErr error
+	ns.do(func() {
+		viaNetlink, netlinkErr = ReadSocketsNetlink("/proc")
+		fromLeaderView, leaderErr = ReadSocketTable("/proc")
+	})
+	require.NoError(t, netlinkErr)
+	files, err := ReadSockets(ns.netDir(), "/proc")
+	require.NoError(t, err)
+	assert.Equal(t, files.Sockets, viaNetlink.Sockets)
+	assert.Equal(t, SourceNetlink, viaNetlink.Source)
+	// /proc/net shows the leader's namespace, not this thread's: netlink
+	// would answer for the wrong namespace, so the files are read.
+	require.NoError(t, leaderErr)
+	assert.Equal(t, "/proc/net", fromLeaderView.Source)
+
 	// The host's own table does not see the namespace's sockets.
 	hostTable, err := ReadSocketTable("/proc")
 	require.NoError(t, err)

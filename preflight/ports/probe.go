@@ -57,6 +57,9 @@ type SocketTable struct {
 	// ProcDir is the /proc whose <pid>/fd entries name socket owners; empty
 	// means owners are not looked up.
 	ProcDir string
+	// Source says where the sockets were read: SourceNetlink, or the
+	// directory holding the tcp, tcp6, udp and udp6 files.
+	Source string
 
 	mu     sync.Mutex
 	owners ownerCache
@@ -69,20 +72,31 @@ const (
 	stateUDPBound = 0x07
 )
 
-// ReadSocketTable reads procDir/net/{tcp,tcp6,udp,udp6} once and keeps TCP
-// sockets in LISTEN and UDP sockets that are bound (unconnected, local port
-// not 0). Owners are looked up later, below procDir, only for sockets that
-// Conflicts returns. tcp6 and udp6 may be missing (IPv6 disabled); tcp and
-// udp may not.
+// ReadSocketTable reads the socket tables that procDir/net shows, once, and
+// keeps TCP sockets in LISTEN and UDP sockets that are bound (unconnected,
+// local port not 0). Owners are looked up later, below procDir, only for
+// sockets that Conflicts returns.
+//
+// When procDir is the live procfs and the calling thread is in the network
+// namespace procDir/net shows, the kernel is asked over NETLINK_SOCK_DIAG
+// for exactly those sockets (ReadSocketsNetlink): the same data as
+// procDir/net/{tcp,tcp6,udp,udp6}, without the kernel walking its whole
+// established-connection hash for each of the tcp files (milliseconds per
+// file on a large machine). Otherwise, or when netlink fails, the four files
+// are parsed (ReadSockets). Table.Source says which way was taken.
 func ReadSocketTable(procDir string) (*SocketTable, error) {
+	if t, err := readSocketTableNetlink(procDir); err == nil && t != nil {
+		return t, nil
+	}
 	return ReadSockets(filepath.Join(procDir, "net"), procDir)
 }
 
-// ReadSockets is ReadSocketTable with the socket tables read from netDir
-// (e.g. /proc/<pid>/task/<tid>/net for another network namespace) and owners
-// looked up below procDir.
+// ReadSockets parses netDir/{tcp,tcp6,udp,udp6} (e.g. /proc/net, a fake tree,
+// or /proc/<pid>/task/<tid>/net for another network namespace) and looks
+// owners up below procDir. tcp6 and udp6 may be missing (IPv6 disabled); tcp
+// and udp may not.
 func ReadSockets(netDir, procDir string) (*SocketTable, error) {
-	t := &SocketTable{ProcDir: procDir}
+	t := &SocketTable{ProcDir: procDir, Source: netDir}
 	for _, f := range []struct {
 		name     string
 		proto    Protocol

@@ -298,3 +298,47 @@ func TestSocketInode(t *testing.T) {
 		assert.False(t, ok, in)
 	}
 }
+
+func TestReadSocketTableSource(t *testing.T) {
+	requireLittleEndian(t)
+	fake := t.TempDir()
+	require.NoError(t, os.CopyFS(filepath.Join(fake, "net"), os.DirFS(fixtureNet)))
+	st, err := ReadSocketTable(fake)
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(fake, "net"), st.Source, "a fake tree is read from its files")
+	assert.Len(t, st.Sockets, 11)
+
+	if _, err := ReadSocketsNetlink("/proc"); err != nil {
+		t.Skipf("needs NETLINK_SOCK_DIAG (tcp_diag, udp_diag): %v", err)
+	}
+	live, err := ReadSocketTable("/proc")
+	require.NoError(t, err)
+	assert.Equal(t, SourceNetlink, live.Source, "the live /proc is asked over netlink")
+}
+
+func TestParseDiagMsg(t *testing.T) {
+	msg := make([]byte, sizeofDiagMsg)
+	msg[0] = 10 // AF_INET6
+	binary.BigEndian.PutUint16(msg[4:], 10250)
+	copy(msg[8:24], netip.MustParseAddr("::ffff:127.0.0.1").AsSlice())
+	binary.NativeEndian.PutUint32(msg[64:], 997)
+	binary.NativeEndian.PutUint32(msg[68:], 4242)
+	s, ok := parseDiagMsg(msg, TCP)
+	require.True(t, ok)
+	assert.Equal(t, sock(TCP, "::ffff:127.0.0.1", 10250, 4242, 997), s)
+
+	msg[0] = 2 // AF_INET
+	copy(msg[8:12], []byte{10, 0, 0, 5})
+	s, ok = parseDiagMsg(msg, UDP)
+	require.True(t, ok)
+	assert.Equal(t, sock(UDP, "10.0.0.5", 10250, 4242, 997), s)
+
+	binary.BigEndian.PutUint16(msg[4:], 0)
+	_, ok = parseDiagMsg(msg, UDP)
+	assert.False(t, ok, "UDP without a local port is not bound")
+	_, ok = parseDiagMsg(msg[:sizeofDiagMsg-1], TCP)
+	assert.False(t, ok, "short message")
+	msg[0] = 1 // AF_UNIX
+	_, ok = parseDiagMsg(msg, TCP)
+	assert.False(t, ok, "unknown family")
+}
