@@ -1,0 +1,74 @@
+// Package images builds the container images of the test harness from the Go
+// programs beside it (pause, sink), with internal/ociimage: static binaries,
+// one layer, docker-archive tarballs for `ctr images import`.
+package images
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/tpctl/tpctl/internal/ociimage"
+)
+
+// Image references of the test images. Tags are versions, never latest, so the
+// kubelet uses the imported image instead of pulling.
+const (
+	PauseRef = "tpctl.test/pause:1"
+	SinkRef  = "tpctl.test/sink:1"
+)
+
+// Program is a Go main package packaged as an image.
+type Program struct {
+	Package    string // import path of the main package
+	Ref        string // image reference
+	Binary     string // path of the binary inside the image
+	User       string // uid[:gid]
+	Entrypoint []string
+}
+
+// Pause is the pod sandbox image: reaps children, exits on SIGTERM, runs as 65535.
+func Pause() Program {
+	return Program{
+		Package: "github.com/tpctl/tpctl/test/images/pause", Ref: PauseRef,
+		Binary: "/pause", User: "65535:65535", Entrypoint: []string{"/pause"},
+	}
+}
+
+// Sink is the stand-in data plane: see test/images/sink.
+func Sink() Program {
+	return Program{
+		Package: "github.com/tpctl/tpctl/test/images/sink", Ref: SinkRef,
+		Binary: "/sink", User: "65532:65532", Entrypoint: []string{"/sink"},
+	}
+}
+
+// Build compiles p statically for linux/GOARCH and writes its image tarball
+// into dir, returning the tarball's path. It must run inside this module (the
+// go tool resolves p.Package from the working directory).
+func Build(ctx context.Context, dir string, p Program) (string, error) {
+	tmp, err := os.MkdirTemp(dir, ".build-")
+	if err != nil {
+		return "", fmt.Errorf("make build dir in %s: %w", dir, err)
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, filepath.Base(p.Binary))
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, p.Package)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", p.Package, err, out)
+	}
+	f, err := ociimage.FileFromPath(bin, p.Binary, true)
+	if err != nil {
+		return "", err
+	}
+	dst := filepath.Join(dir, filepath.Base(p.Binary)+".tar")
+	if _, err := ociimage.WriteTarball(dst, ociimage.Spec{
+		Ref: p.Ref, Entrypoint: p.Entrypoint, User: p.User, Files: []ociimage.File{f},
+	}); err != nil {
+		return "", fmt.Errorf("write image %s: %w", p.Ref, err)
+	}
+	return dst, nil
+}

@@ -1,0 +1,41 @@
+// Command sink is the stand-in data plane of the end-to-end tests: it listens
+// on the TCP and UDP ports it is given, logs and keeps what it receives, and
+// reports it over HTTP.
+//
+//	sink --tcp 5170,24224 --udp 5140 --http :8080
+//
+// GET /healthz answers "ok"; GET /received returns JSON with the bytes,
+// message count and last payloads per port, plus the HTTP_PROXY, HTTPS_PROXY
+// and NO_PROXY the process was started with. SINK_TCP, SINK_UDP, SINK_HTTP and
+// SINK_HOST set the same as the flags.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func newFlagSet(stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("sink", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func main() {
+	cfg, err := ParseArgs(os.Args[1:], os.Getenv, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sink:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := Run(ctx, cfg, New(os.Getenv, logger()), nil); err != nil {
+		fmt.Fprintln(os.Stderr, "sink:", err)
+		os.Exit(1)
+	}
+}
