@@ -104,6 +104,12 @@ func ParseConfig(raw []byte) (Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return Config{}, fmt.Errorf("parse install configuration: %w", err)
 	}
+	// No list has a default: an empty list and an absent one are the same.
+	for _, l := range []*[]string{&c.Disable, &c.TLSSANs, &c.NoProxy, &c.KubeletArgs} {
+		if len(*l) == 0 {
+			*l = nil
+		}
+	}
 	return c, nil
 }
 
