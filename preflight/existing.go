@@ -11,18 +11,19 @@ import (
 	"strings"
 )
 
-// K3sUnitPath is the systemd unit tpctl writes for K3s. A unit there that
-// carries a key starting with TpctlUnitMarker (systemd ignores X- keys), e.g.
+// K3sUnitPath is the systemd unit tpctl writes for K3s. A unit there whose
+// [Unit] section carries the marker the systemd package writes (systemd
+// ignores X- keys)
 //
 //	[Unit]
-//	X-Tpctl-Version=v0.3.0
+//	X-Tpctl-Managed=true
 //
 // marks the K3s on this host as installed by tpctl; the K3s binary is the
-// first word of its ExecStart=. Preflight then treats that K3s, its files and
-// the ports its processes hold as tpctl's own rather than as a clash.
+// first word of its ExecStart=. Preflight then treats that K3s and the ports
+// its processes hold as tpctl's own rather than as a clash.
 const (
 	K3sUnitPath     = "/etc/systemd/system/k3s.service"
-	TpctlUnitMarker = "X-Tpctl"
+	TpctlUnitMarker = "X-Tpctl-Managed"
 )
 
 // process is one entry of /proc.
@@ -69,17 +70,28 @@ func (h *Host) running(names ...string) []process {
 	return out
 }
 
-// parseTpctlUnit reports whether a unit file carries the tpctl marker and
-// returns the binary of its ExecStart=.
+// parseTpctlUnit reports whether a unit file carries the tpctl marker
+// (X-Tpctl-Managed=true in [Unit]) and returns the binary of its
+// ExecStart= in [Service].
 func parseTpctlUnit(b []byte) (marked bool, binary string) {
+	section := ""
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(line, TpctlUnitMarker) && strings.Contains(line, "=") {
-			marked = true
+		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
+			section = line[1 : len(line)-1]
+			continue
 		}
-		if v, ok := strings.CutPrefix(line, "ExecStart="); ok && binary == "" {
-			v = strings.TrimLeft(strings.TrimSpace(v), "-@:+!")
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch {
+		case section == "Unit" && k == TpctlUnitMarker:
+			marked = v == "true"
+		case section == "Service" && k == "ExecStart" && binary == "":
+			v = strings.TrimLeft(v, "-@:+!")
 			if f := strings.Fields(v); len(f) > 0 && f[0] != `\` {
 				binary = f[0]
 			}

@@ -166,7 +166,11 @@ func checkModule(h *Host, mi moduleInfo, kc kernelConfig, kcErr error, m kernelM
 	}
 	pkgRemedy := fmt.Sprintf("install the kernel's module package (Debian/Ubuntu: linux-modules-extra-%s; RHEL: kernel-modules-extra), then modprobe %s", mi.release, m.Name)
 	if opt == "m" {
-		return r.fail(fmt.Sprintf("CONFIG_%s=m but module %s is not loaded and not found under %s (%s)", m.Config, m.Name, modDir, m.Why), pkgRemedy)
+		msg := fmt.Sprintf("CONFIG_%s=m but module %s is not loaded and not found under %s (%s)", m.Config, m.Name, modDir, m.Why)
+		if m.Require {
+			return r.fail(msg, pkgRemedy)
+		}
+		return r.warn(msg, pkgRemedy)
 	}
 	if mi.loaded == nil && mi.builtin == nil && mi.dir == "" && kcErr != nil {
 		return r.warn(fmt.Sprintf("cannot tell whether %s is available: no /proc/modules, no %s and no kernel config (%s)", m.Name, modDir, m.Why),

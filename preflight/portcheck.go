@@ -57,8 +57,8 @@ func (c portCheck) Run(_ context.Context, h *Host) []Result {
 		}
 		switch {
 		case len(clash) > 0:
-			out = append(out, r.fail(fmt.Sprintf("%s (needed by %s %s)", strings.Join(clash, "; "), row.Component, where),
-				fmt.Sprintf("stop or reconfigure the program holding %s, or ignore with --ignore-preflight-errors=%s if it is meant to share the host", row.Spec(), r.Name)))
+			out = append(out, r.fail(fmt.Sprintf("%s; %s needs it %s", strings.Join(clash, "; "), row.Component, where),
+				fmt.Sprintf("stop or reconfigure the program holding %s (ss -lntup lists the listeners)", row.Spec())))
 		case len(own) > 0:
 			out = append(out, r.pass(fmt.Sprintf("%s free for %s: held by the K3s tpctl installed", row.Spec(), row.Component)))
 		default:

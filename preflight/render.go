@@ -60,8 +60,9 @@ const (
 	ansiRed    = "\x1b[31m"
 )
 
-// maxNameWidth caps the name column; longer names push their detail along.
-const maxNameWidth = 48
+// maxNameWidth caps the name column; a longer name gets a line of its own
+// with its details below it.
+const maxNameWidth = 40
 
 // WriteTable writes the report as a table: severity, name, message, with
 // the remedy of each warning and failure on the lines below ("→ …"), and a
@@ -90,13 +91,13 @@ func WriteTable(w io.Writer, rep Report, o TableOptions) error {
 		if o.Color {
 			sev = colorFor(r.Severity) + sev + ansiReset
 		}
-		name := r.Name
-		pad := nameW - len(name)
-		if pad < 0 {
-			pad = 0
-		}
 		lines := wrap(msg, detailW)
-		fmt.Fprintf(&b, "%s %s%s  %s\n", sev, name, strings.Repeat(" ", pad), lines[0])
+		if len(r.Name) > nameW {
+			fmt.Fprintf(&b, "%s %s\n", sev, r.Name)
+			lines = append([]string{""}, lines...)
+		} else {
+			fmt.Fprintf(&b, "%s %-*s  %s\n", sev, nameW, r.Name, lines[0])
+		}
 		for _, l := range lines[1:] {
 			fmt.Fprintf(&b, "%s%s\n", strings.Repeat(" ", indent), l)
 		}

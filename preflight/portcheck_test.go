@@ -1,0 +1,86 @@
+package preflight
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tpctl/tpctl/preflight/ports"
+)
+
+func sockets(ss ...ports.Socket) func() (*ports.SocketTable, error) {
+	return func() (*ports.SocketTable, error) { return &ports.SocketTable{Sockets: ss}, nil }
+}
+
+func TestPortCheck(t *testing.T) {
+	rows := []ports.Row{
+		{Port: 6443, Protocol: ports.TCP, Binding: ports.BindHost, Component: "k3s server"},
+		{Port: 8472, Protocol: ports.UDP, Binding: ports.BindHost, Component: "flannel"},
+		{Port: 10248, Protocol: ports.TCP, Binding: ports.BindLocalhost, Component: "kubelet"},
+		{Port: 2020, Protocol: ports.TCP, Binding: ports.BindHost, Component: "health-check pipeline"},
+	}
+	h := fakeHost(t, "v2", nil)
+	h.WithSocketReader(sockets(
+		ports.Socket{Protocol: ports.TCP, Addr: netip.MustParseAddr("0.0.0.0"), Port: 6443, PID: 812, Process: "nginx", Exe: "/usr/sbin/nginx"},
+		ports.Socket{Protocol: ports.TCP, Addr: netip.MustParseAddr("0.0.0.0"), Port: 8472, PID: 9, Process: "tcpthing"},
+		ports.Socket{Protocol: ports.TCP, Addr: netip.MustParseAddr("192.168.1.10"), Port: 10248, PID: 10, Process: "other"},
+		ports.Socket{Protocol: ports.TCP, Addr: netip.MustParseAddr("::"), Port: 2020, PID: 4121, Process: "python3"},
+	))
+	m := byName(t, portCheck{rows: rows, dataDir: DefaultDataDir}.Run(context.Background(), h))
+	require.Len(t, m, 4)
+
+	r := m["Port-6443-TCP"]
+	assert.Equal(t, Fail, r.Severity)
+	assert.Contains(t, r.Message, "6443/tcp is in use by nginx (pid 812) on 0.0.0.0")
+	assert.NotEmpty(t, r.Remedy)
+	assert.Equal(t, Pass, m["Port-8472-UDP"].Severity, "8472/tcp busy does not make 8472/udp busy")
+	assert.Equal(t, Pass, m["Port-10248-TCP"].Severity, "a localhost row ignores a listener on another address")
+	assert.Contains(t, m["Port-2020-TCP"].Message, "python3 (pid 4121) on [::]")
+}
+
+func TestPortCheckOwnK3s(t *testing.T) {
+	rows := []ports.Row{
+		{Port: 6443, Protocol: ports.TCP, Binding: ports.BindHost, Component: "k3s server"},
+		{Port: 10010, Protocol: ports.TCP, Binding: ports.BindLocalhost, Component: "containerd"},
+	}
+	socks := sockets(
+		ports.Socket{Protocol: ports.TCP, Addr: netip.MustParseAddr("::"), Port: 6443, PID: 700, Process: "k3s-server", Exe: "/usr/local/bin/k3s"},
+		ports.Socket{Protocol: ports.TCP, Addr: netip.MustParseAddr("127.0.0.1"), Port: 10010, PID: 701, Process: "containerd",
+			Exe: "/var/lib/rancher/k3s/data/abc123/bin/k3s"},
+	)
+	h := fakeHost(t, "v2", map[string]string{"etc/systemd/system/k3s.service": tpctlUnit, "usr/local/bin/k3s": "ELF"})
+	h.WithSocketReader(socks)
+	for _, r := range (portCheck{rows: rows, dataDir: DefaultDataDir}).Run(context.Background(), h) {
+		assert.Equal(t, Pass, r.Severity, r.Name)
+		assert.Contains(t, r.Message, "held by the K3s tpctl installed")
+	}
+
+	// The same sockets of a K3s tpctl did not install clash.
+	h = fakeHost(t, "v2", map[string]string{"usr/local/bin/k3s": "ELF"})
+	h.WithSocketReader(socks)
+	for _, r := range (portCheck{rows: rows, dataDir: DefaultDataDir}).Run(context.Background(), h) {
+		assert.Equal(t, Fail, r.Severity, r.Name)
+	}
+}
+
+func TestPortCheckSocketsUnreadable(t *testing.T) {
+	h := fakeHost(t, "v2", nil)
+	h.WithSocketReader(func() (*ports.SocketTable, error) { return nil, errBoom })
+	r := runOne(t, portCheck{rows: fwRows}, h)
+	assert.Equal(t, "Ports", r.Name)
+	assert.Equal(t, Warn, r.Severity)
+	assert.Contains(t, r.Message, "4 ports not checked")
+}
+
+func TestSocketsReadOnce(t *testing.T) {
+	n := 0
+	h := fakeHost(t, "v2", nil)
+	h.WithSocketReader(func() (*ports.SocketTable, error) { n++; return &ports.SocketTable{}, nil })
+	checks, err := DefaultChecks(Options{Tables: []string{ports.TableK3s, ports.TableKubernetesCilium}})
+	require.NoError(t, err)
+	Run(context.Background(), checks, h, nil)
+	assert.Equal(t, 1, n, "the socket tables are read once per run, not once per row")
+}
