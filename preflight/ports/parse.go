@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -367,4 +368,24 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// AddFiles loads each table file (LoadFile) and appends it to tables. A file
+// whose table name is already taken (by a built-in table or an earlier file)
+// is an error, so every table name selects exactly one table.
+func AddFiles(tables []Table, paths []string) ([]Table, error) {
+	out := slices.Clone(tables)
+	for _, p := range paths {
+		t, err := LoadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, have := range out {
+			if have.Name == t.Name {
+				return nil, fmt.Errorf("%s: table name %q is already taken; give the table another name", p, t.Name)
+			}
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }

@@ -236,3 +236,29 @@ func FuzzParse(f *testing.F) {
 		require.Equal(t, tb, again)
 	})
 }
+
+func TestAddFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(data), 0o600))
+		return p
+	}
+	mine := write("mine.yaml", validTable)
+	clash := write("clash.yaml", strings.Replace(validTable, "name: mine", "name: k3s", 1))
+	bad := write("bad.yaml", "name: x\nrows: []\n")
+	all := builtin(t)
+
+	got, err := AddFiles(all, []string{mine})
+	require.NoError(t, err)
+	require.Len(t, got, len(all)+1)
+	assert.Equal(t, "mine", got[len(all)].Name)
+	assert.Len(t, all, len(BuiltinNames()), "input untouched")
+
+	_, err = AddFiles(all, []string{clash})
+	require.EqualError(t, err, clash+`: table name "k3s" is already taken; give the table another name`)
+	_, err = AddFiles(all, []string{mine, mine})
+	require.EqualError(t, err, mine+`: table name "mine" is already taken; give the table another name`)
+	_, err = AddFiles(all, []string{bad})
+	require.EqualError(t, err, bad+":2: rows: empty: a table needs at least one row")
+}
