@@ -1,0 +1,155 @@
+package pipeline
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tpctl/tpctl/api/v1alpha1"
+)
+
+// MinPort and MaxPort bound every port number, backend and frontend alike.
+const (
+	MinPort = 1
+	MaxPort = 65535
+)
+
+// Port is a protocol and a port number, such as TCP 5170.
+type Port struct {
+	Protocol v1alpha1.Protocol
+	Number   int32
+}
+
+// TCP returns the TCP port n.
+func TCP(n int32) Port { return Port{Protocol: v1alpha1.ProtocolTCP, Number: n} }
+
+// UDP returns the UDP port n.
+func UDP(n int32) Port { return Port{Protocol: v1alpha1.ProtocolUDP, Number: n} }
+
+// String renders the port as the CLI writes it: "tcp/5170".
+func (p Port) String() string {
+	return strings.ToLower(string(p.Protocol)) + "/" + strconv.Itoa(int(p.Number))
+}
+
+// Less orders ports by protocol (TCP before UDP), then number.
+func (p Port) Less(q Port) bool {
+	if p.Protocol != q.Protocol {
+		return p.Protocol < q.Protocol
+	}
+	return p.Number < q.Number
+}
+
+// PortSet is a set of ports. The zero value is not usable; use NewPortSet.
+type PortSet map[Port]struct{}
+
+// NewPortSet returns a set holding ports.
+func NewPortSet(ports ...Port) PortSet {
+	s := make(PortSet, len(ports))
+	for _, p := range ports {
+		s[p] = struct{}{}
+	}
+	return s
+}
+
+// Add puts p in the set.
+func (s PortSet) Add(p Port) { s[p] = struct{}{} }
+
+// Has reports whether p is in the set.
+func (s PortSet) Has(p Port) bool { _, ok := s[p]; return ok }
+
+// Sorted returns the ports in protocol, then number order.
+func (s PortSet) Sorted() []Port {
+	out := make([]Port, 0, len(s))
+	for p := range s {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	return out
+}
+
+// DefaultPortName is the Service port name of an unnamed pipeline port:
+// "tcp-5170". It is a valid IANA service name for every port, and the CRD
+// reserves names of this form for the port they describe.
+func DefaultPortName(p Port) string {
+	return strings.ToLower(string(p.Protocol)) + "-" + strconv.Itoa(int(p.Number))
+}
+
+// ParseProtocol accepts "tcp" or "udp" in any letter case.
+func ParseProtocol(s string) (v1alpha1.Protocol, error) {
+	switch strings.ToUpper(s) {
+	case "TCP":
+		return v1alpha1.ProtocolTCP, nil
+	case "UDP":
+		return v1alpha1.ProtocolUDP, nil
+	}
+	return "", fmt.Errorf("protocol %q: want tcp or udp", s)
+}
+
+// ParsePortNumber parses a decimal port number in 1–65535.
+func ParsePortNumber(s string) (int32, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+	if err != nil || n < MinPort || n > MaxPort {
+		return 0, fmt.Errorf("port %q: want a number from %d to %d", s, MinPort, MaxPort)
+	}
+	return int32(n), nil
+}
+
+// ParsePortFlag parses a port as given on the command line:
+//
+//	tcp/5170        TCP port 5170
+//	5170/udp        UDP port 5170 (either order)
+//	5170            TCP port 5170
+//	syslog=udp/5140 UDP port 5140 named "syslog"
+//
+// Protocol names are case-insensitive. The name, if any, is checked like the
+// CRD checks it.
+func ParsePortFlag(s string) (v1alpha1.PipelinePort, error) {
+	var out v1alpha1.PipelinePort
+	spec := s
+	if name, rest, ok := strings.Cut(s, "="); ok {
+		if err := ValidatePortName(name); err != nil {
+			return out, fmt.Errorf("port %q: %w", s, err)
+		}
+		out.Name, spec = name, rest
+	}
+	proto, num := "tcp", spec
+	if a, b, ok := strings.Cut(spec, "/"); ok {
+		if _, err := ParseProtocol(a); err == nil {
+			proto, num = a, b
+		} else {
+			proto, num = b, a
+		}
+	}
+	p, err := ParseProtocol(proto)
+	if err != nil {
+		return v1alpha1.PipelinePort{}, fmt.Errorf("port %q: %w", s, err)
+	}
+	if strings.TrimSpace(num) != num {
+		return v1alpha1.PipelinePort{}, fmt.Errorf("port %q: unexpected space", s)
+	}
+	n, err := ParsePortNumber(num)
+	if err != nil {
+		return v1alpha1.PipelinePort{}, fmt.Errorf("port %q: %w", s, err)
+	}
+	out.Protocol, out.Port = p, n
+	if out.Name != "" {
+		if err := checkReservedName(out.Name, Port{Protocol: p, Number: n}); err != nil {
+			return v1alpha1.PipelinePort{}, fmt.Errorf("port %q: %w", s, err)
+		}
+	}
+	return out, nil
+}
+
+// FormatPortFlag renders p the way ParsePortFlag reads it.
+func FormatPortFlag(p v1alpha1.PipelinePort) string {
+	proto := p.Protocol
+	if proto == "" {
+		proto = v1alpha1.ProtocolTCP
+	}
+	s := Port{Protocol: proto, Number: p.Port}.String()
+	if p.Name != "" {
+		s = p.Name + "=" + s
+	}
+	return s
+}

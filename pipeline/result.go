@@ -1,0 +1,193 @@
+package pipeline
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tpctl/tpctl/api/v1alpha1"
+)
+
+// Claims turns one pipeline's effective ports into claims. An entry whose
+// protocol and backend appear in prev (the pipeline's status.ports) is
+// unchanged: it keeps that entry's age and asks to keep its frontend. Any
+// other entry is new or changed, so it is the newest component: Since = now.
+// Renaming an entry or moving it in the list does not change it.
+func Claims(pipeline string, entries []PortEntry, prev []v1alpha1.PortStatus, now time.Time) []Claim {
+	before := make(map[Port]v1alpha1.PortStatus, len(prev))
+	for _, st := range prev {
+		k := Port{Protocol: st.Protocol, Number: st.Backend}
+		if _, dup := before[k]; !dup {
+			before[k] = st
+		}
+	}
+	out := make([]Claim, len(entries))
+	for i, e := range entries {
+		c := Claim{Pipeline: pipeline, Index: i, Name: e.Name, Source: e.Source,
+			Protocol: e.Port.Protocol, Backend: e.Port.Number, Since: now}
+		if st, ok := before[e.Port]; ok && !st.Since.IsZero() {
+			c.Since = st.Since.Time
+			c.Previous = st.Frontend
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// Result is the outcome of Assign for one pipeline.
+type Result struct {
+	// Ports is the pipeline's status.ports, in entry order.
+	Ports []v1alpha1.PortStatus
+	// Assigned and Conflicts are the pipeline's share of Assign's results.
+	Assigned  []Assignment
+	Conflicts []Conflict
+}
+
+// Group splits Assign's results by pipeline name.
+func Group(assigned []Assignment, conflicts []Conflict) map[string]*Result {
+	out := map[string]*Result{}
+	get := func(name string) *Result {
+		r := out[name]
+		if r == nil {
+			r = &Result{}
+			out[name] = r
+		}
+		return r
+	}
+	for _, a := range assigned {
+		r := get(a.Pipeline)
+		r.Assigned = append(r.Assigned, a)
+	}
+	for _, c := range conflicts {
+		r := get(c.Pipeline)
+		r.Conflicts = append(r.Conflicts, c)
+	}
+	for _, r := range out {
+		r.Ports = portStatuses(r.Assigned, r.Conflicts)
+	}
+	return out
+}
+
+func portStatuses(assigned []Assignment, conflicts []Conflict) []v1alpha1.PortStatus {
+	type indexed struct {
+		index int
+		st    v1alpha1.PortStatus
+	}
+	var all []indexed
+	for _, a := range assigned {
+		all = append(all, indexed{a.Index, v1alpha1.PortStatus{
+			Protocol: a.Protocol, Frontend: a.Frontend, Backend: a.Backend, Name: a.Name,
+			Reassigned: a.Reassigned(), Since: metav1.NewTime(a.Since).Rfc3339Copy(), Source: a.Source,
+		}})
+	}
+	for _, c := range conflicts {
+		if c.Reason == ConflictDuplicate {
+			continue // the first entry with this backend is listed already
+		}
+		all = append(all, indexed{c.Index, v1alpha1.PortStatus{
+			Protocol: c.Protocol, Backend: c.Backend, Name: c.Name,
+			Since: metav1.NewTime(c.Since).Rfc3339Copy(), Source: c.Source,
+		}})
+	}
+	slices.SortStableFunc(all, func(a, b indexed) int { return a.index - b.index })
+	out := make([]v1alpha1.PortStatus, len(all))
+	for i, x := range all {
+		out[i] = x.st
+	}
+	return out
+}
+
+// Condition returns the pipeline's PortsAssigned condition (without
+// generation or transition time, which the caller sets).
+func (r *Result) Condition() metav1.Condition {
+	c := metav1.Condition{Type: v1alpha1.ConditionPortsAssigned}
+	if r == nil || (len(r.Assigned) == 0 && len(r.Conflicts) == 0) {
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, v1alpha1.ReasonNoPorts, "the pipeline exposes no port"
+		return c
+	}
+	if len(r.Conflicts) > 0 {
+		c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.ReasonPortsExhausted
+		msgs := make([]string, 0, len(r.Conflicts))
+		for _, x := range r.Conflicts {
+			if x.Reason != ConflictExhausted {
+				c.Reason = v1alpha1.ReasonInvalidPorts
+			}
+			msgs = append(msgs, x.Source+" "+x.Message)
+		}
+		c.Message = joinLimited(msgs)
+		return c
+	}
+	var moved []string
+	for _, a := range r.Assigned {
+		if a.Reassigned() || a.Moved() {
+			moved = append(moved, a.Message())
+		}
+	}
+	if len(moved) == 0 {
+		c.Status, c.Reason = metav1.ConditionTrue, v1alpha1.ReasonAssigned
+		c.Message = fmt.Sprintf("%d port(s): every frontend equals its backend", len(r.Assigned))
+		return c
+	}
+	c.Status, c.Reason = metav1.ConditionTrue, v1alpha1.ReasonReassigned
+	c.Message = joinLimited(moved)
+	return c
+}
+
+// joinLimited joins messages, keeping well under the 32 KiB limit of a
+// condition message.
+func joinLimited(msgs []string) string {
+	const limit = 4096
+	var b strings.Builder
+	for i, m := range msgs {
+		if m == "" {
+			continue
+		}
+		if b.Len()+len(m) > limit {
+			fmt.Fprintf(&b, "; and %d more", len(msgs)-i)
+			break
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(m)
+	}
+	return b.String()
+}
+
+// Summary renders ports for the kubectl column: "tcp/5170, tcp/2201->2200"
+// (frontend->backend when they differ; "?" for a port without frontend).
+func Summary(ports []v1alpha1.PortStatus) string {
+	parts := make([]string, len(ports))
+	for i, p := range ports {
+		proto := strings.ToLower(string(p.Protocol))
+		switch {
+		case p.Frontend == 0:
+			parts[i] = proto + "/?->" + strconv.Itoa(int(p.Backend))
+		case p.Frontend == p.Backend:
+			parts[i] = proto + "/" + strconv.Itoa(int(p.Backend))
+		default:
+			parts[i] = proto + "/" + strconv.Itoa(int(p.Frontend)) + "->" + strconv.Itoa(int(p.Backend))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// FrontendPorts lists the frontends in use for a CoreInstance's status,
+// ordered by protocol and port.
+func FrontendPorts(assigned []Assignment) []v1alpha1.FrontendPort {
+	out := make([]v1alpha1.FrontendPort, len(assigned))
+	for i, a := range assigned {
+		out[i] = v1alpha1.FrontendPort{Protocol: a.Protocol, Port: a.Frontend, Pipeline: a.Pipeline, Backend: a.Backend}
+	}
+	slices.SortFunc(out, func(a, b v1alpha1.FrontendPort) int {
+		if a.Protocol != b.Protocol {
+			return strings.Compare(string(a.Protocol), string(b.Protocol))
+		}
+		return int(a.Port - b.Port)
+	})
+	return out
+}
