@@ -52,7 +52,7 @@ type Assignment struct {
 
 	// Why the frontend is what it is; Message renders it. Kept as plain
 	// fields so that Assign allocates nothing per claim.
-	kept       bool   // Previous was kept
+	kept       bool // Previous was kept
 	lost       lostReason
 	lostBy     holder // who holds Previous when lost == lostHeld
 	heldBy     holder // who holds the backend number when a search moved up

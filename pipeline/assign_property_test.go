@@ -109,7 +109,7 @@ func (s *instanceSim) claims() []Claim {
 
 func TestAssignPropertiesUnderRandomChanges(t *testing.T) {
 	pools := map[string][]Port{
-		"crowded": {TCP(2200), TCP(2201), TCP(2202), TCP(2203), UDP(2200), UDP(2201), TCP(5170), UDP(5170)},
+		"crowded":      {TCP(2200), TCP(2201), TCP(2202), TCP(2203), UDP(2200), UDP(2201), TCP(5170), UDP(5170)},
 		"top of range": {TCP(65530), TCP(65532), TCP(65533), TCP(65534), TCP(65535), UDP(65535)},
 		"mixed":        {TCP(24224), TCP(9880), TCP(5170), UDP(5170), UDP(5140), TCP(4318), TCP(2020), TCP(2021), UDP(8125)},
 	}

@@ -117,7 +117,7 @@ func TestAssignSeedExamples(t *testing.T) {
 			want:     map[string]int32{"a/0": 2202, "b/0": 2201},
 		},
 		{
-			name: "two claims that say they held the same frontend: the older keeps it",
+			name:   "two claims that say they held the same frontend: the older keeps it",
 			claims: []Claim{kept(claim("b", 0, TCP(4000), 2), 4000), kept(claim("a", 0, TCP(4000), 1), 4000)},
 			want:   map[string]int32{"a/0": 4000, "b/0": 4001},
 		},
