@@ -67,6 +67,12 @@ type PipelineDefaults struct {
 	// image (Fluent Bit or compatible) of a pipeline that names none.
 	// +optional
 	Image string `json:"image,omitempty"`
+	// args of the container of a pipeline that names none; empty means
+	// Fluent Bit's "-c <mounted configuration file>".
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	// +optional
+	Args []string `json:"args,omitempty"`
 }
 
 // FrontendPort is one frontend port in use in a core instance.

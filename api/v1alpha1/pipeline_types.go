@@ -120,6 +120,14 @@ type PipelineSpec struct {
 	// +optional
 	Image string `json:"image,omitempty"`
 
+	// args of the pipeline container; empty means the instance default, and
+	// when that is empty too, Fluent Bit's "-c <mounted configuration file>".
+	// Set it for images that are not Fluent Bit.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	// +optional
+	Args []string `json:"args,omitempty"`
+
 	// resources of the pipeline container.
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
@@ -264,6 +272,15 @@ func (s *PipelineSpec) EffectiveServiceType(instance *CoreInstanceSpec) ServiceT
 		return instance.DefaultServiceType()
 	}
 	return DefaultServiceType
+}
+
+// EffectiveArgs returns the pipeline's container args, falling back to the
+// instance default; nil means the operator's Fluent Bit default.
+func (s *PipelineSpec) EffectiveArgs(instance *CoreInstanceSpec) []string {
+	if len(s.Args) > 0 || instance == nil {
+		return s.Args
+	}
+	return instance.PipelineDefaults.Args
 }
 
 // EffectiveImage returns the pipeline's image, falling back to the instance default.
