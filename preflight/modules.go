@@ -117,6 +117,9 @@ func parseModuleList(b []byte) map[string]bool {
 			name = strings.TrimSuffix(name, ext)
 		}
 		name = strings.TrimSuffix(name, ".ko")
+		if name == "" || name == "/" || name == "." {
+			continue
+		}
 		set[normalizeModule(name)] = true
 	}
 	return set

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // JSON report schema (SchemaVersion "tpctl.preflight/v1"). Field names are
@@ -145,28 +146,28 @@ func summaryLine(s Summary) string {
 	return fmt.Sprintf("Preflight: %d passed, %s, %d failed: %s", s.Pass, warn, s.Fail, verdict)
 }
 
-// wrap splits s into lines of at most width runes at spaces (width 0: one
-// line). A word longer than width gets a line of its own.
+// wrap splits s into lines of at most width characters at spaces (width 0:
+// one line). A word longer than width gets a line of its own.
 func wrap(s string, width int) []string {
-	if width <= 0 || len([]rune(s)) <= width {
+	if width <= 0 || utf8.RuneCountInString(s) <= width {
 		return []string{s}
 	}
 	var lines []string
-	var cur []rune
+	cur, curLen := "", 0
 	for _, word := range strings.Fields(s) {
-		wr := []rune(word)
+		n := utf8.RuneCountInString(word)
 		switch {
-		case len(cur) == 0:
-			cur = wr
-		case len(cur)+1+len(wr) <= width:
-			cur = append(append(cur, ' '), wr...)
+		case curLen == 0:
+			cur, curLen = word, n
+		case curLen+1+n <= width:
+			cur, curLen = cur+" "+word, curLen+1+n
 		default:
-			lines = append(lines, string(cur))
-			cur = wr
+			lines = append(lines, cur)
+			cur, curLen = word, n
 		}
 	}
-	if len(cur) > 0 || len(lines) == 0 {
-		lines = append(lines, string(cur))
+	if curLen > 0 || len(lines) == 0 {
+		lines = append(lines, cur)
 	}
 	return lines
 }
