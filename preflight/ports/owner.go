@@ -132,7 +132,9 @@ func (t *SocketTable) proc(pid int) procInfo {
 		info.comm = string(bytes.TrimRight(b, "\n"))
 	}
 	if exe, err := os.Readlink(filepath.Join(dir, "exe")); err == nil {
-		info.exe = exe
+		// A binary replaced on disk (an upgrade) while it runs reads
+		// "<path> (deleted)"; the path is what names the program.
+		info.exe = strings.TrimSuffix(exe, " (deleted)")
 	}
 	c.procs[pid] = info
 	return info

@@ -207,11 +207,12 @@ func TestKeyAndSpec(t *testing.T) {
 // FuzzParse checks that Parse never panics, that whatever it accepts is
 // valid, and that an accepted table survives encoding and parsing again.
 func FuzzParse(f *testing.F) {
-	for _, name := range BuiltinNames() {
-		data, err := builtinFS.ReadFile("tables/" + name + ".yaml")
-		require.NoError(f, err)
-		f.Add(data)
-	}
+	// Small seeds keep the fuzzer fast (it minimises every new input); the
+	// built-in tables are covered by TestBuiltinLoads.
+	k3s, err := builtinFS.ReadFile("tables/k3s.yaml")
+	require.NoError(f, err)
+	head, _, _ := strings.Cut(string(k3s), "  - port: 8472")
+	f.Add([]byte(head))
 	f.Add([]byte(validTable))
 	f.Add([]byte(row(okRow + "\nendPort: 79")))
 	f.Add([]byte("name: t\nrows:\n  - port: &p 80\n    endPort: *p\n"))

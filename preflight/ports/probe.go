@@ -24,8 +24,9 @@ type Socket struct {
 	Inode    uint64     `json:"inode"`
 	// UID owns the socket (as the kernel reports it).
 	UID int `json:"uid"`
-	// PID, Process (/proc/<pid>/comm) and Exe (/proc/<pid>/exe) name the
-	// owner when it could be found (0/"" otherwise). Conflicts fills them in.
+	// PID, Process (/proc/<pid>/comm) and Exe (/proc/<pid>/exe, without the
+	// " (deleted)" the kernel adds once the file was replaced) name the owner
+	// when it could be found (0/"" otherwise). Conflicts fills them in.
 	PID     int    `json:"pid,omitempty"`
 	Process string `json:"process,omitempty"`
 	Exe     string `json:"exe,omitempty"`

@@ -224,7 +224,7 @@ func TestOwnerResolution(t *testing.T) {
 	p := fakeProc{t, t.TempDir()}
 	p.pid("100", "k3s-server", "/usr/local/bin/k3s", "/dev/null", "socket:[1001]", "socket:[2001]", "socket:[999]")
 	p.pid("150", "bash", "/usr/bin/bash", "/dev/pts/0", "pipe:[77]", "anon_inode:[eventfd]")
-	p.pid("200", "python3", "/usr/bin/python3.12", "socket:[3001]", "socket:[1001]")
+	p.pid("200", "python3", "/usr/bin/python3.12 (deleted)", "socket:[3001]", "socket:[1001]")
 	p.pid("300", "", "", "socket:[2002]")
 	require.NoError(t, os.MkdirAll(filepath.Join(p.dir, "self", "fd"), 0o755))
 	require.NoError(t, os.MkdirAll(filepath.Join(p.dir, "sys"), 0o755))
@@ -251,7 +251,7 @@ func TestOwnerResolution(t *testing.T) {
 	vxlan := st.Conflicts(Row{Port: 8472, Protocol: UDP, Binding: BindHost})
 	require.Len(t, vxlan, 1)
 	assert.Equal(t, "8472/udp is in use by python3 (pid 200) on 0.0.0.0", vxlan[0].String())
-	assert.Equal(t, "/usr/bin/python3.12", vxlan[0].Exe)
+	assert.Equal(t, "/usr/bin/python3.12", vxlan[0].Exe, "the path of a replaced binary, without \" (deleted)\"")
 	assert.Equal(t, []string{"300"}, st.owners.pending, "the scan resumed where it stopped")
 
 	metrics := st.Conflicts(Row{Port: 10249, Protocol: TCP, Binding: BindLocalhost})
