@@ -2,6 +2,7 @@ package ports
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -341,4 +342,42 @@ func TestParseDiagMsg(t *testing.T) {
 	msg[0] = 1 // AF_UNIX
 	_, ok = parseDiagMsg(msg, TCP)
 	assert.False(t, ok, "unknown family")
+}
+
+func TestConflictsConcurrent(t *testing.T) {
+	requireLittleEndian(t)
+	p := fakeProc{t, t.TempDir()}
+	p.pid("10", "a", "/bin/a", "socket:[1001]", "socket:[1002]")
+	p.pid("20", "b", "/bin/b", "socket:[2001]", "socket:[3001]")
+	st, err := ReadSockets(fixtureNet, p.dir)
+	require.NoError(t, err)
+	rows := []Row{
+		{Port: 6443, Protocol: TCP, Binding: BindHost},
+		{Port: 10248, Protocol: TCP, Binding: BindHost},
+		{Port: 10250, Protocol: TCP, Binding: BindHost},
+		{Port: 8472, Protocol: UDP, Binding: BindHost},
+	}
+	want := []string{"a", "a", "b", "b"}
+	errs := make(chan string, 8*len(rows))
+	done := make(chan struct{})
+	for g := 0; g < 8; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i, r := range rows {
+				got := st.Conflicts(r)
+				if len(got) != 1 || got[0].Process != want[i] {
+					errs <- fmt.Sprintf("%s: got %v", r.Spec(), got)
+				}
+			}
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		<-done
+	}
+	close(errs)
+	var problems []string
+	for e := range errs {
+		problems = append(problems, e)
+	}
+	assert.Empty(t, problems)
 }
