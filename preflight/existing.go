@@ -40,16 +40,17 @@ func (h *Host) processes() ([]process, error) {
 			return nil, fmt.Errorf("list /proc: %w", err)
 		}
 		var out []process
+		buf := make([]byte, 64)
 		for _, e := range ents {
 			pid, err := strconv.Atoi(e.Name())
 			if err != nil || pid <= 0 {
 				continue
 			}
-			comm, err := os.ReadFile(h.Path("/proc/" + e.Name() + "/comm"))
+			n, err := readSmall(h.Path("/proc/"+e.Name()+"/comm"), buf)
 			if err != nil {
 				continue // the process exited
 			}
-			out = append(out, process{PID: pid, Comm: strings.TrimSpace(string(comm))})
+			out = append(out, process{PID: pid, Comm: strings.TrimSpace(string(buf[:n]))})
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
 		return out, nil

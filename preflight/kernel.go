@@ -144,14 +144,15 @@ func parseKernelConfig(r io.Reader) (map[string]string, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		name, val, ok := strings.Cut(line, "=")
-		if !ok || !strings.HasPrefix(name, "CONFIG_") {
+		line := bytes.TrimSpace(sc.Bytes())
+		if !bytes.HasPrefix(line, []byte("CONFIG_")) {
 			continue
 		}
-		if val == "y" || val == "m" {
-			opts[strings.TrimPrefix(name, "CONFIG_")] = val
+		name, val, ok := bytes.Cut(line[len("CONFIG_"):], []byte("="))
+		if !ok || len(val) != 1 || (val[0] != 'y' && val[0] != 'm') {
+			continue
 		}
+		opts[string(name)] = string(val)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("scan kernel config: %w", err)

@@ -84,3 +84,18 @@ func statfsPath(path string) (total, free uint64, err error) {
 	bs := uint64(st.Bsize) //nolint:gosec // block sizes are positive
 	return st.Blocks * bs, st.Bavail * bs, nil
 }
+
+// readSmall reads up to len(buf) bytes of a small file (a /proc/<pid>/comm)
+// with plain system calls: open, read, close.
+func readSmall(path string, buf []byte) (int, error) {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer syscall.Close(fd)
+	n, err := syscall.Read(fd, buf)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	return n, nil
+}
