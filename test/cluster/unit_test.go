@@ -1,0 +1,163 @@
+package cluster
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func TestParseVersions(t *testing.T) {
+	v, err := ParseVersions("# c\nK8S_VERSION=v1.2.3\n\nKINE_VERSION=v0.1.0\nCOREDNS_VERSION=v1.0.0\nOTHER=x\n")
+	require.NoError(t, err)
+	assert.Equal(t, Versions{Kubernetes: "v1.2.3", Kine: "v0.1.0", CoreDNS: "v1.0.0"}, v)
+
+	_, err = ParseVersions("K8S_VERSION=v1\n")
+	assert.ErrorContains(t, err, "required")
+	_, err = ParseVersions("garbage\n")
+	assert.ErrorContains(t, err, "line 1")
+}
+
+func TestPinnedVersionsMatchTestDeps(t *testing.T) {
+	v := PinnedVersions()
+	assert.Regexp(t, `^v1\.\d+\.\d+$`, v.Kubernetes)
+	assert.Regexp(t, `^v\d+\.\d+\.\d+$`, v.Kine)
+	assert.Regexp(t, `^v\d+\.\d+\.\d+$`, v.CoreDNS)
+}
+
+func FuzzParseVersions(f *testing.F) {
+	f.Add(versionsEnv)
+	f.Add("K8S_VERSION=\n")
+	f.Add("=x\n#\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseVersions(s)
+		if err == nil {
+			require.NotEmpty(t, v.Kubernetes)
+			require.NotEmpty(t, v.Kine)
+			require.NotEmpty(t, v.CoreDNS)
+		}
+	})
+}
+
+func TestBinariesPath(t *testing.T) {
+	dir := t.TempDir()
+	b := Binaries{Dir: dir, Versions: Versions{Kubernetes: "v1.36.3", Kine: "v0.17.5", CoreDNS: "v1.15.0"}}
+	_, err := b.Path("kubelet")
+	require.ErrorIs(t, err, ErrMissingBinaries)
+	assert.Contains(t, err.Error(), "run scripts/test-deps")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "kubelet-v1.36.3"), []byte("x"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "kine-v0.17.5"), []byte("x"), 0o644))
+	p, err := b.Path("kubelet")
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "kubelet-v1.36.3"), p)
+	_, err = b.Path("kine")
+	assert.ErrorIs(t, err, ErrMissingBinaries, "not executable")
+	_, err = b.Require("kubelet", "coredns")
+	assert.ErrorContains(t, err, "coredns v1.15.0")
+}
+
+func TestFindBinariesFromModuleRoot(t *testing.T) {
+	t.Setenv("TPCTL_TEST_BIN", "")
+	b, err := FindBinaries()
+	require.NoError(t, err)
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	// test/cluster → module root is two levels up.
+	assert.Equal(t, filepath.Join(filepath.Dir(filepath.Dir(wd)), ".cache", "bin"), b.Dir)
+
+	t.Setenv("TPCTL_TEST_BIN", "/opt/bins")
+	b, err = FindBinaries()
+	require.NoError(t, err)
+	assert.Equal(t, "/opt/bins", b.Dir)
+}
+
+func TestPKIChains(t *testing.T) {
+	dir := t.TempDir()
+	p, err := newAPIServerPKI(dir, []net.IP{net.ParseIP("10.99.0.1")})
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(p.ca.CertPEM))
+
+	serving := parseCert(t, p.serving.CertPEM)
+	_, err = serving.Verify(x509.VerifyOptions{Roots: roots, DNSName: "kubernetes.default.svc"})
+	require.NoError(t, err)
+	assert.NoError(t, serving.VerifyHostname("10.96.0.1"))
+	assert.NoError(t, serving.VerifyHostname("10.99.0.1"))
+
+	admin := parseCert(t, p.adminKP.CertPEM)
+	_, err = admin.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"system:masters"}, admin.Subject.Organization)
+	_, err = admin.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	assert.Error(t, err, "client certificate must not serve")
+
+	for _, f := range []string{p.adminKP.KeyFile, p.serving.KeyFile, p.saKey} {
+		st, err := os.Stat(f)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), f)
+	}
+}
+
+func parseCert(t *testing.T, data []byte) *x509.Certificate {
+	t.Helper()
+	blk, _ := pem.Decode(data)
+	require.NotNil(t, blk)
+	c, err := x509.ParseCertificate(blk.Bytes)
+	require.NoError(t, err)
+	return c
+}
+
+func TestKubeconfigRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	p, err := newAPIServerPKI(dir, nil)
+	require.NoError(t, err)
+	cred := p.admin("127.0.0.1:1234")
+	path := filepath.Join(dir, "k")
+	require.NoError(t, cred.writeKubeconfig(path, "admin"))
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	require.NoError(t, err)
+	assert.Equal(t, "https://127.0.0.1:1234", cfg.Host)
+	assert.Equal(t, cred.restConfig().TLSClientConfig.CertData, cfg.TLSClientConfig.CertData)
+	assert.Equal(t, p.ca.CertPEM, cfg.TLSClientConfig.CAData)
+}
+
+func TestHostLockSerialises(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	ctx := context.Background()
+	a, err := AcquireHostLock(ctx, path)
+	require.NoError(t, err)
+
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	_, err = AcquireHostLock(short, path)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	got := make(chan error, 1)
+	go func() {
+		b, err := AcquireHostLock(ctx, path)
+		if err == nil {
+			err = b.Release()
+		}
+		got <- err
+	}()
+	require.NoError(t, a.Release())
+	select {
+	case err := <-got:
+		assert.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("second holder never got the lock")
+	}
+	assert.NoError(t, a.Release(), "release twice is harmless")
+}
