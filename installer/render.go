@@ -11,6 +11,7 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 	"sigs.k8s.io/yaml"
 
+	"github.com/tpctl/tpctl/preflight"
 	"github.com/tpctl/tpctl/systemd"
 )
 
@@ -25,6 +26,19 @@ type Facts struct {
 	// oom_score_adj and every pod hangs in ContainerCreating unless
 	// containerd's CRI plugin sets restrict_oom_score_adj.
 	NoCapSysResource bool `json:"noCapSysResource"`
+	// KubeletArgs are kubelet arguments the host needs (such as
+	// resolv-conf=<file> when /etc/resolv.conf only names loopback
+	// resolvers). The user's own kubeletArgs win on the same name.
+	KubeletArgs []string `json:"kubeletArgs,omitempty"`
+}
+
+// FactsFrom takes the facts install acts on from a preflight report.
+func FactsFrom(pf preflight.Facts) Facts {
+	return Facts{
+		CgroupV1:         pf.CgroupVersion == 1,
+		NoCapSysResource: pf.RestrictOOMScoreAdj,
+		KubeletArgs:      slices.Clone(pf.KubeletArgs),
+	}
 }
 
 // Host paths install writes, relative to the root directory.
@@ -93,7 +107,12 @@ func RenderK3sConfig(c Config, f Facts) ([]byte, error) {
 		k.FlannelBackend = "none"
 		k.DisableNetworkPolicy = true
 	}
-	if f.CgroupV1 && !hasKubeletArg(c.KubeletArgs, "fail-cgroupv1") {
+	for _, a := range f.KubeletArgs {
+		if name, _, _ := strings.Cut(a, "="); !hasKubeletArg(k.KubeletArg, name) {
+			k.KubeletArg = append(k.KubeletArg, a)
+		}
+	}
+	if f.CgroupV1 && !hasKubeletArg(k.KubeletArg, "fail-cgroupv1") {
 		k.KubeletArg = append(k.KubeletArg, "fail-cgroupv1=false")
 	}
 	body, err := yaml.Marshal(k)

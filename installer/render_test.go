@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
+	"github.com/tpctl/tpctl/preflight"
 	"github.com/tpctl/tpctl/systemd"
 )
 
@@ -49,6 +50,20 @@ func TestRenderK3sConfigCiliumCgroupV1(t *testing.T) {
 	assert.Equal(t, "none", m["flannel-backend"])
 	assert.Equal(t, true, m["disable-network-policy"])
 	assert.Equal(t, []any{"max-pods=200", "fail-cgroupv1=false"}, m["kubelet-arg"])
+}
+
+func TestRenderK3sConfigMergesHostKubeletArgs(t *testing.T) {
+	c := completed(t, Config{KubeletArgs: []string{"resolv-conf=/etc/my-resolv.conf"}})
+	f := FactsFrom(preflight.Facts{CgroupVersion: 1, RestrictOOMScoreAdj: true,
+		KubeletArgs: []string{"fail-cgroupv1=false", "resolv-conf=/run/systemd/resolve/resolv.conf"}})
+	assert.Equal(t, Facts{CgroupV1: true, NoCapSysResource: true,
+		KubeletArgs: []string{"fail-cgroupv1=false", "resolv-conf=/run/systemd/resolve/resolv.conf"}}, f)
+	out, err := RenderK3sConfig(c, f)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, yaml.Unmarshal(out, &m))
+	assert.Equal(t, []any{"resolv-conf=/etc/my-resolv.conf", "fail-cgroupv1=false"}, m["kubelet-arg"],
+		"the user's resolv-conf wins; fail-cgroupv1 appears once")
 }
 
 func TestRenderK3sConfigKeepsUsersCgroupDecision(t *testing.T) {

@@ -1,0 +1,106 @@
+package installer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Describer is a step that says in words what it does.
+type Describer interface{ Describe() string }
+
+// FileLister is a step that writes files the dry run can show.
+type FileLister interface{ Files() []FilePreview }
+
+// StepPreview is one step of a dry run.
+type StepPreview struct {
+	Name string `json:"name"`
+	// Would is "run", "no change", or "unknown" (Error says why).
+	Would       string        `json:"would"`
+	Description string        `json:"description,omitempty"`
+	Note        string        `json:"note,omitempty"`
+	Error       string        `json:"error,omitempty"`
+	Files       []FilePreview `json:"files,omitempty"`
+}
+
+// DryRunReport is what a plan would do.
+type DryRunReport struct {
+	Plan  string        `json:"plan"`
+	Steps []StepPreview `json:"steps"`
+}
+
+// DryRun asks every step whether it is done (a read) and what it would
+// write; it changes nothing and takes no lock. Secrets are redacted.
+func DryRun(ctx context.Context, p *Plan) DryRunReport {
+	rep := DryRunReport{Plan: p.Name}
+	for _, s := range p.Steps {
+		sp := StepPreview{Name: s.Name(), Would: "run"}
+		if d, ok := s.(Describer); ok {
+			sp.Description = d.Describe()
+		}
+		done, err := s.Done(ctx)
+		switch {
+		case err != nil:
+			sp.Would, sp.Error = "unknown", err.Error()
+		case done:
+			sp.Would = "no change"
+		}
+		if n, ok := s.(Noter); ok {
+			sp.Note = n.Note()
+		}
+		if f, ok := s.(FileLister); ok {
+			sp.Files = f.Files()
+		}
+		rep.Steps = append(rep.Steps, sp)
+	}
+	return rep
+}
+
+// WriteDryRun renders a dry run as text.
+func WriteDryRun(w io.Writer, rep DryRunReport) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Dry run of %s: %d steps, nothing is changed.\n", rep.Plan, len(rep.Steps))
+	for i, s := range rep.Steps {
+		fmt.Fprintf(&b, "\n%d. %s — would %s\n", i+1, s.Name, s.Would)
+		if s.Description != "" {
+			fmt.Fprintf(&b, "   %s\n", s.Description)
+		}
+		if s.Note != "" {
+			fmt.Fprintf(&b, "   %s\n", s.Note)
+		}
+		if s.Error != "" {
+			fmt.Fprintf(&b, "   cannot tell: %s\n", s.Error)
+		}
+		for _, f := range s.Files {
+			fmt.Fprintf(&b, "   %s", f.Path)
+			if f.Mode != 0 {
+				fmt.Fprintf(&b, " (%04o)", f.Mode.Perm())
+			}
+			switch {
+			case f.Content != "":
+				b.WriteString(":\n")
+				for _, line := range strings.SplitAfter(strings.TrimSuffix(f.Content, "\n"), "\n") {
+					fmt.Fprintf(&b, "     | %s", line)
+				}
+				b.WriteString("\n")
+			case f.Source != "":
+				fmt.Fprintf(&b, " ← %s", f.Source)
+				if f.Size > 0 {
+					fmt.Fprintf(&b, ", %s", formatBytes(f.Size))
+				}
+				if f.SHA256 != "" {
+					fmt.Fprintf(&b, ", sha256 %s", f.SHA256)
+				}
+				b.WriteString("\n")
+			default:
+				b.WriteString("\n")
+			}
+			if f.Note != "" {
+				fmt.Fprintf(&b, "     %s\n", f.Note)
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,158 @@
+package installer
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bundle "github.com/tpctl/tpctl/embed"
+	"github.com/tpctl/tpctl/preflight"
+	"github.com/tpctl/tpctl/systemd"
+)
+
+// Sources name K3s artifacts given on the command line instead of (or in
+// addition to) the embedded payload.
+type Sources struct {
+	// K3sBinary is --k3s-binary; K3sSHA256 (--k3s-sha256) is its digest.
+	K3sBinary string
+	K3sSHA256 string
+	// K3sImages are --k3s-images archives.
+	K3sImages []string
+}
+
+// PreflightFunc runs the host checks for a configuration.
+type PreflightFunc func(ctx context.Context, c Config) (preflight.Report, error)
+
+// DefaultPreflight runs preflight.DefaultChecks against the host below root,
+// with the install's own network, CNI and data dir, and the ignore set.
+func DefaultPreflight(root string, ignore preflight.IgnoreSet) PreflightFunc {
+	return func(ctx context.Context, c Config) (preflight.Report, error) {
+		checks, err := preflight.DefaultChecks(PreflightOptions(c))
+		if err != nil {
+			return preflight.Report{}, fmt.Errorf("preflight options: %w", err)
+		}
+		return preflight.Run(ctx, checks, preflight.NewHost(root), ignore), nil
+	}
+}
+
+// PreflightOptions are the preflight selection for an install configuration.
+func PreflightOptions(c Config) preflight.Options {
+	o := preflight.Options{CNI: c.CNI, ClusterCIDR: c.ClusterCIDR, ServiceCIDR: c.ServiceCIDR, DataDir: c.DataDir}
+	if c.CNI == CNICilium {
+		o.FlannelBackend = "none"
+	}
+	return o
+}
+
+// Options configure an install (or uninstall) plan. Every seam is a field.
+type Options struct {
+	// Root stands for "/" (a temporary directory in tests).
+	Root    string
+	Config  Config
+	Sources Sources
+	// Bundle is the embedded payload (bundle.Open()).
+	Bundle *bundle.Bundle
+	// Preflight runs the host checks (DefaultPreflight).
+	Preflight PreflightFunc
+	// Systemd connects to the service manager when a step first needs it.
+	Systemd func(ctx context.Context) (systemd.Manager, error)
+	// Cluster opens the API of the node from its kubeconfig.
+	Cluster func(kubeconfig string) (Cluster, error)
+	// K3sVersion asks a K3s binary for its version (`k3s --version`).
+	K3sVersion func(ctx context.Context, binary string) (string, error)
+	// ChartSteps are the steps that follow a Ready node: install the
+	// operator chart, install the core-instance chart, wait for the
+	// CoreInstance to be Ready. They come with the operator; until then
+	// the plan ends with the node.
+	ChartSteps func(env *Env) []Step
+	// Poll is how often waits look again (default 1s).
+	Poll time.Duration
+	Now  func() time.Time
+	PID  int
+}
+
+// Env is what the steps of one plan share.
+type Env struct {
+	Options
+	FS    *HostFS
+	State *StateStore
+	// Facts are set by the preflight step.
+	Facts Facts
+	mgr   systemd.Manager
+}
+
+// Manager connects to systemd once and returns the connection.
+func (e *Env) Manager(ctx context.Context) (systemd.Manager, error) {
+	if e.mgr != nil {
+		return e.mgr, nil
+	}
+	if e.Systemd == nil {
+		return nil, fmt.Errorf("no systemd connection configured")
+	}
+	m, err := e.Systemd(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.mgr = m
+	return m, nil
+}
+
+// Kubeconfig is the kubeconfig K3s writes, below the root.
+func (e *Env) Kubeconfig() string { return e.FS.Path(KubeconfigPath) }
+
+func (o *Options) defaults() {
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.PID == 0 {
+		o.PID = os.Getpid()
+	}
+	if o.Poll == 0 {
+		o.Poll = time.Second
+	}
+}
+
+func newEnv(o Options) *Env {
+	o.defaults()
+	st := NewStateStore(filepath.Join(o.Root, StatePath), o.Now)
+	return &Env{Options: o, State: st, FS: &HostFS{Root: o.Root, State: st}}
+}
+
+// NewInstallPlan builds the install plan: preflight → stage payload →
+// K3s config → environment file → unit → start → containerd template (when
+// the host needs it) → wait for the node → chart steps (when registered).
+// The configuration must be valid (Config.Validate). Sources are resolved
+// here, so a missing K3s binary is reported before anything is touched.
+func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
+	env := newEnv(o)
+	stage, err := newStageStep(ctx, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	steps := []Step{
+		&preflightStep{env: env},
+		stage,
+		newK3sConfigStep(env),
+		newEnvFileStep(env),
+		newUnitStep(env),
+		&startStep{env: env},
+		&containerdStep{env: env},
+		&waitStep{env: env},
+	}
+	if env.ChartSteps != nil {
+		steps = append(steps, env.ChartSteps(env)...)
+	}
+	plan := &Plan{Name: "install", Steps: steps, Root: env.Root, State: env.State, PID: env.PID, Now: env.Now}
+	plan.OnFinish = func(context.Context) error {
+		return env.State.Update(func(s *State) {
+			s.Completed = true
+			s.Config = env.Config.Redacted()
+		})
+	}
+	return plan, env, nil
+}

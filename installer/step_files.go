@@ -1,0 +1,88 @@
+package installer
+
+import (
+	"context"
+	"io/fs"
+)
+
+// FilePreview is one file a step writes, as the dry run shows it.
+type FilePreview struct {
+	Path string      `json:"path"`
+	Mode fs.FileMode `json:"mode,omitempty"`
+	// Content is the exact text written, secrets redacted (rendered files).
+	Content string `json:"content,omitempty"`
+	// Size, SHA256 and Source describe a copied file (staged artifacts).
+	Size   int64  `json:"size,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	Source string `json:"source,omitempty"`
+	// Note explains a file whose content is decided later.
+	Note string `json:"note,omitempty"`
+}
+
+// fileStep writes one rendered file.
+type fileStep struct {
+	env    *Env
+	name   string
+	path   string
+	perm   fs.FileMode
+	render func() ([]byte, error)
+	// redact hides secrets for the dry run.
+	redact func([]byte) []byte
+	// reload: the file is a unit (systemd must re-read it).
+	reload bool
+}
+
+func newK3sConfigStep(env *Env) *fileStep {
+	return &fileStep{env: env, name: "write K3s config", path: K3sConfigPath, perm: 0o600,
+		render: func() ([]byte, error) { return RenderK3sConfig(env.Config, env.Facts) }}
+}
+
+func newEnvFileStep(env *Env) *fileStep {
+	return &fileStep{env: env, name: "write environment file", path: EnvFilePath, perm: 0o600,
+		render: func() ([]byte, error) { return RenderEnv(env.Config) }, redact: RedactEnv}
+}
+
+func newUnitStep(env *Env) *fileStep {
+	return &fileStep{env: env, name: "write unit", path: UnitPath, perm: 0o644, render: RenderUnit, reload: true}
+}
+
+func (s *fileStep) Name() string { return s.name }
+
+func (s *fileStep) Done(context.Context) (bool, error) {
+	data, err := s.render()
+	if err != nil {
+		return false, err
+	}
+	return s.env.FS.Same(s.path, data, s.perm)
+}
+
+func (s *fileStep) Run(ctx context.Context, ev Events) error {
+	data, err := s.render()
+	if err != nil {
+		return err
+	}
+	changed, err := s.env.FS.WriteFile(ctx, s.path, s.name, data, s.perm)
+	if err != nil {
+		return err
+	}
+	if changed {
+		summarize(ev, "%s written", s.path)
+		return s.env.State.Update(func(st *State) {
+			st.PendingRestart = true
+			st.PendingReload = st.PendingReload || s.reload
+		})
+	}
+	return nil
+}
+
+// Files renders the file for the dry run.
+func (s *fileStep) Files() []FilePreview {
+	data, err := s.render()
+	if err != nil {
+		return []FilePreview{{Path: s.path, Note: "cannot render: " + err.Error()}}
+	}
+	if s.redact != nil {
+		data = s.redact(data)
+	}
+	return []FilePreview{{Path: s.path, Mode: s.perm, Content: string(data)}}
+}

@@ -1,0 +1,101 @@
+package installer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tpctl/tpctl/preflight"
+)
+
+// PreflightError is a preflight run with failing checks; nothing was
+// changed.
+type PreflightError struct{ Report preflight.Report }
+
+func (e *PreflightError) Error() string {
+	var names []string
+	for _, r := range e.Report.Results {
+		if r.Severity == preflight.Fail {
+			names = append(names, r.Name)
+		}
+	}
+	return fmt.Sprintf("%d preflight check(s) fail: %s (run `tpctl preflight` for details and remedies, or pass --ignore-preflight-errors=NAME)",
+		len(names), strings.Join(names, ", "))
+}
+
+// preflightStep is the gate: it changes nothing, and it is "done" when no
+// check fails. It records the host facts the later steps act on.
+type preflightStep struct {
+	env  *Env
+	rep  *preflight.Report
+	note string
+}
+
+func (s *preflightStep) Name() string { return "preflight" }
+
+func (s *preflightStep) Describe() string {
+	return "check the host (kernel, cgroups, resources, ports, existing installs) with this configuration"
+}
+
+func (s *preflightStep) Done(ctx context.Context) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	return !s.rep.Failed(), nil
+}
+
+// Note is shown with "no change".
+func (s *preflightStep) Note() string { return s.note }
+
+func (s *preflightStep) check(ctx context.Context) error {
+	if s.env.Preflight == nil {
+		return fmt.Errorf("no preflight configured")
+	}
+	rep, err := s.env.Preflight(ctx, s.env.Config)
+	if err != nil {
+		return err
+	}
+	s.rep = &rep
+	facts := FactsFrom(rep.Facts)
+	s.env.Facts = facts
+	var warned, failed []string
+	for _, r := range rep.Results {
+		switch r.Severity {
+		case preflight.Warn:
+			warned = append(warned, r.Name)
+		case preflight.Fail:
+			failed = append(failed, r.Name)
+		}
+	}
+	s.note = fmt.Sprintf("%d checks pass", rep.Summary.Pass)
+	if len(warned) > 0 {
+		s.note += fmt.Sprintf(", %d warn: %s", len(warned), strings.Join(warned, ", "))
+	}
+	if len(failed) > 0 {
+		s.note += fmt.Sprintf(", %d FAIL: %s", len(failed), strings.Join(failed, ", "))
+	}
+	cur := s.env.State.Get().Facts
+	if cur.CgroupV1 != facts.CgroupV1 || cur.NoCapSysResource != facts.NoCapSysResource || !slices.Equal(cur.KubeletArgs, facts.KubeletArgs) {
+		return s.env.State.Update(func(st *State) { st.Facts = facts })
+	}
+	return nil
+}
+
+func (s *preflightStep) Run(ctx context.Context, ev Events) error {
+	if s.rep == nil {
+		if err := s.check(ctx); err != nil {
+			return err
+		}
+	}
+	for _, r := range s.rep.Results {
+		if r.Severity == preflight.Fail {
+			logf(ev, true, "%s: %s", r.Name, r.Message)
+		}
+	}
+	if s.rep.Failed() {
+		return &PreflightError{Report: *s.rep}
+	}
+	summarize(ev, "%s", s.note)
+	return nil
+}

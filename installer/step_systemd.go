@@ -1,0 +1,241 @@
+package installer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// runtimePaths are directories K3s (its kubelet, CNI and containerd)
+// creates at run time outside its data dir. Those absent before the first
+// start are recorded, so uninstall removes them and nothing else.
+func runtimePaths(c Config) []string {
+	p := []string{"/run/k3s", "/run/flannel", "/run/netns", "/var/lib/kubelet", "/var/lib/cni", "/var/log/pods", "/var/log/containers"}
+	if c.CNI == CNICilium {
+		p = append(p, "/etc/cni", "/opt/cni", "/run/cilium")
+	}
+	return p
+}
+
+// startStep reloads systemd, enables and starts (or restarts) k3s.service.
+type startStep struct{ env *Env }
+
+func (s *startStep) Name() string { return "start K3s" }
+
+func (s *startStep) Describe() string {
+	return "systemd daemon-reload, enable and start " + UnitName + " (waits for K3s to report ready); restart it when its files changed"
+}
+
+func (s *startStep) Done(ctx context.Context) (bool, error) {
+	mgr, err := s.env.Manager(ctx)
+	if err != nil {
+		return false, err
+	}
+	cur, err := mgr.State(ctx, UnitName)
+	if err != nil {
+		return false, err
+	}
+	st := s.env.State.Get()
+	return cur.Installed() && cur.Active() && cur.Enabled() && !st.PendingReload && !st.PendingRestart, nil
+}
+
+func (s *startStep) Run(ctx context.Context, ev Events) error {
+	mgr, err := s.env.Manager(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range runtimePaths(s.env.Config) {
+		if !s.env.FS.Exists(p) && !s.env.State.CreatedUnder(p) {
+			if err := s.env.State.Record(Created{Path: p, Kind: KindRuntime, Step: s.Name()}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.env.FS.MkdirAll(s.env.Config.DataDir, s.Name(), 0o755, true); err != nil {
+		return err
+	}
+	cur, err := mgr.State(ctx, UnitName)
+	if err != nil {
+		return err
+	}
+	if s.env.State.Get().PendingReload || !cur.Installed() {
+		if err := mgr.Reload(ctx); err != nil {
+			return err
+		}
+		if err := s.env.State.Update(func(st *State) { st.PendingReload = false }); err != nil {
+			return err
+		}
+	}
+	restart := s.env.State.Get().PendingRestart && cur.Active()
+	if !cur.Active() || !cur.Enabled() {
+		err = during(ctx, ev, s.env.Now, "waiting for K3s to report ready", func() error { return mgr.EnableAndStart(ctx, UnitName) })
+		if err != nil {
+			return err
+		}
+	}
+	if restart {
+		err = during(ctx, ev, s.env.Now, "restarting K3s for its new files", func() error { return mgr.Restart(ctx, UnitName) })
+		if err != nil {
+			return err
+		}
+	}
+	if err := s.env.State.Update(func(st *State) { st.PendingRestart = false }); err != nil {
+		return err
+	}
+	if restart {
+		summarize(ev, "%s restarted", UnitName)
+	} else {
+		summarize(ev, "%s enabled and active", UnitName)
+	}
+	return nil
+}
+
+// Undo stops and disables the unit.
+func (s *startStep) Undo(ctx context.Context, ev Events) error {
+	mgr, err := s.env.Manager(ctx)
+	if err != nil {
+		return err
+	}
+	return during(ctx, ev, s.env.Now, "stopping K3s", func() error { return mgr.StopAndDisable(ctx, UnitName) })
+}
+
+// during runs f, emitting a progress event every few seconds while it
+// blocks (a notify unit's start lasts until K3s is ready).
+func during(ctx context.Context, ev Events, now func() time.Time, msg string, f func() error) error {
+	done := make(chan error, 1)
+	start := now()
+	go func() { done <- f() }()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			ev.Emit(Event{Type: EventProgress, Message: fmt.Sprintf("%s (%s)", msg, now().Sub(start).Round(time.Second))})
+		case <-ctx.Done():
+			// f is bounded by the same context; wait for it to return.
+			return <-done
+		}
+	}
+}
+
+// containerdStep sets restrict_oom_score_adj on hosts that lack
+// CAP_SYS_RESOURCE (see DeriveContainerdTemplate), restarting K3s once.
+type containerdStep struct{ env *Env }
+
+func (s *containerdStep) Name() string { return "containerd template" }
+
+func (s *containerdStep) Describe() string {
+	return "when CAP_SYS_RESOURCE is missing: derive a containerd template with restrict_oom_score_adj = true from K3s's generated config, restart K3s"
+}
+
+func (s *containerdStep) generated() string {
+	return filepath.Join(ContainerdDir(s.env.Config), ContainerdConfigFile)
+}
+
+// template returns the path and content of an existing template, if any.
+func (s *containerdStep) template() (string, []byte, error) {
+	for _, v := range []string{"3", "2"} {
+		p := filepath.Join(ContainerdDir(s.env.Config), ContainerdTemplateName(v))
+		b, err := os.ReadFile(s.env.FS.Path(p))
+		if err == nil {
+			return p, b, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", nil, fmt.Errorf("read %s: %w", p, err)
+		}
+	}
+	return "", nil, nil
+}
+
+func (s *containerdStep) Done(context.Context) (bool, error) {
+	if !s.env.Facts.NoCapSysResource {
+		return true, nil
+	}
+	p, tmpl, err := s.template()
+	if err != nil || p == "" || !bytes.HasPrefix(tmpl, []byte(templateMarker)) {
+		return false, err
+	}
+	gen, err := os.ReadFile(s.env.FS.Path(s.generated()))
+	if err != nil {
+		return false, nil
+	}
+	return ContainerdTemplateApplied(gen), nil
+}
+
+func (s *containerdStep) Run(ctx context.Context, ev Events) error {
+	p, tmpl, err := s.template()
+	if err != nil {
+		return err
+	}
+	if p != "" && !bytes.HasPrefix(tmpl, []byte(templateMarker)) {
+		return fmt.Errorf("%s exists and was not written by tpctl: add restrict_oom_score_adj = true to its CRI runtime table, or remove it, then run again", p)
+	}
+	ev.Emit(Event{Type: EventProgress, Message: "waiting for K3s to generate " + s.generated()})
+	gen, err := waitFile(ctx, s.env.FS.Path(s.generated()), s.env.Poll)
+	if err != nil {
+		return fmt.Errorf("wait for K3s's containerd config: %w", err)
+	}
+	if p == "" || !ContainerdTemplateApplied(gen) {
+		name, derived, err := DeriveContainerdTemplate(gen)
+		if err != nil {
+			return err
+		}
+		if _, err := s.env.FS.WriteFile(ctx, filepath.Join(ContainerdDir(s.env.Config), name), s.Name(), derived, 0o600); err != nil {
+			return err
+		}
+	}
+	mgr, err := s.env.Manager(ctx)
+	if err != nil {
+		return err
+	}
+	if err := during(ctx, ev, s.env.Now, "restarting K3s with restrict_oom_score_adj", func() error { return mgr.Restart(ctx, UnitName) }); err != nil {
+		return err
+	}
+	for {
+		gen, err := os.ReadFile(s.env.FS.Path(s.generated()))
+		if err == nil && ContainerdTemplateApplied(gen) {
+			summarize(ev, "restrict_oom_score_adj = true in %s", s.generated())
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for K3s to apply the containerd template: %w", ctx.Err())
+		case <-time.After(s.env.Poll):
+		}
+	}
+}
+
+// Files explains the template for the dry run.
+func (s *containerdStep) Files() []FilePreview {
+	dir := ContainerdDir(s.env.Config)
+	if !s.env.Facts.NoCapSysResource {
+		return []FilePreview{{Path: filepath.Join(dir, "config-v3.toml.tmpl"), Note: "not written: this host has CAP_SYS_RESOURCE"}}
+	}
+	return []FilePreview{{Path: filepath.Join(dir, "config-v3.toml.tmpl (or config.toml.tmpl)"), Mode: 0o600,
+		Note: "derived after K3s's first start from its generated " + ContainerdConfigFile + ", with restrict_oom_score_adj = true in the CRI runtime table; K3s is restarted once"}}
+}
+
+// waitFile polls until path exists and returns its content.
+func waitFile(ctx context.Context, path string, poll time.Duration) ([]byte, error) {
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			return b, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s does not exist yet: %w", path, ctx.Err())
+		case <-time.After(poll):
+		}
+	}
+}
