@@ -145,13 +145,14 @@ func (o Options) Selection() ([]ports.Table, ports.Selection, error) {
 	if len(names) == 0 {
 		names = ports.DefaultTables()
 	}
-	for _, f := range o.PortsFiles {
-		t, err := ports.LoadFile(f)
-		if err != nil {
-			return nil, ports.Selection{}, fmt.Errorf("load port table %s: %w", f, err)
+	if len(o.PortsFiles) > 0 {
+		n := len(all)
+		if all, err = ports.AddFiles(all, o.PortsFiles); err != nil {
+			return nil, ports.Selection{}, fmt.Errorf("ports file: %w", err)
 		}
-		all = append(all, t)
-		names = append(names, t.Name)
+		for _, t := range all[n:] {
+			names = append(names, t.Name)
+		}
 	}
 	conds := map[string]bool{"cni=" + o.cni(): true, "datastore=" + o.datastore(): true}
 	if o.cni() == CNIFlannel {

@@ -84,3 +84,18 @@ func TestSocketsReadOnce(t *testing.T) {
 	Run(context.Background(), checks, h, nil)
 	assert.Equal(t, 1, n, "the socket tables are read once per run, not once per row")
 }
+
+func TestPortsFileRowsAreChecked(t *testing.T) {
+	h := fakeHost(t, "v2", nil)
+	h.WithSocketReader(sockets(ports.Socket{Protocol: ports.TCP, Addr: netip.MustParseAddr("10.0.0.5"), Port: 9100, PID: 31, Process: "node_exporter"}))
+	checks, err := DefaultChecks(Options{PortsFiles: []string{"testdata/site-ports.yaml"}})
+	require.NoError(t, err)
+	m := byName(t, Run(context.Background(), checks, h, nil).Results)
+	assert.Equal(t, Fail, m["Port-9100-TCP"].Severity)
+	assert.Contains(t, m["Port-9100-TCP"].Message, "9100/tcp is in use by node_exporter (pid 31) on 10.0.0.5")
+	assert.Equal(t, Pass, m["Port-8125-UDP"].Severity)
+	assert.Contains(t, m, "Port-6443-TCP", "the default tables stay selected")
+
+	_, err = DefaultChecks(Options{PortsFiles: []string{"testdata/site-ports.yaml", "testdata/site-ports.yaml"}})
+	assert.ErrorContains(t, err, "already taken")
+}
