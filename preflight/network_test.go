@@ -3,6 +3,8 @@ package preflight
 import (
 	"encoding/binary"
 	"net/netip"
+	"os"
+	"os/exec"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -274,4 +276,35 @@ func TestParseTpctlUnit(t *testing.T) {
 	marked, bin = parseTpctlUnit([]byte("[Unit]\nX-Tpctl-Managed=false\n[Service]\nExecStart=-/opt/k3s/k3s server\n"))
 	assert.False(t, marked)
 	assert.Equal(t, "/opt/k3s/k3s", bin)
+}
+
+// TestListNFTablesInNetns checks the netlink table dump against the kernel:
+// the test re-runs itself inside a network namespace of its own (unshare -n),
+// creates two tables there with nft, and lists them.
+func TestListNFTablesInNetns(t *testing.T) {
+	if os.Getenv("TPCTL_NFT_CHILD") == "1" {
+		for _, fam := range []string{"inet", "ip6"} {
+			out, err := exec.Command("nft", "add", "table", fam, "tpctl-probe").CombinedOutput()
+			require.NoError(t, err, "%s", out)
+		}
+		tables, err := listNFTables()
+		require.NoError(t, err)
+		assert.ElementsMatch(t, []string{"inet tpctl-probe", "ip6 tpctl-probe"}, tables)
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates a network namespace")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("needs nft to create tables (apt-get install nftables)")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("needs unshare (util-linux)")
+	}
+	cmd := exec.Command(unshare, "-n", os.Args[0], "-test.run", "^TestListNFTablesInNetns$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "TPCTL_NFT_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "--- PASS: TestListNFTablesInNetns")
 }
