@@ -62,7 +62,11 @@ func WriteDryRun(w io.Writer, rep DryRunReport) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Dry run of %s: %d steps, nothing is changed.\n", rep.Plan, len(rep.Steps))
 	for i, s := range rep.Steps {
-		fmt.Fprintf(&b, "\n%d. %s — would %s\n", i+1, s.Name, s.Would)
+		would := "would run"
+		if s.Would != "run" {
+			would = s.Would
+		}
+		fmt.Fprintf(&b, "\n%d. %s — %s\n", i+1, s.Name, would)
 		if s.Description != "" {
 			fmt.Fprintf(&b, "   %s\n", s.Description)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"time"
 
 	bundle "github.com/tpctl/tpctl/embed"
@@ -149,9 +150,15 @@ func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
 	}
 	plan := &Plan{Name: "install", Steps: steps, Root: env.Root, State: env.State, PID: env.PID, Now: env.Now}
 	plan.OnFinish = func(context.Context) error {
+		cur := env.State.Get()
+		cfg := env.Config.Redacted()
+		if cur.Completed && reflect.DeepEqual(cur.Config, cfg) && reflect.DeepEqual(cur.Facts, env.Facts) {
+			return nil
+		}
 		return env.State.Update(func(s *State) {
 			s.Completed = true
-			s.Config = env.Config.Redacted()
+			s.Config = cfg
+			s.Facts = env.Facts
 		})
 	}
 	return plan, env, nil

@@ -3,7 +3,6 @@ package installer
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/tpctl/tpctl/preflight"
@@ -74,10 +73,6 @@ func (s *preflightStep) check(ctx context.Context) error {
 	}
 	if len(failed) > 0 {
 		s.note += fmt.Sprintf(", %d FAIL: %s", len(failed), strings.Join(failed, ", "))
-	}
-	cur := s.env.State.Get().Facts
-	if cur.CgroupV1 != facts.CgroupV1 || cur.NoCapSysResource != facts.NoCapSysResource || !slices.Equal(cur.KubeletArgs, facts.KubeletArgs) {
-		return s.env.State.Update(func(st *State) { st.Facts = facts })
 	}
 	return nil
 }
