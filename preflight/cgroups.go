@@ -115,10 +115,16 @@ func (h *Host) cgroupInfo() (*cgroupInfo, error) {
 			}
 		}
 		switch {
+		case ci.Unified != nil && ci.Unified.MountPoint == "/sys/fs/cgroup":
+			// A v1 controller mounted somewhere else on a unified host
+			// does not make it a v1 host.
+			ci.Version = 2
 		case len(ci.V1) > 0:
 			ci.Version, ci.Hybrid = 1, ci.Unified != nil
 		case ci.Unified != nil:
 			ci.Version = 2
+		}
+		if ci.Version == 2 {
 			if b, err := h.ReadFile(ci.Unified.MountPoint + "/cgroup.controllers"); err == nil {
 				ci.Available = map[string]bool{}
 				for _, c := range strings.Fields(string(b)) {

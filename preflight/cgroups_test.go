@@ -157,3 +157,12 @@ func TestFormatBytes(t *testing.T) {
 	assert.Equal(t, "1.5 GiB", formatBytes(1536<<20))
 	assert.Equal(t, "2.0 TiB", formatBytes(2<<40))
 }
+
+func TestCgroupV2WithStrayV1Mount(t *testing.T) {
+	mi := "25 24 0:23 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n" +
+		"50 22 0:40 / /dev/cpuset rw - cgroup cgroup rw,cpuset\n"
+	h := fakeHost(t, "v2", map[string]string{"proc/self/mountinfo": mi})
+	r := runOne(t, cgroupVersionCheck(), h)
+	assert.Equal(t, Pass, r.Severity, r.Message)
+	assert.Equal(t, Pass, runOne(t, cgroupControllersCheck(), h).Severity)
+}
