@@ -26,6 +26,7 @@ Exit codes: 0 success, 1 failure, 2 usage error (nothing changed),
 	})
 	root.AddCommand(
 		newVersionCmd(),
+		newOperatorCmd(),
 		newPreflightCmd(),
 	)
 	return root

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/tpctl/tpctl/internal/cli"
+	"github.com/tpctl/tpctl/operator"
+)
+
+func newOperatorCmd() *cobra.Command {
+	var (
+		o          operator.Options
+		kubeconfig string
+		portRange  string
+		reserve    []string
+		conditions []string
+		verbose    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "operator",
+		Short: "Run the operator that turns pipelines into workloads and Services",
+		Long: `Run the tpctl operator: the controller that assigns the frontend ports of
+each core instance's pipelines and turns every Pipeline into a ConfigMap, a
+workload (Deployment, DaemonSet or StatefulSet) and a Service. It normally
+runs in the cluster from the tp-operator chart.
+
+The node's own ports (the host-bound rows of the K3s port table) are never
+given to a pipeline as a frontend; --node-condition selects conditional rows
+(for example cni=cilium) and --reserve adds ports.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug - 4
+			}
+			ctrl.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})))
+			var err error
+			if o.NodePortRange, err = operator.ParsePortRange(portRange); err != nil {
+				return &cli.UsageError{Err: err}
+			}
+			if o.Reserved, err = operator.ReservedPorts(conditions, reserve); err != nil {
+				return &cli.UsageError{Err: err}
+			}
+			if o.LeaderElectionNamespace == "" {
+				o.LeaderElectionNamespace = operator.OwnNamespace()
+			}
+			cfg, err := operator.RESTConfig(kubeconfig)
+			if err != nil {
+				return err
+			}
+			return operator.Run(cmd.Context(), cfg, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else in-cluster)")
+	f.StringVar(&o.MetricsAddr, "metrics-bind-address", operator.DefaultMetricsAddr, `address of the metrics endpoint ("0" disables it)`)
+	f.StringVar(&o.ProbeAddr, "health-probe-bind-address", operator.DefaultProbeAddr, `address of /healthz and /readyz ("0" disables them)`)
+	f.BoolVar(&o.LeaderElection, "leader-elect", true, "hold a lease so that only one replica reconciles")
+	f.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the lease (default: the operator's own)")
+	f.StringSliceVar(&o.Namespaces, "namespace", nil, "watch only these namespaces (repeatable; default all)")
+	f.StringVar(&o.DefaultImage, "default-image", operator.DefaultPipelineImage, "image of pipelines whose pipeline and instance name none")
+	f.StringVar(&portRange, "node-port-range", operator.DefaultNodePortRange.String(), "the cluster's NodePort range")
+	f.StringSliceVar(&reserve, "reserve", nil, "extra port never given out as a frontend, e.g. tcp/9100 (repeatable)")
+	f.StringSliceVar(&conditions, "node-condition", nil, "condition of the node's port table, e.g. cni=cilium (repeatable)")
+	f.IntVar(&o.Workers, "workers", 2, "concurrent reconciles per controller")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log debug messages")
+	return cmd
+}

@@ -1,0 +1,373 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tpctl/tpctl/api/v1alpha1"
+	"github.com/tpctl/tpctl/pipeline"
+)
+
+// CoreInstanceReconciler assigns the frontends of all pipelines of an
+// instance, owns its health-check pipeline and reports the instance status.
+type CoreInstanceReconciler struct {
+	// Client writes; it also reads the instance (from the cache).
+	Client client.Client
+	// Reader lists pipelines without a cache, so every reconcile sees every
+	// pipeline that exists, including one created a moment ago.
+	Reader   client.Reader
+	Recorder events.EventRecorder
+	// Reserved are the node's own ports (see NodeReservedPorts).
+	Reserved pipeline.PortSet
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Workers bounds the concurrent status writes of one reconcile (8 when 0).
+	Workers int
+}
+
+func (r *CoreInstanceReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *CoreInstanceReconciler) event(obj, related runtime.Object, typ, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(obj, related, typ, reason, action, note, args...)
+	}
+}
+
+// portsStatus is the part of a pipeline's status that this reconciler owns.
+type portsStatus struct {
+	Ports       []v1alpha1.PortStatus `json:"ports,omitempty"`
+	PortSummary string                `json:"portSummary,omitempty"`
+	Conditions  []metav1.Condition    `json:"conditions,omitempty"`
+}
+
+// planned is what the reconcile decided for one pipeline.
+type planned struct {
+	p        *v1alpha1.Pipeline
+	want     portsStatus
+	result   *pipeline.Result
+	warnings []string
+	invalid  error
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *CoreInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	inst := &v1alpha1.CoreInstance{}
+	if err := r.Client.Get(ctx, req.NamespacedName, inst); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if inst.DeletionTimestamp != nil {
+		return ctrl.Result{}, nil
+	}
+	var list v1alpha1.PipelineList
+	if err := r.Reader.List(ctx, &list, client.InNamespace(inst.Namespace)); err != nil {
+		return ctrl.Result{}, fmt.Errorf("list pipelines of instance %s: %w", req, err)
+	}
+	var members []*v1alpha1.Pipeline
+	var health *v1alpha1.Pipeline
+	hcName := HealthCheckPipelineName(inst.Name)
+	for i := range list.Items {
+		p := &list.Items[i]
+		if p.Spec.Instance != inst.Name {
+			continue
+		}
+		if p.Name == hcName {
+			health = p
+		}
+		if p.DeletionTimestamp == nil {
+			members = append(members, p)
+		}
+	}
+
+	var errs []error
+	hcOwned, err := r.ensureHealthCheck(ctx, inst, health)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if !hcOwned {
+		r.event(inst, health, "Warning", "HealthCheckNameTaken", "Skip",
+			"pipeline %s exists and is not this instance's health-check pipeline; the health check does not run", hcName)
+	}
+
+	now := r.now().UTC().Truncate(time.Second)
+	plans, assigned := r.plan(inst, members, now)
+	errs = append(errs, r.writePipelines(ctx, inst, plans)...)
+	if err := r.writeInstance(ctx, inst, plans, assigned, hcOwned && health == nil, now); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		log.Error(errors.Join(errs...), "reconcile instance")
+	}
+	return ctrl.Result{}, errors.Join(errs...)
+}
+
+// plan resolves every member's ports and assigns the instance's frontends.
+func (r *CoreInstanceReconciler) plan(inst *v1alpha1.CoreInstance, members []*v1alpha1.Pipeline, now time.Time) ([]*planned, []pipeline.Assignment) {
+	plans := make([]*planned, 0, len(members))
+	var claims []pipeline.Claim
+	for _, p := range members {
+		pl := &planned{p: p}
+		plans = append(plans, pl)
+		if isHealthCheck(p, inst) {
+			continue
+		}
+		res, err := pipeline.ResolvePorts(&p.Spec)
+		if err != nil {
+			pl.invalid = err
+			continue
+		}
+		pl.warnings = res.Warnings
+		claims = append(claims, pipeline.Claims(p.Name, res.Ports, p.Status.Ports, now)...)
+	}
+	assigned, conflicts := pipeline.Assign(claims, withHealthCheck(r.Reserved, inst))
+	groups := pipeline.Group(assigned, conflicts)
+	for _, pl := range plans {
+		p := pl.p
+		var cond metav1.Condition
+		switch {
+		case isHealthCheck(p, inst):
+			pl.want.Ports = []v1alpha1.PortStatus{healthPortStatus(inst, p, now)}
+			cond = metav1.Condition{Type: v1alpha1.ConditionPortsAssigned, Status: metav1.ConditionTrue,
+				Reason: v1alpha1.ReasonAssigned, Message: fmt.Sprintf("health-check port tcp/%d of instance %s", inst.Spec.HealthCheckPort(), inst.Name)}
+		case pl.invalid != nil:
+			cond = metav1.Condition{Type: v1alpha1.ConditionPortsAssigned, Status: metav1.ConditionFalse,
+				Reason: invalidReason(pl.invalid), Message: limit(pl.invalid.Error())}
+		default:
+			pl.result = groups[p.Name]
+			cond = pl.result.Condition()
+			if pl.result != nil {
+				pl.want.Ports = pl.result.Ports
+			}
+		}
+		cond.ObservedGeneration = p.Generation
+		pl.want.PortSummary = pipeline.Summary(pl.want.Ports)
+		pl.want.Conditions = []metav1.Condition{withTransition(p.Status.Conditions, cond, now)}
+	}
+	return plans, assigned
+}
+
+func healthPortStatus(inst *v1alpha1.CoreInstance, p *v1alpha1.Pipeline, now time.Time) v1alpha1.PortStatus {
+	port := inst.Spec.HealthCheckPort()
+	st := v1alpha1.PortStatus{Protocol: v1alpha1.ProtocolTCP, Frontend: port, Backend: port,
+		Name: healthCheckPortName, Since: metav1.NewTime(now), Source: "healthCheck.port"}
+	for _, old := range p.Status.Ports {
+		if old.Protocol == st.Protocol && old.Backend == port && !old.Since.IsZero() {
+			st.Since = old.Since
+		}
+	}
+	st.Since = st.Since.Rfc3339Copy()
+	return st
+}
+
+// invalidReason tells a configuration problem from a ports problem.
+func invalidReason(err error) string {
+	var ve *pipeline.ValidationError
+	if errors.As(err, &ve) {
+		for _, p := range ve.Problems {
+			if p.Field == "config" || strings.HasPrefix(p.Field, "config.") {
+				return v1alpha1.ReasonInvalidConfig
+			}
+		}
+	}
+	return v1alpha1.ReasonInvalidPorts
+}
+
+// unchanged reports whether p's status already says what pl.want says.
+func unchanged(pl *planned) bool {
+	st := &pl.p.Status
+	return equality.Semantic.DeepEqual(normalizePorts(st.Ports), normalizePorts(pl.want.Ports)) &&
+		st.PortSummary == pl.want.PortSummary &&
+		sameCondition(st.Conditions, pl.want.Conditions[0])
+}
+
+func normalizePorts(in []v1alpha1.PortStatus) []v1alpha1.PortStatus {
+	out := make([]v1alpha1.PortStatus, len(in))
+	for i, p := range in {
+		p.Since = p.Since.Rfc3339Copy()
+		out[i] = p
+	}
+	return out
+}
+
+// writePipelines writes the changed statuses and owner references, with at
+// most Workers writes at a time, and records the events that explain them.
+func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alpha1.CoreInstance, plans []*planned) []error {
+	workers := r.Workers
+	if workers <= 0 {
+		workers = 8
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, workers)
+	)
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	for _, pl := range plans {
+		needOwner := !isHealthCheck(pl.p, inst) && !hasOwner(pl.p, inst)
+		needStatus := !unchanged(pl)
+		if !needOwner && !needStatus {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			key := client.ObjectKeyFromObject(pl.p)
+			if needStatus {
+				if err := applyStatus(ctx, r.Client, v1alpha1.KindPipeline, key, &pl.want, FieldManagerPorts); err != nil {
+					fail(err)
+					return
+				}
+				r.explain(pl)
+			}
+			if needOwner {
+				if err := r.addOwner(ctx, inst, key); err != nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// addOwner makes inst an owner of the pipeline, so deleting the instance
+// deletes it. Owner references are a list keyed by uid, so this apply adds
+// one entry and leaves the others alone.
+func (r *CoreInstanceReconciler) addOwner(ctx context.Context, inst *v1alpha1.CoreInstance, key client.ObjectKey) error {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": v1alpha1.GroupVersion.String(),
+		"kind":       v1alpha1.KindPipeline,
+		"metadata": map[string]any{
+			"name": key.Name, "namespace": key.Namespace,
+			"ownerReferences": []any{instanceOwnerRef(inst, false)},
+		},
+	}}
+	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager)); err != nil {
+		return fmt.Errorf("add instance %s as owner of pipeline %s: %w", inst.Name, key, err)
+	}
+	return nil
+}
+
+// explain records an event for every frontend that was given or moved in
+// this write, and for every port without one.
+func (r *CoreInstanceReconciler) explain(pl *planned) {
+	p := pl.p
+	if pl.invalid != nil {
+		r.event(p, nil, "Warning", invalidReason(pl.invalid), "AssignPorts", "%s", limit(pl.invalid.Error()))
+		return
+	}
+	for _, w := range pl.warnings {
+		r.event(p, nil, "Warning", "PortDetection", "AssignPorts", "%s", w)
+	}
+	if pl.result == nil {
+		return
+	}
+	before := map[pipeline.Port]int32{}
+	for _, st := range p.Status.Ports {
+		before[pipeline.Port{Protocol: st.Protocol, Number: st.Backend}] = st.Frontend
+	}
+	for _, a := range pl.result.Assigned {
+		prev, had := before[a.Port()]
+		switch {
+		case had && prev != 0 && prev != a.Frontend:
+			r.event(p, nil, "Normal", "FrontendMoved", "AssignPorts", "frontend %s → %d (was %d): %s",
+				a.Port(), a.Frontend, prev, a.Message())
+		case (!had || prev == 0) && a.Reassigned():
+			r.event(p, nil, "Normal", "FrontendReassigned", "AssignPorts", "frontend %s → %d: %s",
+				a.Port(), a.Frontend, a.Message())
+		case !had || prev == 0:
+			r.event(p, nil, "Normal", "FrontendAssigned", "AssignPorts", "frontend %s = backend (%s)",
+				a.Port(), a.Source)
+		}
+	}
+	for _, c := range pl.result.Conflicts {
+		r.event(p, nil, "Warning", string(c.Reason), "AssignPorts", "%s", c.Error())
+	}
+}
+
+// instanceStatus is the CoreInstance status the reconciler writes.
+type instanceStatus struct {
+	ObservedGeneration int64                   `json:"observedGeneration,omitempty"`
+	Conditions         []metav1.Condition      `json:"conditions,omitempty"`
+	PipelineCount      int32                   `json:"pipelineCount"`
+	FrontendPorts      []v1alpha1.FrontendPort `json:"frontendPorts,omitempty"`
+}
+
+func (r *CoreInstanceReconciler) writeInstance(ctx context.Context, inst *v1alpha1.CoreInstance, plans []*planned,
+	assigned []pipeline.Assignment, healthPending bool, now time.Time) error {
+	fronts := pipeline.FrontendPorts(assigned)
+	var notReady []string
+	for _, pl := range plans {
+		if isHealthCheck(pl.p, inst) {
+			port := inst.Spec.HealthCheckPort()
+			fronts = append(fronts, v1alpha1.FrontendPort{Protocol: v1alpha1.ProtocolTCP, Port: port, Pipeline: pl.p.Name, Backend: port})
+		}
+		if !meta.IsStatusConditionTrue(pl.p.Status.Conditions, v1alpha1.ConditionReady) {
+			notReady = append(notReady, pl.p.Name)
+		}
+	}
+	count := len(plans)
+	if healthPending {
+		notReady = append(notReady, HealthCheckPipelineName(inst.Name))
+		count++
+	}
+	sort.Slice(fronts, func(i, j int) bool {
+		if fronts[i].Protocol != fronts[j].Protocol {
+			return fronts[i].Protocol < fronts[j].Protocol
+		}
+		return fronts[i].Port < fronts[j].Port
+	})
+	sort.Strings(notReady)
+	cond := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: inst.Generation}
+	if len(notReady) == 0 {
+		cond.Status, cond.Reason = metav1.ConditionTrue, v1alpha1.ReasonAvailable
+		cond.Message = fmt.Sprintf("%d pipeline(s) ready", count)
+	} else {
+		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonProgressing
+		cond.Message = limit(fmt.Sprintf("%d of %d pipeline(s) not ready: %s", len(notReady), count, listSome(notReady, 10)))
+	}
+	want := instanceStatus{ObservedGeneration: inst.Generation, PipelineCount: int32(count), FrontendPorts: fronts,
+		Conditions: []metav1.Condition{withTransition(inst.Status.Conditions, cond, now)}}
+	st := &inst.Status
+	if st.ObservedGeneration == want.ObservedGeneration && st.PipelineCount == want.PipelineCount &&
+		equality.Semantic.DeepEqual(st.FrontendPorts, want.FrontendPorts) && sameCondition(st.Conditions, cond) {
+		return nil
+	}
+	if old := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady); old == nil || old.Status != cond.Status {
+		r.event(inst, nil, "Normal", "Ready"+string(cond.Status), "Reconcile", "%s", cond.Message)
+	}
+	return applyStatus(ctx, r.Client, v1alpha1.KindCoreInstance, client.ObjectKeyFromObject(inst), &want, FieldManager)
+}
+
+// listSome joins the first n names and counts the rest.
+func listSome(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:n], ", ") + fmt.Sprintf(" and %d more", len(names)-n)
+}

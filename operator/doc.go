@@ -1,0 +1,112 @@
+// Package operator holds the controller-runtime manager that `tpctl operator`
+// runs and its two reconcilers.
+//
+// # Who writes what
+//
+// The CoreInstance reconciler is the only writer of port assignments. For an
+// instance it lists every Pipeline whose spec.instance names it (a direct,
+// uncached list, so two pipelines created at the same moment are seen
+// together), resolves each one's effective ports with package pipeline, and
+// runs pipeline.Assign once for the whole instance with the reserved set: the
+// node's own ports (the host-bound rows of the K3s port table, passed in as
+// Options.Reserved) plus the instance's health-check port. It then writes, per
+// pipeline, status.ports (protocol, frontend, backend, reassigned, since),
+// status.portSummary and the PortsAssigned condition, and on the instance
+// status.frontendPorts, status.pipelineCount and the Ready condition (True
+// when every pipeline of the instance is Ready). Because one reconciler owns
+// one instance's whole port space and the work queue never runs one key twice
+// at once, no two pipelines can be given the same frontend.
+//
+// The Pipeline reconciler turns a pipeline whose ports are assigned for its
+// current generation into objects and writes status.conditions[Ready],
+// status.readyReplicas, status.serviceType and status.observedGeneration.
+// The two reconcilers write disjoint status fields with server-side apply
+// under different field managers (FieldManagerPorts, FieldManagerWorkload),
+// so neither overwrites the other.
+//
+// Every object is written with server-side apply (FieldManager), which is
+// idempotent: re-applying an unchanged object is a no-op on the server. The
+// reconcilers watch the objects they own, so a change made by someone else is
+// put back, and they do not requeue on a timer.
+//
+// # Objects of a pipeline
+//
+// For a Pipeline named P (object names are P, so P must be a DNS label of at
+// most 63 characters that starts with a letter, as a Service name must be):
+//
+//   - ConfigMap P-config holding the configuration as pipeline.yaml or
+//     pipeline.conf, mounted read-only at /fluent-bit/etc/tpctl; the
+//     container gets "-c <that file>" as args unless the pipeline or its
+//     instance gives args of its own (images that are not Fluent Bit).
+//   - The workload P of spec.workload.kind: Deployment (default), DaemonSet,
+//     or StatefulSet with the headless Service P-headless as its serviceName.
+//     When the kind changes, the workload of the old kind is deleted.
+//   - Service P of the effective Service type (the pipeline's, else the
+//     instance's pipelineDefaults.serviceType, else LoadBalancer). Each port
+//     with a frontend becomes a Service port whose port is the frontend and
+//     whose targetPort is the backend (the container port). Ports that got no
+//     frontend (PortsExhausted) are left out; a pipeline without ports has no
+//     Service.
+//
+// Pod template: the instance's proxies as HTTP_PROXY, HTTPS_PROXY and NO_PROXY
+// (and their lowercase spellings), then spec.env; spec.secretRefs as envFrom.
+// Pods run as user and group 65532 with runAsNonRoot, a read-only root file
+// system (an emptyDir at /tmp for scratch space), no privilege escalation, all
+// capabilities dropped, the RuntimeDefault seccomp profile and no service
+// account token. A backend port below 1024 is made bindable without
+// capabilities by the namespaced, safe sysctl net.ipv4.ip_unprivileged_port_start.
+// The pod template carries a hash of the configuration so that a changed
+// configuration rolls the pods. A TCP readiness probe checks the first TCP
+// backend port, when there is one.
+//
+// Ready follows the workload: ready replicas against desired replicas
+// (Deployment, StatefulSet) or ready against scheduled pods (DaemonSet).
+//
+// # NodePort and the frontend
+//
+// A pipeline's frontend is always the Service port. With type NodePort,
+// Kubernetes additionally exposes every Service port on each node at a node
+// port taken from the cluster's NodePort range (30000–32767 by default). The
+// operator asks for the frontend itself as the node port when the frontend
+// lies inside that range (Options.NodePortRange), so that the number clients
+// use is the same on the node as in the cluster; otherwise it leaves the node
+// port to Kubernetes. If the requested node port is already allocated the API
+// server refuses the Service; the operator then applies it again without the
+// request, lets Kubernetes allocate one and records a Warning event naming
+// the allocated port. A node port, once allocated, is kept on later applies,
+// so it never moves while the Service exists. With type LoadBalancer, K3s's
+// service load balancer exposes the Service port (the frontend) on the
+// node's addresses; the node ports it implies are left to Kubernetes.
+//
+// # The health-check pipeline
+//
+// Every CoreInstance with spec.healthCheck.enabled (the default) owns a
+// Pipeline named <instance>-health (HealthCheckPipelineName), created by the
+// CoreInstance reconciler with a controller owner reference, the label
+// telemetry.tpctl.dev/role=health-check, one TCP port (the health-check port,
+// 2020 by default) named "health", port detection off, and a Fluent Bit
+// configuration whose HTTP server answers health checks on that port. The
+// operator owns only the fields it sets, so an administrator may still set
+// the health-check pipeline's image, args, resources or replicas. It is not a
+// claimant in the assignment: its port is in the instance's reserved set, and
+// its status.ports is that port with frontend = backend. The Pipeline
+// reconciler then builds its objects like any other pipeline's. Disabling the
+// health check deletes the pipeline.
+//
+// # Owner references and deletion
+//
+// Pipeline → ConfigMap, workload, Services (controller references: deleting
+// a pipeline deletes them). CoreInstance → health-check Pipeline (controller
+// reference) and → every other Pipeline of the instance (a plain owner
+// reference, added by the CoreInstance reconciler), so deleting an instance
+// deletes its pipelines and, through them, their objects. Deletion itself is
+// done by Kubernetes' garbage collector.
+//
+// # Events
+//
+// Every decision is recorded as a Kubernetes Event on the object it concerns:
+// a reassigned or moved frontend ("frontend tcp/2200 → 2201: tcp/2200 is held
+// by pipeline a ports[0]; frontend 2201"), ports without frontend, invalid
+// ports or configuration, a missing instance, a workload kind change, a node
+// port that could not be had, and failures to apply an object.
+package operator

@@ -1,0 +1,265 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/tpctl/tpctl/api/v1alpha1"
+	"github.com/tpctl/tpctl/pipeline"
+)
+
+// Defaults of Options.
+const (
+	DefaultMetricsAddr      = ":8080"
+	DefaultProbeAddr        = ":8081"
+	DefaultLeaderElectionID = "tpctl-operator.telemetry.tpctl.dev"
+)
+
+// Options configure the operator's manager.
+type Options struct {
+	// MetricsAddr serves Prometheus metrics; "0" disables it.
+	MetricsAddr string
+	// ProbeAddr serves /healthz and /readyz; "0" disables it.
+	ProbeAddr string
+	// LeaderElection makes only one replica reconcile at a time.
+	LeaderElection bool
+	// LeaderElectionNamespace holds the lease (the operator's own namespace;
+	// required outside a cluster).
+	LeaderElectionNamespace string
+	// LeaderElectionID names the lease (DefaultLeaderElectionID when empty).
+	LeaderElectionID string
+	// Namespaces limits the watch; empty watches all namespaces.
+	Namespaces []string
+	// Reserved are the node's own ports (see NodeReservedPorts).
+	Reserved pipeline.PortSet
+	// DefaultImage runs pipelines that name no image (DefaultPipelineImage when empty).
+	DefaultImage string
+	// NodePortRange is the cluster's node port range (DefaultNodePortRange when zero).
+	NodePortRange PortRange
+	// Workers is the number of concurrent reconciles per controller (2 when 0).
+	Workers int
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Name distinguishes the controllers of several managers in one process
+	// (tests); empty in production.
+	Name string
+}
+
+// NewScheme returns a scheme with the Kubernetes types the operator uses and
+// the tpctl API.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("register Kubernetes types: %w", err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("register tpctl types: %w", err)
+	}
+	return s, nil
+}
+
+// indexInstance indexes pipelines by spec.instance.
+const indexInstance = "spec.instance"
+
+// NewManager builds a manager running both reconcilers against cfg.
+func NewManager(cfg *rest.Config, o Options) (manager.Manager, error) {
+	scheme, err := NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	if o.LeaderElectionID == "" {
+		o.LeaderElectionID = DefaultLeaderElectionID
+	}
+	if o.MetricsAddr == "" {
+		o.MetricsAddr = DefaultMetricsAddr
+	}
+	if o.ProbeAddr == "" {
+		o.ProbeAddr = DefaultProbeAddr
+	}
+	if o.ProbeAddr == "0" {
+		o.ProbeAddr = ""
+	}
+	owned := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy})
+	byObject := map[client.Object]cache.ByObject{}
+	for _, obj := range []client.Object{&corev1.ConfigMap{}, &corev1.Service{}, &appsv1.Deployment{}, &appsv1.DaemonSet{}, &appsv1.StatefulSet{}} {
+		byObject[obj] = cache.ByObject{Label: owned}
+	}
+	cacheOpts := cache.Options{ByObject: byObject}
+	if len(o.Namespaces) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range o.Namespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         cacheOpts,
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:        o.ProbeAddr,
+		LeaderElection:                o.LeaderElection,
+		LeaderElectionID:              o.LeaderElectionID,
+		LeaderElectionNamespace:       o.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	if o.ProbeAddr != "" {
+		if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+			return nil, fmt.Errorf("add health check: %w", err)
+		}
+		if err := mgr.AddReadyzCheck("cache", func(req *http.Request) error {
+			if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+				return errors.New("informer caches not synced")
+			}
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("add ready check: %w", err)
+		}
+	}
+	if err := Setup(mgr, o); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// Setup registers the field index and both reconcilers with mgr.
+func Setup(mgr manager.Manager, o Options) error {
+	ctx := context.Background()
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.Pipeline{}, indexInstance, func(obj client.Object) []string {
+		return []string{obj.(*v1alpha1.Pipeline).Spec.Instance}
+	}); err != nil {
+		return fmt.Errorf("index pipelines by instance: %w", err)
+	}
+	workers := o.Workers
+	if workers <= 0 {
+		workers = 2
+	}
+	reserved := o.Reserved
+	if reserved == nil {
+		reserved = pipeline.NewPortSet()
+	}
+	ci := &CoreInstanceReconciler{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
+		Recorder: mgr.GetEventRecorder("tpctl-operator"), Reserved: reserved, Now: o.Now,
+	}
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("coreinstance"+o.Name).
+		For(&v1alpha1.CoreInstance{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.Pipeline{}, handler.EnqueueRequestsFromMapFunc(pipelineToInstance),
+			builder.WithPredicates(pipelineMembershipChanged())).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Complete(ci)
+	if err != nil {
+		return fmt.Errorf("set up the CoreInstance controller: %w", err)
+	}
+	pr := &PipelineReconciler{
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("tpctl-operator"),
+		DefaultImage: o.DefaultImage, NodePortRange: o.NodePortRange, Now: o.Now,
+	}
+	err = ctrl.NewControllerManagedBy(mgr).
+		Named("pipeline"+o.Name).
+		For(&v1alpha1.Pipeline{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.Service{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&appsv1.DaemonSet{}).
+		Owns(&appsv1.StatefulSet{}).
+		Watches(&v1alpha1.CoreInstance{}, handler.EnqueueRequestsFromMapFunc(instanceToPipelines(mgr.GetClient())),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Complete(pr)
+	if err != nil {
+		return fmt.Errorf("set up the Pipeline controller: %w", err)
+	}
+	return nil
+}
+
+// Run builds the manager and runs it until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	mgr, err := NewManager(cfg, o)
+	if err != nil {
+		return err
+	}
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("run operator: %w", err)
+	}
+	return nil
+}
+
+func pipelineToInstance(_ context.Context, obj client.Object) []reconcile.Request {
+	p, ok := obj.(*v1alpha1.Pipeline)
+	if !ok || p.Spec.Instance == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Spec.Instance}}}
+}
+
+func instanceToPipelines(c client.Client) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []reconcile.Request {
+		var list v1alpha1.PipelineList
+		if err := c.List(ctx, &list, client.InNamespace(obj.GetNamespace()),
+			client.MatchingFields{indexInstance: obj.GetName()}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "list pipelines of instance", "instance", obj.GetName())
+			return nil
+		}
+		out := make([]reconcile.Request, len(list.Items))
+		for i := range list.Items {
+			out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
+		}
+		return out
+	}
+}
+
+// pipelineMembershipChanged lets through the pipeline events the instance
+// reconciler acts on: creation, deletion, a spec change, a change of Ready,
+// lost port status (someone cleared it) and lost owner references.
+func pipelineMembershipChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, okOld := e.ObjectOld.(*v1alpha1.Pipeline)
+			n, okNew := e.ObjectNew.(*v1alpha1.Pipeline)
+			if !okOld || !okNew {
+				return true
+			}
+			return o.Generation != n.Generation ||
+				(o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) ||
+				readyStatus(o) != readyStatus(n) ||
+				len(o.Status.Ports) != len(n.Status.Ports) ||
+				len(o.OwnerReferences) != len(n.OwnerReferences)
+		},
+	}
+}
+
+func readyStatus(p *v1alpha1.Pipeline) metav1.ConditionStatus {
+	for _, c := range p.Status.Conditions {
+		if c.Type == v1alpha1.ConditionReady {
+			return c.Status
+		}
+	}
+	return metav1.ConditionUnknown
+}

@@ -1,0 +1,316 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tpctl/tpctl/api/v1alpha1"
+)
+
+// PipelineReconciler turns a pipeline with assigned ports into its
+// ConfigMap, workload and Services, and reports whether it is Ready.
+type PipelineReconciler struct {
+	Client       client.Client
+	Recorder     events.EventRecorder
+	DefaultImage string
+	// NodePortRange is the cluster's node port range (DefaultNodePortRange when zero).
+	NodePortRange PortRange
+	Now           func() time.Time
+}
+
+func (r *PipelineReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *PipelineReconciler) event(obj, related runtime.Object, typ, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(obj, related, typ, reason, action, note, args...)
+	}
+}
+
+// workloadStatus is the part of a pipeline's status this reconciler owns.
+type workloadStatus struct {
+	ObservedGeneration int64                `json:"observedGeneration,omitempty"`
+	Conditions         []metav1.Condition   `json:"conditions,omitempty"`
+	ReadyReplicas      int32                `json:"readyReplicas,omitempty"`
+	ServiceType        v1alpha1.ServiceType `json:"serviceType,omitempty"`
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *PipelineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	p := &v1alpha1.Pipeline{}
+	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if p.DeletionTimestamp != nil {
+		return ctrl.Result{}, nil // the garbage collector removes the owned objects
+	}
+	if err := checkName(p.Name); err != nil {
+		return ctrl.Result{}, r.notReady(ctx, p, v1alpha1.ReasonReconcileError, err.Error(), "")
+	}
+	inst := &v1alpha1.CoreInstance{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: p.Spec.Instance}, inst); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, r.notReady(ctx, p, v1alpha1.ReasonInstanceNotFound,
+				fmt.Sprintf("CoreInstance %s/%s does not exist", p.Namespace, p.Spec.Instance), "")
+		}
+		return ctrl.Result{}, fmt.Errorf("get instance of pipeline %s: %w", req, err)
+	}
+	ports := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionPortsAssigned)
+	if ports == nil || ports.ObservedGeneration != p.Generation {
+		// The CoreInstance reconciler assigns the ports of this generation;
+		// its status write brings the pipeline back here.
+		return ctrl.Result{}, nil
+	}
+	if ports.Status == metav1.ConditionFalse && ports.Reason != v1alpha1.ReasonPortsExhausted {
+		return ctrl.Result{}, r.notReady(ctx, p, ports.Reason, "ports not assigned: "+ports.Message, "")
+	}
+
+	objs := &Objects{Pipeline: p, Instance: inst, DefaultImage: r.DefaultImage, NodePortRange: r.NodePortRange}
+	if objs.NodePortRange == (PortRange{}) {
+		objs.NodePortRange = DefaultNodePortRange
+	}
+	if err := r.applyAll(ctx, p, objs); err != nil {
+		r.event(p, nil, "Warning", v1alpha1.ReasonReconcileError, "Apply", "%s", limit(err.Error()))
+		if serr := r.notReady(ctx, p, v1alpha1.ReasonReconcileError, err.Error(), objs.ServiceType()); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, r.writeReady(ctx, p, objs.ServiceType())
+}
+
+func (r *PipelineReconciler) apply(ctx context.Context, ac runtime.ApplyConfiguration, what string) error {
+	if err := r.Client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("apply %s: %w", what, err)
+	}
+	return nil
+}
+
+// applyAll applies the pipeline's objects and deletes the ones it no longer needs.
+func (r *PipelineReconciler) applyAll(ctx context.Context, p *v1alpha1.Pipeline, objs *Objects) error {
+	if err := r.apply(ctx, objs.ConfigMap(), "ConfigMap "+ConfigMapName(p.Name)); err != nil {
+		return err
+	}
+	kind := p.Spec.WorkloadKind()
+	var err error
+	switch kind {
+	case v1alpha1.WorkloadDaemonSet:
+		err = r.apply(ctx, objs.DaemonSet(), "DaemonSet "+p.Name)
+	case v1alpha1.WorkloadStatefulSet:
+		if err = r.apply(ctx, objs.HeadlessService(), "Service "+HeadlessServiceName(p.Name)); err == nil {
+			err = r.apply(ctx, objs.StatefulSet(), "StatefulSet "+p.Name)
+		}
+	default:
+		err = r.apply(ctx, objs.Deployment(), "Deployment "+p.Name)
+	}
+	if err != nil {
+		return err
+	}
+	if err := r.deleteOtherKinds(ctx, p, kind); err != nil {
+		return err
+	}
+	return r.applyService(ctx, p, objs)
+}
+
+// deleteOtherKinds removes the workloads of other kinds (after a kind
+// change) and the headless Service of a former StatefulSet.
+func (r *PipelineReconciler) deleteOtherKinds(ctx context.Context, p *v1alpha1.Pipeline, kind v1alpha1.WorkloadKind) error {
+	candidates := map[v1alpha1.WorkloadKind]client.Object{
+		v1alpha1.WorkloadDeployment:  &appsv1.Deployment{},
+		v1alpha1.WorkloadDaemonSet:   &appsv1.DaemonSet{},
+		v1alpha1.WorkloadStatefulSet: &appsv1.StatefulSet{},
+	}
+	for k, obj := range candidates {
+		if k == kind {
+			continue
+		}
+		deleted, err := r.deleteOwned(ctx, p, obj, p.Name)
+		if err != nil {
+			return err
+		}
+		if deleted {
+			r.event(p, nil, "Normal", "WorkloadKindChanged", "Delete",
+				"workload kind is now %s: deleted %s %s", kind, k, p.Name)
+		}
+	}
+	if kind != v1alpha1.WorkloadStatefulSet {
+		if _, err := r.deleteOwned(ctx, p, &corev1.Service{}, HeadlessServiceName(p.Name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteOwned deletes the named object if p controls it.
+func (r *PipelineReconciler) deleteOwned(ctx context.Context, p *v1alpha1.Pipeline, obj client.Object, name string) (bool, error) {
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: name}, obj); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	if !metav1.IsControlledBy(obj, p) {
+		return false, nil
+	}
+	if err := r.Client.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+		return false, fmt.Errorf("delete %T %s: %w", obj, name, err)
+	}
+	return true, nil
+}
+
+// applyService applies the pipeline's Service, keeping node ports that were
+// allocated before, and retries without requested node ports when the API
+// server says one is taken.
+func (r *PipelineReconciler) applyService(ctx context.Context, p *v1alpha1.Pipeline, objs *Objects) error {
+	existing := &corev1.Service{}
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(p), existing)
+	switch {
+	case apierrors.IsNotFound(err):
+		existing = nil
+	case err != nil:
+		return fmt.Errorf("get Service %s: %w", p.Name, err)
+	}
+	if existing != nil && existing.Spec.Type == corev1.ServiceTypeNodePort {
+		objs.NodePorts = map[string]int32{}
+		for _, sp := range existing.Spec.Ports {
+			objs.NodePorts[sp.Name] = sp.NodePort
+		}
+	}
+	svc := objs.Service()
+	if svc == nil {
+		if existing != nil && metav1.IsControlledBy(existing, p) {
+			if err := r.Client.Delete(ctx, existing); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("delete Service %s: %w", p.Name, err)
+			}
+			r.event(p, nil, "Normal", "ServiceDeleted", "Delete", "no port has a frontend: deleted Service %s", p.Name)
+		}
+		return nil
+	}
+	err = r.apply(ctx, svc, "Service "+p.Name)
+	if err != nil && apierrors.IsInvalid(err) && strings.Contains(err.Error(), "already allocated") && !objs.NoNodePortRequest {
+		objs.NoNodePortRequest = true
+		if err = r.apply(ctx, objs.Service(), "Service "+p.Name); err == nil {
+			r.event(p, nil, "Warning", "NodePortUnavailable", "Apply",
+				"a frontend in the node port range could not be used as the node port (already allocated); Kubernetes allocated another, see Service %s", p.Name)
+		}
+	}
+	if err == nil && existing == nil {
+		r.event(p, nil, "Normal", "ServiceCreated", "Create", "Service %s of type %s: %s",
+			p.Name, objs.ServiceType(), p.Status.PortSummary)
+	}
+	return err
+}
+
+// readiness reads the workload's ready and desired replicas.
+func (r *PipelineReconciler) readiness(ctx context.Context, p *v1alpha1.Pipeline) (ready, desired int32, settled, found bool, err error) {
+	key := client.ObjectKeyFromObject(p)
+	var obj client.Object
+	switch p.Spec.WorkloadKind() {
+	case v1alpha1.WorkloadDaemonSet:
+		obj = &appsv1.DaemonSet{}
+	case v1alpha1.WorkloadStatefulSet:
+		obj = &appsv1.StatefulSet{}
+	default:
+		obj = &appsv1.Deployment{}
+	}
+	if err := r.Client.Get(ctx, key, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return 0, 0, false, false, nil
+		}
+		return 0, 0, false, false, fmt.Errorf("get workload %s: %w", key, err)
+	}
+	ready, desired, settled = WorkloadReadiness(obj)
+	return ready, desired, settled, true, nil
+}
+
+// WorkloadReadiness returns the ready and desired pods of a Deployment,
+// DaemonSet or StatefulSet, and whether its controller has caught up with
+// its latest spec (observed generation and updated pods).
+func WorkloadReadiness(obj client.Object) (ready, desired int32, settled bool) {
+	switch w := obj.(type) {
+	case *appsv1.Deployment:
+		desired = 1
+		if w.Spec.Replicas != nil {
+			desired = *w.Spec.Replicas
+		}
+		return w.Status.ReadyReplicas, desired,
+			w.Status.ObservedGeneration >= w.Generation && w.Status.UpdatedReplicas >= desired
+	case *appsv1.StatefulSet:
+		desired = 1
+		if w.Spec.Replicas != nil {
+			desired = *w.Spec.Replicas
+		}
+		return w.Status.ReadyReplicas, desired,
+			w.Status.ObservedGeneration >= w.Generation && w.Status.UpdatedReplicas >= desired
+	case *appsv1.DaemonSet:
+		return w.Status.NumberReady, w.Status.DesiredNumberScheduled,
+			w.Status.ObservedGeneration >= w.Generation && w.Status.UpdatedNumberScheduled >= w.Status.DesiredNumberScheduled
+	}
+	return 0, 0, false
+}
+
+// ReadyCondition turns workload readiness into the pipeline's Ready condition.
+func ReadyCondition(kind v1alpha1.WorkloadKind, ready, desired int32, settled, found bool) metav1.Condition {
+	c := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse}
+	switch {
+	case !found:
+		c.Reason, c.Message = v1alpha1.ReasonProgressing, fmt.Sprintf("waiting for the %s to be created", kind)
+	case kind == v1alpha1.WorkloadDaemonSet && desired == 0 && settled:
+		c.Reason, c.Message = v1alpha1.ReasonUnavailable, "the DaemonSet is scheduled on no node"
+	case ready >= desired && settled:
+		c.Status, c.Reason = metav1.ConditionTrue, v1alpha1.ReasonAvailable
+		c.Message = fmt.Sprintf("%d/%d pod(s) ready", ready, desired)
+	case ready == 0:
+		c.Reason, c.Message = v1alpha1.ReasonUnavailable, fmt.Sprintf("0/%d pod(s) ready", desired)
+	default:
+		c.Reason, c.Message = v1alpha1.ReasonProgressing, fmt.Sprintf("%d/%d pod(s) ready, rolling out", ready, desired)
+	}
+	return c
+}
+
+func (r *PipelineReconciler) writeReady(ctx context.Context, p *v1alpha1.Pipeline, svcType v1alpha1.ServiceType) error {
+	ready, desired, settled, found, err := r.readiness(ctx, p)
+	if err != nil {
+		return err
+	}
+	c := ReadyCondition(p.Spec.WorkloadKind(), ready, desired, settled, found)
+	return r.writeStatus(ctx, p, c, ready, svcType)
+}
+
+func (r *PipelineReconciler) notReady(ctx context.Context, p *v1alpha1.Pipeline, reason, msg string, svcType v1alpha1.ServiceType) error {
+	c := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: limit(msg)}
+	return r.writeStatus(ctx, p, c, 0, svcType)
+}
+
+func (r *PipelineReconciler) writeStatus(ctx context.Context, p *v1alpha1.Pipeline, c metav1.Condition, ready int32, svcType v1alpha1.ServiceType) error {
+	c.ObservedGeneration = p.Generation
+	st := &p.Status
+	if sameCondition(st.Conditions, c) && st.ReadyReplicas == ready && st.ServiceType == svcType &&
+		st.ObservedGeneration == p.Generation {
+		return nil
+	}
+	if old := meta.FindStatusCondition(st.Conditions, c.Type); old == nil || old.Status != c.Status || old.Reason != c.Reason {
+		typ := "Normal"
+		if c.Status != metav1.ConditionTrue && c.Reason != v1alpha1.ReasonProgressing {
+			typ = "Warning"
+		}
+		r.event(p, nil, typ, c.Reason, "Reconcile", "Ready=%s: %s", c.Status, c.Message)
+	}
+	want := workloadStatus{ObservedGeneration: p.Generation, ReadyReplicas: ready, ServiceType: svcType,
+		Conditions: []metav1.Condition{withTransition(st.Conditions, c, r.now())}}
+	return applyStatus(ctx, r.Client, v1alpha1.KindPipeline, client.ObjectKeyFromObject(p), &want, FieldManagerWorkload)
+}
