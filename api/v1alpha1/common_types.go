@@ -7,6 +7,7 @@ import (
 // Protocol is the transport protocol of a port: TCP or UDP. TCP and UDP
 // ports are independent: both may use the same number.
 // +kubebuilder:validation:Enum=TCP;UDP
+// +kubebuilder:validation:MaxLength=3
 type Protocol string
 
 const (
@@ -22,6 +23,7 @@ func (p Protocol) CoreV1() corev1.Protocol { return corev1.Protocol(p) }
 
 // ServiceType is the Kubernetes Service type that exposes a pipeline.
 // +kubebuilder:validation:Enum=ClusterIP;LoadBalancer;NodePort
+// +kubebuilder:validation:MaxLength=12
 type ServiceType string
 
 const (

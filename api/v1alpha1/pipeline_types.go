@@ -7,6 +7,7 @@ import (
 
 // ConfigFormat is the syntax of a Fluent Bit configuration.
 // +kubebuilder:validation:Enum=yaml;classic
+// +kubebuilder:validation:MaxLength=7
 type ConfigFormat string
 
 const (
@@ -18,6 +19,7 @@ const (
 
 // WorkloadKind is the kind of workload that runs a pipeline's pods.
 // +kubebuilder:validation:Enum=Deployment;DaemonSet;StatefulSet
+// +kubebuilder:validation:MaxLength=11
 type WorkloadKind string
 
 const (
@@ -42,7 +44,7 @@ type PipelineConfig struct {
 // port (the port in the pod); the frontend port that clients use starts equal
 // to it and is moved up only to resolve a clash in the instance.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.name) || !self.name.matches('^(tcp|udp)-[0-9]+$') || self.name == self.protocol.lowerAscii() + '-' + string(self.port)",message="names of the form tcp-N or udp-N are reserved for the port they describe"
+// +kubebuilder:validation:XValidation:rule="!has(self.name) || !self.name.matches('^(tcp|udp)-[0-9]+$') || (self.name.startsWith(self.protocol.lowerAscii() + '-') && int(self.name.substring(4)) == self.port)",message="names of the form tcp-N or udp-N are reserved for the port they describe"
 type PipelinePort struct {
 	// protocol of the port: TCP (default) or UDP.
 	// +kubebuilder:default=TCP
@@ -94,7 +96,7 @@ type PipelineSpec struct {
 	// ports the pipeline listens on, in addition to those detected from the
 	// configuration. Each protocol/port pair may appear once.
 	// +kubebuilder:validation:MaxItems=64
-	// +kubebuilder:validation:XValidation:rule="self.all(p, self.exists_one(q, q.protocol == p.protocol && q.port == p.port))",messageExpression="'duplicate backend ' + self.filter(p, !self.exists_one(q, q.protocol == p.protocol && q.port == p.port)).map(p, p.protocol + '/' + string(p.port))[0] + ': each protocol/port may appear once in a pipeline (TCP and UDP may share a number)'",message="duplicate backend port: each protocol/port may appear once in a pipeline"
+	// +kubebuilder:validation:XValidation:rule="self.all(p, self.exists_one(q, q.protocol == p.protocol && q.port == p.port))",messageExpression="'duplicate backend %s/%d: each protocol/port may appear once in a pipeline (TCP and UDP may share a number)'.format([self.filter(p, !self.exists_one(q, q.protocol == p.protocol && q.port == p.port))[0].protocol, self.filter(p, !self.exists_one(q, q.protocol == p.protocol && q.port == p.port))[0].port])",message="duplicate backend port: each protocol/port may appear once in a pipeline"
 	// +kubebuilder:validation:XValidation:rule="self.all(p, !has(p.name) || self.exists_one(q, has(q.name) && q.name == p.name))",message="port names must be unique within a pipeline"
 	// +listType=atomic
 	// +optional
