@@ -159,6 +159,14 @@ func (r *CoreInstanceReconciler) plan(inst *v1alpha1.CoreInstance, members []*v1
 			}
 		}
 		cond.ObservedGeneration = p.Generation
+		// When nothing moved, keep the message that explained the
+		// assignment when it was made ("held by pipeline a") rather than
+		// the later "keeps frontend" wording: status stays put.
+		if old := meta.FindStatusCondition(p.Status.Conditions, cond.Type); old != nil &&
+			old.Status == cond.Status && old.Reason == cond.Reason &&
+			equality.Semantic.DeepEqual(normalizePorts(p.Status.Ports), normalizePorts(pl.want.Ports)) {
+			cond.Message = old.Message
+		}
 		pl.want.PortSummary = pipeline.Summary(pl.want.Ports)
 		pl.want.Conditions = []metav1.Condition{withTransition(p.Status.Conditions, cond, now)}
 	}

@@ -1,0 +1,271 @@
+package operator
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tpctl/tpctl/api/v1alpha1"
+	"github.com/tpctl/tpctl/pipeline"
+)
+
+func member(name string, created time.Time, ports ...v1alpha1.PipelinePort) *v1alpha1.Pipeline {
+	return &v1alpha1.Pipeline{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "tp", Generation: 1, CreationTimestamp: metav1.NewTime(created)},
+		Spec:       v1alpha1.PipelineSpec{Instance: "core", Ports: ports, AutoDetectPorts: ptr.To(false)},
+	}
+}
+
+func tcp(n int32) v1alpha1.PipelinePort {
+	return v1alpha1.PipelinePort{Protocol: v1alpha1.ProtocolTCP, Port: n}
+}
+
+// feedBack stores each plan's wanted status in its pipeline, as the API
+// server would after the write.
+func feedBack(plans []*planned) {
+	for _, pl := range plans {
+		pl.p.Status.Ports = pl.want.Ports
+		pl.p.Status.PortSummary = pl.want.PortSummary
+		meta.SetStatusCondition(&pl.p.Status.Conditions, pl.want.Conditions[0])
+	}
+}
+
+func byName(plans []*planned) map[string]*planned {
+	out := map[string]*planned{}
+	for _, pl := range plans {
+		out[pl.p.Name] = pl
+	}
+	return out
+}
+
+func TestPlanSeedReassignment(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := &CoreInstanceReconciler{Reserved: pipeline.NewPortSet(pipeline.TCP(6443))}
+	inst := testInstance()
+	a := member("a", t0, tcp(2200))
+	plans, _ := r.plan(inst, []*v1alpha1.Pipeline{a}, t0)
+	feedBack(plans)
+
+	// B and C arrive later, at the same moment: B wins the tie by name.
+	b := member("b", t0.Add(time.Minute), tcp(2200))
+	c := member("c", t0.Add(time.Minute), tcp(2200))
+	members := []*v1alpha1.Pipeline{c, a, b}
+	plans, assigned := r.plan(inst, members, t0.Add(time.Minute))
+	got := byName(plans)
+	assert.Equal(t, int32(2200), got["a"].want.Ports[0].Frontend, "the older pipeline never moves")
+	assert.Equal(t, int32(2201), got["b"].want.Ports[0].Frontend)
+	assert.Equal(t, int32(2200), got["b"].want.Ports[0].Backend, "the backend stays")
+	assert.True(t, got["b"].want.Ports[0].Reassigned)
+	assert.Equal(t, int32(2202), got["c"].want.Ports[0].Frontend)
+	assert.Equal(t, "tcp/2201->2200", got["b"].want.PortSummary)
+	cond := got["b"].want.Conditions[0]
+	assert.Equal(t, v1alpha1.ReasonReassigned, cond.Reason)
+	assert.Contains(t, cond.Message, "held by pipeline a")
+	assert.Equal(t, int64(1), cond.ObservedGeneration)
+	assert.Len(t, assigned, 3)
+	feedBack(plans)
+
+	// Nothing changes on the next pass: statuses are stable.
+	plans, _ = r.plan(inst, members, t0.Add(time.Hour))
+	for _, pl := range plans {
+		assert.True(t, unchanged(pl), "pipeline %s would be rewritten", pl.p.Name)
+	}
+
+	// A goes away: B and C keep their frontends.
+	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{b, c}, t0.Add(2*time.Hour))
+	got = byName(plans)
+	assert.Equal(t, int32(2201), got["b"].want.Ports[0].Frontend)
+	assert.Equal(t, int32(2202), got["c"].want.Ports[0].Frontend)
+}
+
+func TestPlanReservedAndHealthCheck(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := &CoreInstanceReconciler{Reserved: pipeline.NewPortSet(pipeline.TCP(6443))}
+	inst := testInstance()
+	inst.UID = "inst-uid"
+	hc := member(HealthCheckPipelineName("core"), t0, v1alpha1.PipelinePort{Protocol: v1alpha1.ProtocolTCP, Port: 2020, Name: "health"})
+	hc.OwnerReferences = []metav1.OwnerReference{{APIVersion: v1alpha1.GroupVersion.String(), Kind: "CoreInstance",
+		Name: "core", UID: "inst-uid", Controller: ptr.To(true)}}
+	p := member("p", t0, tcp(2020), tcp(6443), v1alpha1.PipelinePort{Protocol: v1alpha1.ProtocolUDP, Port: 2020})
+	plans, assigned := r.plan(inst, []*v1alpha1.Pipeline{hc, p}, t0)
+	got := byName(plans)
+
+	require.Len(t, got["core-health"].want.Ports, 1)
+	assert.Equal(t, v1alpha1.PortStatus{Protocol: v1alpha1.ProtocolTCP, Frontend: 2020, Backend: 2020, Name: "health",
+		Since: metav1.NewTime(t0), Source: "healthCheck.port"}, got["core-health"].want.Ports[0])
+	ports := got["p"].want.Ports
+	require.Len(t, ports, 3)
+	assert.Equal(t, int32(2021), ports[0].Frontend, "tcp/2020 is the health check's")
+	assert.Equal(t, int32(6444), ports[1].Frontend, "tcp/6443 is the node's")
+	assert.Equal(t, int32(2020), ports[2].Frontend, "udp/2020 is free: TCP and UDP are independent")
+	assert.Len(t, assigned, 3, "the health check is not a claimant")
+
+	inst.Spec.HealthCheck.Enabled = ptr.To(false)
+	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{member("q", t0, tcp(2020))}, t0)
+	assert.Equal(t, int32(2020), plans[0].want.Ports[0].Frontend, "a disabled health check reserves nothing")
+}
+
+func TestPlanInvalidAndExhausted(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := &CoreInstanceReconciler{Reserved: pipeline.NewPortSet(pipeline.TCP(65535))}
+	inst := testInstance()
+	dup := member("dup", t0, tcp(80), tcp(80))
+	bad := member("bad", t0)
+	bad.Spec.AutoDetectPorts = nil
+	bad.Spec.Config = v1alpha1.PipelineConfig{Format: v1alpha1.ConfigFormatClassic, Content: "[INPUT]\n  Name tcp\n  Port ${MISSING}\n"}
+	full := member("full", t0, tcp(65535))
+	none := member("none", t0)
+	plans, _ := r.plan(inst, []*v1alpha1.Pipeline{dup, bad, full, none}, t0)
+	got := byName(plans)
+
+	c := got["dup"].want.Conditions[0]
+	assert.Equal(t, metav1.ConditionFalse, c.Status)
+	assert.Equal(t, v1alpha1.ReasonInvalidPorts, c.Reason)
+	assert.Empty(t, got["dup"].want.Ports, "an invalid pipeline gets no ports")
+
+	c = got["bad"].want.Conditions[0]
+	assert.Equal(t, v1alpha1.ReasonInvalidConfig, c.Reason)
+	assert.Contains(t, c.Message, "MISSING")
+
+	c = got["full"].want.Conditions[0]
+	assert.Equal(t, metav1.ConditionFalse, c.Status)
+	assert.Equal(t, v1alpha1.ReasonPortsExhausted, c.Reason)
+	require.Len(t, got["full"].want.Ports, 1)
+	assert.Zero(t, got["full"].want.Ports[0].Frontend, "no wrap-around past 65535")
+
+	c = got["none"].want.Conditions[0]
+	assert.Equal(t, metav1.ConditionTrue, c.Status)
+	assert.Equal(t, v1alpha1.ReasonNoPorts, c.Reason)
+}
+
+func TestWithTransition(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	prev := []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, LastTransitionTime: metav1.NewTime(t0)}}
+	kept := withTransition(prev, metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: "X"}, t0.Add(time.Hour))
+	assert.Equal(t, t0, kept.LastTransitionTime.Time.UTC())
+	moved := withTransition(prev, metav1.Condition{Type: "Ready", Status: metav1.ConditionFalse, Reason: "X"}, t0.Add(time.Hour))
+	assert.Equal(t, t0.Add(time.Hour), moved.LastTransitionTime.Time.UTC())
+}
+
+func TestHealthCheckPipeline(t *testing.T) {
+	inst := testInstance()
+	inst.Spec.HealthCheck.Port = 2999
+	inst.Spec.HealthCheck.ServiceType = v1alpha1.ServiceTypeNodePort
+	u := HealthCheckPipeline(inst)
+	p := &v1alpha1.Pipeline{}
+	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, p))
+	assert.Equal(t, "core-health", p.Name)
+	assert.True(t, metav1.IsControlledBy(p, inst))
+	assert.Equal(t, RoleHealthCheck, p.Labels[LabelRole])
+	assert.Equal(t, v1alpha1.ServiceTypeNodePort, p.Spec.ServiceType)
+	assert.Contains(t, p.Spec.Config.Content, "http_port: 2999")
+	res, err := pipeline.ResolvePorts(&p.Spec)
+	require.NoError(t, err, "the health-check pipeline must pass the API's own validation")
+	require.Len(t, res.Ports, 1)
+	assert.Equal(t, pipeline.TCP(2999), res.Ports[0].Port)
+	assert.True(t, isHealthCheck(p, inst))
+	assert.False(t, isHealthCheck(member("core-health", time.Time{}), inst), "a same-named pipeline the instance does not control")
+
+	var list client.ObjectList = &v1alpha1.PipelineList{}
+	assert.NotNil(t, list)
+}
+
+func TestNodeReservedPorts(t *testing.T) {
+	set, err := DefaultReservedPorts()
+	require.NoError(t, err)
+	assert.True(t, set.Has(pipeline.TCP(6443)), "API server")
+	assert.True(t, set.Has(pipeline.TCP(10250)), "kubelet")
+	assert.True(t, set.Has(pipeline.UDP(8472)), "flannel VXLAN, the default CNI")
+	assert.False(t, set.Has(pipeline.TCP(10248)), "loopback-only rows do not clash with Services")
+	assert.False(t, set.Has(pipeline.TCP(2379)), "etcd rows apply only with datastore=etcd")
+
+	withEtcd, err := ReservedPorts([]string{"datastore=etcd"}, []string{"udp/9999", "tcp/2020"})
+	require.NoError(t, err)
+	assert.True(t, withEtcd.Has(pipeline.TCP(2379)))
+	assert.True(t, withEtcd.Has(pipeline.TCP(2380)), "ranges are expanded")
+	assert.True(t, withEtcd.Has(pipeline.UDP(9999)))
+	_, err = ReservedPorts(nil, []string{"x=tcp/1"})
+	assert.Error(t, err)
+}
+
+func TestReadyCondition(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		kind           v1alpha1.WorkloadKind
+		ready, desired int32
+		settled, found bool
+		status         metav1.ConditionStatus
+		reason         string
+	}{
+		{"missing", v1alpha1.WorkloadDeployment, 0, 0, false, false, metav1.ConditionFalse, v1alpha1.ReasonProgressing},
+		{"all ready", v1alpha1.WorkloadDeployment, 2, 2, true, true, metav1.ConditionTrue, v1alpha1.ReasonAvailable},
+		{"rolling out", v1alpha1.WorkloadDeployment, 2, 2, false, true, metav1.ConditionFalse, v1alpha1.ReasonProgressing},
+		{"some", v1alpha1.WorkloadStatefulSet, 1, 3, true, true, metav1.ConditionFalse, v1alpha1.ReasonProgressing},
+		{"none", v1alpha1.WorkloadStatefulSet, 0, 3, true, true, metav1.ConditionFalse, v1alpha1.ReasonUnavailable},
+		{"scaled to zero", v1alpha1.WorkloadDeployment, 0, 0, true, true, metav1.ConditionTrue, v1alpha1.ReasonAvailable},
+		{"daemonset nowhere", v1alpha1.WorkloadDaemonSet, 0, 0, true, true, metav1.ConditionFalse, v1alpha1.ReasonUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ReadyCondition(tc.kind, tc.ready, tc.desired, tc.settled, tc.found)
+			assert.Equal(t, tc.status, c.Status)
+			assert.Equal(t, tc.reason, c.Reason)
+			assert.NotEmpty(t, c.Message)
+		})
+	}
+}
+
+func TestParsePortRange(t *testing.T) {
+	r, err := ParsePortRange("30000-32767")
+	require.NoError(t, err)
+	assert.Equal(t, DefaultNodePortRange, r)
+	assert.Equal(t, "30000-32767", r.String())
+	for _, bad := range []string{"", "30000", "2-1", "0-5", "1-70000", "a-b"} {
+		_, err := ParsePortRange(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func FuzzParsePortRange(f *testing.F) {
+	for _, s := range []string{"30000-32767", "1-65535", "5-4", "-", "x-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParsePortRange(s)
+		if err != nil {
+			return
+		}
+		if r.Min < 1 || r.Max > 65535 || r.Min > r.Max {
+			t.Fatalf("ParsePortRange(%q) = %v: out of bounds", s, r)
+		}
+		again, err := ParsePortRange(r.String())
+		if err != nil || again != r {
+			t.Fatalf("round trip of %q: %v, %v", s, again, err)
+		}
+	})
+}
+
+func FuzzParseReservedPort(f *testing.F) {
+	for _, s := range []string{"tcp/6443", "8472/udp", "80", "x=tcp/1", "udp/0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseReservedPort(s)
+		if err != nil {
+			return
+		}
+		if !p.Protocol.Valid() || p.Number < 1 || p.Number > 65535 {
+			t.Fatalf("ParseReservedPort(%q) = %v", s, p)
+		}
+		again, err := ParseReservedPort(p.String())
+		if err != nil || again != p {
+			t.Fatalf("round trip of %q: %v, %v", s, again, err)
+		}
+	})
+}
