@@ -38,15 +38,16 @@ func itoa5(i int) string {
 	return string(b)
 }
 
-var benchReserved = NewPortSet(TCP(2020), TCP(6443), TCP(10250), UDP(8472))
+func benchReserved() PortSet { return NewPortSet(TCP(2020), TCP(6443), TCP(10250), UDP(8472)) }
 
 // BenchmarkAssign10kx3 assigns 10,000 pipelines × 3 ports from scratch (no
 // previous frontends: the first reconcile of a restored instance).
 func BenchmarkAssign10kx3(b *testing.B) {
 	claims := bench10kx3()
+	reserved := benchReserved()
 	b.ReportAllocs()
 	for b.Loop() {
-		a, c := Assign(claims, benchReserved)
+		a, c := Assign(claims, reserved)
 		if len(a)+len(c) != len(claims) {
 			b.Fatalf("lost claims: %d + %d != %d", len(a), len(c), len(claims))
 		}
@@ -57,7 +58,8 @@ func BenchmarkAssign10kx3(b *testing.B) {
 // previous frontend and one new pipeline arrives.
 func BenchmarkAssign10kx3Steady(b *testing.B) {
 	claims := bench10kx3()
-	assigned, _ := Assign(claims, benchReserved)
+	reserved := benchReserved()
+	assigned, _ := Assign(claims, reserved)
 	prev := make([]Claim, 0, len(assigned)+3)
 	for _, a := range assigned {
 		c := a.Claim
@@ -68,7 +70,7 @@ func BenchmarkAssign10kx3Steady(b *testing.B) {
 	prev = append(prev, Claim{Pipeline: "new", Protocol: "TCP", Backend: 24224, Since: since})
 	b.ReportAllocs()
 	for b.Loop() {
-		a, c := Assign(prev, benchReserved)
+		a, c := Assign(prev, reserved)
 		if len(a)+len(c) != len(prev) {
 			b.Fatalf("lost claims: %d + %d != %d", len(a), len(c), len(prev))
 		}

@@ -191,3 +191,25 @@ func FrontendPorts(assigned []Assignment) []v1alpha1.FrontendPort {
 	})
 	return out
 }
+
+// EntriesFromStatus rebuilds a pipeline's effective ports from its status.
+// The operator can claim these for a pipeline whose new spec is invalid, so
+// that a typo does not release frontends the pipeline still serves on.
+func EntriesFromStatus(prev []v1alpha1.PortStatus) []PortEntry {
+	out := make([]PortEntry, len(prev))
+	for i, st := range prev {
+		out[i] = PortEntry{Port: Port{Protocol: st.Protocol, Number: st.Backend}, Name: st.Name, Source: st.Source}
+	}
+	return out
+}
+
+// Reserved returns the ports no pipeline of the instance may use as
+// frontend: the node's own ports (from the preflight catalog) and, when
+// enabled, the instance's health-check port.
+func Reserved(instance *v1alpha1.CoreInstanceSpec, node ...Port) PortSet {
+	s := NewPortSet(node...)
+	if instance != nil && instance.HealthCheckEnabled() {
+		s.Add(TCP(instance.HealthCheckPort()))
+	}
+	return s
+}

@@ -103,3 +103,18 @@ func TestStatusSinceSurvivesSerialisation(t *testing.T) {
 	g := Group(Assign(claims, nil))
 	assert.Equal(t, at(3), g["a"].Ports[0].Since.Time.UTC())
 }
+
+func TestEntriesFromStatusKeepFrontends(t *testing.T) {
+	prev := []v1alpha1.PortStatus{{Protocol: "TCP", Frontend: 2201, Backend: 2200, Name: "web", Reassigned: true, Source: "ports[0]", Since: metav1.NewTime(at(1))}}
+	entries := EntriesFromStatus(prev)
+	assert.Equal(t, []PortEntry{{Port: TCP(2200), Name: "web", Source: "ports[0]"}}, entries)
+	g := Group(Assign(Claims("b", entries, prev, at(50)), nil))
+	assert.Equal(t, prev, g["b"].Ports)
+}
+
+func TestReserved(t *testing.T) {
+	assert.Equal(t, NewPortSet(TCP(6443), TCP(2020)), Reserved(&v1alpha1.CoreInstanceSpec{}, TCP(6443)))
+	off := false
+	assert.Equal(t, NewPortSet(TCP(6443)), Reserved(&v1alpha1.CoreInstanceSpec{HealthCheck: v1alpha1.HealthCheckSpec{Enabled: &off}}, TCP(6443)))
+	assert.Equal(t, NewPortSet(), Reserved(nil))
+}
