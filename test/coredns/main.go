@@ -1,11 +1,13 @@
 // Command coredns is CoreDNS with the small plugin set the test harness's
 // cluster DNS needs: errors, health, ready, kubernetes, forward, cache, loop,
-// reload, loadbalance and log.
+// reload, loadbalance and log, plus bind (the harness runs CoreDNS as a host
+// process that must listen on the node address only).
 package main
 
 import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/coremain"
+	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/cache"
 	_ "github.com/coredns/coredns/plugin/errors"
 	_ "github.com/coredns/coredns/plugin/forward"
@@ -22,6 +24,7 @@ import (
 // restricted to the plugins compiled in.
 var directives = []string{
 	"reload",
+	"bind",
 	"ready",
 	"health",
 	"errors",
