@@ -174,3 +174,17 @@ func WriteServiceAccountKeys(dir string) (keyFile, pubFile string, err error) {
 	}
 	return keyFile, pubFile, nil
 }
+
+// WriteKey writes the CA's private key as ca.key (0600) into dir, for
+// components that sign certificates (the controller manager's CSR signer).
+func (ca *CA) WriteKey(dir string) (string, error) {
+	data, err := keyPEM(ca.Key)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "ca.key")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return path, nil
+}

@@ -3,7 +3,6 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -193,16 +192,6 @@ func waitUntil(ctx context.Context, g *group, what string, cond func(context.Con
 	}
 }
 
-// freePort returns a TCP port on host that was free a moment ago.
-func freePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("find a free port on %s: %w", host, err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // freePorts returns n distinct free ports on host.
 func freePorts(host string, n int) ([]int, error) {
 	var ports []int
@@ -236,5 +225,3 @@ func tcpReady(addr string) func(context.Context) error {
 }
 
 func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
-
-var errStopped = errors.New("harness stopped")
