@@ -18,6 +18,7 @@ import (
 const (
 	PauseRef = "tpctl.test/pause:1"
 	SinkRef  = "tpctl.test/sink:1"
+	ProbeRef = "tpctl.test/probe:1"
 )
 
 // Program is a Go main package packaged as an image.
@@ -42,6 +43,14 @@ func Sink() Program {
 	return Program{
 		Package: "github.com/tpctl/tpctl/test/images/sink", Ref: SinkRef,
 		Binary: "/sink", User: "65532:65532", Entrypoint: []string{"/sink"},
+	}
+}
+
+// Probe runs network checks from inside a pod: see test/images/probe.
+func Probe() Program {
+	return Program{
+		Package: "github.com/tpctl/tpctl/test/images/probe", Ref: ProbeRef,
+		Binary: "/probe", User: "65532:65532", Entrypoint: []string{"/probe"},
 	}
 }
 
