@@ -19,12 +19,6 @@ type Step interface {
 	Run(ctx context.Context, ev Events) error
 }
 
-// Undoer is a step that can take its change back; uninstall runs the undo
-// of every such install step, last step first.
-type Undoer interface {
-	Undo(ctx context.Context, ev Events) error
-}
-
 // Noter is a step with a remark for its "no change" line (preflight names
 // its warnings there).
 type Noter interface{ Note() string }

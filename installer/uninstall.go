@@ -1,0 +1,283 @@
+package installer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrNotInstalled: there is no install state on this host.
+var errNotInstalled = errors.New("tpctl has installed nothing on this host")
+
+// NotInstalled reports whether err says there is nothing to uninstall.
+func NotInstalled(err error) bool { return errors.Is(err, errNotInstalled) }
+
+// UninstallOptions configure an uninstall plan.
+type UninstallOptions struct {
+	Options
+	// KeepData leaves K3s's data dir (cluster state, images) in place.
+	KeepData bool
+	Ops      HostOps
+}
+
+// NewUninstallPlan builds the uninstall plan from the install state: the
+// undo of every install step that has one (charts, then the K3s unit), then
+// leftover processes, mounts, network interfaces and firewall rules, then
+// exactly the files and directories the install recorded.
+func NewUninstallPlan(o UninstallOptions) (*Plan, *Env, error) {
+	env := newEnv(o.Options)
+	if err := env.State.Load(); err != nil {
+		return nil, nil, err
+	}
+	if !env.State.Exists() {
+		return nil, nil, fmt.Errorf("%w (no %s)", errNotInstalled, StatePath)
+	}
+	env.Config = env.State.Get().Config
+	if env.Config.DataDir == "" {
+		env.Config.DataDir = DefaultDataDir
+	}
+	ops := o.Ops
+	if ops.ProcDir == "" {
+		ops.ProcDir = filepath.Join(env.Root, "proc")
+	}
+	var undo []Step
+	install := []Step{&startStep{env: env}}
+	if env.ChartSteps != nil {
+		install = append(install, env.ChartSteps(env)...)
+	}
+	for i := len(install) - 1; i >= 0; i-- {
+		if u, ok := install[i].(Undoer); ok {
+			undo = append(undo, &undoStep{step: install[i], undo: u})
+		}
+	}
+	steps := append(undo,
+		&killStep{env: env, ops: ops},
+		&unmountStep{env: env, ops: ops},
+		&linksStep{env: env, ops: ops},
+		&firewallStep{env: env, ops: ops},
+		&removeStep{env: env, ops: ops, keepData: o.KeepData},
+	)
+	plan := &Plan{Name: "uninstall", Steps: steps, Root: env.Root, State: env.State, PID: env.PID, Now: env.Now}
+	plan.OnFinish = func(context.Context) error {
+		if o.KeepData {
+			// What stays is still the install's: a later install and
+			// uninstall remove it.
+			return env.State.Update(func(s *State) {
+				*s = State{Version: StateVersion, Steps: map[string]StepRecord{}, Created: s.Created, Config: s.Config}
+			})
+		}
+		for _, p := range []string{StateDir, filepath.Dir(LogPath)} {
+			if err := os.RemoveAll(env.FS.Path(p)); err != nil {
+				return fmt.Errorf("remove %s: %w", p, err)
+			}
+		}
+		return nil
+	}
+	return plan, env, nil
+}
+
+// Undoer is an install step that can take its change back.
+type Undoer interface {
+	// Undone reports whether the change is already gone.
+	Undone(ctx context.Context) (bool, error)
+	Undo(ctx context.Context, ev Events) error
+}
+
+type undoStep struct {
+	step Step
+	undo Undoer
+}
+
+func (u *undoStep) Name() string                             { return "undo " + u.step.Name() }
+func (u *undoStep) Done(ctx context.Context) (bool, error)   { return u.undo.Undone(ctx) }
+func (u *undoStep) Run(ctx context.Context, ev Events) error { return u.undo.Undo(ctx, ev) }
+
+// Undone: the unit is unknown to systemd, or stopped and disabled.
+func (s *startStep) Undone(ctx context.Context) (bool, error) {
+	mgr, err := s.env.Manager(ctx)
+	if err != nil {
+		return false, err
+	}
+	st, err := mgr.State(ctx, UnitName)
+	if err != nil {
+		return false, err
+	}
+	return !st.Installed() || (!st.Active() && !st.Enabled() && st.ActiveState != "activating"), nil
+}
+
+// killStep kills what K3s leaves running after its unit stopped: the
+// containerd shims and the pods below them.
+type killStep struct {
+	env *Env
+	ops HostOps
+}
+
+func (s *killStep) Name() string { return "kill leftover processes" }
+
+func (s *killStep) Describe() string {
+	return "kill processes run from K3s's data dir or left in " + UnitName + "'s cgroup (containerd shims), and their children (pods)"
+}
+
+func (s *killStep) find() ([]int, error) {
+	procs, err := readProcs(s.ops.ProcDir)
+	if err != nil {
+		return nil, err
+	}
+	return leftovers(procs, s.env.FS.Path(s.env.Config.DataDir), s.ops.Self), nil
+}
+
+func (s *killStep) Done(context.Context) (bool, error) {
+	pids, err := s.find()
+	return err == nil && len(pids) == 0, err
+}
+
+func (s *killStep) Run(ctx context.Context, ev Events) error {
+	pids, err := s.find()
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		if err := s.ops.Kill(pid); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("kill pid %d: %w", pid, err)
+		}
+	}
+	for {
+		left, err := s.find()
+		if err != nil {
+			return err
+		}
+		if len(left) == 0 {
+			summarize(ev, "killed %d processes", len(pids))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("processes %v are still running: %w", left, ctx.Err())
+		case <-time.After(s.env.Poll):
+		}
+	}
+}
+
+// k3sMountDirs are where K3s, its kubelet and CNI mount things.
+func k3sMountDirs(c Config) []string {
+	d := []string{"/run/k3s", c.DataDir, "/var/lib/kubelet", "/run/netns"}
+	if c.CNI == CNICilium {
+		d = append(d, "/run/cilium")
+	}
+	return d
+}
+
+// unmountStep detaches everything mounted below K3s's directories.
+type unmountStep struct {
+	env *Env
+	ops HostOps
+}
+
+func (s *unmountStep) Name() string { return "unmount" }
+
+func (s *unmountStep) Describe() string {
+	return "unmount what is mounted below " + strings.Join(k3sMountDirs(s.env.Config), ", ")
+}
+
+func (s *unmountStep) find() ([]string, error) {
+	points, err := s.ops.mountPoints()
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	for _, d := range k3sMountDirs(s.env.Config) {
+		dirs = append(dirs, s.env.FS.Path(d))
+	}
+	return mountsUnder(points, dirs), nil
+}
+
+func (s *unmountStep) Done(context.Context) (bool, error) {
+	m, err := s.find()
+	return err == nil && len(m) == 0, err
+}
+
+func (s *unmountStep) Run(_ context.Context, ev Events) error {
+	m, err := s.find()
+	if err != nil {
+		return err
+	}
+	for _, p := range m {
+		if err := s.ops.Unmount(p); err != nil {
+			return fmt.Errorf("unmount %s: %w", p, err)
+		}
+	}
+	summarize(ev, "%d mounts detached", len(m))
+	return nil
+}
+
+// removeStep removes exactly the paths the install recorded.
+type removeStep struct {
+	env      *Env
+	ops      HostOps
+	keepData bool
+}
+
+func (s *removeStep) Name() string { return "remove files" }
+
+func (s *removeStep) Describe() string {
+	what := "remove every file and directory the install created (recorded in " + StatePath + ")"
+	if s.keepData {
+		what += ", keeping K3s's data dir"
+	}
+	return what
+}
+
+// targets returns the recorded paths to remove, deepest first.
+func (s *removeStep) targets() []Created {
+	var out []Created
+	for _, c := range s.env.State.Get().Created {
+		if s.keepData && (c.Data || inside(c.Path, s.env.Config.DataDir)) {
+			continue
+		}
+		out = append(out, c)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i].Path) > len(out[j].Path) })
+	return out
+}
+
+func (s *removeStep) Files() []FilePreview {
+	var out []FilePreview
+	for _, c := range s.targets() {
+		out = append(out, FilePreview{Path: c.Path, Note: "remove (" + c.Kind + ")"})
+	}
+	return out
+}
+
+func (s *removeStep) Done(context.Context) (bool, error) {
+	for _, c := range s.targets() {
+		if s.env.FS.Exists(c.Path) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (s *removeStep) Run(_ context.Context, ev Events) error {
+	mounts, err := s.ops.mountPoints()
+	if err != nil {
+		return err
+	}
+	var removed []string
+	for _, c := range s.targets() {
+		if err := removeRecorded(s.env.FS.Path(c.Path), c.Kind, mounts); err != nil {
+			return err
+		}
+		removed = append(removed, c.Path)
+	}
+	if err := s.env.State.Forget(removed...); err != nil {
+		return err
+	}
+	summarize(ev, "removed %d paths", len(removed))
+	return nil
+}
