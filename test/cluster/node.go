@@ -463,3 +463,46 @@ func socketReady(path string) func(context.Context) error {
 		return c.Close()
 	}
 }
+
+// ProcessRSS sums the resident memory (bytes) of the node's processes: its
+// components, containerd shims and everything running in pods.
+func (n *Node) ProcessRSS() (total int64, byName map[string]int64) {
+	byName = map[string]int64{}
+	seen := map[int]bool{}
+	pids := append(pidsWithArg(n.layout.dir), kubepodsPIDs()...)
+	for _, p := range n.procs.list() {
+		pids = append(pids, p.pid())
+	}
+	for _, pid := range pids {
+		if seen[pid] {
+			continue
+		}
+		seen[pid] = true
+		name, rss, ok := procRSS(pid)
+		if !ok {
+			continue
+		}
+		byName[name] += rss
+		total += rss
+	}
+	return total, byName
+}
+
+// procRSS reads a process's name and VmRSS from /proc.
+func procRSS(pid int) (string, int64, bool) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "", 0, false
+	}
+	var name string
+	var kb int64
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Name:"); ok {
+			name = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			_, _ = fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+		}
+	}
+	return name, kb * 1024, name != ""
+}
