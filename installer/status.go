@@ -1,0 +1,155 @@
+package installer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	bundle "github.com/tpctl/tpctl/embed"
+	"github.com/tpctl/tpctl/systemd"
+)
+
+// NodeStatus is the node as the API server reports it.
+type NodeStatus struct {
+	Name           string `json:"name"`
+	Ready          bool   `json:"ready"`
+	Reason         string `json:"reason,omitempty"`
+	KubeletVersion string `json:"kubeletVersion,omitempty"`
+	InternalIP     string `json:"internalIP,omitempty"`
+}
+
+// StatusReport is `tpctl status`.
+type StatusReport struct {
+	// Installed: the install state exists; Completed: the last install
+	// ran to its end.
+	Installed bool      `json:"installed"`
+	Completed bool      `json:"completed"`
+	K3s       K3sRecord `json:"k3s"`
+	// Unit is k3s.service as systemd sees it (UnitError when it cannot be
+	// read).
+	Unit      *systemd.UnitState `json:"unit,omitempty"`
+	UnitError string             `json:"unitError,omitempty"`
+	Node      *NodeStatus        `json:"node,omitempty"`
+	NodeError string             `json:"nodeError,omitempty"`
+	Payload   bundle.Description `json:"payload"`
+	// Unavailable names what status cannot report yet, and why.
+	Unavailable map[string]string `json:"unavailable,omitempty"`
+}
+
+// Status reads the install state, the unit and the node. Each part that
+// cannot be read is reported as such; the report is never half-silent.
+func Status(ctx context.Context, o Options) StatusReport {
+	env := newEnv(o)
+	var rep StatusReport
+	if o.Bundle != nil {
+		rep.Payload = o.Bundle.Describe()
+	}
+	rep.Unavailable = map[string]string{
+		"operator":  "not reported yet: tpctl does not install the operator chart yet",
+		"instance":  "not reported yet: tpctl does not install the core-instance chart yet",
+		"pipelines": "not reported yet: pipelines come with the operator",
+	}
+	if err := env.State.Load(); err != nil {
+		rep.NodeError = err.Error()
+		return rep
+	}
+	rep.Installed = env.State.Exists()
+	st := env.State.Get()
+	rep.Completed, rep.K3s = st.Completed, st.K3s
+	if mgr, err := env.Manager(ctx); err != nil {
+		rep.UnitError = err.Error()
+	} else if us, err := mgr.State(ctx, UnitName); err != nil {
+		rep.UnitError = err.Error()
+	} else {
+		rep.Unit = &us
+	}
+	name := st.Config.NodeName
+	switch {
+	case !rep.Installed:
+		rep.NodeError = "not installed"
+	case env.Cluster == nil:
+		rep.NodeError = "no Kubernetes client configured"
+	default:
+		if _, err := os.Stat(env.Kubeconfig()); err != nil {
+			rep.NodeError = fmt.Sprintf("no kubeconfig: %s", err)
+			break
+		}
+		cl, err := env.Cluster(env.Kubeconfig())
+		if err != nil {
+			rep.NodeError = err.Error()
+			break
+		}
+		n, err := cl.Node(ctx, name)
+		if err != nil {
+			rep.NodeError = err.Error()
+			break
+		}
+		rep.Node = nodeStatus(n)
+	}
+	return rep
+}
+
+func nodeStatus(n *corev1.Node) *NodeStatus {
+	ns := &NodeStatus{Name: n.Name, KubeletVersion: n.Status.NodeInfo.KubeletVersion}
+	ns.Ready, ns.Reason = NodeReady(n)
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			ns.InternalIP = a.Address
+			break
+		}
+	}
+	return ns
+}
+
+// WriteStatus renders the report as text.
+func WriteStatus(w io.Writer, r StatusReport) error {
+	var b strings.Builder
+	switch {
+	case !r.Installed:
+		b.WriteString("installed:  no (tpctl has installed nothing on this host)\n")
+	case r.Completed:
+		b.WriteString("installed:  yes\n")
+	default:
+		b.WriteString("installed:  partly (the last install did not finish; run `tpctl install` again)\n")
+	}
+	if r.K3s.Version != "" || r.K3s.Source != "" {
+		fmt.Fprintf(&b, "k3s:        %s (from %s)\n", orUnknown(r.K3s.Version), orUnknown(r.K3s.Source))
+	}
+	if r.Unit != nil {
+		fmt.Fprintf(&b, "unit:       %s %s/%s, %s, restarts %d\n", r.Unit.Name, r.Unit.ActiveState, r.Unit.SubState, orUnknown(r.Unit.UnitFileState), r.Unit.NRestarts)
+	} else {
+		fmt.Fprintf(&b, "unit:       unknown (%s)\n", r.UnitError)
+	}
+	if r.Node != nil {
+		ready := "NotReady (" + r.Node.Reason + ")"
+		if r.Node.Ready {
+			ready = "Ready"
+		}
+		fmt.Fprintf(&b, "node:       %s %s, kubelet %s, %s\n", r.Node.Name, ready, orUnknown(r.Node.KubeletVersion), orUnknown(r.Node.InternalIP))
+	} else {
+		fmt.Fprintf(&b, "node:       unknown (%s)\n", r.NodeError)
+	}
+	pl := "complete"
+	if !r.Payload.Complete {
+		pl = fmt.Sprintf("%d artifacts, %d missing (see `tpctl version`)", len(r.Payload.Artifacts), len(r.Payload.Missing))
+	}
+	fmt.Fprintf(&b, "payload:    %s\n", pl)
+	for _, k := range []string{"operator", "instance", "pipelines"} {
+		if why, ok := r.Unavailable[k]; ok {
+			fmt.Fprintf(&b, "%-11s %s\n", k+":", why)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
