@@ -191,8 +191,8 @@ func expand(s string, vars map[string]string) (string, error) {
 func portsOf(format v1alpha1.ConfigFormat, plugins []plugin, vars map[string]string) (Detection, error) {
 	var det Detection
 	var errs []error
-	fail := func(line int, format_ string, args ...any) {
-		errs = append(errs, &ConfigError{Format: format, Line: line, Msg: fmt.Sprintf(format_, args...)})
+	fail := func(line int, msg string, args ...any) {
+		errs = append(errs, &ConfigError{Format: format, Line: line, Msg: fmt.Sprintf(msg, args...)})
 	}
 	for _, pl := range plugins {
 		get := func(key string) (string, int, bool, error) {
@@ -238,22 +238,27 @@ func portsOf(format v1alpha1.ConfigFormat, plugins []plugin, vars map[string]str
 				continue // listens on a Unix socket instead of a port
 			}
 		}
+		// The first bind key that is set decides; a loopback address is
+		// unreachable from the Service, so there is nothing to expose.
+		exposed := true
 		for _, key := range l.bindKeys {
 			addr, addrLine, ok, err := get(key)
 			if err != nil {
 				fail(addrLine, "%s: %s %s", where, key, err.Error())
+				exposed = false
 				break
 			}
-			if ok && isLoopback(addr) {
+			if !ok {
+				continue
+			}
+			if isLoopback(addr) {
 				det.Warnings = append(det.Warnings, fmt.Sprintf(
 					"%s listens on %s only; its port is not reachable through the Service and is not exposed", where, addr))
-				l.listens = false
+				exposed = false
 			}
-			if ok {
-				break
-			}
+			break
 		}
-		if !l.listens {
+		if !exposed {
 			continue
 		}
 		d := DetectedPort{Section: pl.section, Index: pl.index, Plugin: name, Line: pl.line,

@@ -232,6 +232,7 @@ func TestDetectErrors(t *testing.T) {
 		{"input scalar", "yaml", "pipeline:\n  inputs:\n    - tcp\n", []string{`yaml config line 3: inputs[0] must be a mapping of properties, not the value "tcp"`}},
 		{"port list", "yaml", "pipeline:\n  inputs:\n    - name: tcp\n      port: [1, 2]\n", []string{`yaml config line 4: inputs[0]: port must be a plain value, not a list`}},
 		{"yaml input without name", "yaml", "pipeline:\n  inputs:\n    - port: 1\n", []string{"yaml config line 3: inputs[0] has no name"}},
+		{"undefined bind variable", "yaml", "pipeline:\n  inputs:\n    - name: http\n      listen: ${X}\n", []string{`yaml config line 4: inputs[0] http: listen "${X}" refers to undefined variable "X" (give it a literal env value, or turn port detection off and list the ports)`}},
 		{"env list", "yaml", "env: [1]\n", []string{"yaml config line 1: env must be a mapping of NAME: value, not a list"}},
 		{"unknown format", "toml", "", []string{`toml config: unknown format "toml": want yaml or classic`}},
 	}
