@@ -12,10 +12,10 @@ import (
 )
 
 func main() {
-	version := flag.String("version", "", "chart version and appVersion (the operator image tag)")
+	version := flag.String("version", "", "build version; the chart version and appVersion (the operator image tag) are its SemVer form")
 	out := flag.String("out", ".cache/release", "output directory")
 	flag.Parse()
-	pkgs, err := charts.Package(*version, *out)
+	pkgs, err := charts.Package(charts.SemVer(*version), *out)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "package-charts:", err)
 		os.Exit(1)
