@@ -1,0 +1,475 @@
+package installer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"sigs.k8s.io/yaml"
+)
+
+// DefaultHelmTimeout bounds one install, upgrade or uninstall including the
+// wait for its resources.
+const DefaultHelmTimeout = 5 * time.Minute
+
+// helmFieldManager owns the CRDs the Helm step applies.
+const helmFieldManager = "tpctl-installer"
+
+// HelmRelease installs, upgrades and uninstalls one Helm release from a
+// chart archive with the Helm SDK. The installer's plan wraps it as a step:
+// Done for "already in place", Apply to install or upgrade, Uninstall.
+//
+// Decisions:
+//
+//   - CRDs. Helm installs a chart's crds/ only on first install and never
+//     upgrades them. Apply therefore server-side applies every CRD of the
+//     chart itself (field manager tpctl-installer) before installing or
+//     upgrading, waits until each is Established, and tells Helm to skip
+//     them. Uninstall leaves CRDs (and so every CoreInstance and Pipeline)
+//     in place unless asked to delete them, as Helm does.
+//   - A release stuck in pending-install, pending-upgrade or
+//     pending-rollback (a previous run was killed mid-operation) is
+//     recovered before Apply proceeds: when the history holds a deployed or
+//     superseded revision, Apply rolls back to the newest such revision (the
+//     last state known to work) and then upgrades; when it holds none (a
+//     first install that never finished, or only failed revisions) Apply
+//     uninstalls the release and installs it afresh. Recovery assumes that
+//     no other Helm operation on the release runs at the same time, which
+//     the installer's lock guarantees.
+//   - Every operation waits for the release's resources to be ready, bounded
+//     by Timeout and by the context, and reports progress at each phase and
+//     every ProgressInterval while waiting.
+type HelmRelease struct {
+	// Kubeconfig is the path of the kubeconfig file to use.
+	Kubeconfig string
+	// Namespace of the release (created when missing).
+	Namespace string
+	// Name of the release.
+	Name string
+	// Chart is the chart archive (.tgz).
+	Chart []byte
+	// Values override the chart's values.
+	Values map[string]any
+	// Timeout bounds each Helm operation (DefaultHelmTimeout when 0).
+	Timeout time.Duration
+	// Progress receives one line per phase and periodic "still waiting"
+	// lines; nil discards them.
+	Progress func(msg string)
+	// ProgressInterval is the period of "still waiting" lines (10s when 0).
+	ProgressInterval time.Duration
+	// Debug receives Helm's own log lines; nil discards them.
+	Debug func(format string, args ...any)
+	// NoWait skips waiting for the release's resources to be ready (for
+	// clusters that run no workloads, such as a bare control plane).
+	NoWait bool
+	// Configure replaces the Helm configuration built from Kubeconfig (for
+	// tests: an in-memory release store and a fake cluster client). CRDs
+	// are applied only through Kubeconfig.
+	Configure func() (*action.Configuration, error)
+}
+
+// HelmResult says what Apply did.
+type HelmResult struct {
+	// Action is "installed", "upgraded" or "unchanged".
+	Action string
+	// Recovered describes a stuck release that was recovered first, if any.
+	Recovered string
+	// Revision and ChartVersion of the deployed release.
+	Revision     int
+	ChartVersion string
+}
+
+func (h *HelmRelease) progress(format string, args ...any) {
+	if h.Progress != nil {
+		h.Progress(fmt.Sprintf(format, args...))
+	}
+}
+
+func (h *HelmRelease) timeout() time.Duration {
+	if h.Timeout > 0 {
+		return h.Timeout
+	}
+	return DefaultHelmTimeout
+}
+
+func (h *HelmRelease) flags() *genericclioptions.ConfigFlags {
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = &h.Kubeconfig
+	flags.Namespace = &h.Namespace
+	return flags
+}
+
+func (h *HelmRelease) config() (*action.Configuration, error) {
+	if h.Configure != nil {
+		cfg, err := h.Configure()
+		if err != nil {
+			return nil, fmt.Errorf("set up Helm for release %s/%s: %w", h.Namespace, h.Name, err)
+		}
+		return cfg, nil
+	}
+	cfg := &action.Configuration{}
+	debug := h.Debug
+	if debug == nil {
+		debug = func(string, ...any) {}
+	}
+	if err := cfg.Init(h.flags(), h.Namespace, "secret", debug); err != nil {
+		return nil, fmt.Errorf("set up Helm for release %s/%s: %w", h.Namespace, h.Name, err)
+	}
+	return cfg, nil
+}
+
+// crdClient is the CRD client of Kubeconfig's cluster.
+func (h *HelmRelease) crdClient() (apiextclient.Interface, error) {
+	rc, err := h.flags().ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %s: %w", h.Kubeconfig, err)
+	}
+	cs, err := apiextclient.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("make CRD client: %w", err)
+	}
+	return cs, nil
+}
+
+// LoadChart reads the chart archive.
+func (h *HelmRelease) LoadChart() (*chart.Chart, error) {
+	ch, err := loader.LoadArchive(bytes.NewReader(h.Chart))
+	if err != nil {
+		return nil, fmt.Errorf("read chart archive of release %s: %w", h.Name, err)
+	}
+	return ch, nil
+}
+
+// Current returns the release's latest revision, or nil when there is none.
+func (h *HelmRelease) Current(ctx context.Context) (*release.Release, error) {
+	cfg, err := h.config()
+	if err != nil {
+		return nil, err
+	}
+	return latest(cfg, h.Name)
+}
+
+func latest(cfg *action.Configuration, name string) (*release.Release, error) {
+	rel, err := cfg.Releases.Last(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read release %s: %w", name, err)
+	}
+	return rel, nil
+}
+
+// Done reports whether the release is deployed with this chart's version
+// and these values, so that Apply would change nothing.
+func (h *HelmRelease) Done(ctx context.Context) (bool, error) {
+	ch, err := h.LoadChart()
+	if err != nil {
+		return false, err
+	}
+	rel, err := h.Current(ctx)
+	if err != nil || rel == nil {
+		return false, err
+	}
+	return isCurrent(rel, ch, h.Values)
+}
+
+func isCurrent(rel *release.Release, ch *chart.Chart, vals map[string]any) (bool, error) {
+	if rel.Info == nil || rel.Info.Status != release.StatusDeployed || rel.Chart == nil || rel.Chart.Metadata == nil {
+		return false, nil
+	}
+	if rel.Chart.Metadata.Name != ch.Metadata.Name || rel.Chart.Metadata.Version != ch.Metadata.Version {
+		return false, nil
+	}
+	a, err := json.Marshal(nonNil(rel.Config))
+	if err != nil {
+		return false, fmt.Errorf("encode values of release %s: %w", rel.Name, err)
+	}
+	b, err := json.Marshal(nonNil(vals))
+	if err != nil {
+		return false, fmt.Errorf("encode values: %w", err)
+	}
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		return false, fmt.Errorf("decode values of release %s: %w", rel.Name, err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		return false, fmt.Errorf("decode values: %w", err)
+	}
+	return jsonEqual(x, y), nil
+}
+
+func nonNil(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a) // maps marshal with sorted keys
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}
+
+// watch reports "still waiting" every ProgressInterval until stop is called.
+func (h *HelmRelease) watch(what string) (stop func()) {
+	every := h.ProgressInterval
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				h.progress("%s: still waiting (%s of %s)", what, time.Since(start).Round(time.Second), h.timeout())
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// Apply installs the release, or upgrades it, after recovering a stuck one
+// and applying the chart's CRDs.
+func (h *HelmRelease) Apply(ctx context.Context) (HelmResult, error) {
+	ch, err := h.LoadChart()
+	if err != nil {
+		return HelmResult{}, err
+	}
+	cfg, err := h.config()
+	if err != nil {
+		return HelmResult{}, err
+	}
+	res := HelmResult{ChartVersion: ch.Metadata.Version}
+	cur, err := latest(cfg, h.Name)
+	if err != nil {
+		return res, err
+	}
+	if cur != nil {
+		ok, err := isCurrent(cur, ch, h.Values)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			res.Action, res.Revision = "unchanged", cur.Version
+			h.progress("release %s is deployed with chart %s %s: no change", h.Name, ch.Metadata.Name, ch.Metadata.Version)
+			return res, nil
+		}
+	}
+	if cur, res.Recovered, err = h.recover(ctx, cfg, cur); err != nil {
+		return res, err
+	}
+	if err := h.applyCRDs(ctx, ch); err != nil {
+		return res, err
+	}
+	var rel *release.Release
+	if cur == nil {
+		h.progress("installing release %s (chart %s %s) in namespace %s", h.Name, ch.Metadata.Name, ch.Metadata.Version, h.Namespace)
+		in := action.NewInstall(cfg)
+		in.ReleaseName, in.Namespace, in.CreateNamespace = h.Name, h.Namespace, true
+		in.Wait, in.Timeout, in.SkipCRDs = !h.NoWait, h.timeout(), true
+		stop := h.watch("install " + h.Name)
+		rel, err = in.RunWithContext(ctx, ch, h.Values)
+		stop()
+		if err != nil {
+			return res, fmt.Errorf("install release %s: %w", h.Name, err)
+		}
+		res.Action = "installed"
+	} else {
+		h.progress("upgrading release %s from revision %d (chart %s) to chart %s %s", h.Name, cur.Version,
+			chartVersion(cur), ch.Metadata.Name, ch.Metadata.Version)
+		up := action.NewUpgrade(cfg)
+		up.Namespace, up.Wait, up.Timeout, up.SkipCRDs, up.MaxHistory = h.Namespace, !h.NoWait, h.timeout(), true, 10
+		stop := h.watch("upgrade " + h.Name)
+		rel, err = up.RunWithContext(ctx, h.Name, ch, h.Values)
+		stop()
+		if err != nil {
+			return res, fmt.Errorf("upgrade release %s: %w", h.Name, err)
+		}
+		res.Action = "upgraded"
+	}
+	res.Revision = rel.Version
+	h.progress("release %s %s: revision %d, chart %s %s, ready", h.Name, res.Action, rel.Version, ch.Metadata.Name, ch.Metadata.Version)
+	return res, nil
+}
+
+func chartVersion(rel *release.Release) string {
+	if rel.Chart == nil || rel.Chart.Metadata == nil {
+		return "unknown"
+	}
+	return rel.Chart.Metadata.Version
+}
+
+// recover brings a release stuck in a pending state (or with only failed
+// revisions) back to one Helm can upgrade, or removes it. It returns the
+// release to upgrade (nil: install afresh) and what it did.
+func (h *HelmRelease) recover(ctx context.Context, cfg *action.Configuration, cur *release.Release) (*release.Release, string, error) {
+	if cur == nil || cur.Info == nil {
+		return cur, "", nil
+	}
+	status := cur.Info.Status
+	if !status.IsPending() && status != release.StatusFailed && status != release.StatusUninstalling {
+		return cur, "", nil
+	}
+	history, err := cfg.Releases.History(h.Name)
+	if err != nil {
+		return nil, "", fmt.Errorf("read history of release %s: %w", h.Name, err)
+	}
+	var good *release.Release
+	for _, r := range history {
+		if r.Info != nil && (r.Info.Status == release.StatusDeployed || r.Info.Status == release.StatusSuperseded) &&
+			r.Version != cur.Version && (good == nil || r.Version > good.Version) {
+			good = r
+		}
+	}
+	if status == release.StatusFailed && good != nil {
+		return cur, "", nil // Helm upgrades a failed release that has a deployed past
+	}
+	if good != nil {
+		h.progress("release %s is stuck in %s at revision %d: rolling back to revision %d", h.Name, status, cur.Version, good.Version)
+		rb := action.NewRollback(cfg)
+		rb.Version, rb.Wait, rb.Timeout = good.Version, !h.NoWait, h.timeout()
+		stop := h.watch("rollback " + h.Name)
+		err := rb.Run(h.Name)
+		stop()
+		if err != nil {
+			return nil, "", fmt.Errorf("roll back stuck release %s to revision %d: %w", h.Name, good.Version, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, "", fmt.Errorf("roll back release %s: %w", h.Name, err)
+		}
+		after, err := latest(cfg, h.Name)
+		if err != nil {
+			return nil, "", err
+		}
+		return after, fmt.Sprintf("rolled back from %s revision %d to revision %d", status, cur.Version, good.Version), nil
+	}
+	h.progress("release %s is stuck in %s at revision %d with no working revision: uninstalling it to install afresh", h.Name, status, cur.Version)
+	if err := h.uninstall(ctx, cfg); err != nil {
+		return nil, "", err
+	}
+	return nil, fmt.Sprintf("uninstalled %s revision %d", status, cur.Version), nil
+}
+
+// applyCRDs server-side applies the chart's CRDs and waits until each is
+// Established.
+func (h *HelmRelease) applyCRDs(ctx context.Context, ch *chart.Chart) error {
+	crds := ch.CRDObjects()
+	if len(crds) == 0 {
+		return nil
+	}
+	cs, err := h.crdClient()
+	if err != nil {
+		return err
+	}
+	for _, c := range crds {
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := yaml.UnmarshalStrict(c.File.Data, &crd); err != nil {
+			return fmt.Errorf("read CRD %s of chart %s: %w", c.Filename, ch.Metadata.Name, err)
+		}
+		crd.APIVersion, crd.Kind = "apiextensions.k8s.io/v1", "CustomResourceDefinition"
+		body, err := json.Marshal(&crd)
+		if err != nil {
+			return fmt.Errorf("encode CRD %s: %w", crd.Name, err)
+		}
+		h.progress("applying CRD %s", crd.Name)
+		force := true
+		if _, err := cs.ApiextensionsV1().CustomResourceDefinitions().Patch(ctx, crd.Name, types.ApplyPatchType, body,
+			metav1.PatchOptions{FieldManager: helmFieldManager, Force: &force}); err != nil {
+			return fmt.Errorf("apply CRD %s: %w", crd.Name, err)
+		}
+		err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, h.timeout(), true, func(ctx context.Context) (bool, error) {
+			got, err := cs.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
+			if err != nil {
+				return false, nil //nolint:nilerr // retried until the timeout
+			}
+			for _, cond := range got.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("wait for CRD %s to be established: %w", crd.Name, err)
+		}
+	}
+	return nil
+}
+
+// Uninstall removes the release and waits for its resources to go; a
+// release that does not exist is not an error. With deleteCRDs the chart's
+// CRDs are deleted too, and with them every custom resource of their kinds.
+func (h *HelmRelease) Uninstall(ctx context.Context, deleteCRDs bool) error {
+	cfg, err := h.config()
+	if err != nil {
+		return err
+	}
+	if err := h.uninstall(ctx, cfg); err != nil {
+		return err
+	}
+	if !deleteCRDs {
+		return nil
+	}
+	ch, err := h.LoadChart()
+	if err != nil {
+		return err
+	}
+	cs, err := h.crdClient()
+	if err != nil {
+		return err
+	}
+	for _, c := range ch.CRDObjects() {
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := yaml.Unmarshal(c.File.Data, &crd); err != nil {
+			return fmt.Errorf("read CRD %s: %w", c.Filename, err)
+		}
+		h.progress("deleting CRD %s", crd.Name)
+		if err := cs.ApiextensionsV1().CustomResourceDefinitions().Delete(ctx, crd.Name, metav1.DeleteOptions{}); err != nil &&
+			!apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete CRD %s: %w", crd.Name, err)
+		}
+	}
+	return nil
+}
+
+func (h *HelmRelease) uninstall(ctx context.Context, cfg *action.Configuration) error {
+	cur, err := latest(cfg, h.Name)
+	if err != nil || cur == nil {
+		return err
+	}
+	h.progress("uninstalling release %s (revision %d, %s)", h.Name, cur.Version, cur.Info.Status)
+	un := action.NewUninstall(cfg)
+	un.Wait, un.Timeout = !h.NoWait, h.timeout()
+	stop := h.watch("uninstall " + h.Name)
+	_, err = un.Run(h.Name)
+	stop()
+	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
+		return fmt.Errorf("uninstall release %s: %w", h.Name, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("uninstall release %s: %w", h.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+package installer
+
+import (
+	"context"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chartutil"
+	kubefake "helm.sh/helm/v3/pkg/kube/fake"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage"
+	"helm.sh/helm/v3/pkg/storage/driver"
+
+	"github.com/tpctl/tpctl/charts"
+)
+
+// memHelm is a Helm configuration over an in-memory release store and a
+// fake cluster client, shared by every operation of one test.
+type memHelm struct {
+	cfg *action.Configuration
+}
+
+func newMemHelm() *memHelm {
+	caps := *chartutil.DefaultCapabilities
+	caps.KubeVersion = chartutil.KubeVersion{Version: "v1.36.3", Major: "1", Minor: "36"}
+	return &memHelm{cfg: &action.Configuration{
+		Releases:     storage.Init(driver.NewMemory()),
+		KubeClient:   &kubefake.PrintingKubeClient{Out: io.Discard},
+		Capabilities: &caps,
+		Log:          func(string, ...any) {},
+	}}
+}
+
+type lines struct {
+	mu sync.Mutex
+	l  []string
+}
+
+func (l *lines) add(s string) { l.mu.Lock(); l.l = append(l.l, s); l.mu.Unlock() }
+func (l *lines) all() string  { l.mu.Lock(); defer l.mu.Unlock(); return strings.Join(l.l, "\n") }
+
+func testRelease(t *testing.T, m *memHelm, version string, vals map[string]any) (*HelmRelease, *lines) {
+	t.Helper()
+	archive, err := charts.Archive(charts.CoreInstance, version)
+	require.NoError(t, err)
+	var l lines
+	return &HelmRelease{
+		Namespace: "tpctl-system", Name: "core", Chart: archive, Values: vals,
+		Timeout: time.Minute, Progress: l.add,
+		Configure: func() (*action.Configuration, error) { return m.cfg, nil },
+	}, &l
+}
+
+func TestHelmInstallUpgradeUnchanged(t *testing.T) {
+	ctx := context.Background()
+	m := newMemHelm()
+	h, log := testRelease(t, m, "1.0.0", map[string]any{"name": "core"})
+
+	done, err := h.Done(ctx)
+	require.NoError(t, err)
+	assert.False(t, done, "nothing installed yet")
+
+	res, err := h.Apply(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, HelmResult{Action: "installed", Revision: 1, ChartVersion: "1.0.0"}, res)
+	assert.Contains(t, log.all(), "installing release core (chart tp-core-instance 1.0.0)")
+
+	done, err = h.Done(ctx)
+	require.NoError(t, err)
+	assert.True(t, done)
+	res, err = h.Apply(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "unchanged", res.Action)
+	assert.Equal(t, 1, res.Revision)
+
+	h.Values = map[string]any{"name": "core", "proxy": map[string]any{"httpsProxy": "http://p:3128"}}
+	done, err = h.Done(ctx)
+	require.NoError(t, err)
+	assert.False(t, done, "new values")
+	res, err = h.Apply(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "upgraded", res.Action)
+	assert.Equal(t, 2, res.Revision)
+
+	h2, _ := testRelease(t, m, "1.1.0", h.Values)
+	res, err = h2.Apply(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "upgraded", res.Action, "a new chart version")
+	assert.Equal(t, 3, res.Revision)
+	rel, err := h2.Current(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, release.StatusDeployed, rel.Info.Status)
+	assert.Equal(t, "1.1.0", rel.Chart.Metadata.Version)
+}
+
+// stick rewrites the latest revision's status, as a killed run leaves it.
+func stick(t *testing.T, m *memHelm, name string, st release.Status) {
+	t.Helper()
+	rel, err := m.cfg.Releases.Last(name)
+	require.NoError(t, err)
+	rel.Info.Status = st
+	require.NoError(t, m.cfg.Releases.Update(rel))
+}
+
+func TestHelmRecoversPendingInstall(t *testing.T) {
+	ctx := context.Background()
+	m := newMemHelm()
+	h, log := testRelease(t, m, "1.0.0", nil)
+	_, err := h.Apply(ctx)
+	require.NoError(t, err)
+	stick(t, m, "core", release.StatusPendingInstall)
+
+	res, err := h.Apply(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "installed", res.Action)
+	assert.Equal(t, "uninstalled pending-install revision 1", res.Recovered)
+	assert.Contains(t, log.all(), "stuck in pending-install")
+	rel, err := h.Current(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, release.StatusDeployed, rel.Info.Status)
+}
+
+func TestHelmRecoversPendingUpgrade(t *testing.T) {
+	ctx := context.Background()
+	m := newMemHelm()
+	h, log := testRelease(t, m, "1.0.0", nil)
+	_, err := h.Apply(ctx)
+	require.NoError(t, err)
+	h.Values = map[string]any{"name": "other"}
+	_, err = h.Apply(ctx)
+	require.NoError(t, err)
+	stick(t, m, "core", release.StatusPendingUpgrade)
+
+	// Helm itself refuses to touch the release now.
+	up := action.NewUpgrade(m.cfg)
+	up.Namespace = "tpctl-system"
+	ch, err := h.LoadChart()
+	require.NoError(t, err)
+	_, err = up.Run("core", ch, nil)
+	require.Error(t, err, "precondition: a pending release blocks a plain upgrade")
+
+	h.Values = map[string]any{"name": "third"}
+	res, err := h.Apply(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "upgraded", res.Action)
+	assert.Equal(t, "rolled back from pending-upgrade revision 2 to revision 1", res.Recovered)
+	assert.Contains(t, log.all(), "rolling back to revision 1")
+	rel, err := h.Current(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, release.StatusDeployed, rel.Info.Status)
+	assert.Equal(t, "third", rel.Config["name"])
+}
+
+func TestHelmRecoversFailedFirstInstall(t *testing.T) {
+	ctx := context.Background()
+	m := newMemHelm()
+	h, _ := testRelease(t, m, "1.0.0", nil)
+	_, err := h.Apply(ctx)
+	require.NoError(t, err)
+	stick(t, m, "core", release.StatusFailed)
+	res, err := h.Apply(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "installed", res.Action)
+	assert.Contains(t, res.Recovered, "uninstalled failed revision 1")
+}
+
+func TestHelmUninstall(t *testing.T) {
+	ctx := context.Background()
+	m := newMemHelm()
+	h, _ := testRelease(t, m, "1.0.0", nil)
+	require.NoError(t, h.Uninstall(ctx, false), "a missing release is not an error")
+	_, err := h.Apply(ctx)
+	require.NoError(t, err)
+	require.NoError(t, h.Uninstall(ctx, false))
+	rel, err := h.Current(ctx)
+	require.NoError(t, err)
+	assert.Nil(t, rel)
+}
+
+func TestHelmBadArchive(t *testing.T) {
+	h := &HelmRelease{Name: "x", Chart: []byte("not a chart")}
+	_, err := h.Apply(context.Background())
+	assert.ErrorContains(t, err, "read chart archive of release x")
+}
+
+func TestHelmProgressWhileWaiting(t *testing.T) {
+	var l lines
+	h := &HelmRelease{Progress: l.add, ProgressInterval: 5 * time.Millisecond, Timeout: time.Minute}
+	stop := h.watch("install core")
+	assert.Eventually(t, func() bool { return strings.Contains(l.all(), "install core: still waiting") },
+		5*time.Second, 5*time.Millisecond)
+	stop()
+}
