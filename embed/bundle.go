@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"runtime"
 	"sort"
+	"strings"
 )
 
 // Bundle is the payload as found in one binary, for one architecture.
@@ -229,4 +230,27 @@ func Describe() (Description, error) {
 		return Description{}, err
 	}
 	return b.Describe(), nil
+}
+
+// WriteDescription renders the payload for `tpctl version`.
+func WriteDescription(w io.Writer, d Description) error {
+	var b strings.Builder
+	k3s := d.K3sVersion
+	if k3s == "" {
+		k3s = "none embedded"
+	}
+	fmt.Fprintf(&b, "  k3s:      %s\n", k3s)
+	fmt.Fprintf(&b, "  payload (%s):", d.Arch)
+	if len(d.Artifacts) == 0 {
+		b.WriteString(" none")
+	}
+	b.WriteString("\n")
+	for _, a := range d.Artifacts {
+		fmt.Fprintf(&b, "    %-15s %-28s %-14s %10d B  sha256:%s\n", a.Kind, a.Name, a.Version, a.Size, a.SHA256)
+	}
+	for _, m := range d.Missing {
+		fmt.Fprintf(&b, "    missing: %s\n", m)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

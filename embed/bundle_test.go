@@ -204,3 +204,20 @@ func FuzzParseManifest(f *testing.F) {
 		assert.Equal(t, m, again)
 	})
 }
+
+func TestWriteDescription(t *testing.T) {
+	files, arts := completeFiles()
+	delete(files, "amd64/operator.tar")
+	b, err := New(payload(t, files, arts...), "amd64")
+	require.NoError(t, err)
+	var out strings.Builder
+	require.NoError(t, WriteDescription(&out, b.Describe()))
+	assert.Equal(t, `  k3s:      v1.36.3+k3s1
+  payload (amd64):
+    chart           tp-core-instance             v1                     10 B  sha256:`+sum([]byte("core chart"))+`
+    chart           tp-operator                  v1                     14 B  sha256:`+sum([]byte("operator chart"))+`
+    k3s-binary      k3s                          v1                     10 B  sha256:`+sum([]byte("k3s binary"))+`
+    k3s-images      k3s-airgap-images            v1                      6 B  sha256:`+sum([]byte("images"))+`
+    missing: operator-image (amd64): listed in manifest.json as amd64/operator.tar but the file is not embedded
+`, out.String())
+}

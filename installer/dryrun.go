@@ -13,10 +13,14 @@ type Describer interface{ Describe() string }
 // FileLister is a step that writes files the dry run can show.
 type FileLister interface{ Files() []FilePreview }
 
+// blocker is a step that would stop the run (preflight with failing
+// checks).
+type blocker interface{ Blocks() error }
+
 // StepPreview is one step of a dry run.
 type StepPreview struct {
 	Name string `json:"name"`
-	// Would is "run", "no change", or "unknown" (Error says why).
+	// Would is "run", "no change", "fail" or "unknown" (Error says why).
 	Would       string        `json:"would"`
 	Description string        `json:"description,omitempty"`
 	Note        string        `json:"note,omitempty"`
@@ -46,6 +50,9 @@ func DryRun(ctx context.Context, p *Plan) DryRunReport {
 		case done:
 			sp.Would = "no change"
 		}
+		if b, ok := s.(blocker); ok && b.Blocks() != nil {
+			sp.Would, sp.Error = "fail", b.Blocks().Error()
+		}
 		if n, ok := s.(Noter); ok {
 			sp.Note = n.Note()
 		}
@@ -73,7 +80,10 @@ func WriteDryRun(w io.Writer, rep DryRunReport) error {
 		if s.Note != "" {
 			fmt.Fprintf(&b, "   %s\n", s.Note)
 		}
-		if s.Error != "" {
+		switch {
+		case s.Error != "" && s.Would == "fail":
+			fmt.Fprintf(&b, "   %s\n", s.Error)
+		case s.Error != "":
 			fmt.Fprintf(&b, "   cannot tell: %s\n", s.Error)
 		}
 		for _, f := range s.Files {

@@ -47,6 +47,19 @@ func PreflightOptions(c Config) preflight.Options {
 	return o
 }
 
+// Summary is what a finished install tells the user.
+func Summary(env *Env) []string {
+	st := env.State.Get()
+	out := []string{
+		fmt.Sprintf("K3s %s runs as %s; node %s is Ready.", orUnknown(st.K3s.Version), UnitName, env.Config.NodeName),
+		fmt.Sprintf("kubeconfig: %s (mode %s); kubectl, crictl and ctr are in %s.", KubeconfigPath, env.Config.WriteKubeconfigMode, filepath.Dir(K3sBinaryPath)),
+	}
+	if env.ChartSteps == nil {
+		out = append(out, "The operator and core-instance charts are not installed by this version of tpctl.")
+	}
+	return append(out, "Log: "+LogPath+". Check the node with `tpctl status`; remove it with `tpctl uninstall`.")
+}
+
 // Options configure an install (or uninstall) plan. Every seam is a field.
 type Options struct {
 	// Root stands for "/" (a temporary directory in tests).
@@ -100,6 +113,13 @@ func (e *Env) Manager(ctx context.Context) (systemd.Manager, error) {
 	return m, nil
 }
 
+// Close closes the systemd connection, if one was opened.
+func (e *Env) Close() {
+	if c, ok := e.mgr.(interface{ Close() }); ok {
+		c.Close()
+	}
+}
+
 // Kubeconfig is the kubeconfig K3s writes, below the root.
 func (e *Env) Kubeconfig() string { return e.FS.Path(KubeconfigPath) }
 
@@ -149,17 +169,22 @@ func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
 		steps = append(steps, env.ChartSteps(env)...)
 	}
 	plan := &Plan{Name: "install", Steps: steps, Root: env.Root, State: env.State, PID: env.PID, Now: env.Now}
-	plan.OnFinish = func(context.Context) error {
+	plan.OnFinish = func(_ context.Context, ev Events) error {
 		cur := env.State.Get()
 		cfg := env.Config.Redacted()
-		if cur.Completed && reflect.DeepEqual(cur.Config, cfg) && reflect.DeepEqual(cur.Facts, env.Facts) {
-			return nil
+		if !cur.Completed || !reflect.DeepEqual(cur.Config, cfg) || !reflect.DeepEqual(cur.Facts, env.Facts) {
+			if err := env.State.Update(func(s *State) {
+				s.Completed = true
+				s.Config = cfg
+				s.Facts = env.Facts
+			}); err != nil {
+				return err
+			}
 		}
-		return env.State.Update(func(s *State) {
-			s.Completed = true
-			s.Config = cfg
-			s.Facts = env.Facts
-		})
+		for _, line := range Summary(env) {
+			logf(ev, false, "%s", line)
+		}
+		return nil
 	}
 	return plan, env, nil
 }

@@ -35,7 +35,7 @@ type Plan struct {
 	PID int
 	Now func() time.Time
 	// OnFinish runs, still under the lock, after the last step succeeded.
-	OnFinish func(ctx context.Context) error
+	OnFinish func(ctx context.Context, ev Events) error
 }
 
 // StepError is the failure of one step.
@@ -97,7 +97,7 @@ func Run(ctx context.Context, p *Plan, ev Events) error {
 		}
 	}
 	if p.OnFinish != nil {
-		return p.OnFinish(ctx)
+		return p.OnFinish(ctx, ev)
 	}
 	return nil
 }

@@ -197,7 +197,7 @@ func TestRunOnFinish(t *testing.T) {
 	root := t.TempDir()
 	p := fakePlan(t, root, asSteps(threeSteps(t.TempDir()))...)
 	called := 0
-	p.OnFinish = func(context.Context) error { called++; return nil }
+	p.OnFinish = func(context.Context, Events) error { called++; return nil }
 	require.NoError(t, Run(context.Background(), p, &recorder{}))
 	assert.Equal(t, 1, called)
 }

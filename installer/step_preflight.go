@@ -77,6 +77,14 @@ func (s *preflightStep) check(ctx context.Context) error {
 	return nil
 }
 
+// Blocks returns the failure a run would stop on (after Done).
+func (s *preflightStep) Blocks() error {
+	if s.rep != nil && s.rep.Failed() {
+		return &PreflightError{Report: *s.rep}
+	}
+	return nil
+}
+
 func (s *preflightStep) Run(ctx context.Context, ev Events) error {
 	if s.rep == nil {
 		if err := s.check(ctx); err != nil {

@@ -64,10 +64,11 @@ func NewUninstallPlan(o UninstallOptions) (*Plan, *Env, error) {
 		&removeStep{env: env, ops: ops, keepData: o.KeepData},
 	)
 	plan := &Plan{Name: "uninstall", Steps: steps, Root: env.Root, State: env.State, PID: env.PID, Now: env.Now}
-	plan.OnFinish = func(context.Context) error {
+	plan.OnFinish = func(_ context.Context, ev Events) error {
 		if o.KeepData {
 			// What stays is still the install's: a later install and
 			// uninstall remove it.
+			logf(ev, false, "K3s is removed; its data dir %s is kept (a later `tpctl uninstall` removes it).", env.Config.DataDir)
 			return env.State.Update(func(s *State) {
 				*s = State{Version: StateVersion, Steps: map[string]StepRecord{}, Created: s.Created, Config: s.Config}
 			})
@@ -77,6 +78,7 @@ func NewUninstallPlan(o UninstallOptions) (*Plan, *Env, error) {
 				return fmt.Errorf("remove %s: %w", p, err)
 			}
 		}
+		logf(ev, false, "K3s and everything tpctl installed are removed.")
 		return nil
 	}
 	return plan, env, nil

@@ -28,6 +28,7 @@ Exit codes: 0 success, 1 failure, 2 usage error (nothing changed),
 		newVersionCmd(),
 		newOperatorCmd(),
 		newPreflightCmd(),
+		newInstallCmd(), newUninstallCmd(), newStatusCmd(),
 	)
 	return root
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	bundle "github.com/tpctl/tpctl/embed"
 	"github.com/tpctl/tpctl/internal/buildinfo"
 	"github.com/tpctl/tpctl/internal/cli"
 )
@@ -21,8 +22,15 @@ func newVersionCmd() *cobra.Command {
 				return err
 			}
 			info := buildinfo.Get()
+			payload, err := bundle.Describe()
+			if err != nil {
+				return err
+			}
 			if f != cli.Table {
-				return cli.Encode(cmd.OutOrStdout(), f, info)
+				return cli.Encode(cmd.OutOrStdout(), f, struct {
+					buildinfo.Info
+					Payload bundle.Description `json:"payload"`
+				}{info, payload})
 			}
 			w := cmd.OutOrStdout()
 			dirty := ""
@@ -36,7 +44,7 @@ func newVersionCmd() *cobra.Command {
 			}
 			fmt.Fprintf(w, "  go:       %s\n", info.GoVersion)
 			fmt.Fprintf(w, "  platform: %s\n", info.Platform)
-			return nil
+			return bundle.WriteDescription(w, payload)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table|json|yaml")

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	bundle "github.com/tpctl/tpctl/embed"
+	"github.com/tpctl/tpctl/installer"
+	"github.com/tpctl/tpctl/internal/cli"
+	"github.com/tpctl/tpctl/preflight"
+	"github.com/tpctl/tpctl/systemd"
+)
+
+func newInstallCmd() *cobra.Command {
+	var (
+		cf          installer.ConfigFlags
+		src         installer.Sources
+		ignore      []string
+		output      string
+		printConfig bool
+		dryRun      bool
+		yes         bool
+		timeout     time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "install",
+		Short: "Install K3s as a systemd service on this host (the node of the appliance)",
+		Long: `Install K3s on this host as the systemd service k3s.service and wait for a Ready node.
+
+Steps: preflight (with this configuration) → stage the K3s binary and air-gap
+images (sha256-checked) → write /etc/rancher/k3s/config.yaml, the unit's 0600
+environment file (proxies) and /etc/systemd/system/k3s.service → daemon-reload,
+enable and start → (hosts without CAP_SYS_RESOURCE: containerd template) → wait
+for the kubeconfig, /readyz, node Ready and the core add-ons.
+
+Every step checks first whether it is already done: running install again
+changes nothing ("no change"), and a run that was interrupted resumes. A lock
+refuses a second run at the same time. Progress goes to the screen (plain lines,
+or JSON lines with -o json) and to ` + installer.LogPath + `.
+
+The configuration comes from --config FILE (YAML; keys as printed by
+--print-config) and the flags below; flags win. It is validated as a whole
+before anything is touched.
+
+Exit codes: 0 installed, 1 a step failed, 2 usage or configuration error
+(nothing changed), 3 preflight failed (nothing changed), 130 interrupted.`,
+		Example: `  tpctl install --yes
+  tpctl install --config install.yaml --print-config
+  tpctl install --cni cilium --disable traefik --tls-san edge.example.com --dry-run
+  tpctl install --k3s-binary ./k3s --k3s-sha256 <sha256> --k3s-images ./k3s-airgap-images-amd64.tar.zst --airgap`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := cli.ParseFormat(output, cli.Table, cli.JSON)
+			if err != nil {
+				return err
+			}
+			cfg, err := cf.Load(cmd.Flags(), os.ReadFile, installer.Hostname)
+			if err != nil {
+				return configError(err)
+			}
+			out := cmd.OutOrStdout()
+			if printConfig {
+				b, err := cfg.Redacted().YAML()
+				if err != nil {
+					return err
+				}
+				_, err = out.Write(b)
+				return err
+			}
+			b, err := bundle.Open()
+			if err != nil {
+				return err
+			}
+			opts := installOptions(cfg, src, b, preflight.ParseIgnoreSet(ignore...))
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			plan, env, err := installer.NewInstallPlan(ctx, opts)
+			if err != nil {
+				return &cli.UsageError{Err: err}
+			}
+			defer env.Close()
+			if dryRun {
+				rep := installer.DryRun(ctx, plan)
+				if f == cli.JSON {
+					return cli.Encode(out, cli.JSON, rep)
+				}
+				return installer.WriteDryRun(out, rep)
+			}
+			if !yes && cli.IsTerminal(os.Stdin) && !confirm(cmd.InOrStdin(), out,
+				fmt.Sprintf("Install K3s on this host as %s (node %s, data in %s)?", installer.UnitName, cfg.NodeName, cfg.DataDir)) {
+				return &cli.CodeError{Code: cli.ExitError, Err: errors.New("not confirmed; nothing was changed")}
+			}
+			return runPlan(ctx, plan, f, out, true)
+		},
+	}
+	fl := cmd.Flags()
+	cf.Register(fl)
+	fl.StringVar(&src.K3sBinary, "k3s-binary", "", "K3s binary to install instead of the embedded one")
+	fl.StringVar(&src.K3sSHA256, "k3s-sha256", "", "sha256 the --k3s-binary must have")
+	fl.StringSliceVar(&src.K3sImages, "k3s-images", nil, "K3s air-gap image archive(s) to stage instead of the embedded ones (repeatable)")
+	fl.StringSliceVar(&ignore, "ignore-preflight-errors", nil, "preflight checks whose failures become warnings (NAME,... or all)")
+	fl.BoolVar(&printConfig, "print-config", false, "print the effective configuration (YAML, proxy passwords hidden) and exit")
+	fl.BoolVar(&dryRun, "dry-run", false, "print the plan and the exact files it would write, change nothing")
+	fl.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (without a terminal tpctl never asks)")
+	fl.StringVarP(&output, "output", "o", "table", "progress format: table (plain lines) or json (JSON lines)")
+	fl.DurationVar(&timeout, "timeout", 20*time.Minute, "give up after this long")
+	return cmd
+}
+
+// installOptions wires the installer to the real host.
+func installOptions(cfg installer.Config, src installer.Sources, b *bundle.Bundle, ignore preflight.IgnoreSet) installer.Options {
+	return installer.Options{
+		Root:      "/",
+		Config:    cfg,
+		Sources:   src,
+		Bundle:    b,
+		Preflight: installer.DefaultPreflight("/", ignore),
+		Systemd: func(ctx context.Context) (systemd.Manager, error) {
+			return systemd.Connect(ctx)
+		},
+		Cluster:    installer.NewCluster,
+		K3sVersion: k3sVersion,
+	}
+}
+
+// k3sVersion runs `<binary> --version`.
+func k3sVersion(ctx context.Context, binary string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", binary, err)
+	}
+	return string(out), nil
+}
+
+// runPlan runs a plan with its progress on out (plain lines or JSON lines)
+// and, when logged, in the log file.
+func runPlan(ctx context.Context, plan *installer.Plan, f cli.Format, out io.Writer, logged bool) error {
+	var ev installer.Events = installer.NewPlain(out)
+	if f == cli.JSON {
+		ev = installer.NewJSONLines(out)
+	}
+	if logged {
+		lf, err := installer.OpenLogFile(filepath.Join(plan.Root, installer.LogPath))
+		if err != nil {
+			return err
+		}
+		defer lf.Close()
+		ev = installer.Multi(ev, lf)
+	}
+	err := installer.Run(ctx, plan, ev)
+	var pe *installer.PreflightError
+	if errors.As(err, &pe) {
+		return &cli.CodeError{Code: cli.ExitPreflight, Err: err}
+	}
+	return err
+}
+
+// configError marks configuration errors as usage errors (exit 2).
+func configError(err error) error {
+	return &cli.UsageError{Err: err}
+}
+
+// confirm asks a yes/no question on a terminal.
+func confirm(in io.Reader, out io.Writer, question string) bool {
+	fmt.Fprintf(out, "%s [y/N] ", question)
+	line, _ := bufio.NewReader(in).ReadString('\n')
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes"
+}

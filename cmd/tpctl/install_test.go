@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tpctl/tpctl/internal/cli"
+)
+
+func runCmd(t *testing.T, cmd *cobra.Command, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetIn(bytes.NewReader(nil))
+	cmd.SetArgs(args)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cli.UsageError{Err: err} })
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestInstallPrintConfigFlagsWin(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "install.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("nodeName: from-file\ncni: cilium\nhttpProxy: http://bob:hunter2@proxy:3128\n"), 0o600))
+	out, err := runCmd(t, newInstallCmd(), "--config", file, "--node-name", "edge-1", "--print-config")
+	require.NoError(t, err)
+	assert.Equal(t, `clusterCIDR: 10.42.0.0/16
+clusterDNS: 10.43.0.10
+cni: cilium
+dataDir: /var/lib/rancher/k3s
+httpProxy: http://bob:xxxxx@proxy:3128
+nodeName: edge-1
+nodePortRange: 30000-32767
+serviceCIDR: 10.43.0.0/16
+writeKubeconfigMode: "0600"
+`, out)
+}
+
+func TestInstallConfigErrorsAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--cni", "weave", "--print-config"},
+		{"--config", "/nonexistent/install.yaml", "--dry-run"},
+		{"--service-cidr", "10.42.0.0/16", "--dry-run"},
+		{"-o", "yaml", "--print-config"},
+		{"--no-such-flag"},
+	} {
+		_, err := runCmd(t, newInstallCmd(), args...)
+		require.Error(t, err, args)
+		assert.Equal(t, cli.ExitUsage, cli.ExitCode(err), "%v: %v", args, err)
+	}
+}
+
+func TestInstallWithoutBinaryIsRefusedBeforeAnything(t *testing.T) {
+	// The unit tests build without the payload tag.
+	_, err := runCmd(t, newInstallCmd(), "--dry-run", "--k3s-binary", "/nonexistent/k3s")
+	require.Error(t, err)
+	assert.Equal(t, cli.ExitUsage, cli.ExitCode(err))
+	assert.Contains(t, err.Error(), "/nonexistent/k3s")
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	bundle "github.com/tpctl/tpctl/embed"
+	"github.com/tpctl/tpctl/installer"
+	"github.com/tpctl/tpctl/internal/cli"
+	"github.com/tpctl/tpctl/preflight"
+)
+
+func newStatusCmd() *cobra.Command {
+	var (
+		output  string
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the installed node: K3s unit, node, versions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := cli.ParseFormat(output, cli.Table, cli.JSON, cli.YAML)
+			if err != nil {
+				return err
+			}
+			b, err := bundle.Open()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			rep := installer.Status(ctx, installOptions(installer.Config{}, installer.Sources{}, b, preflight.IgnoreSet{}))
+			if f != cli.Table {
+				return cli.Encode(cmd.OutOrStdout(), f, rep)
+			}
+			return installer.WriteStatus(cmd.OutOrStdout(), rep)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table|json|yaml")
+	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Second, "give up reading the unit and node after this long")
+	return cmd
+}

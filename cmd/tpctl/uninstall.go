@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	bundle "github.com/tpctl/tpctl/embed"
+	"github.com/tpctl/tpctl/installer"
+	"github.com/tpctl/tpctl/internal/cli"
+	"github.com/tpctl/tpctl/preflight"
+)
+
+func newUninstallCmd() *cobra.Command {
+	var (
+		yes, keepData, dryRun bool
+		output                string
+		timeout               time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "uninstall",
+		Short: "Remove K3s and everything tpctl install created on this host",
+		Long: `Remove what tpctl install set up: stop and disable k3s.service, kill the
+processes K3s leaves running (containerd shims, pods), unmount what K3s mounted,
+delete the network interfaces and the iptables/nftables rules K3s and
+kube-proxy created, then remove exactly the files and directories the install
+recorded in ` + installer.StatePath + ` — nothing else.
+
+--keep-data keeps K3s's data dir (cluster state, images). Without a terminal,
+uninstall needs --yes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := cli.ParseFormat(output, cli.Table, cli.JSON)
+			if err != nil {
+				return err
+			}
+			b, err := bundle.Open()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			opts := installer.UninstallOptions{
+				Options:  installOptions(installer.Config{}, installer.Sources{}, b, preflight.IgnoreSet{}),
+				KeepData: keepData,
+				Ops:      installer.DefaultHostOps(),
+			}
+			plan, env, err := installer.NewUninstallPlan(opts)
+			if installer.NotInstalled(err) {
+				fmt.Fprintln(cmd.OutOrStdout(), "Nothing to uninstall:", err)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			out := cmd.OutOrStdout()
+			if dryRun {
+				rep := installer.DryRun(ctx, plan)
+				if f == cli.JSON {
+					return cli.Encode(out, cli.JSON, rep)
+				}
+				return installer.WriteDryRun(out, rep)
+			}
+			if !yes {
+				if !cli.IsTerminal(os.Stdin) {
+					return cli.Usagef("uninstall removes K3s and its data: pass --yes to run it without a terminal")
+				}
+				q := "Remove K3s and everything tpctl installed on this host, including its data dir?"
+				if keepData {
+					q = "Remove K3s and everything tpctl installed on this host, keeping its data dir?"
+				}
+				if !confirm(cmd.InOrStdin(), out, q) {
+					return &cli.CodeError{Code: cli.ExitError, Err: errors.New("not confirmed; nothing was changed")}
+				}
+			}
+			return runPlan(ctx, plan, f, out, false)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	fl.BoolVar(&keepData, "keep-data", false, "keep K3s's data dir (cluster state, images)")
+	fl.BoolVar(&dryRun, "dry-run", false, "print what would be removed, change nothing")
+	fl.StringVarP(&output, "output", "o", "table", "progress format: table (plain lines) or json (JSON lines)")
+	fl.DurationVar(&timeout, "timeout", 5*time.Minute, "give up after this long")
+	return cmd
+}
