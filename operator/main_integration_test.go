@@ -128,4 +128,6 @@ func installChartCRDs(ctx context.Context, cfg *rest.Config) error {
 }
 
 // key names an object of the test's namespace.
-func key(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
+func key(ns, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: ns, Name: name}
+}

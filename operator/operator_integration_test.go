@@ -107,7 +107,9 @@ func TestCRDRejectsBadPipelines(t *testing.T) {
 	require.NoError(t, kc.Create(ctx, ok))
 }
 
-func tcpPort(n int32) v1alpha1.PipelinePort { return v1alpha1.PipelinePort{Protocol: v1alpha1.ProtocolTCP, Port: n} }
+func tcpPort(n int32) v1alpha1.PipelinePort {
+	return v1alpha1.PipelinePort{Protocol: v1alpha1.ProtocolTCP, Port: n}
+}
 
 func TestObjectsPerKindAndServiceType(t *testing.T) {
 	ctx := context.Background()
