@@ -174,7 +174,9 @@ func testPayload(t *testing.T) (*bundle.Bundle, map[string][]byte) {
 }
 
 type testInstall struct {
-	root  string
+	// ignored records the extra ignore names of each preflight run.
+	ignored [][]string
+	root    string
 	k3s   *fakeK3s
 	facts preflight.Facts
 	opts  Options
@@ -193,7 +195,8 @@ func newTestInstall(t *testing.T, c Config) *testInstall {
 	ti.opts = Options{
 		Root: root, Config: c, Bundle: b, PID: 99, Poll: time.Millisecond,
 		Now: func() time.Time { clock = clock.Add(time.Second); return clock },
-		Preflight: func(context.Context, Config) (preflight.Report, error) {
+		Preflight: func(_ context.Context, _ Config, ignore ...string) (preflight.Report, error) {
+			ti.ignored = append(ti.ignored, ignore)
 			return preflight.Report{Summary: preflight.Summary{Pass: 40, Warn: 1},
 				Results: []preflight.Result{{Name: "Swap", Severity: preflight.Warn}}, Facts: ti.facts}, nil
 		},
@@ -277,6 +280,7 @@ func TestInstallThenRerunChangesNothing(t *testing.T) {
 	assert.Equal(t, installSteps, rec.of(EventSkipped))
 	assert.Empty(t, rec.of(EventDone))
 	assert.Equal(t, []string{"reload", "enable+start"}, ti.k3s.Calls())
+	assert.Equal(t, [][]string{nil, nil}, ti.ignored, "a finished install ignores nothing")
 	stateAfter, _ := ti.read(t, StatePath)
 	assert.Equal(t, stateBefore, stateAfter)
 }
@@ -328,7 +332,7 @@ func TestInstallRefusesForeignContainerdTemplate(t *testing.T) {
 
 func TestInstallPreflightFailureStopsBeforeChanges(t *testing.T) {
 	ti := newTestInstall(t, Config{})
-	ti.opts.Preflight = func(context.Context, Config) (preflight.Report, error) {
+	ti.opts.Preflight = func(context.Context, Config, ...string) (preflight.Report, error) {
 		return preflight.Report{Summary: preflight.Summary{Fail: 1}, Results: []preflight.Result{{Name: "Port-6443-TCP", Severity: preflight.Fail, Message: "in use by nginx"}}}, nil
 	}
 	rec, err := ti.run(t)
@@ -351,6 +355,8 @@ func TestInstallResumesAfterFailedStart(t *testing.T) {
 	require.ErrorContains(t, err, "start k3s.service: the unit failed")
 	rec, err := ti.run(t)
 	require.NoError(t, err)
+	assert.Equal(t, [][]string{nil, {"ExistingInstall"}}, ti.ignored,
+		"the resumed run does not fail on the K3s files its own first run staged")
 	assert.Equal(t, []string{"start K3s"}, rec.of(EventDone))
 	assert.Equal(t, []string{"preflight", "stage payload", "write K3s config", "write environment file", "write unit", "containerd template", "wait for node"}, rec.of(EventSkipped),
 		"the node came up with the start, so the wait has nothing left to do")
@@ -433,6 +439,7 @@ func TestInstallUsesExistingSupportedK3s(t *testing.T) {
 	st, err := LoadState(filepath.Join(ti.root, StatePath), time.Now)
 	require.NoError(t, err)
 	assert.Equal(t, "existing", st.Get().K3s.Source)
+	assert.Equal(t, [][]string{{"ExistingInstall"}}, ti.ignored, "the K3s the user asked for is not a conflict")
 	for _, c := range st.Get().Created {
 		assert.NotEqual(t, K3sBinaryPath, c.Path, "a K3s that was there is not ours to remove")
 	}

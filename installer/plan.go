@@ -23,18 +23,26 @@ type Sources struct {
 	K3sImages []string
 }
 
-// PreflightFunc runs the host checks for a configuration.
-type PreflightFunc func(ctx context.Context, c Config) (preflight.Report, error)
+// PreflightFunc runs the host checks for a configuration; failures of the
+// checks named in ignore become warnings (on top of the user's own set).
+type PreflightFunc func(ctx context.Context, c Config, ignore ...string) (preflight.Report, error)
 
 // DefaultPreflight runs preflight.DefaultChecks against the host below root,
 // with the install's own network, CNI and data dir, and the ignore set.
 func DefaultPreflight(root string, ignore preflight.IgnoreSet) PreflightFunc {
-	return func(ctx context.Context, c Config) (preflight.Report, error) {
+	return func(ctx context.Context, c Config, more ...string) (preflight.Report, error) {
 		checks, err := preflight.DefaultChecks(PreflightOptions(c))
 		if err != nil {
 			return preflight.Report{}, fmt.Errorf("preflight options: %w", err)
 		}
-		return preflight.Run(ctx, checks, preflight.NewHost(root), ignore), nil
+		set := preflight.IgnoreSet{}
+		for k := range ignore {
+			set[k] = struct{}{}
+		}
+		for k := range preflight.ParseIgnoreSet(more...) {
+			set[k] = struct{}{}
+		}
+		return preflight.Run(ctx, checks, preflight.NewHost(root), set), nil
 	}
 }
 
@@ -94,7 +102,9 @@ type Env struct {
 	State *StateStore
 	// Facts are set by the preflight step.
 	Facts Facts
-	mgr   systemd.Manager
+	// reuseK3s: the plan drives a K3s that was on the host already.
+	reuseK3s bool
+	mgr      systemd.Manager
 }
 
 // Manager connects to systemd once and returns the connection.

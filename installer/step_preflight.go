@@ -51,7 +51,7 @@ func (s *preflightStep) check(ctx context.Context) error {
 	if s.env.Preflight == nil {
 		return fmt.Errorf("no preflight configured")
 	}
-	rep, err := s.env.Preflight(ctx, s.env.Config)
+	rep, err := s.env.Preflight(ctx, s.env.Config, s.ownEvidence()...)
 	if err != nil {
 		return err
 	}
@@ -73,6 +73,29 @@ func (s *preflightStep) check(ctx context.Context) error {
 	}
 	if len(failed) > 0 {
 		s.note += fmt.Sprintf(", %d FAIL: %s", len(failed), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// existingInstallCheck is preflight's check for another K3s or Kubernetes.
+const existingInstallCheck = "ExistingInstall"
+
+// ownEvidence names the checks whose failures tpctl itself explains, so they
+// are shown as warnings instead of stopping the run: the K3s files of an
+// install tpctl began but did not finish (a resumed run), or the K3s the
+// user asked tpctl to drive (one already at /usr/local/bin/k3s).
+func (s *preflightStep) ownEvidence() []string {
+	st := s.env.State.Get()
+	if s.env.reuseK3s {
+		return []string{existingInstallCheck}
+	}
+	if st.Completed {
+		return nil
+	}
+	for _, c := range st.Created {
+		if c.Path == K3sBinaryPath || c.Path == UnitPath || inside(c.Path, "/etc/rancher") || c.Path == s.env.Config.DataDir {
+			return []string{existingInstallCheck}
+		}
 	}
 	return nil
 }

@@ -97,6 +97,7 @@ func newStageStep(ctx context.Context, env *Env) (*stageStep, error) {
 			return nil, err
 		}
 		s.k3s = K3sRecord{Source: "existing", Version: ver}
+		env.reuseK3s = true
 	default:
 		var why []string
 		for _, m := range b.Missing {
