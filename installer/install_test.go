@@ -177,9 +177,9 @@ type testInstall struct {
 	// ignored records the extra ignore names of each preflight run.
 	ignored [][]string
 	root    string
-	k3s   *fakeK3s
-	facts preflight.Facts
-	opts  Options
+	k3s     *fakeK3s
+	facts   preflight.Facts
+	opts    Options
 }
 
 func newTestInstall(t *testing.T, c Config) *testInstall {
