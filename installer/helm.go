@@ -450,6 +450,17 @@ func (h *HelmRelease) Uninstall(ctx context.Context, deleteCRDs bool) error {
 			!apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete CRD %s: %w", crd.Name, err)
 		}
+		// The API server first deletes every resource of the CRD's kind.
+		err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, h.timeout(), true, func(ctx context.Context) (bool, error) {
+			_, err := cs.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return true, nil
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("wait for CRD %s to be deleted: %w", crd.Name, err)
+		}
 	}
 	return nil
 }
