@@ -202,13 +202,15 @@ func unescapeMountinfo(s string) string {
 	return b.String()
 }
 
-// mountsUnder lists mount points at or below any of dirs, deepest first.
-func mountsUnder(points []string, dirs []string) []string {
+// mountsUnder lists the mount points that start with any of prefixes,
+// deepest first. A prefix ending in "/" matches strictly below a directory;
+// "/run/netns/cni-" matches K3s's network namespaces only.
+func mountsUnder(points []string, prefixes []string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, p := range points {
-		for _, d := range dirs {
-			if inside(p, d) && !seen[p] {
+		for _, d := range prefixes {
+			if strings.HasPrefix(p, d) && !seen[p] {
 				seen[p] = true
 				out = append(out, p)
 			}

@@ -166,11 +166,13 @@ func (s *killStep) Run(ctx context.Context, ev Events) error {
 	}
 }
 
-// k3sMountDirs are where K3s, its kubelet and CNI mount things.
-func k3sMountDirs(c Config) []string {
-	d := []string{"/run/k3s", c.DataDir, "/var/lib/kubelet", "/run/netns"}
+// k3sMountPrefixes are where K3s, its kubelet and CNI mount things: strictly
+// below their directories (the data dir may well be a file system of its
+// own, and stays mounted), and K3s's own network namespaces.
+func k3sMountPrefixes(c Config) []string {
+	d := []string{"/run/k3s/", c.DataDir + "/", "/var/lib/kubelet/", "/run/netns/cni-"}
 	if c.CNI == CNICilium {
-		d = append(d, "/run/cilium")
+		d = append(d, "/run/cilium/")
 	}
 	return d
 }
@@ -184,7 +186,7 @@ type unmountStep struct {
 func (s *unmountStep) Name() string { return "unmount" }
 
 func (s *unmountStep) Describe() string {
-	return "unmount what is mounted below " + strings.Join(k3sMountDirs(s.env.Config), ", ")
+	return "unmount what is mounted at " + strings.Join(k3sMountPrefixes(s.env.Config), "…, ") + "…"
 }
 
 func (s *unmountStep) find() ([]string, error) {
@@ -192,11 +194,12 @@ func (s *unmountStep) find() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var dirs []string
-	for _, d := range k3sMountDirs(s.env.Config) {
-		dirs = append(dirs, s.env.FS.Path(d))
+	var prefixes []string
+	for _, d := range k3sMountPrefixes(s.env.Config) {
+		// filepath.Join would drop the trailing "/" that means "below".
+		prefixes = append(prefixes, strings.TrimSuffix(s.env.Root, "/")+d)
 	}
-	return mountsUnder(points, dirs), nil
+	return mountsUnder(points, prefixes), nil
 }
 
 func (s *unmountStep) Done(context.Context) (bool, error) {

@@ -70,17 +70,19 @@ func TestMountinfo(t *testing.T) {
 102 22 0:4 net:[4026532] /run/netns/cni-1234 rw - nsfs nsfs rw
 103 22 0:52 / /var/lib/kubelet/pods/u1/volumes/my\040vol rw - tmpfs tmpfs rw
 104 22 0:53 / /var/lib/kubeletother rw - tmpfs tmpfs rw
+105 22 0:54 / /var/lib/kubelet rw - ext4 /dev/vdb rw
+106 22 0:4 net:[4026533] /run/netns/mine rw - nsfs nsfs rw
 broken line
 `)
 	points := mountPoints(info)
 	assert.Contains(t, points, "/var/lib/kubelet/pods/u1/volumes/my vol")
-	got := mountsUnder(points, []string{"/run/k3s", "/var/lib/kubelet", "/run/netns"})
+	got := mountsUnder(points, []string{"/run/k3s/", "/var/lib/kubelet/", "/run/netns/cni-"})
 	assert.Equal(t, []string{
 		"/var/lib/kubelet/pods/u1/volumes/kubernetes.io~projected/kube-api-access",
 		"/var/lib/kubelet/pods/u1/volumes/my vol",
 		"/run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io/abc/rootfs",
 		"/run/netns/cni-1234",
-	}, got, "deepest first; /var/lib/kubeletother is not below /var/lib/kubelet")
+	}, got, "deepest first; /var/lib/kubeletother, /var/lib/kubelet itself and another netns are left alone")
 }
 
 func FuzzMountinfo(f *testing.F) {
@@ -88,9 +90,9 @@ func FuzzMountinfo(f *testing.F) {
 	f.Add([]byte("1 2 3 4 \\0"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		points := mountPoints(b)
-		under := mountsUnder(points, []string{"/run/k3s"})
+		under := mountsUnder(points, []string{"/run/k3s/"})
 		for _, p := range under {
-			assert.True(t, inside(p, "/run/k3s"), p)
+			assert.True(t, strings.HasPrefix(p, "/run/k3s/"), p)
 		}
 	})
 }
@@ -139,7 +141,8 @@ func newFakeHost(t *testing.T, root string) *fakeHost {
 		saves: map[string]string{"iptables-save": string(ipt), "ip6tables-save": "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n"},
 		nft:   []string{"table ip kube-proxy", "table ip6 kube-proxy", "table inet filter"},
 	}
-	h.mounts = []string{"/", filepath.Join(root, "/run/k3s/containerd/x/rootfs"), filepath.Join(root, "/var/lib/kubelet/pods/p/volumes/v"), "/proc"}
+	h.mounts = []string{"/", filepath.Join(root, "/run/k3s/containerd/x/rootfs"), filepath.Join(root, "/var/lib/kubelet/pods/p/volumes/v"),
+		filepath.Join(root, "/run/netns/cni-1"), filepath.Join(root, "/srv/other"), "/proc"}
 	h.writeMountinfo(t)
 	h.addProc(t, 1, 0, "/sbin/init", "/")
 	h.addProc(t, 200, 1, filepath.Join(root, "/var/lib/rancher/k3s/data/x/bin/containerd-shim-runc-v2"), "/system.slice/k3s.service")
@@ -272,7 +275,7 @@ func TestInstallUninstallLeavesTheHostAsItWas(t *testing.T) {
 
 	assert.Equal(t, before, tree(t, ti.root), "exactly what the install created is gone")
 	assert.Equal(t, []int{200, 201}, host.killed)
-	assert.Equal(t, []string{"/", "/proc"}, host.mounts)
+	assert.Equal(t, []string{"/", filepath.Join(ti.root, "/srv/other"), "/proc"}, host.mounts)
 	assert.Equal(t, []string{"lo", "eth0", "lxcbr0"}, host.links)
 	assert.Equal(t, []string{"table inet filter"}, host.nft)
 	assert.NotContains(t, host.saves["iptables-save"], "KUBE-")
