@@ -66,15 +66,6 @@ func TestNewWithoutManifestReportsEveryRequirementMissing(t *testing.T) {
 	assert.False(t, ok)
 }
 
-func TestDefaultBuildHasNoPayload(t *testing.T) {
-	d, err := Describe()
-	require.NoError(t, err)
-	// The unit tests run without -tags payload.
-	assert.False(t, d.Complete)
-	assert.Empty(t, d.Artifacts)
-	assert.NotEmpty(t, d.Missing)
-}
-
 func TestNewCompletePayload(t *testing.T) {
 	files, arts := completeFiles()
 	b, err := New(payload(t, files, arts...), "amd64")

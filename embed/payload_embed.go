@@ -11,10 +11,10 @@ import (
 // architecture: manifest.json plus the files it lists.
 //
 //go:embed all:payload
-var payload embed.FS
+var payloadFiles embed.FS
 
 func payloadFS() fs.FS {
-	sub, err := fs.Sub(payload, "payload")
+	sub, err := fs.Sub(payloadFiles, "payload")
 	if err != nil {
 		// fs.Sub fails only on an invalid directory name, a constant here.
 		panic(err)
