@@ -185,7 +185,8 @@ func NewNode(ctx context.Context, opts NodeOptions) (n *Node, err error) {
 	}
 	if err := n.start("kube-apiserver", paths["kube-apiserver"], apiserverArgs(pki, apiserverConfig{
 		bind: l.nodeIP, port: l.apiPort, etcd: "http://" + kineAddr, authorization: "Node,RBAC",
-		extra: []string{"--enable-admission-plugins=NodeRestriction"},
+		// InternalIP: the node name must never go to the host's resolver.
+		extra: []string{"--enable-admission-plugins=NodeRestriction", "--kubelet-preferred-address-types=InternalIP"},
 	})); err != nil {
 		return nil, err
 	}
