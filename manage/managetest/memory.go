@@ -1,0 +1,434 @@
+// Package managetest holds test doubles for package manage: Memory, an
+// in-memory manage.API for model tests of the terminal UI, and (behind the
+// integration and e2e build tags' callers) Env, a real API server with the
+// operator running in-process.
+package managetest
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tpctl/tpctl/api/v1alpha1"
+	"github.com/tpctl/tpctl/manage"
+	"github.com/tpctl/tpctl/pipeline"
+)
+
+// Operations whose errors Memory.Fail can set.
+const (
+	OpList           = "list"
+	OpWatch          = "watch"
+	OpGet            = "get"
+	OpCreate         = "create"
+	OpUpdate         = "update"
+	OpDelete         = "delete"
+	OpEndpoints      = "endpoints"
+	OpEvents         = "events"
+	OpInstances      = "instances"
+	OpUpdateInstance = "update-instance"
+)
+
+// Memory is an in-memory manage.API. It validates like the real client
+// (names, duplicate backends, unknown instances) and streams changes to
+// watchers; it runs no operator, so statuses are what the test stores or
+// what Assign writes.
+type Memory struct {
+	mu        sync.Mutex
+	ns        string
+	pipelines map[string]*v1alpha1.Pipeline
+	instances map[string]*v1alpha1.CoreInstance
+	endpoints map[string][]manage.Endpoint
+	events    map[string][]manage.Event
+	fail      map[string]error
+	watchers  []chan manage.PipelineEvent
+	rv        int
+	// Assign, when set, is called on every created or updated pipeline
+	// before it is stored, standing in for the operator's status writes.
+	Assign func(p *v1alpha1.Pipeline)
+	// Now stamps creation times (a fixed clock keeps screens stable).
+	Now func() time.Time
+}
+
+var _ manage.API = (*Memory)(nil)
+
+// NewMemory returns an empty store for namespace.
+func NewMemory(namespace string) *Memory {
+	return &Memory{
+		ns: namespace, pipelines: map[string]*v1alpha1.Pipeline{}, instances: map[string]*v1alpha1.CoreInstance{},
+		endpoints: map[string][]manage.Endpoint{}, events: map[string][]manage.Event{}, fail: map[string]error{},
+		Now: func() time.Time { return time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC) },
+	}
+}
+
+// Namespace implements manage.API.
+func (m *Memory) Namespace() string { return m.ns }
+
+// Fail makes op return err until Fail(op, nil).
+func (m *Memory) Fail(op string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err == nil {
+		delete(m.fail, op)
+		return
+	}
+	m.fail[op] = err
+}
+
+func (m *Memory) failure(op string) error { return m.fail[op] }
+
+// AddInstance stores an instance.
+func (m *Memory) AddInstance(inst *v1alpha1.CoreInstance) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := inst.DeepCopy()
+	c.Namespace = m.ns
+	m.instances[c.Name] = c
+}
+
+// AddPipeline stores a pipeline as it is (status included) and tells watchers.
+func (m *Memory) AddPipeline(p *v1alpha1.Pipeline) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := p.DeepCopy()
+	c.Namespace = m.ns
+	_, existed := m.pipelines[c.Name]
+	m.store(c)
+	typ := manage.EventAdded
+	if existed {
+		typ = manage.EventModified
+	}
+	m.broadcast(manage.PipelineEvent{Type: typ, Pipeline: c.DeepCopy()})
+}
+
+// SetEndpoints stores what Endpoints returns for a pipeline.
+func (m *Memory) SetEndpoints(name string, eps []manage.Endpoint) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.endpoints[name] = eps
+}
+
+// SetEvents stores what Events returns for an object.
+func (m *Memory) SetEvents(kind, name string, evs []manage.Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.events[kind+"/"+name] = evs
+}
+
+// Pipeline returns a copy of a stored pipeline, or nil.
+func (m *Memory) Pipeline(name string) *v1alpha1.Pipeline {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p, ok := m.pipelines[name]; ok {
+		return p.DeepCopy()
+	}
+	return nil
+}
+
+func (m *Memory) store(p *v1alpha1.Pipeline) {
+	m.rv++
+	p.ResourceVersion = strconv.Itoa(m.rv)
+	if p.CreationTimestamp.IsZero() {
+		p.CreationTimestamp = metav1.NewTime(m.Now())
+	}
+	m.pipelines[p.Name] = p
+}
+
+func (m *Memory) broadcast(e manage.PipelineEvent) {
+	for _, w := range m.watchers {
+		select {
+		case w <- e:
+		default: // a slow watcher loses events, as a real watch would end
+		}
+	}
+}
+
+func (m *Memory) sortedPipelines() []v1alpha1.Pipeline {
+	out := make([]v1alpha1.Pipeline, 0, len(m.pipelines))
+	for _, p := range m.pipelines {
+		out = append(out, *p.DeepCopy())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// ListPipelines implements manage.API.
+func (m *Memory) ListPipelines(context.Context) ([]v1alpha1.Pipeline, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failure(OpList); err != nil {
+		return nil, err
+	}
+	return m.sortedPipelines(), nil
+}
+
+// GetPipeline implements manage.API.
+func (m *Memory) GetPipeline(_ context.Context, name string) (*v1alpha1.Pipeline, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failure(OpGet); err != nil {
+		return nil, err
+	}
+	return m.get(name)
+}
+
+func (m *Memory) get(name string) (*v1alpha1.Pipeline, error) {
+	p, ok := m.pipelines[name]
+	if !ok {
+		e := &manage.NotFoundError{Kind: v1alpha1.KindPipeline, Name: name, Namespace: m.ns}
+		for _, q := range m.sortedPipelines() {
+			e.Existing = append(e.Existing, q.Name)
+		}
+		return nil, e
+	}
+	return p.DeepCopy(), nil
+}
+
+func (m *Memory) instanceList() []v1alpha1.CoreInstance {
+	out := make([]v1alpha1.CoreInstance, 0, len(m.instances))
+	for _, i := range m.instances {
+		out = append(out, *i.DeepCopy())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// CreatePipeline implements manage.API.
+func (m *Memory) CreatePipeline(_ context.Context, p *v1alpha1.Pipeline, texts []string, o manage.WriteOptions) (*v1alpha1.Pipeline, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failure(OpCreate); err != nil {
+		return nil, err
+	}
+	p = p.DeepCopy()
+	p.Namespace = m.ns
+	inst, err := manage.ResolveInstance(p.Spec.Instance, m.ns, m.instanceList())
+	if err != nil {
+		return nil, err
+	}
+	p.Spec.Instance = inst
+	if err := manage.ValidatePipeline(p, texts); err != nil {
+		return nil, err
+	}
+	if _, taken := m.pipelines[p.Name]; taken {
+		return nil, &manage.AlreadyExistsError{Kind: v1alpha1.KindPipeline, Name: p.Name, Namespace: m.ns}
+	}
+	if o.DryRun {
+		return p, nil
+	}
+	p.Generation = 1
+	if m.Assign != nil {
+		m.Assign(p)
+	}
+	m.store(p)
+	m.broadcast(manage.PipelineEvent{Type: manage.EventAdded, Pipeline: p.DeepCopy()})
+	return p.DeepCopy(), nil
+}
+
+// UpdatePipeline implements manage.API.
+func (m *Memory) UpdatePipeline(_ context.Context, name string, ch manage.PipelineChange, o manage.WriteOptions) (*v1alpha1.Pipeline, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failure(OpUpdate); err != nil {
+		return nil, err
+	}
+	p, err := m.get(name)
+	if err != nil {
+		return nil, err
+	}
+	ch.ApplyTo(&p.Spec)
+	if err := manage.ValidatePipeline(p, ch.PortTexts); err != nil {
+		return nil, err
+	}
+	if o.DryRun {
+		return p, nil
+	}
+	p.Generation++
+	if m.Assign != nil {
+		m.Assign(p)
+	}
+	m.store(p)
+	m.broadcast(manage.PipelineEvent{Type: manage.EventModified, Pipeline: p.DeepCopy()})
+	return p.DeepCopy(), nil
+}
+
+// DeletePipeline implements manage.API.
+func (m *Memory) DeletePipeline(_ context.Context, name string, o manage.WriteOptions) (*v1alpha1.Pipeline, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failure(OpDelete); err != nil {
+		return nil, err
+	}
+	p, err := m.get(name)
+	if err != nil {
+		return nil, err
+	}
+	if !o.DryRun {
+		delete(m.pipelines, name)
+		m.broadcast(manage.PipelineEvent{Type: manage.EventDeleted, Pipeline: p.DeepCopy()})
+	}
+	return p, nil
+}
+
+// WatchPipelines implements manage.API.
+func (m *Memory) WatchPipelines(ctx context.Context) (<-chan manage.PipelineEvent, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failure(OpWatch); err != nil {
+		return nil, err
+	}
+	in := make(chan manage.PipelineEvent, 256)
+	in <- manage.PipelineEvent{Type: manage.EventReset, Pipelines: m.sortedPipelines()}
+	m.watchers = append(m.watchers, in)
+	out := make(chan manage.PipelineEvent)
+	go func() {
+		defer close(out)
+		defer m.unwatch(in)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e := <-in:
+				select {
+				case out <- e:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (m *Memory) unwatch(c chan manage.PipelineEvent) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, w := range m.watchers {
+		if w == c {
+			m.watchers = append(m.watchers[:i], m.watchers[i+1:]...)
+			return
+		}
+	}
+}
+
+// Endpoints implements manage.API with what SetEndpoints stored, or
+// endpoints without addresses derived from the status.
+func (m *Memory) Endpoints(_ context.Context, name string) ([]manage.Endpoint, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failure(OpEndpoints); err != nil {
+		return nil, err
+	}
+	if eps, ok := m.endpoints[name]; ok {
+		return eps, nil
+	}
+	p, err := m.get(name)
+	if err != nil {
+		return nil, err
+	}
+	return manage.ComputeEndpoints(p, nil, nil), nil
+}
+
+// Events implements manage.API.
+func (m *Memory) Events(_ context.Context, kind, name string) ([]manage.Event, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failure(OpEvents); err != nil {
+		return nil, err
+	}
+	return m.events[kind+"/"+name], nil
+}
+
+// ListInstances implements manage.API.
+func (m *Memory) ListInstances(context.Context) ([]v1alpha1.CoreInstance, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failure(OpInstances); err != nil {
+		return nil, err
+	}
+	return m.instanceList(), nil
+}
+
+// GetInstance implements manage.API.
+func (m *Memory) GetInstance(_ context.Context, name string) (*v1alpha1.CoreInstance, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failure(OpInstances); err != nil {
+		return nil, err
+	}
+	inst, ok := m.instances[name]
+	if !ok {
+		_, err := manage.ResolveInstance(name, m.ns, m.instanceList())
+		return nil, err
+	}
+	return inst.DeepCopy(), nil
+}
+
+// UpdateInstance implements manage.API.
+func (m *Memory) UpdateInstance(_ context.Context, name string, ch manage.InstanceChange, o manage.WriteOptions) (*v1alpha1.CoreInstance, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failure(OpUpdateInstance); err != nil {
+		return nil, err
+	}
+	if err := ch.Validate(); err != nil {
+		return nil, err
+	}
+	inst, ok := m.instances[name]
+	if !ok {
+		_, err := manage.ResolveInstance(name, m.ns, m.instanceList())
+		return nil, err
+	}
+	c := inst.DeepCopy()
+	ch.ApplyTo(&c.Spec)
+	if !o.DryRun {
+		c.Generation++
+		m.instances[name] = c
+	}
+	return c.DeepCopy(), nil
+}
+
+// AssignAsOperator returns an Assign function that gives each explicit port
+// of a pipeline its backend number as frontend, moved up past numbers that
+// other pipelines hold in holders (port → pipeline name; it records what it
+// assigns, so later pipelines move past earlier ones). It writes the status
+// the operator would: ports, summary, Service type and PortsAssigned.
+func AssignAsOperator(holders map[pipeline.Port]string, now time.Time) func(p *v1alpha1.Pipeline) {
+	return func(p *v1alpha1.Pipeline) {
+		for port, owner := range holders {
+			if owner == p.Name {
+				delete(holders, port)
+			}
+		}
+		p.Status.Ports = nil
+		reassigned := false
+		for i, sp := range p.Spec.Ports {
+			proto := sp.Protocol
+			if proto == "" {
+				proto = v1alpha1.ProtocolTCP
+			}
+			front := sp.Port
+			for holders[pipeline.Port{Protocol: proto, Number: front}] != "" {
+				front++
+			}
+			holders[pipeline.Port{Protocol: proto, Number: front}] = p.Name
+			st := v1alpha1.PortStatus{Protocol: proto, Frontend: front, Backend: sp.Port, Name: sp.Name,
+				Reassigned: front != sp.Port, Since: metav1.NewTime(now), Source: "ports[" + strconv.Itoa(i) + "]"}
+			reassigned = reassigned || st.Reassigned
+			p.Status.Ports = append(p.Status.Ports, st)
+		}
+		p.Status.PortSummary = pipeline.Summary(p.Status.Ports)
+		reason := v1alpha1.ReasonAssigned
+		if reassigned {
+			reason = v1alpha1.ReasonReassigned
+		}
+		meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionPortsAssigned,
+			Status: metav1.ConditionTrue, Reason: reason, ObservedGeneration: p.Generation, Message: "assigned in memory",
+			LastTransitionTime: metav1.NewTime(now)})
+		p.Status.ServiceType = p.Spec.EffectiveServiceType(nil)
+	}
+}
