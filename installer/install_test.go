@@ -517,10 +517,37 @@ func TestWaitStepReportsWhatItWaitsFor(t *testing.T) {
 
 	// Bounded by the context: a node that never comes is reported.
 	never := 0
-	env.Cluster = func(string) (Cluster, error) { return slowCluster{readyCluster{nodeName: "other"}, &never}, nil }
+	w.cl = slowCluster{readyCluster{nodeName: "other"}, &never}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	err = w.Run(ctx, &recorder{})
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "waiting for node node-1 to register")
+}
+
+func TestInstallUnverifiedK3sBinaryIsHashedOnTheWayIn(t *testing.T) {
+	ti := newTestInstall(t, Config{})
+	empty, err := bundle.New(fstest.MapFS{}, "amd64")
+	require.NoError(t, err)
+	ti.opts.Bundle = empty
+	src := filepath.Join(t.TempDir(), "k3s")
+	require.NoError(t, os.WriteFile(src, []byte("user binary"), 0o755))
+	ti.opts.Sources = Sources{K3sBinary: src}
+	rec, err := ti.run(t)
+	require.NoError(t, err)
+	var warnings []string
+	for _, e := range rec.events {
+		if e.Warning {
+			warnings = append(warnings, e.Message)
+		}
+	}
+	assert.Contains(t, warnings, "K3s binary from "+src+": no digest to check it against (pass --k3s-sha256, or use a payload build)")
+	assert.Contains(t, warnings, "no air-gap images to stage: K3s will pull its images from registries")
+	st, err := LoadState(filepath.Join(ti.root, StatePath), time.Now)
+	require.NoError(t, err)
+	sum := sha256.Sum256([]byte("user binary"))
+	assert.Equal(t, hex.EncodeToString(sum[:]), st.Get().K3s.SHA256)
+	rec, err = ti.run(t)
+	require.NoError(t, err)
+	assert.Equal(t, installSteps, rec.of(EventSkipped))
 }

@@ -311,14 +311,13 @@ func (s *stageStep) stage(ctx context.Context, ev Events, it *stageItem) error {
 		return fmt.Errorf("%s: %w", it.what, err)
 	}
 	defer r.Close()
-	if err := it.learn(); err != nil {
-		return err
-	}
+	// Without a digest to check, Stage hashes the bytes on their way in.
 	progress := byteProgress(ev, s.env.Now, "", it.what, it.size)
 	res, err := bundle.Stage(ctx, r, h.Path(it.dst), it.perm, bundle.Expect{SHA256: it.sha, Size: it.size}, progress)
 	if err != nil {
 		return fmt.Errorf("%s: %w", it.what, err)
 	}
+	it.sha = res.SHA256
 	if !res.Existed {
 		return s.env.State.Record(Created{Path: it.dst, Kind: KindFile, Step: s.Name(), Data: it.data})
 	}

@@ -99,7 +99,10 @@ func deploymentAvailable(d *appsv1.Deployment) bool {
 
 // waitStep waits for the kubeconfig, /readyz, the node's Ready condition and
 // the core add-ons, each bounded by the context, reporting what it waits on.
-type waitStep struct{ env *Env }
+type waitStep struct {
+	env *Env
+	cl  Cluster // opened once the kubeconfig exists
+}
 
 func (s *waitStep) Name() string { return "wait for node" }
 
@@ -113,13 +116,17 @@ func (s *waitStep) check(ctx context.Context) (string, error) {
 	if _, err := os.Stat(kc); err != nil {
 		return "the kubeconfig " + KubeconfigPath, nil
 	}
-	if s.env.Cluster == nil {
-		return "", errors.New("no Kubernetes client configured")
+	if s.cl == nil {
+		if s.env.Cluster == nil {
+			return "", errors.New("no Kubernetes client configured")
+		}
+		cl, err := s.env.Cluster(kc)
+		if err != nil {
+			return "", err
+		}
+		s.cl = cl
 	}
-	cl, err := s.env.Cluster(kc)
-	if err != nil {
-		return "", err
-	}
+	cl := s.cl
 	if err := cl.Readyz(ctx); err != nil {
 		return "the API server (" + err.Error() + ")", nil
 	}
