@@ -59,6 +59,20 @@ func managedPaths() []string {
 	}
 }
 
+// netnsDir is where containerd's CNI setup pins pod network namespaces
+// (bind-mounted files named cni-*).
+const netnsDir = "/run/netns"
+
+// netnsEntries lists the files in netnsDir.
+func netnsEntries() []string {
+	entries, _ := os.ReadDir(netnsDir)
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, filepath.Join(netnsDir, e.Name()))
+	}
+	return out
+}
+
 // mountRoots are where a Node's mounts appear (besides its own directory).
 func mountRoots() []string {
 	return []string{"/run/netns", "/run/containerd", "/var/lib/kubelet", "/var/lib/containerd"}

@@ -71,6 +71,7 @@ type hostState struct {
 	mounts     map[string]bool
 	links      map[string]bool
 	nft        map[string]bool
+	netns      map[string]bool
 	aliasAdded bool
 	kubepods   bool
 }
@@ -130,6 +131,10 @@ func NewNode(ctx context.Context, opts NodeOptions) (n *Node, err error) {
 	if err := n.acquireLock(ctx); err != nil {
 		return nil, err
 	}
+	if err := n.recoverStale(); err != nil {
+		_ = n.releaseLock()
+		return nil, err
+	}
 	if err := n.captureHost(ctx); err != nil {
 		_ = n.releaseLock()
 		return nil, err
@@ -149,6 +154,9 @@ func NewNode(ctx context.Context, opts NodeOptions) (n *Node, err error) {
 	l.containerd = l.path("containerd", "containerd.sock")
 	l.pauseRef = images.PauseRef
 	if err := n.setupHost(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.saveState(); err != nil {
 		return nil, err
 	}
 	if err := n.allocatePorts(); err != nil {

@@ -132,6 +132,7 @@ func TestNodeSmoke(t *testing.T) {
 		assert.Contains(t, diff, "chain KUBE-SERVICES")
 		assert.Contains(t, diff, "+ process:")
 		assert.Contains(t, diff, "+ mount:")
+		assert.Contains(t, diff, "+ path: /run/netns/cni-")
 
 		total, byName := n.ProcessRSS()
 		names := make([]string, 0, len(byName))

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -19,6 +20,7 @@ func (n *Node) captureHost(ctx context.Context) error {
 		mounts:  map[string]bool{},
 		links:   map[string]bool{},
 		nft:     map[string]bool{},
+		netns:   map[string]bool{},
 	}
 	for _, p := range managedPaths() {
 		b.paths[p] = pathExists(p)
@@ -32,6 +34,9 @@ func (n *Node) captureHost(ctx context.Context) error {
 	}
 	for _, l := range linkNames() {
 		b.links[l] = true
+	}
+	for _, e := range netnsEntries() {
+		b.netns[e] = true
 	}
 	tables, err := nftTables(ctx)
 	if err != nil {
@@ -99,6 +104,9 @@ func (n *Node) Close() error {
 		begin := time.Now()
 		n.closeErr = n.teardown()
 		n.timings.Teardown = time.Since(begin)
+		if n.closeErr == nil && n.layout.dir != "" {
+			n.closeErr = n.removeState()
+		}
 		if err := n.releaseLock(); err != nil {
 			n.closeErr = errors.Join(n.closeErr, err)
 		}
@@ -132,6 +140,13 @@ func (n *Node) teardown() error {
 		roots = append(roots, n.layout.dir)
 	}
 	add(unmountNew(n.before.mounts, roots))
+	for _, e := range netnsEntries() {
+		if !n.before.netns[e] && strings.HasPrefix(filepath.Base(e), "cni-") {
+			if err := os.Remove(e); err != nil && !errors.Is(err, os.ErrNotExist) {
+				add(fmt.Errorf("remove pod network namespace %s: %w", e, err))
+			}
+		}
+	}
 
 	if !n.before.links[BridgeName] && pathExists(filepath.Join("/sys/class/net", BridgeName)) {
 		_, err := run(ctx, "ip", "link", "del", BridgeName)
@@ -198,4 +213,75 @@ func (n *Node) restoreSysctls() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// savedState is hostState on disk, next to the host lock, so that the next
+// Node can finish the teardown of one whose test process was killed.
+type savedState struct {
+	Dir        string            `json:"dir"`
+	NodeIP     string            `json:"nodeIP"`
+	Sysctls    map[string]string `json:"sysctls"`
+	Paths      map[string]bool   `json:"paths"`
+	Mounts     map[string]bool   `json:"mounts"`
+	Links      map[string]bool   `json:"links"`
+	NFT        map[string]bool   `json:"nft"`
+	Netns      map[string]bool   `json:"netns"`
+	AliasAdded bool              `json:"aliasAdded"`
+	Kubepods   bool              `json:"kubepods"`
+}
+
+func (n *Node) statePath() string {
+	path := n.opts.LockPath
+	if path == "" {
+		path = DefaultLockPath
+	}
+	return path + ".state"
+}
+
+// saveState records what teardown needs (0600: it names host paths only).
+func (n *Node) saveState() error {
+	b := n.before
+	data, err := json.Marshal(savedState{
+		Dir: n.layout.dir, NodeIP: n.layout.nodeIP, Sysctls: b.sysctls, Paths: b.paths, Mounts: b.mounts,
+		Links: b.links, NFT: b.nft, Netns: b.netns, AliasAdded: b.aliasAdded, Kubepods: b.kubepods,
+	})
+	if err != nil {
+		return fmt.Errorf("encode node state: %w", err)
+	}
+	if err := os.WriteFile(n.statePath(), data, 0o600); err != nil {
+		return fmt.Errorf("write node state: %w", err)
+	}
+	return nil
+}
+
+// recoverStale tears down what a previous Node left when its process died
+// before Close (its state file is still there). Called with the lock held.
+func (n *Node) recoverStale() error {
+	data, err := os.ReadFile(n.statePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read node state: %w", err)
+	}
+	var s savedState
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("decode node state %s: %w", n.statePath(), err)
+	}
+	n.logf("node: a previous node (%s) was not torn down; cleaning up after it", s.Dir)
+	stale := &Node{procs: &group{}, logf: n.logf, layout: nodeLayout{dir: s.Dir, nodeIP: s.NodeIP}, before: hostState{
+		sysctls: s.Sysctls, paths: s.Paths, mounts: s.Mounts, links: s.Links, nft: s.NFT, netns: s.Netns,
+		aliasAdded: s.AliasAdded, kubepods: s.Kubepods,
+	}}
+	if err := stale.teardown(); err != nil {
+		return fmt.Errorf("clean up after previous node %s: %w", s.Dir, err)
+	}
+	return n.removeState()
+}
+
+func (n *Node) removeState() error {
+	if err := os.Remove(n.statePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove node state: %w", err)
+	}
+	return nil
 }

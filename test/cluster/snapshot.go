@@ -19,7 +19,7 @@ type HostSnapshot struct {
 	NFTTables []string          // "family name"
 	Mounts    []string          // mount points
 	Sysctls   map[string]string // managed sysctls
-	Paths     []string          // managed paths that exist
+	Paths     []string          // managed paths that exist, and pinned network namespaces
 	Cgroups   []string          // kubepods cgroups that exist
 	Processes []string          // "pid cmdline" of processes naming a marker or in kubepods
 }
@@ -66,6 +66,7 @@ func TakeHostSnapshot(ctx context.Context, markers ...string) (HostSnapshot, err
 			s.Paths = append(s.Paths, p)
 		}
 	}
+	s.Paths = append(s.Paths, netnsEntries()...)
 	for _, root := range cgroupRoots() {
 		if p := filepath.Join(root, "kubepods"); pathExists(p) {
 			s.Cgroups = append(s.Cgroups, p)
