@@ -19,6 +19,8 @@ func newOperatorCmd() *cobra.Command {
 		reserve    []string
 		conditions []string
 		verbose    bool
+		qps        float32
+		burst      int
 	)
 	cmd := &cobra.Command{
 		Use:   "operator",
@@ -52,6 +54,7 @@ given to a pipeline as a frontend; --node-condition selects conditional rows
 			if err != nil {
 				return err
 			}
+			cfg.QPS, cfg.Burst = qps, burst
 			return operator.Run(cmd.Context(), cfg, o)
 		},
 	}
@@ -67,6 +70,8 @@ given to a pipeline as a frontend; --node-condition selects conditional rows
 	f.StringSliceVar(&reserve, "reserve", nil, "extra port never given out as a frontend, e.g. tcp/9100 (repeatable)")
 	f.StringSliceVar(&conditions, "node-condition", nil, "condition of the node's port table, e.g. cni=cilium (repeatable)")
 	f.IntVar(&o.Workers, "workers", 2, "concurrent reconciles per controller")
+	f.Float32Var(&qps, "kube-api-qps", 50, "requests per second to the API server")
+	f.IntVar(&burst, "kube-api-burst", 100, "burst of requests to the API server")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log debug messages")
 	return cmd
 }
