@@ -68,7 +68,7 @@ func StartControlPlane(ctx context.Context, t testing.TB, opts ...ControlPlaneOp
 
 // NewControlPlane starts a ControlPlane; the caller must Close it. This is the
 // form for TestMain, which has no *testing.T.
-func NewControlPlane(ctx context.Context, opts ControlPlaneOptions) (cp *ControlPlane, err error) {
+func NewControlPlane(ctx context.Context, opts ControlPlaneOptions) (_ *ControlPlane, err error) {
 	begin := time.Now()
 	bins, err := resolveBinaries(opts.Binaries)
 	if err != nil {
@@ -82,7 +82,7 @@ func NewControlPlane(ctx context.Context, opts ControlPlaneOptions) (cp *Control
 	if err != nil {
 		return nil, fmt.Errorf("make control plane dir: %w", err)
 	}
-	cp = &ControlPlane{dir: dir, procs: &group{}}
+	cp := &ControlPlane{dir: dir, procs: &group{}}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w\n%s", err, cp.Logs(40))

@@ -103,7 +103,7 @@ func StartNode(ctx context.Context, t testing.TB, opts NodeOptions) *Node {
 }
 
 // NewNode starts a Node; the caller must Close it (the form for TestMain).
-func NewNode(ctx context.Context, opts NodeOptions) (n *Node, err error) {
+func NewNode(ctx context.Context, opts NodeOptions) (_ *Node, err error) {
 	begin := time.Now()
 	if os.Geteuid() != 0 {
 		return nil, errors.New("a node needs root")
@@ -117,7 +117,7 @@ func NewNode(ctx context.Context, opts NodeOptions) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n = &Node{opts: opts, procs: &group{}, logf: opts.Logf}
+	n := &Node{opts: opts, procs: &group{}, logf: opts.Logf}
 	if n.logf == nil {
 		n.logf = func(string, ...any) {}
 	}
@@ -207,13 +207,20 @@ func NewNode(ctx context.Context, opts NodeOptions) (n *Node, err error) {
 	if err := n.ImportImage(ctx, pausePath); err != nil {
 		return nil, err
 	}
+	// The other components wait for the API server by themselves.
+	dnsKC, startControllers, err := n.startNodeComponents(pki, paths)
+	if err != nil {
+		return nil, err
+	}
 	if err := waitAPIReady(ctx, n.procs, n.admin.restConfig()); err != nil {
+		return nil, err
+	}
+	if err := startControllers(); err != nil {
 		return nil, err
 	}
 	n.timings.APIReady = time.Since(begin)
 	n.logf("node: API server ready after %s", n.timings.APIReady.Round(time.Millisecond))
-
-	if err := n.startNodeComponents(ctx, pki, paths); err != nil {
+	if err := n.startDNS(ctx, paths["coredns"], dnsKC); err != nil {
 		return nil, err
 	}
 	cs, err := kubernetes.NewForConfig(n.admin.restConfig())
@@ -228,12 +235,14 @@ func NewNode(ctx context.Context, opts NodeOptions) (n *Node, err error) {
 	if err := waitUntil(ctx, n.procs, "CoreDNS ready", httpOK(fmt.Sprintf("http://127.0.0.1:%d/ready", l.dns.ready))); err != nil {
 		return nil, err
 	}
+	n.logf("node: CoreDNS ready after %s", time.Since(begin).Round(time.Millisecond))
 	if err := waitUntil(ctx, n.procs, "default service account", func(ctx context.Context) error {
 		_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		return err //nolint:wrapcheck // polled
 	}); err != nil {
 		return nil, err
 	}
+	n.logf("node: default service account after %s", time.Since(begin).Round(time.Millisecond))
 	for _, img := range opts.Images {
 		if err := n.ImportImage(ctx, img); err != nil {
 			return nil, err
@@ -284,8 +293,10 @@ func (n *Node) startContainerd() error {
 }
 
 // startNodeComponents writes the component credentials and configs, then
-// starts the controller manager, scheduler, kubelet, kube-proxy and CoreDNS.
-func (n *Node) startNodeComponents(ctx context.Context, pki *apiserverPKI, paths map[string]string) error {
+// starts the kubelet and kube-proxy (both wait for the API server). It returns
+// the kubeconfig made for CoreDNS and a function that starts the controller
+// manager and scheduler.
+func (n *Node) startNodeComponents(pki *apiserverPKI, paths map[string]string) (dnsKC string, startControllers func() error, err error) {
 	l := &n.layout
 	api := hostPort(l.nodeIP, l.apiPort)
 	kc := func(name string, spec CertSpec) (string, error) {
@@ -298,61 +309,63 @@ func (n *Node) startNodeComponents(ctx context.Context, pki *apiserverPKI, paths
 	}
 	cmKC, err := kc("kube-controller-manager", CertSpec{CommonName: "system:kube-controller-manager"})
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	schedKC, err := kc("kube-scheduler", CertSpec{CommonName: "system:kube-scheduler"})
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	kubeletKC, err := kc("kubelet", CertSpec{CommonName: "system:node:" + NodeName, Organization: []string{"system:nodes"}})
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	proxyKC, err := kc("kube-proxy", CertSpec{CommonName: "system:kube-proxy"})
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	dnsKC, err := kc("coredns", CertSpec{CommonName: corednsUser})
+	dnsKC, err = kc("coredns", CertSpec{CommonName: corednsUser})
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	serving, err := pki.ca.Issue(pki.dir, "kubelet-serving", CertSpec{
 		CommonName: "system:node:" + NodeName, Server: true,
 		IPs: []net.IP{net.ParseIP(l.nodeIP)}, DNSNames: []string{NodeName},
 	})
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	caKey, err := pki.ca.WriteKey(pki.dir)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	auth := func(kubeconfig string) []string {
 		return []string{"--kubeconfig=" + kubeconfig, "--authentication-kubeconfig=" + kubeconfig,
 			"--authorization-kubeconfig=" + kubeconfig, "--bind-address=127.0.0.1", "--leader-elect=false", "--profiling=false"}
 	}
-	if err := n.start("kube-controller-manager", paths["kube-controller-manager"], append(auth(cmKC),
-		"--secure-port="+itoa(l.cm),
-		"--service-account-private-key-file="+pki.saKey,
-		"--root-ca-file="+pki.ca.CertFile,
-		"--cluster-signing-cert-file="+pki.ca.CertFile,
-		"--cluster-signing-key-file="+caKey,
-		"--use-service-account-credentials=true",
-		"--allocate-node-cidrs=false",
-		"--cluster-name=tpctl-test",
-		"--service-cluster-ip-range="+ServiceCIDR,
-	)); err != nil {
-		return err
-	}
-	if err := n.start("kube-scheduler", paths["kube-scheduler"], append(auth(schedKC), "--secure-port="+itoa(l.sched))); err != nil {
-		return err
+	// The controller manager and scheduler exit when RBAC is not bootstrapped
+	// yet: they start once the API server is ready.
+	startControllers = func() error {
+		if err := n.start("kube-controller-manager", paths["kube-controller-manager"], append(auth(cmKC),
+			"--secure-port="+itoa(l.cm),
+			"--service-account-private-key-file="+pki.saKey,
+			"--root-ca-file="+pki.ca.CertFile,
+			"--cluster-signing-cert-file="+pki.ca.CertFile,
+			"--cluster-signing-key-file="+caKey,
+			"--use-service-account-credentials=true",
+			"--allocate-node-cidrs=false",
+			"--cluster-name=tpctl-test",
+			"--service-cluster-ip-range="+ServiceCIDR,
+		)); err != nil {
+			return err
+		}
+		return n.start("kube-scheduler", paths["kube-scheduler"], append(auth(schedKC), "--secure-port="+itoa(l.sched)))
 	}
 	if err := writeFile(l.path("resolv.conf"), resolvConf(), 0o644); err != nil {
-		return err
+		return "", nil, err
 	}
 	kubeletCfg := l.path("kubelet.yaml")
 	if err := writeFile(kubeletCfg, l.kubeletConfig(pki.ca.CertFile, serving.CertFile, serving.KeyFile), 0o644); err != nil {
-		return err
+		return "", nil, err
 	}
 	if err := n.start("kubelet", paths["kubelet"], []string{
 		"--config=" + kubeletCfg,
@@ -362,27 +375,32 @@ func (n *Node) startNodeComponents(ctx context.Context, pki *apiserverPKI, paths
 		"--node-ip=" + l.nodeIP,
 		"--hostname-override=" + NodeName,
 	}); err != nil {
-		return err
+		return "", nil, err
 	}
 	proxyCfg := l.path("kube-proxy.yaml")
 	if err := writeFile(proxyCfg, l.kubeProxyConfig(proxyKC), 0o644); err != nil {
-		return err
+		return "", nil, err
 	}
 	if err := n.start("kube-proxy", paths["kube-proxy"], []string{"--config=" + proxyCfg}); err != nil {
-		return err
+		return "", nil, err
 	}
+	return dnsKC, startControllers, nil
+}
+
+// startDNS publishes the kube-dns Service and starts CoreDNS.
+func (n *Node) startDNS(ctx context.Context, bin, kubeconfig string) error {
 	cs, err := kubernetes.NewForConfig(n.admin.restConfig())
 	if err != nil {
 		return fmt.Errorf("make client: %w", err)
 	}
-	if err := createDNSObjects(ctx, cs, l.nodeIP); err != nil {
+	if err := createDNSObjects(ctx, cs, n.layout.nodeIP); err != nil {
 		return err
 	}
-	corefile := l.path("Corefile")
-	if err := writeFile(corefile, l.corefile(dnsKC), 0o644); err != nil {
+	corefile := n.layout.path("Corefile")
+	if err := writeFile(corefile, n.layout.corefile(kubeconfig), 0o644); err != nil {
 		return err
 	}
-	return n.start("coredns", paths["coredns"], []string{"-conf", corefile})
+	return n.start("coredns", bin, []string{"-conf", corefile})
 }
 
 func nodeReady(ctx context.Context, cs kubernetes.Interface) error {
