@@ -1,7 +1,5 @@
-// Package managetest holds test doubles for package manage: Memory, an
-// in-memory manage.API for model tests of the terminal UI, and (behind the
-// integration and e2e build tags' callers) Env, a real API server with the
-// operator running in-process.
+// Package managetest holds Memory, an in-memory manage.API for model tests
+// of the terminal UI and the commands (package testenv has the real thing).
 package managetest
 
 import (
@@ -430,5 +428,27 @@ func AssignAsOperator(holders map[pipeline.Port]string, now time.Time) func(p *v
 			Status: metav1.ConditionTrue, Reason: reason, ObservedGeneration: p.Generation, Message: "assigned in memory",
 			LastTransitionTime: metav1.NewTime(now)})
 		p.Status.ServiceType = p.Spec.EffectiveServiceType(nil)
+	}
+}
+
+// WaitPipeline polls the store like manage.Client.WaitPipeline does.
+func (m *Memory) WaitPipeline(ctx context.Context, name string, cond manage.WaitCondition, interval time.Duration) (*v1alpha1.Pipeline, error) {
+	if interval <= 0 {
+		interval = 10 * time.Millisecond
+	}
+	for {
+		p, err := m.GetPipeline(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		done, err := manage.CheckWait(p, cond)
+		if err != nil || done {
+			return p, err
+		}
+		select {
+		case <-ctx.Done():
+			return p, &manage.WaitError{Name: name, Condition: cond, Reason: "timeout", Message: "not reached", Pipeline: p, Err: ctx.Err()}
+		case <-time.After(interval):
+		}
 	}
 }

@@ -1,4 +1,7 @@
-package managetest
+// Package testenv starts what integration and end-to-end tests of pipeline
+// management need: a real API server (test/cluster) with the tpctl CRDs, the
+// operator running in the test process, a namespace and a core instance.
+package testenv
 
 import (
 	"context"

@@ -1,0 +1,158 @@
+package manage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tpctl/tpctl/api/v1alpha1"
+)
+
+// PipelineFlags are the flags of `tpctl pipeline create` and `update`.
+type PipelineFlags struct {
+	Name         string
+	Instance     string
+	ConfigFile   string
+	ConfigFormat string
+	Ports        []string
+	ServiceType  string
+	Workload     string
+	Replicas     int32
+	Image        string
+	Args         []string
+	NoAutoPorts  bool
+}
+
+// Register adds the flags to fs; create adds --name and --instance, which
+// an update cannot change.
+func (f *PipelineFlags) Register(fs *pflag.FlagSet, create bool) {
+	if create {
+		fs.StringVar(&f.Name, "name", "", "name of the pipeline (lowercase letters, digits and '-', at most 54 characters)")
+		fs.StringVar(&f.Instance, "instance", "", "core instance the pipeline belongs to (default: the only one in the namespace)")
+	}
+	fs.StringVar(&f.ConfigFile, "config-file", "", "Fluent Bit configuration file (YAML or classic; - reads stdin)")
+	fs.StringVar(&f.ConfigFormat, "config-format", "", "format of --config-file: yaml or classic (default: from the file name or content)")
+	fs.StringArrayVar(&f.Ports, "port", nil, "port the pipeline listens on, as tcp/5170, 5140/udp or name=udp/514 (repeatable; on update, replaces the list)")
+	fs.StringVar(&f.ServiceType, "service-type", "", "Service type for all of the pipeline's ports: ClusterIP, LoadBalancer or NodePort (default: the instance's, LoadBalancer)")
+	fs.StringVar(&f.Workload, "workload", "", "workload kind: deployment, daemonset or statefulset (default deployment)")
+	fs.Int32Var(&f.Replicas, "replicas", 1, "replicas of a Deployment or StatefulSet")
+	fs.StringVar(&f.Image, "image", "", "container image of the pipeline (default: the instance's or the operator's Fluent Bit)")
+	fs.StringArrayVar(&f.Args, "arg", nil, "container argument, for images that are not Fluent Bit (repeatable; on update, replaces the list)")
+	fs.BoolVar(&f.NoAutoPorts, "no-auto-ports", false, "do not add the ports the configuration's plugins listen on")
+}
+
+// Change builds the change the flags ask for: only flags that were given
+// become fields (fs.Changed), so an update never touches what it was not
+// told to. stdin serves --config-file -.
+func (f *PipelineFlags) Change(fs *pflag.FlagSet, stdin io.Reader) (PipelineChange, error) {
+	var c PipelineChange
+	var errs []error
+	if fs.Changed("config-file") {
+		cfg, err := ReadConfigFile(f.ConfigFile, f.ConfigFormat, stdin)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			c.Config = &cfg
+		}
+	} else if fs.Changed("config-format") {
+		errs = append(errs, errors.New("--config-format needs --config-file"))
+	}
+	if fs.Changed("port") {
+		ports, err := ParsePorts(f.Ports)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			c.Ports, c.PortTexts = &ports, f.Ports
+		}
+	}
+	if fs.Changed("service-type") {
+		st, err := ParseServiceType(f.ServiceType)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			c.ServiceType = &st
+		}
+	}
+	if fs.Changed("workload") {
+		k, err := ParseWorkloadKind(f.Workload)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			c.WorkloadKind = &k
+		}
+	}
+	if fs.Changed("replicas") {
+		if f.Replicas < 0 {
+			errs = append(errs, fmt.Errorf("--replicas %d: must not be negative", f.Replicas))
+		}
+		r := f.Replicas
+		c.Replicas = &r
+	}
+	if fs.Changed("image") {
+		img := strings.TrimSpace(f.Image)
+		c.Image = &img
+	}
+	if fs.Changed("arg") {
+		args := append([]string(nil), f.Args...)
+		c.Args = &args
+	}
+	if fs.Changed("no-auto-ports") {
+		auto := !f.NoAutoPorts
+		c.AutoDetectPorts = &auto
+	}
+	if err := errors.Join(errs...); err != nil {
+		return PipelineChange{}, err
+	}
+	return c, nil
+}
+
+// InstanceFlags are the flags of `tpctl instance update`.
+type InstanceFlags struct {
+	HTTPProxy       string
+	HTTPSProxy      string
+	NoProxy         string
+	HealthCheckPort int32
+	NoHealthCheck   bool
+}
+
+// Register adds the flags to fs.
+func (f *InstanceFlags) Register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.HTTPProxy, "http-proxy", "", "HTTP proxy for every pipeline of the instance (empty clears it)")
+	fs.StringVar(&f.HTTPSProxy, "https-proxy", "", "HTTPS proxy for every pipeline of the instance (empty clears it)")
+	fs.StringVar(&f.NoProxy, "no-proxy", "", "comma-separated hosts, domains and CIDRs reached without the proxy (empty clears it)")
+	fs.Int32Var(&f.HealthCheckPort, "health-check-port", v1alpha1.DefaultHealthCheckPort, "TCP port of the health-check pipeline (enables it)")
+	fs.BoolVar(&f.NoHealthCheck, "no-health-check", false, "disable the health-check pipeline")
+}
+
+// Change builds the change the given flags ask for.
+func (f *InstanceFlags) Change(fs *pflag.FlagSet) (InstanceChange, error) {
+	var c InstanceChange
+	str := func(name, v string) *string {
+		if !fs.Changed(name) {
+			return nil
+		}
+		s := strings.TrimSpace(v)
+		return &s
+	}
+	c.HTTPProxy = str("http-proxy", f.HTTPProxy)
+	c.HTTPSProxy = str("https-proxy", f.HTTPSProxy)
+	c.NoProxy = str("no-proxy", f.NoProxy)
+	if fs.Changed("health-check-port") {
+		p := f.HealthCheckPort
+		c.HealthCheckPort = &p
+	}
+	if fs.Changed("no-health-check") {
+		on := !f.NoHealthCheck
+		c.HealthCheck = &on
+	}
+	if fs.Changed("health-check-port") && fs.Changed("no-health-check") && f.NoHealthCheck {
+		return InstanceChange{}, errors.New("--health-check-port and --no-health-check exclude each other")
+	}
+	if err := c.Validate(); err != nil {
+		return InstanceChange{}, err
+	}
+	return c, nil
+}
