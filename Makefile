@@ -11,7 +11,7 @@ LDFLAGS := -s -w -buildid= \
 	-X $(PKG)/internal/buildinfo.Date=$(DATE)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: build generate test test-integration test-e2e bench release lint check clean
+.PHONY: build generate test test-integration test-e2e bench release release-nopayload lint check clean
 
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/tpctl ./cmd/tpctl
@@ -38,9 +38,16 @@ test-e2e:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Fetch pinned artifacts where the network allows, then build the full binary.
+# dist/: tpctl-linux-{amd64,arm64} with their payload, install.sh, SHA256SUMS
+# (reproducible; see scripts/release). The pinned K3s is fetched unless
+# RELEASE_ARTIFACTS_DIR names a directory holding its release files.
 release:
 	scripts/release
+
+# The same dist/ layout WITHOUT the K3s payload (charts and operator image
+# only); the output and `tpctl version` say so.
+release-nopayload:
+	scripts/release --no-payload
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

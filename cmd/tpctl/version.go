@@ -38,6 +38,12 @@ func newVersionCmd() *cobra.Command {
 				dirty = " (modified)"
 			}
 			fmt.Fprintf(w, "tpctl %s\n", info.Version)
+			if warn := noK3sWarning(payload); warn != "" {
+				fmt.Fprintln(w, warn)
+			}
+			if info.Variant != "" {
+				fmt.Fprintf(w, "  variant:  %s\n", info.Variant)
+			}
 			fmt.Fprintf(w, "  commit:   %s%s\n", info.Commit, dirty)
 			if info.Date != "" {
 				fmt.Fprintf(w, "  built:    %s\n", info.Date)
@@ -49,4 +55,15 @@ func newVersionCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table|json|yaml")
 	return cmd
+}
+
+// noK3sWarning is the line `tpctl version` leads with when the binary carries
+// no K3s (a plain build, or `make release-nopayload`).
+func noK3sWarning(d bundle.Description) string {
+	for _, m := range d.Missing {
+		if m.Requirement.Kind == bundle.KindK3sBinary {
+			return "  WARNING:  NO K3S PAYLOAD in this binary: tpctl install needs --k3s-binary PATH (or a supported K3s already at /usr/local/bin/k3s)"
+		}
+	}
+	return ""
 }

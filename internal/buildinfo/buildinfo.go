@@ -12,6 +12,9 @@ var (
 	Version = ""
 	Commit  = ""
 	Date    = ""
+	// Variant is set by scripts/release: "release", or "release-nopayload"
+	// for a release built without the K3s artifacts. Empty in other builds.
+	Variant = ""
 )
 
 // Info is the version report of this binary.
@@ -20,6 +23,7 @@ type Info struct {
 	Commit    string `json:"commit"`
 	Date      string `json:"date,omitempty"`
 	Dirty     bool   `json:"dirty,omitempty"`
+	Variant   string `json:"variant,omitempty"`
 	GoVersion string `json:"goVersion"`
 	Platform  string `json:"platform"`
 }
@@ -30,6 +34,7 @@ func Get() Info {
 		Version:   Version,
 		Commit:    Commit,
 		Date:      Date,
+		Variant:   Variant,
 		GoVersion: runtime.Version(),
 		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
 	}

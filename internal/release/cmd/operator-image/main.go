@@ -1,0 +1,32 @@
+// Command operator-image writes the operator image archive for one
+// architecture around an already built tpctl binary and prints
+// "path  reference" (used by scripts/release):
+//
+//	operator-image -arch arm64 -binary DIR/tpctl -version V -out DIR
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/tpctl/tpctl/internal/release"
+)
+
+func main() {
+	arch := flag.String("arch", "", "architecture of the binary (amd64 or arm64)")
+	binary := flag.String("binary", "", "static linux tpctl binary for -arch")
+	version := flag.String("version", "dev", "release version (the image tag is its chart version form)")
+	out := flag.String("out", "", "output directory")
+	flag.Parse()
+	if *arch == "" || *binary == "" || *out == "" || flag.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "usage: operator-image -arch ARCH -binary FILE -version V -out DIR")
+		os.Exit(2)
+	}
+	path, ref, err := release.WriteOperatorImage(*out, *version, *arch, *binary)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "operator-image:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("%s  %s\n", path, ref)
+}
