@@ -45,8 +45,8 @@ RemainAfterExit=yes
 // masked.
 func configureRoot(root, name string, controllers []string) error {
 	files := map[string]string{
-		"etc/hostname": name + "\n",
-		"etc/hosts":    "127.0.0.1 localhost\n127.0.1.1 " + name + "\n::1 localhost ip6-localhost ip6-loopback\n",
+		"etc/hostname":                     name + "\n",
+		"etc/hosts":                        "127.0.0.1 localhost\n127.0.1.1 " + name + "\n::1 localhost ip6-localhost ip6-loopback\n",
 		"etc/systemd/system/" + MountsUnit: mountsUnit(controllers),
 	}
 	for p, content := range files {
@@ -56,10 +56,10 @@ func configureRoot(root, name string, controllers []string) error {
 	}
 	links := map[string]string{
 		"etc/systemd/system/sysinit.target.wants/" + MountsUnit: "../" + MountsUnit,
-		"etc/systemd/system/containerd.service":                  "/dev/null",
+		"etc/systemd/system/containerd.service":                 "/dev/null",
 		// No consoles to log in on, no clock to keep.
-		"etc/systemd/system/console-getty.service":   "/dev/null",
-		"etc/systemd/system/getty@.service":          "/dev/null",
+		"etc/systemd/system/console-getty.service":     "/dev/null",
+		"etc/systemd/system/getty@.service":            "/dev/null",
 		"etc/systemd/system/systemd-timesyncd.service": "/dev/null",
 	}
 	for p, target := range links {

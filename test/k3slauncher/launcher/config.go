@@ -1,0 +1,355 @@
+package launcher
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// DefaultConfigFile is where K3s reads its server configuration.
+const DefaultConfigFile = "/etc/rancher/k3s/config.yaml"
+
+// KubeconfigPath is where K3s writes the admin kubeconfig.
+const KubeconfigPath = "/etc/rancher/k3s/k3s.yaml"
+
+// Config is the K3s `server` configuration this launcher understands:
+// exactly the keys tpctl writes (Keys, kept equal to
+// installer.K3sConfigKeys by a test), from the config file and the command
+// line (flags win, as in K3s).
+type Config struct {
+	NodeName             string
+	NodeIP               string
+	DataDir              string
+	ClusterCIDR          netip.Prefix
+	ServiceCIDR          netip.Prefix
+	ClusterDNS           netip.Addr
+	ServiceNodePortRange string
+	TLSSANs              []string
+	Disable              []string
+	FlannelBackend       string
+	DisableNetworkPolicy bool
+	KubeletArgs          []string
+	WriteKubeconfigMode  os.FileMode
+}
+
+// Keys are the K3s server keys (config.yaml keys and flag names) this
+// launcher accepts: those tpctl writes, and no other.
+func Keys() []string {
+	return []string{"cluster-cidr", "cluster-dns", "data-dir", "disable", "disable-network-policy", "flannel-backend",
+		"kubelet-arg", "node-ip", "node-name", "service-cidr", "service-node-port-range", "tls-san", "write-kubeconfig-mode"}
+}
+
+// listKeys are the keys that take several values (a YAML list, or repeated
+// flags; K3s also splits a single string on commas for these).
+func listKeys() []string { return []string{"disable", "kubelet-arg", "tls-san"} }
+
+// boolKeys are flags without a value.
+func boolKeys() []string { return []string{"disable-network-policy"} }
+
+// components are K3s's packaged components (--disable values).
+func components() []string {
+	return []string{"coredns", "local-storage", "metrics-server", "runtimes", "servicelb", "traefik"}
+}
+
+// notProvided are packaged components this launcher does not run: a
+// configuration must disable them, or the node would wait for add-ons that
+// never come.
+func notProvided() []string { return []string{"local-storage", "metrics-server", "traefik"} }
+
+// Args is a parsed `server` command line: the config file to read and the
+// keys given as flags.
+type Args struct {
+	ConfigFile string
+	Values     map[string][]string
+}
+
+// ParseArgs parses the arguments after `server`. Every flag must be one of
+// installer.K3sConfigKeys() or --config/-c; anything else is an error naming
+// it.
+func ParseArgs(args []string) (Args, error) {
+	a := Args{ConfigFile: DefaultConfigFile, Values: map[string][]string{}}
+	known := Keys()
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if !strings.HasPrefix(arg, "-") || arg == "-" || arg == "--" {
+			return Args{}, fmt.Errorf("server: unexpected argument %q (this launcher takes flags only)", arg)
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		if name == "config" || name == "c" {
+			if !hasValue {
+				if i+1 >= len(args) {
+					return Args{}, fmt.Errorf("server: flag --%s needs a value", name)
+				}
+				i++
+				value = args[i]
+			}
+			a.ConfigFile = value
+			continue
+		}
+		if !slices.Contains(known, name) {
+			return Args{}, fmt.Errorf("server: flag --%s is not one tpctl writes (this launcher accepts only: %s)", name, strings.Join(known, ", "))
+		}
+		if slices.Contains(boolKeys(), name) {
+			if !hasValue {
+				value = "true"
+			}
+		} else if !hasValue {
+			if i+1 >= len(args) {
+				return Args{}, fmt.Errorf("server: flag --%s needs a value", name)
+			}
+			i++
+			value = args[i]
+		}
+		if slices.Contains(listKeys(), name) {
+			a.Values[name] = append(a.Values[name], value)
+		} else {
+			a.Values[name] = []string{value}
+		}
+	}
+	return a, nil
+}
+
+// ParseConfigFile decodes a K3s config.yaml: a mapping of known keys to a
+// string, number, bool or (for list keys) a list of strings. Unknown keys are
+// errors naming them.
+func ParseConfigFile(raw []byte) (map[string][]string, error) {
+	out := map[string][]string{}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return out, nil
+	}
+	js, err := yaml.YAMLToJSONStrict(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse config: %w", err)
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(js, &doc); err != nil {
+		return nil, errors.New("parse config: the document must be a mapping of keys to values")
+	}
+	known := Keys()
+	keys := make([]string, 0, len(doc))
+	for k := range doc {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !slices.Contains(known, k) {
+			return nil, fmt.Errorf("config key %q is not one tpctl writes (this launcher accepts only: %s)", k, strings.Join(known, ", "))
+		}
+		var list []any
+		var one any
+		if err := json.Unmarshal(doc[k], &list); err == nil {
+			if !slices.Contains(listKeys(), k) {
+				return nil, fmt.Errorf("config key %q takes one value, not a list", k)
+			}
+			for _, v := range list {
+				s, err := scalar(v)
+				if err != nil {
+					return nil, fmt.Errorf("config key %q: %w", k, err)
+				}
+				out[k] = append(out[k], s)
+			}
+			continue
+		}
+		if err := json.Unmarshal(doc[k], &one); err != nil {
+			return nil, fmt.Errorf("config key %q: %w", k, err)
+		}
+		s, err := scalar(one)
+		if err != nil {
+			return nil, fmt.Errorf("config key %q: %w", k, err)
+		}
+		out[k] = []string{s}
+	}
+	return out, nil
+}
+
+func scalar(v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case bool:
+		return strconv.FormatBool(x), nil
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), nil
+	case nil:
+		return "", nil
+	default:
+		return "", fmt.Errorf("value %v is not a string, number or bool", v)
+	}
+}
+
+// Load reads the config file named by a (missing is fine, as in K3s), lets
+// the flags win, and validates the result.
+func Load(a Args, readFile func(string) ([]byte, error)) (Config, error) {
+	raw, err := readFile(a.ConfigFile)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Config{}, fmt.Errorf("read %s: %w", a.ConfigFile, err)
+	}
+	vals, err := ParseConfigFile(raw)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", a.ConfigFile, err)
+	}
+	for k, v := range a.Values {
+		vals[k] = v
+	}
+	return Build(vals)
+}
+
+// Build turns key values into a validated Config with K3s's defaults.
+func Build(vals map[string][]string) (Config, error) {
+	get := func(k, def string) string {
+		if v := vals[k]; len(v) > 0 && v[len(v)-1] != "" {
+			return v[len(v)-1]
+		}
+		return def
+	}
+	list := func(k string) []string {
+		var out []string
+		for _, v := range vals[k] {
+			for _, p := range strings.Split(v, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					out = append(out, p)
+				}
+			}
+		}
+		return out
+	}
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	c := Config{
+		NodeName:             get("node-name", ""),
+		NodeIP:               get("node-ip", ""),
+		DataDir:              get("data-dir", "/var/lib/rancher/k3s"),
+		ServiceNodePortRange: get("service-node-port-range", "30000-32767"),
+		TLSSANs:              list("tls-san"),
+		Disable:              list("disable"),
+		FlannelBackend:       get("flannel-backend", "vxlan"),
+		KubeletArgs:          list("kubelet-arg"),
+	}
+	if c.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			bad("node-name: not set and the host name cannot be read: %w", err)
+		}
+		c.NodeName = strings.ToLower(h)
+	}
+	if c.NodeIP != "" {
+		if a, err := netip.ParseAddr(c.NodeIP); err != nil || !a.Is4() || a.IsLoopback() || a.IsUnspecified() {
+			bad("node-ip: %q is not a usable IPv4 node address", c.NodeIP)
+		}
+	}
+	if !filepath.IsAbs(c.DataDir) || filepath.Clean(c.DataDir) != c.DataDir || c.DataDir == "/" {
+		bad("data-dir: %q must be a clean absolute path other than /", c.DataDir)
+	}
+	var err error
+	if c.ClusterCIDR, err = v4Prefix(get("cluster-cidr", "10.42.0.0/16"), 24); err != nil {
+		bad("cluster-cidr: %w", err)
+	}
+	if c.ServiceCIDR, err = v4Prefix(get("service-cidr", "10.43.0.0/16"), 30); err != nil {
+		bad("service-cidr: %w", err)
+	}
+	if s := get("cluster-dns", ""); s != "" {
+		if c.ClusterDNS, err = netip.ParseAddr(s); err != nil {
+			bad("cluster-dns: %q is not an IP address", s)
+		}
+	} else if c.ServiceCIDR.IsValid() {
+		c.ClusterDNS = nth(c.ServiceCIDR, 10)
+	}
+	if c.ServiceCIDR.IsValid() && c.ClusterDNS.IsValid() && !c.ServiceCIDR.Contains(c.ClusterDNS) {
+		bad("cluster-dns: %s is outside service-cidr %s", c.ClusterDNS, c.ServiceCIDR)
+	}
+	if !portRange(c.ServiceNodePortRange) {
+		bad("service-node-port-range: %q is not a range low-high within 1-65535", c.ServiceNodePortRange)
+	}
+	for _, d := range c.Disable {
+		if !slices.Contains(components(), d) {
+			bad("disable: %q is not a K3s component (one of: %s)", d, strings.Join(components(), ", "))
+		}
+	}
+	var missing []string
+	for _, d := range notProvided() {
+		if !slices.Contains(c.Disable, d) {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) > 0 {
+		bad("disable: this launcher deploys CoreDNS only; disable %s too", strings.Join(missing, ", "))
+	}
+	if c.FlannelBackend != "vxlan" && c.FlannelBackend != "none" {
+		bad("flannel-backend: %q is not supported by this launcher (vxlan or none)", c.FlannelBackend)
+	}
+	switch v := get("disable-network-policy", "false"); v {
+	case "true", "false":
+		c.DisableNetworkPolicy = v == "true"
+	default:
+		bad("disable-network-policy: %q is not true or false", v)
+	}
+	for _, a := range c.KubeletArgs {
+		name, _, _ := strings.Cut(a, "=")
+		if name == "" || strings.HasPrefix(name, "-") || strings.ContainsAny(a, "\n\r") {
+			bad("kubelet-arg: %q is not name=value", a)
+		}
+	}
+	for _, s := range c.TLSSANs {
+		if strings.ContainsAny(s, " ,\n") || s == "" {
+			bad("tls-san: %q is not a name or address", s)
+		}
+	}
+	if m, err := strconv.ParseUint(get("write-kubeconfig-mode", "0600"), 8, 32); err != nil || m > 0o777 {
+		bad("write-kubeconfig-mode: %q is not an octal file mode", get("write-kubeconfig-mode", ""))
+	} else {
+		c.WriteKubeconfigMode = os.FileMode(m)
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+func portRange(s string) bool {
+	lo, hi, ok := strings.Cut(s, "-")
+	l, err1 := strconv.Atoi(lo)
+	h, err2 := strconv.Atoi(hi)
+	return ok && err1 == nil && err2 == nil && l >= 1 && h <= 65535 && l < h
+}
+
+func v4Prefix(s string, longest int) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is4() || p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IPv4 network such as 10.42.0.0/16 (this launcher is single-stack IPv4)", s)
+	}
+	if p.Bits() > longest {
+		return netip.Prefix{}, fmt.Errorf("%q is too small (at most /%d)", s, longest)
+	}
+	return p, nil
+}
+
+// nth is the n-th address after the prefix's network address.
+func nth(p netip.Prefix, n int) netip.Addr {
+	a := p.Addr()
+	for range n {
+		a = a.Next()
+	}
+	return a
+}
+
+// PodCIDR is the node's pod range: the first /24 of the cluster CIDR, as
+// the controller manager allocates it to the first node.
+func (c Config) PodCIDR() netip.Prefix {
+	return netip.PrefixFrom(c.ClusterCIDR.Addr(), 24)
+}
+
+// KubernetesServiceIP is the first service address (the kubernetes Service).
+func (c Config) KubernetesServiceIP() netip.Addr { return nth(c.ServiceCIDR, 1) }
+
+// Disabled reports whether a packaged component is disabled.
+func (c Config) Disabled(component string) bool { return slices.Contains(c.Disable, component) }

@@ -1,0 +1,31 @@
+// Package launcher is the library of the K3s-compatible launcher in
+// test/k3slauncher.
+//
+// The launcher is a TEST DOUBLE for the K3s release binary, which cannot be
+// fetched in this build environment. It is never shipped: tpctl's release
+// embeds the real K3s (scripts/fetch-k3s). The install end-to-end tests give
+// it to `tpctl install --k3s-binary` so that the whole install runs against a
+// real systemd and a real Kubernetes node.
+//
+// It behaves like `k3s server` where tpctl depends on it: it accepts exactly
+// the server keys tpctl writes (Keys, equal to installer.K3sConfigKeys) in
+// /etc/rancher/k3s/config.yaml and on the command line, and rejects any other
+// with an error naming it, so drift shows; it runs the upstream components
+// (kine on SQLite, kube-apiserver, kube-controller-manager, kube-scheduler,
+// containerd, kubelet, kube-proxy, a bridge CNI network named cni0, and
+// CoreDNS as a kube-system Deployment) as its children; it keeps its state in
+// the data dir K3s uses (server/tls, server/db, agent/etc/containerd,
+// agent/images, …), renders containerd's config.toml from config.toml.tmpl
+// when one is there, imports the image archives of <data-dir>/agent/images at
+// every start, writes the admin kubeconfig to /etc/rancher/k3s/k3s.yaml with
+// write-kubeconfig-mode, and sends READY=1 to systemd only once the node is
+// Ready, never passing NOTIFY_SOCKET to its children. On SIGTERM it stops the
+// components in order (kubelet and kube-proxy, then the control plane and
+// containerd, then the datastore); containerd's shims and the pods stay up, as
+// with K3s under KillMode=process.
+//
+// What it does not do: flannel (the bridge network stands in for it;
+// flannel-backend none runs no network), Traefik, metrics-server, the
+// local-path provisioner (a configuration must disable them), agents joining,
+// and any K3s key tpctl does not write.
+package launcher

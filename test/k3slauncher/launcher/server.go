@@ -1,0 +1,449 @@
+package launcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/tpctl/tpctl/test/cluster"
+)
+
+// Ports K3s's server uses; the launcher keeps them.
+const (
+	APIServerPort = 6443
+	kineAddr      = "127.0.0.1:2379"
+)
+
+// Server runs one K3s-like server node from the upstream components.
+type Server struct {
+	Config Config
+	// Components is the directory of the component binaries
+	// (<name>-<version>, as scripts/test-deps builds them).
+	Components string
+	// Log receives the launcher's and the components' output.
+	Log io.Writer
+	// Notify sends a state to systemd (sd_notify); nil outside a unit.
+	Notify func(state string) error
+	// Kubeconfig is where the admin kubeconfig goes (KubeconfigPath).
+	Kubeconfig string
+}
+
+func (s *Server) logf(format string, args ...any) {
+	fmt.Fprintf(s.Log, "launcher: "+format+"\n", args...)
+}
+
+// Run starts the node, tells systemd READY=1 once the node is Ready, and
+// runs until ctx ends (SIGTERM) or a component exits; it then stops the
+// components in StopOrder. Pods and containerd's shims are left running.
+func (s *Server) Run(ctx context.Context) (err error) {
+	c := s.Config
+	l := Layout{Data: c.DataDir}
+	begin := time.Now()
+	bins, err := cluster.Binaries{Dir: s.Components, Versions: cluster.PinnedVersions()}.Require(
+		"kine", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
+	if err != nil {
+		return fmt.Errorf("component binaries (this launcher runs the upstream binaries from %s): %w", s.Components, err)
+	}
+	for _, tool := range []string{"containerd", "ctr"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			return fmt.Errorf("%s is needed (the Debian package containerd): %w", tool, err)
+		}
+		bins[tool] = p
+	}
+	nodeIP := c.NodeIP
+	if nodeIP == "" {
+		if nodeIP, err = defaultRouteIPv4(); err != nil {
+			return fmt.Errorf("node-ip is not set and cannot be found: %w", err)
+		}
+	}
+	s.hostSettings()
+
+	p, err := loadOrCreatePKI(l.TLSDir())
+	if err != nil {
+		return err
+	}
+	creds, err := s.credentials(p, nodeIP)
+	if err != nil {
+		return err
+	}
+	cfg, tmpl, err := ContainerdConfig(l, PauseImage)
+	if err != nil {
+		return err
+	}
+	if tmpl != "" {
+		s.logf("containerd config rendered from %s", tmpl)
+	}
+	if err := writeFileAtomic(filepath.Join(l.ContainerdDir(), "config.toml"), cfg, 0o600); err != nil {
+		return err
+	}
+	if c.FlannelBackend != "none" {
+		if err := writeFileAtomic(filepath.Join(l.CNIConfDir(), "10-flannel.conflist"), []byte(cniConfig(c)), 0o644); err != nil {
+			return err
+		}
+	} else {
+		s.logf("flannel-backend none: no CNI network; the node stays NotReady until one is installed")
+	}
+	for _, d := range []string{filepath.Dir(l.DBFile()), ContainerdState, l.ImagesDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("make %s: %w", d, err)
+		}
+	}
+
+	lw := lineWriter{mu: &sync.Mutex{}, out: s.Log}
+	kids := newChildren()
+	defer func() {
+		s.logf("stopping components (%s)", stageNames())
+		kids.stopAll()
+		s.logf("stopped")
+	}()
+	start := func(name string, args ...string) error {
+		ch, err := startChild(lw, name, bins[name], args, l.path("server"))
+		if err != nil {
+			return err
+		}
+		kids.add(ch)
+		return nil
+	}
+	if err := os.MkdirAll(l.path("server"), 0o700); err != nil {
+		return fmt.Errorf("make server dir: %w", err)
+	}
+	if err := start("kine", "--listen-address="+kineAddr, "--metrics-bind-address=0",
+		"--endpoint=sqlite://"+l.DBFile()+"?_journal=WAL&cache=shared&_busy_timeout=30000"); err != nil {
+		return err
+	}
+	if err := start("containerd", "--config", filepath.Join(l.ContainerdDir(), "config.toml")); err != nil {
+		return err
+	}
+	if err := s.waitFor(ctx, kids, "kine", func(ctx context.Context) error { return dial(ctx, "tcp", kineAddr) }); err != nil {
+		return err
+	}
+	if err := start("kube-apiserver", s.apiserverArgs(p, creds, nodeIP)...); err != nil {
+		return err
+	}
+	if err := s.waitFor(ctx, kids, "containerd", func(ctx context.Context) error { return dial(ctx, "unix", ContainerdSocket) }); err != nil {
+		return err
+	}
+	if err := s.importImages(ctx, bins["ctr"], l.ImagesDir()); err != nil {
+		return err
+	}
+	if err := start("kube-controller-manager", s.controllerManagerArgs(p, creds)...); err != nil {
+		return err
+	}
+	if err := start("kube-scheduler", componentAuth(creds.scheduler, 10259)...); err != nil {
+		return err
+	}
+	kubeletArgs, err := s.kubeletArgs(creds, nodeIP)
+	if err != nil {
+		return err
+	}
+	if err := start("kubelet", kubeletArgs...); err != nil {
+		return err
+	}
+	proxyCfg := filepath.Join(c.DataDir, "agent", "etc", "kube-proxy.yaml")
+	if err := writeFileAtomic(proxyCfg, []byte(kubeProxyConfig(c, nodeIP, creds.proxy)), 0o600); err != nil {
+		return err
+	}
+	if err := start("kube-proxy", "--config="+proxyCfg); err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(creds.admin)
+	if err != nil {
+		return fmt.Errorf("make client: %w", err)
+	}
+	if err := s.waitFor(ctx, kids, "API server /readyz", func(ctx context.Context) error {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(rctx)
+		return err //nolint:wrapcheck // polled
+	}); err != nil {
+		return err
+	}
+	s.logf("API server ready after %s", time.Since(begin).Round(time.Millisecond))
+	if !c.Disabled("coredns") {
+		if err := s.waitFor(ctx, kids, "CoreDNS add-on", func(ctx context.Context) error { return deployCoreDNS(ctx, cs, c) }); err != nil {
+			return err
+		}
+	}
+	if err := s.waitFor(ctx, kids, "node "+c.NodeName+" Ready", func(ctx context.Context) error { return nodeReady(ctx, cs, c.NodeName) }); err != nil {
+		return err
+	}
+	s.logf("node %s Ready after %s", c.NodeName, time.Since(begin).Round(time.Millisecond))
+	if s.Notify != nil {
+		if err := s.Notify("READY=1"); err != nil {
+			return fmt.Errorf("notify systemd: %w", err)
+		}
+	}
+	select {
+	case <-ctx.Done():
+		s.logf("asked to stop")
+		return nil
+	case ch := <-kids.exit:
+		return fmt.Errorf("%s exited: %w", ch.name, errors.Join(ch.waitErr, errors.New("component ended")))
+	}
+}
+
+func stageNames() string {
+	var parts []string
+	for _, st := range StopOrder() {
+		parts = append(parts, strings.Join(st, "+"))
+	}
+	return strings.Join(parts, " → ")
+}
+
+// hostSettings sets the sysctls a node needs, as K3s does; failures are
+// logged (a container may not allow them).
+func (s *Server) hostSettings() {
+	for _, kv := range [][2]string{{"net/ipv4/ip_forward", "1"}, {"net/bridge/bridge-nf-call-iptables", "1"}} {
+		if err := os.WriteFile(filepath.Join("/proc/sys", kv[0]), []byte(kv[1]+"\n"), 0o644); err != nil {
+			s.logf("warning: set %s=%s: %s", kv[0], kv[1], err)
+		}
+	}
+}
+
+// waitFor polls cond until it succeeds, ctx ends or a component exits.
+func (s *Server) waitFor(ctx context.Context, kids *children, what string, cond func(context.Context) error) error {
+	var last error
+	for {
+		if last = cond(ctx); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %s: %w (last: %w)", what, ctx.Err(), last)
+		case ch := <-kids.exit:
+			return fmt.Errorf("wait for %s: %s exited: %w", what, ch.name, errors.Join(ch.waitErr, errors.New("component ended")))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func dial(ctx context.Context, network, addr string) error {
+	d := net.Dialer{Timeout: time.Second}
+	conn, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", addr, err)
+	}
+	return conn.Close()
+}
+
+// importImages imports every image archive of K3s's images directory into
+// containerd's k8s.io namespace, as K3s does at every start.
+func (s *Server) importImages(ctx context.Context, ctr, dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(name, ".tar") || strings.HasSuffix(name, ".tar.gz") ||
+			strings.HasSuffix(name, ".tgz") || strings.HasSuffix(name, ".tar.zst")) {
+			continue
+		}
+		begin := time.Now()
+		cmd := exec.CommandContext(ctx, ctr, "--address", ContainerdSocket, "-n", "k8s.io", "images", "import", filepath.Join(dir, name))
+		cmd.Env = ChildEnv(os.Environ())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("import images from %s: %w: %s", name, err, strings.TrimSpace(string(out)))
+		}
+		s.logf("imported %s in %s", name, time.Since(begin).Round(time.Millisecond))
+	}
+	return nil
+}
+
+func nodeReady(ctx context.Context, cs kubernetes.Interface, name string) error {
+	n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("get node %s: %w", name, err)
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			if c.Status == corev1.ConditionTrue {
+				return nil
+			}
+			return fmt.Errorf("node %s not Ready: %s: %s", name, c.Reason, c.Message)
+		}
+	}
+	return fmt.Errorf("node %s has no Ready condition yet", name)
+}
+
+// defaultRouteIPv4 is the IPv4 address of the interface of the default
+// route, as K3s picks the node address.
+func defaultRouteIPv4() (string, error) {
+	data, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		return "", fmt.Errorf("read /proc/net/route: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[1] != "00000000" {
+			continue
+		}
+		ifc, err := net.InterfaceByName(f[0])
+		if err != nil {
+			return "", fmt.Errorf("interface %s: %w", f[0], err)
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			return "", fmt.Errorf("addresses of %s: %w", f[0], err)
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				return ipn.IP.String(), nil
+			}
+		}
+	}
+	return "", errors.New("no default IPv4 route")
+}
+
+// credentials are the components' kubeconfig paths and the admin client.
+type credentials struct {
+	apiserverServing, kubeletClient, kubeletServing cluster.KeyPair
+	controllerManager, scheduler, kubelet, proxy    string
+	admin                                           *rest.Config
+}
+
+// credentials issues this start's certificates and writes the kubeconfigs:
+// the components' into <data-dir>/server/cred, the admin's where K3s puts
+// it (with write-kubeconfig-mode).
+func (s *Server) credentials(p *pki, nodeIP string) (*credentials, error) {
+	c := s.Config
+	cr := &credentials{}
+	ips, names := apiserverSANs(c, nodeIP)
+	var err error
+	if cr.apiserverServing, err = p.issue("serving-kube-apiserver", cluster.CertSpec{
+		CommonName: "kube-apiserver", Server: true, IPs: ips, DNSNames: names}); err != nil {
+		return nil, err
+	}
+	if cr.kubeletClient, err = p.issue("client-kube-apiserver", cluster.CertSpec{
+		CommonName: "system:kube-apiserver", Organization: []string{"system:masters"}, Client: true}); err != nil {
+		return nil, err
+	}
+	if cr.kubeletServing, err = p.issue("serving-kubelet", cluster.CertSpec{
+		CommonName: c.NodeName, Server: true, IPs: []net.IP{net.ParseIP(nodeIP), net.ParseIP("127.0.0.1")}, DNSNames: []string{c.NodeName, "localhost"}}); err != nil {
+		return nil, err
+	}
+	local := "https://127.0.0.1:" + strconv.Itoa(APIServerPort)
+	credDir := Layout{Data: c.DataDir}.CredDir()
+	kc := func(name string, spec cluster.CertSpec) (string, error) {
+		spec.Client = true
+		kp, err := p.issue("client-"+name, spec)
+		if err != nil {
+			return "", err
+		}
+		path := filepath.Join(credDir, name+".kubeconfig")
+		return path, writeKubeconfig(path, local, p.ca.CertPEM, kp, 0o600)
+	}
+	if cr.controllerManager, err = kc("controller", cluster.CertSpec{CommonName: "system:kube-controller-manager"}); err != nil {
+		return nil, err
+	}
+	if cr.scheduler, err = kc("scheduler", cluster.CertSpec{CommonName: "system:kube-scheduler"}); err != nil {
+		return nil, err
+	}
+	if cr.kubelet, err = kc("kubelet", cluster.CertSpec{CommonName: "system:node:" + c.NodeName, Organization: []string{"system:nodes"}}); err != nil {
+		return nil, err
+	}
+	if cr.proxy, err = kc("kube-proxy", cluster.CertSpec{CommonName: "system:kube-proxy"}); err != nil {
+		return nil, err
+	}
+	admin, err := p.issue("client-admin", cluster.CertSpec{CommonName: "system:admin", Organization: []string{"system:masters"}, Client: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := writeKubeconfig(s.Kubeconfig, local, p.ca.CertPEM, admin, c.WriteKubeconfigMode); err != nil {
+		return nil, err
+	}
+	cr.admin = &rest.Config{Host: local, TLSClientConfig: rest.TLSClientConfig{CAData: p.ca.CertPEM, CertData: admin.CertPEM, KeyData: admin.KeyPEM}}
+	return cr, nil
+}
+
+func (s *Server) apiserverArgs(p *pki, cr *credentials, nodeIP string) []string {
+	c := s.Config
+	return []string{
+		"--etcd-servers=http://" + kineAddr,
+		"--bind-address=0.0.0.0",
+		"--advertise-address=" + nodeIP,
+		"--secure-port=" + strconv.Itoa(APIServerPort),
+		"--tls-cert-file=" + cr.apiserverServing.CertFile,
+		"--tls-private-key-file=" + cr.apiserverServing.KeyFile,
+		"--client-ca-file=" + p.ca.CertFile,
+		"--kubelet-client-certificate=" + cr.kubeletClient.CertFile,
+		"--kubelet-client-key=" + cr.kubeletClient.KeyFile,
+		"--kubelet-certificate-authority=" + p.ca.CertFile,
+		"--kubelet-preferred-address-types=InternalIP",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + p.saPub,
+		"--service-account-signing-key-file=" + p.saKey,
+		"--service-cluster-ip-range=" + c.ServiceCIDR.String(),
+		"--service-node-port-range=" + c.ServiceNodePortRange,
+		"--authorization-mode=Node,RBAC",
+		"--enable-admission-plugins=NodeRestriction",
+		"--allow-privileged=true",
+		"--anonymous-auth=false",
+		"--profiling=false",
+	}
+}
+
+// componentAuth are the flags shared by the controller manager and the
+// scheduler: one kubeconfig for everything, loopback, no leader election.
+func componentAuth(kubeconfig string, port int) []string {
+	return []string{"--kubeconfig=" + kubeconfig, "--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig, "--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
+		"--leader-elect=false", "--profiling=false"}
+}
+
+func (s *Server) controllerManagerArgs(p *pki, cr *credentials) []string {
+	c := s.Config
+	caKey := filepath.Join(p.dir, "ca.key")
+	return append(componentAuth(cr.controllerManager, 10257),
+		"--service-account-private-key-file="+p.saKey,
+		"--root-ca-file="+p.ca.CertFile,
+		"--cluster-signing-cert-file="+p.ca.CertFile,
+		"--cluster-signing-key-file="+caKey,
+		"--use-service-account-credentials=true",
+		"--allocate-node-cidrs=true",
+		"--cluster-cidr="+c.ClusterCIDR.String(),
+		"--node-cidr-mask-size=24",
+		"--configure-cloud-routes=false",
+		"--cluster-name=k3s",
+		"--service-cluster-ip-range="+c.ServiceCIDR.String(),
+	)
+}
+
+// kubeletArgs: the config file, credentials and node identity, then the
+// kubelet-arg entries as flags (they win over the file, as in K3s).
+func (s *Server) kubeletArgs(cr *credentials, nodeIP string) ([]string, error) {
+	c := s.Config
+	l := Layout{Data: c.DataDir}
+	cfg := filepath.Join(c.DataDir, "agent", "etc", "kubelet.yaml")
+	if err := writeFileAtomic(cfg, []byte(kubeletConfig(c, nodeIP, filepath.Join(l.TLSDir(), "ca.crt"),
+		cr.kubeletServing.CertFile, cr.kubeletServing.KeyFile)), 0o600); err != nil {
+		return nil, err
+	}
+	args := []string{
+		"--config=" + cfg,
+		"--kubeconfig=" + cr.kubelet,
+		"--root-dir=" + KubeletRootDir,
+		"--cert-dir=" + l.path("agent", "kubelet-pki"),
+		"--node-ip=" + nodeIP,
+		"--hostname-override=" + c.NodeName,
+	}
+	for _, a := range c.KubeletArgs {
+		args = append(args, "--"+a)
+	}
+	return args, nil
+}
