@@ -29,7 +29,7 @@ Exit codes: 0 success, 1 failure, 2 usage error (nothing changed),
 		newOperatorCmd(),
 		newPreflightCmd(),
 		newInstallCmd(), newUninstallCmd(), newStatusCmd(),
-		newPipelineCmd(), newInstanceCmd(),
+		newPipelineCmd(), newInstanceCmd(), newTUICmd(),
 	)
 	return root
 }

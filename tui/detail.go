@@ -1,0 +1,221 @@
+package tui
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/viewport"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/tpctl/tpctl/api/v1alpha1"
+	"github.com/tpctl/tpctl/manage"
+	"github.com/tpctl/tpctl/pipeline"
+)
+
+// detailModel shows one pipeline: settings, port triplets with their
+// addresses, conditions, recent events and the configuration, scrollable.
+type detailModel struct {
+	st        Styles
+	keys      keys
+	p         *v1alpha1.Pipeline
+	endpoints []manage.Endpoint
+	events    []manage.Event
+	loading   bool
+	loadErr   error
+	gone      bool // deleted while shown
+	vp        viewport.Model
+	now       func() time.Time
+}
+
+func newDetail(st Styles, k keys, now func() time.Time) detailModel {
+	return detailModel{st: st, keys: k, vp: viewport.New(80, 10), now: now}
+}
+
+// show starts showing p; endpoints and events load separately.
+func (m *detailModel) show(p *v1alpha1.Pipeline) {
+	m.p, m.endpoints, m.events, m.loading, m.loadErr, m.gone = p, nil, nil, true, nil, false
+	m.vp.GotoTop()
+	m.render()
+}
+
+func (m *detailModel) name() string {
+	if m.p == nil {
+		return ""
+	}
+	return m.p.Name
+}
+
+// changed takes a newer version of the pipeline from the watch.
+func (m *detailModel) changed(p *v1alpha1.Pipeline) {
+	m.p = p
+	m.render()
+}
+
+func (m *detailModel) deleted() {
+	m.gone = true
+	m.render()
+}
+
+func (m *detailModel) loaded(msg detailDataMsg) {
+	m.loading = false
+	m.endpoints, m.events, m.loadErr = msg.endpoints, msg.events, msg.err
+	m.render()
+}
+
+func (m *detailModel) setSize(w, h int) {
+	m.vp.Width, m.vp.Height = w, max(h, 1)
+	m.render()
+}
+
+func (m detailModel) update(msg tea.KeyMsg) (detailModel, tea.Cmd) {
+	var cmd tea.Cmd
+	switch {
+	case key.Matches(msg, m.keys.Top):
+		m.vp.GotoTop()
+	case key.Matches(msg, m.keys.Bottom):
+		m.vp.GotoBottom()
+	default:
+		m.vp, cmd = m.vp.Update(msg)
+	}
+	return m, cmd
+}
+
+func (m *detailModel) view() string { return m.vp.View() }
+
+func (m *detailModel) render() {
+	if m.p == nil {
+		m.vp.SetContent("")
+		return
+	}
+	st := m.st
+	p := m.p
+	var b strings.Builder
+	section := func(title string) { b.WriteString("\n" + st.Header.Render(title) + "\n") }
+	kv := func(k, v string) { b.WriteString(st.Label.Render(pad(k, 18)) + v + "\n") }
+
+	if m.gone {
+		b.WriteString(st.Warn.Render("This pipeline was deleted.") + "\n")
+	}
+	kv("Instance", p.Spec.Instance)
+	kind := string(p.Spec.WorkloadKind())
+	if p.Spec.WorkloadKind() != v1alpha1.WorkloadDaemonSet {
+		kind += " · " + strconv.Itoa(int(p.Spec.ReplicaCount())) + " replicas"
+	}
+	kv("Workload", kind)
+	kv("Ready", manage.ReadyText(p)+" · "+manage.StatusText(p))
+	kv("Service type", manage.ServiceTypeText(p))
+	kv("Image", dashIfEmpty(p.Spec.Image, "instance default"))
+	if len(p.Spec.Args) > 0 {
+		kv("Args", strings.Join(p.Spec.Args, " "))
+	}
+	kv("Auto-detect ports", strconv.FormatBool(p.Spec.AutoDetect()))
+
+	section("Ports")
+	m.renderPorts(&b)
+
+	section("Conditions")
+	if len(p.Status.Conditions) == 0 {
+		b.WriteString(st.Dim.Render("none yet: the operator has not reported") + "\n")
+	}
+	for _, c := range p.Status.Conditions {
+		state := st.OK.Render(string(c.Status))
+		if c.Status != "True" {
+			state = st.Warn.Render(string(c.Status))
+		}
+		stale := ""
+		if c.ObservedGeneration != p.Generation {
+			stale = st.Dim.Render(" (older generation)")
+		}
+		b.WriteString(pad(c.Type, 15) + " " + pad(state, 5) + " " + c.Reason + stale + "\n")
+		if c.Message != "" {
+			b.WriteString(st.Dim.Render("  "+c.Message) + "\n")
+		}
+	}
+
+	section("Recent events")
+	switch {
+	case m.loading:
+		b.WriteString(st.Dim.Render("loading…") + "\n")
+	case m.loadErr != nil:
+		b.WriteString(st.Error.Render("cannot load: "+m.loadErr.Error()) + "\n")
+	case len(m.events) == 0:
+		b.WriteString(st.Dim.Render("none") + "\n")
+	}
+	for _, e := range m.events {
+		typ := e.Type
+		if typ == "Warning" {
+			typ = st.Warn.Render(pad(typ, 7))
+		} else {
+			typ = pad(typ, 7)
+		}
+		count := ""
+		if e.Count > 1 {
+			count = fmt.Sprintf(" (x%d)", e.Count)
+		}
+		b.WriteString(pad(manage.Age(m.now(), e.Last), 4) + " " + typ + " " + e.Reason + ": " + e.Message + count + "\n")
+	}
+
+	section(fmt.Sprintf("Configuration (%s, %d bytes)", p.Spec.ConfigFormat(), len(p.Spec.Config.Content)))
+	if p.Spec.Config.Content == "" {
+		b.WriteString(st.Dim.Render("empty") + "\n")
+	}
+	for i, line := range strings.Split(strings.TrimRight(p.Spec.Config.Content, "\n"), "\n") {
+		if p.Spec.Config.Content == "" {
+			break
+		}
+		b.WriteString(st.Dim.Render(fmt.Sprintf("%3d ", i+1)) + line + "\n")
+	}
+	m.vp.SetContent(strings.TrimRight(b.String(), "\n"))
+}
+
+func (m *detailModel) renderPorts(b *strings.Builder) {
+	st := m.st
+	ts := manage.Triplets(m.p)
+	if len(ts) == 0 {
+		b.WriteString(st.Dim.Render("none") + "\n")
+		return
+	}
+	byFront := map[string]manage.Endpoint{}
+	for _, e := range m.endpoints {
+		byFront[pipeline.Port{Protocol: e.Protocol, Number: e.Frontend}.String()] = e
+	}
+	b.WriteString(st.Label.Render(pad("NAME", 15)+" "+pad("PROTO", 5)+" "+pad("FRONTEND", 13)+" "+pad("BACKEND", 7)+" "+pad("ADDRESS", 21)+" SOURCE") + "\n")
+	for _, t := range ts {
+		name := t.Name
+		if name == "" {
+			name = pipeline.DefaultPortName(pipeline.Port{Protocol: t.Protocol, Number: t.Backend})
+		}
+		front := strconv.Itoa(int(t.Frontend))
+		switch {
+		case t.Pending:
+			front = "pending"
+		case t.Frontend == 0:
+			front = "none"
+		case t.Reassigned:
+			front += st.marker(" (moved)", " ↑moved")
+		}
+		front = pad(front, 13)
+		if t.Reassigned {
+			front = st.Reassigned.Render(front)
+		}
+		addr := ""
+		if e, ok := byFront[pipeline.Port{Protocol: t.Protocol, Number: t.Frontend}.String()]; ok && !t.Pending {
+			addr = e.Address
+			if addr == "" {
+				addr = "(" + e.Note + ")"
+			}
+		}
+		b.WriteString(pad(name, 15) + " " + pad(strings.ToLower(string(t.Protocol)), 5) + " " + front + " " +
+			pad(strconv.Itoa(int(t.Backend)), 7) + " " + pad(addr, 21) + " " + t.Source + "\n")
+	}
+}
+
+func dashIfEmpty(s, what string) string {
+	if s == "" {
+		return "(" + what + ")"
+	}
+	return s
+}

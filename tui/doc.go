@@ -1,0 +1,25 @@
+// Package tui holds the Bubble Tea models of tpctl's terminal UI: the
+// pipelines manager (`tpctl tui`) and the install progress screen.
+//
+// The manager is one root model (Model) that owns the sub-models of its
+// views — the pipelines list, a pipeline's detail, the create/edit form,
+// the core-instance view and its form — and routes messages to the one on
+// screen. Messages are small types named after what happened
+// (pipelineSavedMsg, watchEventsMsg, …). Every cluster call goes through a
+// manage.API inside a tea.Cmd, so models stay pure and tests drive them with
+// an in-memory API.
+//
+// Live refresh: a watch (manage.API.WatchPipelines) runs in a command that
+// hands over the events waiting at that moment as one message; the model
+// applies them and asks for the next batch. When the watch ends it is
+// restarted after a pause, and the first event of a new watch replaces the
+// whole list.
+//
+// Colours come from a lipgloss renderer; on a terminal without colours
+// (TERM=dumb, NO_COLOR) the renderer's profile is ASCII and the views mark
+// selection, reassigned ports and states with characters instead.
+//
+// The install screen (InstallModel, RunInstall) consumes the installer's
+// event stream: each step with its state, a byte progress bar while the
+// payload is staged, a scrolling log and a final summary.
+package tui

@@ -1,0 +1,204 @@
+package tui
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/exp/golden"
+	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/muesli/termenv"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/tpctl/tpctl/api/v1alpha1"
+	"github.com/tpctl/tpctl/manage"
+	"github.com/tpctl/tpctl/manage/managetest"
+	"github.com/tpctl/tpctl/pipeline"
+)
+
+// Screens are compared with testdata/<TestName>.golden (go test -update
+// rewrites them), drawn without colours at a fixed size.
+const (
+	screenW = 100
+	screenH = 30
+)
+
+var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func TestMain(m *testing.M) {
+	// The ASCII profile makes screens plain text: what a dumb terminal shows.
+	lipgloss.SetColorProfile(termenv.Ascii)
+	os.Exit(m.Run())
+}
+
+func now() time.Time { return t0.Add(10 * time.Minute) }
+
+func tcp(n int32) v1alpha1.PipelinePort { return v1alpha1.PipelinePort{Protocol: v1alpha1.ProtocolTCP, Port: n} }
+func udp(n int32) v1alpha1.PipelinePort { return v1alpha1.PipelinePort{Protocol: v1alpha1.ProtocolUDP, Port: n} }
+
+// ready marks p Ready with all replicas.
+func ready(p *v1alpha1.Pipeline) {
+	p.Status.ReadyReplicas = p.Spec.ReplicaCount()
+	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue,
+		Reason: v1alpha1.ReasonAvailable, Message: "all pods ready", ObservedGeneration: p.Generation, LastTransitionTime: metav1.NewTime(t0)})
+}
+
+// emptyCluster has a core instance and no pipelines; its fake operator
+// assigns frontends like the real one for explicit ports.
+func emptyCluster(t testing.TB) *managetest.Memory {
+	t.Helper()
+	m := managetest.NewMemory("tp")
+	m.Now = func() time.Time { return t0 }
+	m.AddInstance(&v1alpha1.CoreInstance{ObjectMeta: metav1.ObjectMeta{Name: "core"},
+		Spec: v1alpha1.CoreInstanceSpec{HTTPSProxy: "http://proxy.test:3128", NoProxy: "localhost,.svc"},
+		Status: v1alpha1.CoreInstanceStatus{PipelineCount: 3, FrontendPorts: []v1alpha1.FrontendPort{
+			{Protocol: "TCP", Port: 2200, Pipeline: "a", Backend: 2200}, {Protocol: "TCP", Port: 2201, Pipeline: "b", Backend: 2200}}}})
+	m.Assign = managetest.AssignAsOperator(map[pipeline.Port]string{}, t0)
+	return m
+}
+
+// sampleCluster holds the seed's reassignment example: a has tcp/2200, b
+// asked for tcp/2200 later and got frontend 2201; plus a health-check
+// pipeline and one the operator has not reached yet.
+func sampleCluster(t testing.TB) *managetest.Memory {
+	t.Helper()
+	m := emptyCluster(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		ch   manage.PipelineChange
+	}{
+		{"a", manage.PipelineChange{Ports: &[]v1alpha1.PipelinePort{tcp(2200)}, ServiceType: ptr.To(v1alpha1.ServiceTypeLoadBalancer)}},
+		{"b", manage.PipelineChange{Ports: &[]v1alpha1.PipelinePort{tcp(2200), udp(5140)}, ServiceType: ptr.To(v1alpha1.ServiceTypeNodePort),
+			WorkloadKind: ptr.To(v1alpha1.WorkloadStatefulSet), Replicas: ptr.To(int32(2)), Image: ptr.To("fluent/fluent-bit:4.0"),
+			Config: &v1alpha1.PipelineConfig{Format: v1alpha1.ConfigFormatClassic, Content: "[INPUT]\n    Name syslog\n    Mode udp\n    Port 5140\n"}}},
+	} {
+		_, err := m.CreatePipeline(ctx, manage.NewPipeline("tp", c.name, "core", c.ch), nil, manage.WriteOptions{})
+		require.NoError(t, err)
+	}
+	a, b := m.Pipeline("a"), m.Pipeline("b")
+	ready(a)
+	b.Status.ReadyReplicas = 1
+	meta.SetStatusCondition(&b.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+		Reason: v1alpha1.ReasonProgressing, Message: "1/2 pod(s) ready, rolling out", ObservedGeneration: 1, LastTransitionTime: metav1.NewTime(t0)})
+	m.AddPipeline(a)
+	m.AddPipeline(b)
+	health := &v1alpha1.Pipeline{ObjectMeta: metav1.ObjectMeta{Name: "core-health", Generation: 1,
+		Labels: map[string]string{manage.LabelRole: manage.RoleHealthCheck}},
+		Spec: v1alpha1.PipelineSpec{Instance: "core", Ports: []v1alpha1.PipelinePort{{Protocol: "TCP", Port: 2020, Name: "health"}}}}
+	managetest.AssignAsOperator(map[pipeline.Port]string{}, t0)(health)
+	ready(health)
+	m.AddPipeline(health)
+	m.AddPipeline(&v1alpha1.Pipeline{ObjectMeta: metav1.ObjectMeta{Name: "new", Generation: 1},
+		Spec: v1alpha1.PipelineSpec{Instance: "core", Ports: []v1alpha1.PipelinePort{tcp(5170)}, Workload: v1alpha1.WorkloadSpec{Kind: v1alpha1.WorkloadDaemonSet}}})
+	m.SetEndpoints("b", []manage.Endpoint{
+		{Protocol: "TCP", Frontend: 2201, Backend: 2200, Reassigned: true, ServiceType: "NodePort", Address: "192.0.2.1:30201", NodePort: 30201},
+		{Protocol: "UDP", Frontend: 5140, Backend: 5140, ServiceType: "NodePort", Address: "192.0.2.1:30140", NodePort: 30140},
+	})
+	m.SetEvents(v1alpha1.KindPipeline, "b", []manage.Event{
+		{Type: "Normal", Reason: "Reassigned", Message: "frontend tcp/2200 → 2201: tcp/2200 is held by pipeline a ports[0]", Count: 1, Last: t0.Add(-2 * time.Minute)},
+		{Type: "Warning", Reason: "Unavailable", Message: "0/2 pod(s) ready", Count: 3, Last: t0.Add(-time.Hour)},
+	})
+	return m
+}
+
+func options() Options {
+	return Options{Now: now, Editor: []string{"false"}}
+}
+
+// start runs the manager in a test program at the fixed size.
+func start(t *testing.T, api manage.API, o Options) *teatest.TestModel {
+	t.Helper()
+	tm := teatest.NewTestModel(t, New(t.Context(), api, o), teatest.WithInitialTermSize(screenW, screenH))
+	t.Cleanup(func() { _ = tm.Quit() })
+	return tm
+}
+
+// waitFor waits until the program's output contains every part.
+func waitFor(t *testing.T, tm *teatest.TestModel, parts ...string) {
+	t.Helper()
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
+		for _, p := range parts {
+			if !bytes.Contains(b, []byte(p)) {
+				return false
+			}
+		}
+		return true
+	}, teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
+}
+
+// screen quits the program and returns the last screen it drew.
+func screen(t *testing.T, tm *teatest.TestModel) string {
+	t.Helper()
+	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second))
+	return fm.View()
+}
+
+// requireScreen compares a screen with its golden file and checks its size.
+func requireScreen(t *testing.T, s string) {
+	t.Helper()
+	lines := strings.Split(s, "\n")
+	require.Len(t, lines, screenH, "a screen fills the terminal's height")
+	for i, l := range lines {
+		require.LessOrEqual(t, lipgloss.Width(l), screenW, "line %d is wider than the terminal: %q", i+1, l)
+	}
+	golden.RequireEqual(t, []byte(s))
+}
+
+func keyMsg(s string) tea.KeyMsg {
+	switch s {
+	case "enter":
+		return tea.KeyMsg{Type: tea.KeyEnter}
+	case "esc":
+		return tea.KeyMsg{Type: tea.KeyEsc}
+	case "tab":
+		return tea.KeyMsg{Type: tea.KeyTab}
+	case "shift+tab":
+		return tea.KeyMsg{Type: tea.KeyShiftTab}
+	case "up":
+		return tea.KeyMsg{Type: tea.KeyUp}
+	case "down":
+		return tea.KeyMsg{Type: tea.KeyDown}
+	case "left":
+		return tea.KeyMsg{Type: tea.KeyLeft}
+	case "right":
+		return tea.KeyMsg{Type: tea.KeyRight}
+	case "space":
+		return tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}}
+	case "backspace":
+		return tea.KeyMsg{Type: tea.KeyBackspace}
+	case "ctrl+s":
+		return tea.KeyMsg{Type: tea.KeyCtrlS}
+	case "ctrl+n":
+		return tea.KeyMsg{Type: tea.KeyCtrlN}
+	case "ctrl+x":
+		return tea.KeyMsg{Type: tea.KeyCtrlX}
+	case "ctrl+e":
+		return tea.KeyMsg{Type: tea.KeyCtrlE}
+	}
+	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)}
+}
+
+// send types keys one by one.
+func send(tm *teatest.TestModel, keys ...string) {
+	for _, k := range keys {
+		tm.Send(keyMsg(k))
+	}
+}
+
+func lipglossWidth(s string) int { return lipgloss.Width(s) }
+
+// managetestAssign gives p's explicit ports frontends equal to their
+// backends, as the operator does when nothing clashes.
+func managetestAssign(p *v1alpha1.Pipeline) {
+	managetest.AssignAsOperator(map[pipeline.Port]string{}, t0)(p)
+}

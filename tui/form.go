@@ -1,0 +1,594 @@
+package tui
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/tpctl/tpctl/api/v1alpha1"
+	"github.com/tpctl/tpctl/manage"
+	"github.com/tpctl/tpctl/pipeline"
+)
+
+// field is a focusable part of the pipeline form.
+type field int
+
+const (
+	fName field = iota
+	fInstance
+	fConfig
+	fAutoPorts
+	fPorts
+	fService
+	fWorkload
+	fReplicas
+	fImage
+	fSubmit
+	numFields
+)
+
+// formAction is what the root should do after a key in the form.
+type formAction int
+
+const (
+	formNone formAction = iota
+	formCancel
+	formSubmit
+	formEditor
+	formLoadConfig
+)
+
+// picker is a choice among fixed options.
+type picker struct {
+	options []string
+	i       int
+}
+
+func (p *picker) value() string { return p.options[p.i] }
+func (p *picker) move(d int)    { p.i = (p.i + d + len(p.options)) % len(p.options) }
+func (p *picker) set(v string) {
+	for i, o := range p.options {
+		if o == v {
+			p.i = i
+		}
+	}
+}
+
+const defaultServiceOption = "instance default"
+
+// formModel creates a pipeline or edits one (orig != nil), validating as
+// the user types: names, ports (each line, and backends listed twice), the
+// configuration and what it makes the operator detect.
+type formModel struct {
+	st        Styles
+	orig      *v1alpha1.Pipeline
+	namespace string
+	focus     field
+
+	name, configPath, replicas, image textinput.Model
+	instance, service, workload       picker
+	autoPorts                         bool
+	ports                             portsEditor
+
+	config     *v1alpha1.PipelineConfig
+	configNote string
+	configErr  string
+	loadedPath string
+
+	detected []pipeline.PortEntry
+	warnings []string
+	errs     map[field]string
+	problems []string
+	saving   bool
+	saveErr  string
+	width    int
+}
+
+func newForm(st Styles, namespace string, instances []string, orig *v1alpha1.Pipeline) formModel {
+	m := formModel{st: st, orig: orig, namespace: namespace, autoPorts: true}
+	m.name = st.newInput("lowercase letters, digits and -", 54)
+	m.configPath = st.newInput("path of a Fluent Bit configuration (YAML or classic)", 512)
+	m.replicas = st.newInput("1", 6)
+	m.image = st.newInput("instance default", 256)
+	m.instance = picker{options: append([]string(nil), instances...)}
+	if len(m.instance.options) == 0 {
+		m.instance.options = []string{""}
+	}
+	svc := []string{defaultServiceOption}
+	for _, t := range manage.ServiceTypes() {
+		svc = append(svc, string(t))
+	}
+	m.service = picker{options: svc}
+	kinds := make([]string, 0, 3)
+	for _, k := range manage.WorkloadKinds() {
+		kinds = append(kinds, string(k))
+	}
+	m.workload = picker{options: kinds}
+	var texts []string
+	if orig != nil {
+		m.name.SetValue(orig.Name)
+		m.instance = picker{options: []string{orig.Spec.Instance}}
+		for _, p := range orig.Spec.Ports {
+			texts = append(texts, pipeline.FormatPortFlag(p))
+		}
+		if orig.Spec.ServiceType != "" {
+			m.service.set(string(orig.Spec.ServiceType))
+		}
+		m.workload.set(string(orig.Spec.WorkloadKind()))
+		if orig.Spec.Workload.Replicas != nil {
+			m.replicas.SetValue(strconv.Itoa(int(*orig.Spec.Workload.Replicas)))
+		}
+		m.image.SetValue(orig.Spec.Image)
+		m.autoPorts = orig.Spec.AutoDetect()
+		cfg := orig.Spec.Config
+		m.config = &cfg
+		m.configNote = "current configuration"
+		m.focus = fConfig
+	}
+	m.ports = newPortsEditor(st, texts)
+	m.validate()
+	return m
+}
+
+func (m *formModel) editing() bool { return m.orig != nil }
+
+// focusable reports whether f can take the focus now.
+func (m *formModel) focusable(f field) bool {
+	switch f {
+	case fName, fInstance:
+		return !m.editing()
+	case fReplicas:
+		return m.workload.value() != string(v1alpha1.WorkloadDaemonSet)
+	}
+	return true
+}
+
+func (m *formModel) setWidth(w int) {
+	m.width = w
+	iw := min(max(w-24, 20), 60)
+	for _, in := range []*textinput.Model{&m.name, &m.configPath, &m.replicas, &m.image} {
+		in.Width = iw
+	}
+	m.ports.setWidth(iw)
+}
+
+// init focuses the first field.
+func (m *formModel) init() tea.Cmd { return m.setFocus(m.focus, false) }
+
+func (m *formModel) setFocus(f field, fromBelow bool) tea.Cmd {
+	for _, in := range []*textinput.Model{&m.name, &m.configPath, &m.replicas, &m.image} {
+		in.Blur()
+	}
+	if m.focus == fPorts && f != fPorts {
+		m.ports.blur()
+	}
+	m.focus = f
+	switch f {
+	case fName:
+		return m.name.Focus()
+	case fConfig:
+		return m.configPath.Focus()
+	case fReplicas:
+		return m.replicas.Focus()
+	case fImage:
+		return m.image.Focus()
+	case fPorts:
+		return m.ports.focus(fromBelow)
+	}
+	return nil
+}
+
+// move shifts the focus by d focusable fields, wrapping around.
+func (m *formModel) move(d int) (tea.Cmd, formAction) {
+	leaving := m.focus
+	f := m.focus
+	for {
+		f = (f + field(d) + numFields) % numFields
+		if m.focusable(f) {
+			break
+		}
+	}
+	cmd := m.setFocus(f, d < 0)
+	if leaving == fConfig && m.pathChanged() {
+		return cmd, formLoadConfig
+	}
+	return cmd, formNone
+}
+
+func (m *formModel) pathChanged() bool {
+	p := strings.TrimSpace(m.configPath.Value())
+	return p != "" && p != m.loadedPath
+}
+
+func (m formModel) update(msg tea.KeyMsg) (formModel, tea.Cmd, formAction) {
+	if m.saving {
+		return m, nil, formNone
+	}
+	switch msg.String() {
+	case "esc":
+		return m, nil, formCancel
+	case "ctrl+s":
+		return m.trySubmit()
+	case "tab":
+		cmd, act := m.move(1)
+		return m, cmd, act
+	case "shift+tab":
+		cmd, act := m.move(-1)
+		return m, cmd, act
+	case "ctrl+e":
+		return m, nil, formEditor
+	case "ctrl+n":
+		if m.focus != fPorts {
+			cmd := m.setFocus(fPorts, true)
+			if strings.TrimSpace(m.ports.entries[m.ports.cursor].Value()) == "" {
+				m.validate()
+				return m, cmd, formNone // focusing gave an empty line already
+			}
+		}
+		cmd := m.ports.add()
+		m.validate()
+		return m, cmd, formNone
+	}
+	var cmd tea.Cmd
+	act := formNone
+	switch m.focus {
+	case fPorts:
+		var leave int
+		m.ports, cmd, leave = m.ports.update(msg)
+		if leave != 0 {
+			cmd, act = m.move(leave)
+		}
+	case fInstance, fService, fWorkload, fAutoPorts, fSubmit:
+		cmd, act = m.choiceKey(msg)
+	default:
+		switch msg.String() {
+		case "up":
+			cmd, act = m.move(-1)
+		case "down", "enter":
+			cmd, act = m.move(1)
+		default:
+			in := m.input()
+			*in, cmd = in.Update(msg)
+		}
+	}
+	m.validate()
+	return m, cmd, act
+}
+
+func (m *formModel) input() *textinput.Model {
+	switch m.focus {
+	case fName:
+		return &m.name
+	case fConfig:
+		return &m.configPath
+	case fReplicas:
+		return &m.replicas
+	}
+	return &m.image
+}
+
+func (m formModel) choiceKey(msg tea.KeyMsg) (tea.Cmd, formAction) {
+	switch msg.String() {
+	case "up", "k":
+		return m.move(-1)
+	case "down", "j", "tab":
+		return m.move(1)
+	case "enter":
+		if m.focus == fSubmit {
+			return nil, formSubmit
+		}
+		return m.move(1)
+	case "left", "h":
+		m.choose(-1)
+	case "right", "l", " ":
+		m.choose(1)
+	}
+	return nil, formNone
+}
+
+func (m *formModel) choose(d int) {
+	switch m.focus {
+	case fInstance:
+		m.instance.move(d)
+	case fService:
+		m.service.move(d)
+	case fWorkload:
+		m.workload.move(d)
+	case fAutoPorts:
+		m.autoPorts = !m.autoPorts
+	}
+}
+
+func (m formModel) trySubmit() (formModel, tea.Cmd, formAction) {
+	if m.focus == fConfig && m.pathChanged() {
+		return m, nil, formLoadConfig // load first; the user saves again
+	}
+	m.validate()
+	if !m.valid() {
+		return m, nil, formNone
+	}
+	return m, nil, formSubmit
+}
+
+// configLoaded takes the file the user named.
+func (m *formModel) configLoaded(msg configLoadedMsg) {
+	m.loadedPath = msg.path
+	if msg.err != nil {
+		m.configErr = msg.err.Error()
+		m.validate()
+		return
+	}
+	cfg, err := manage.ConfigFromBytes(msg.path, "", msg.data)
+	if err != nil {
+		m.configErr = err.Error()
+	} else {
+		m.config, m.configErr = &cfg, ""
+		m.configNote = "from " + filepath.Base(msg.path)
+	}
+	m.validate()
+}
+
+// edited takes the configuration back from the editor.
+func (m *formModel) edited(msg editorDoneMsg) {
+	if msg.err != nil {
+		m.configErr = msg.err.Error()
+		m.validate()
+		return
+	}
+	format := ""
+	if m.config != nil && m.config.Format != "" {
+		format = string(m.config.Format)
+	}
+	cfg, err := manage.ConfigFromBytes(m.configPath.Value(), format, msg.data)
+	if err != nil {
+		m.configErr = err.Error()
+	} else {
+		m.config, m.configErr = &cfg, ""
+		m.configNote = "edited"
+	}
+	m.validate()
+}
+
+// editorContent is what the editor opens with, and the file suffix that
+// tells editors the syntax.
+func (m *formModel) editorContent() ([]byte, string) {
+	if m.config == nil {
+		return []byte("pipeline:\n  inputs:\n    - name: forward\n  outputs:\n    - name: stdout\n      match: '*'\n"), ".yaml"
+	}
+	if m.config.Format == v1alpha1.ConfigFormatClassic {
+		return []byte(m.config.Content), ".conf"
+	}
+	return []byte(m.config.Content), ".yaml"
+}
+
+func (m *formModel) valid() bool { return len(m.errs) == 0 && len(m.problems) == 0 }
+
+// validate recomputes every error and the ports the configuration adds.
+func (m *formModel) validate() {
+	m.errs = map[field]string{}
+	m.problems, m.detected, m.warnings = nil, nil, nil
+	if !m.editing() {
+		if err := manage.ValidatePipelineName(strings.TrimSpace(m.name.Value())); err != nil {
+			m.errs[fName] = err.Error()
+		}
+		if m.instance.value() == "" {
+			m.errs[fInstance] = "no core instance in namespace " + m.namespace + ": install one first (tpctl install)"
+		}
+	}
+	if m.configErr != "" {
+		m.errs[fConfig] = m.configErr
+	}
+	if !m.ports.valid() {
+		m.errs[fPorts] = "fix the ports above"
+	}
+	if m.focusable(fReplicas) && strings.TrimSpace(m.replicas.Value()) != "" {
+		if _, err := manage.ParseReplicas(m.replicas.Value()); err != nil {
+			m.errs[fReplicas] = err.Error()
+		}
+	}
+	if len(m.errs) > 0 {
+		return
+	}
+	p := m.candidate()
+	if res, err := manage.EffectivePorts(&p.Spec); err == nil {
+		for _, e := range res.Ports {
+			if !strings.HasPrefix(e.Source, "ports[") {
+				m.detected = append(m.detected, e)
+			}
+		}
+		m.warnings = res.Warnings
+	}
+	if err := manage.ValidatePipeline(p, m.ports.values()); err != nil {
+		var inv *manage.InvalidError
+		if ok := asInvalid(err, &inv); ok {
+			m.problems = inv.Problems
+		} else {
+			m.problems = []string{err.Error()}
+		}
+	}
+}
+
+// candidate is the pipeline the form describes.
+func (m *formModel) candidate() *v1alpha1.Pipeline {
+	if m.editing() {
+		p := m.orig.DeepCopy()
+		m.change().ApplyTo(&p.Spec)
+		return p
+	}
+	return manage.NewPipeline(m.namespace, strings.TrimSpace(m.name.Value()), m.instance.value(), m.change())
+}
+
+// change is what the form sets: everything for a create, only what
+// differs from the original for an edit (so the Service type is never
+// reset by an edit of something else).
+func (m *formModel) change() manage.PipelineChange {
+	var c manage.PipelineChange
+	if m.config != nil && (!m.editing() || !reflect.DeepEqual(*m.config, m.orig.Spec.Config)) {
+		cfg := *m.config
+		c.Config = &cfg
+	}
+	if ports, ok := m.ports.ports(); ok {
+		if !m.editing() || !samePorts(ports, m.orig.Spec.Ports) {
+			c.Ports, c.PortTexts = &ports, m.ports.values()
+		}
+	}
+	if !m.editing() || m.autoPorts != m.orig.Spec.AutoDetect() {
+		auto := m.autoPorts
+		c.AutoDetectPorts = &auto
+	}
+	svc := v1alpha1.ServiceType("")
+	if v := m.service.value(); v != defaultServiceOption {
+		svc = v1alpha1.ServiceType(v)
+	}
+	if (!m.editing() && svc != "") || (m.editing() && svc != m.orig.Spec.ServiceType) {
+		c.ServiceType = &svc
+	}
+	kind := v1alpha1.WorkloadKind(m.workload.value())
+	if !m.editing() || kind != m.orig.Spec.WorkloadKind() {
+		c.WorkloadKind = &kind
+	}
+	if kind != v1alpha1.WorkloadDaemonSet {
+		if r, err := manage.ParseReplicas(m.replicas.Value()); err == nil && strings.TrimSpace(m.replicas.Value()) != "" {
+			if !m.editing() || m.orig.Spec.Workload.Replicas == nil || *m.orig.Spec.Workload.Replicas != r {
+				c.Replicas = &r
+			}
+		}
+	}
+	img := strings.TrimSpace(m.image.Value())
+	if (!m.editing() && img != "") || (m.editing() && img != m.orig.Spec.Image) {
+		c.Image = &img
+	}
+	return c
+}
+
+func samePorts(a, b []v1alpha1.PipelinePort) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	norm := func(p v1alpha1.PipelinePort) v1alpha1.PipelinePort {
+		if p.Protocol == "" {
+			p.Protocol = v1alpha1.ProtocolTCP
+		}
+		return p
+	}
+	for i := range a {
+		if norm(a[i]) != norm(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+const labelWidth = 16
+
+func (m *formModel) view() string {
+	st := m.st
+	var b strings.Builder
+	title := "Create a pipeline in namespace " + m.namespace
+	if m.editing() {
+		title = "Edit pipeline " + m.orig.Name + " (namespace " + m.namespace + ")"
+	}
+	b.WriteString(st.Title.Render(title) + "\n\n")
+	label := func(f field, text string) {
+		mark := "  "
+		style := st.Label
+		if m.focus == f {
+			mark = st.Cursor.Render(st.marker("> ", "▸ "))
+			style = st.Focused
+		}
+		b.WriteString(mark + style.Render(pad(text, labelWidth-2)))
+	}
+	fieldErr := func(f field) {
+		if e := m.errs[f]; e != "" {
+			b.WriteString(strings.Repeat(" ", labelWidth) + st.Error.Render(st.marker("x ", "✗ ")+e) + "\n")
+		}
+	}
+	choice := func(p picker) string {
+		return st.marker("< ", "‹ ") + p.value() + st.marker(" >", " ›")
+	}
+	if m.editing() {
+		label(fName, "Name")
+		b.WriteString(m.orig.Name + st.Dim.Render("  (cannot change)") + "\n")
+		label(fInstance, "Instance")
+		b.WriteString(m.orig.Spec.Instance + st.Dim.Render("  (cannot change)") + "\n")
+	} else {
+		label(fName, "Name")
+		b.WriteString(m.name.View() + "\n")
+		fieldErr(fName)
+		label(fInstance, "Instance")
+		b.WriteString(choice(m.instance) + "\n")
+		fieldErr(fInstance)
+	}
+	label(fConfig, "Configuration")
+	b.WriteString(m.configPath.View() + "\n")
+	indent := strings.Repeat(" ", labelWidth)
+	note := "none yet: enter a path, or ctrl+e to write one in $EDITOR"
+	if m.config != nil {
+		note = fmt.Sprintf("%s, %d bytes, %s", m.config.Format, len(m.config.Content), m.configNote)
+	}
+	b.WriteString(indent + st.Dim.Render(note) + "\n")
+	fieldErr(fConfig)
+	label(fAutoPorts, "Auto ports")
+	box := "[ ]"
+	if m.autoPorts {
+		box = "[x]"
+	}
+	b.WriteString(box + " add the ports the configuration's plugins listen on\n")
+	if len(m.detected) > 0 {
+		parts := make([]string, len(m.detected))
+		for i, d := range m.detected {
+			parts[i] = d.Port.String() + " (" + d.Source + ")"
+		}
+		b.WriteString(indent + st.Dim.Render("detected: "+strings.Join(parts, ", ")) + "\n")
+	}
+	for _, w := range m.warnings {
+		b.WriteString(indent + st.Warn.Render(w) + "\n")
+	}
+	label(fPorts, "Ports")
+	b.WriteString(m.ports.view(labelWidth))
+	label(fService, "Service type")
+	b.WriteString(choice(m.service) + st.Dim.Render("  applies to every port") + "\n")
+	label(fWorkload, "Workload")
+	b.WriteString(choice(m.workload) + "\n")
+	label(fReplicas, "Replicas")
+	if m.focusable(fReplicas) {
+		b.WriteString(m.replicas.View() + "\n")
+	} else {
+		b.WriteString(st.Dim.Render("one pod per node (DaemonSet)") + "\n")
+	}
+	fieldErr(fReplicas)
+	label(fImage, "Image")
+	b.WriteString(m.image.View() + "\n\n")
+
+	verb := "Create"
+	if m.editing() {
+		verb = "Save"
+	}
+	btn := st.Button.Render("[ " + verb + " ]")
+	if m.focus == fSubmit {
+		btn = st.ButtonFocused.Render("[ " + verb + " ]")
+	}
+	b.WriteString("  " + btn)
+	switch {
+	case m.saving:
+		b.WriteString(st.Dim.Render("  saving…"))
+	case !m.valid():
+		b.WriteString(st.Dim.Render("  fix the errors to save"))
+	}
+	b.WriteString("\n")
+	for _, p := range m.problems {
+		b.WriteString(st.Error.Render(st.marker("x ", "✗ ")+p) + "\n")
+	}
+	if m.saveErr != "" {
+		b.WriteString(st.Error.Render(st.marker("x ", "✗ ")+m.saveErr) + "\n")
+	}
+	return b.String()
+}
+
+func asInvalid(err error, target **manage.InvalidError) bool { return errors.As(err, target) }

@@ -1,0 +1,309 @@
+package tui
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/tpctl/tpctl/api/v1alpha1"
+	"github.com/tpctl/tpctl/manage"
+	"github.com/tpctl/tpctl/pipeline"
+)
+
+// instanceModel lists the core instances and describes the selected one:
+// proxies, health check, defaults and the frontend ports in use.
+type instanceModel struct {
+	st     Styles
+	keys   keys
+	items  []v1alpha1.CoreInstance
+	cursor int
+	loaded bool
+	err    error
+	width  int
+}
+
+func (m *instanceModel) set(items []v1alpha1.CoreInstance, err error) {
+	m.loaded = true
+	m.err = err
+	if err == nil {
+		m.items = items
+	}
+	m.cursor = min(m.cursor, max(len(m.items)-1, 0))
+}
+
+func (m *instanceModel) selected() *v1alpha1.CoreInstance {
+	if m.cursor < len(m.items) {
+		return &m.items[m.cursor]
+	}
+	return nil
+}
+
+func (m instanceModel) update(msg tea.KeyMsg) instanceModel {
+	switch {
+	case key.Matches(msg, m.keys.Up):
+		m.cursor = max(m.cursor-1, 0)
+	case key.Matches(msg, m.keys.Down):
+		m.cursor = min(m.cursor+1, max(len(m.items)-1, 0))
+	}
+	return m
+}
+
+func (m *instanceModel) view(namespace string) string {
+	st := m.st
+	var b strings.Builder
+	b.WriteString(st.Dim.Render(strconv.Itoa(len(m.items))+" core instances in namespace "+namespace) + "\n")
+	switch {
+	case !m.loaded:
+		return b.String() + "Loading core instances…\n"
+	case m.err != nil:
+		return b.String() + st.Error.Render("cannot list core instances: "+m.err.Error()) + "\n"
+	case len(m.items) == 0:
+		return b.String() + st.Warn.Render("No core instance in namespace "+namespace+": tpctl install creates one.") + "\n"
+	}
+	for i := range m.items {
+		c := &m.items[i]
+		mark := "  "
+		if i == m.cursor {
+			mark = st.Cursor.Render(st.marker("> ", "▸ "))
+		}
+		b.WriteString(mark + pad(c.Name, 20) + "  " + strconv.Itoa(int(c.Status.PipelineCount)) + " pipelines · health " +
+			manage.HealthCheckText(c) + " · ready " + manage.InstanceReadyText(c) + "\n")
+	}
+	c := m.selected()
+	kv := func(k, v string) { b.WriteString(st.Label.Render(pad(k, 22)) + v + "\n") }
+	b.WriteString("\n" + st.Header.Render(c.Name) + "\n")
+	kv("HTTP proxy", dashIfEmpty(c.Spec.HTTPProxy, "none"))
+	kv("HTTPS proxy", dashIfEmpty(c.Spec.HTTPSProxy, "none"))
+	kv("No proxy", dashIfEmpty(c.Spec.NoProxy, "none"))
+	hc := manage.HealthCheckText(c)
+	if c.Spec.HealthCheckEnabled() {
+		hc += " · " + string(c.Spec.HealthCheckServiceType())
+	}
+	kv("Health check", hc)
+	kv("Default Service type", string(c.Spec.DefaultServiceType()))
+	kv("Default image", dashIfEmpty(c.Spec.PipelineDefaults.Image, "operator default"))
+	b.WriteString("\n" + st.Header.Render("Frontend ports in use") + "\n")
+	if len(c.Status.FrontendPorts) == 0 {
+		b.WriteString(st.Dim.Render("none") + "\n")
+	}
+	for _, f := range c.Status.FrontendPorts {
+		line := pad(pipeline.Port{Protocol: f.Protocol, Number: f.Port}.String(), 12) + " " + pad(f.Pipeline, 24) +
+			" backend " + strconv.Itoa(int(f.Backend))
+		if f.Port != f.Backend {
+			line = st.Reassigned.Render(line + st.marker(" (moved)", " ↑"))
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
+}
+
+// instance form fields.
+const (
+	iHTTP = iota
+	iHTTPS
+	iNoProxy
+	iHealth
+	iPort
+	iSubmit
+	numInstanceFields
+)
+
+// instanceForm edits an instance's proxies and health check.
+type instanceForm struct {
+	st                        Styles
+	orig                      *v1alpha1.CoreInstance
+	focus                     int
+	http, https, noProxy, hcp textinput.Model
+	health                    bool
+	errs                      map[int]string
+	saving                    bool
+	saveErr                   string
+}
+
+func newInstanceForm(st Styles, inst *v1alpha1.CoreInstance) instanceForm {
+	f := instanceForm{st: st, orig: inst, health: inst.Spec.HealthCheckEnabled()}
+	f.http = st.newInput("http://proxy.example:3128", 512)
+	f.https = st.newInput("http://proxy.example:3128", 512)
+	f.noProxy = st.newInput("localhost,.svc,10.0.0.0/8", 1024)
+	f.hcp = st.newInput(strconv.Itoa(int(v1alpha1.DefaultHealthCheckPort)), 5)
+	f.http.SetValue(inst.Spec.HTTPProxy)
+	f.https.SetValue(inst.Spec.HTTPSProxy)
+	f.noProxy.SetValue(inst.Spec.NoProxy)
+	f.hcp.SetValue(strconv.Itoa(int(inst.Spec.HealthCheckPort())))
+	f.validate()
+	return f
+}
+
+func (f *instanceForm) inputs() []*textinput.Model {
+	return []*textinput.Model{iHTTP: &f.http, iHTTPS: &f.https, iNoProxy: &f.noProxy, iPort: &f.hcp}
+}
+
+func (f *instanceForm) setWidth(w int) {
+	for _, in := range f.inputs() {
+		if in != nil {
+			in.Width = min(max(w-26, 20), 60)
+		}
+	}
+}
+
+func (f *instanceForm) setFocus(i int) tea.Cmd {
+	for _, in := range f.inputs() {
+		if in != nil {
+			in.Blur()
+		}
+	}
+	f.focus = i
+	if i < len(f.inputs()) && f.inputs()[i] != nil {
+		return f.inputs()[i].Focus()
+	}
+	return nil
+}
+
+func (f *instanceForm) move(d int) tea.Cmd {
+	i := f.focus
+	for {
+		i = (i + d + numInstanceFields) % numInstanceFields
+		if i != iPort || f.health {
+			break
+		}
+	}
+	return f.setFocus(i)
+}
+
+func (f instanceForm) update(msg tea.KeyMsg) (instanceForm, tea.Cmd, formAction) {
+	if f.saving {
+		return f, nil, formNone
+	}
+	var cmd tea.Cmd
+	switch s := msg.String(); {
+	case s == "esc":
+		return f, nil, formCancel
+	case s == "ctrl+s" || (s == "enter" && f.focus == iSubmit):
+		f.validate()
+		if len(f.errs) > 0 {
+			return f, nil, formNone
+		}
+		return f, nil, formSubmit
+	case s == "tab" || s == "down" || s == "enter":
+		cmd = f.move(1)
+	case s == "shift+tab" || s == "up":
+		cmd = f.move(-1)
+	case f.focus == iHealth && (s == " " || s == "left" || s == "right"):
+		f.health = !f.health
+	case f.focus < len(f.inputs()) && f.inputs()[f.focus] != nil:
+		in := f.inputs()[f.focus]
+		*in, cmd = in.Update(msg)
+	}
+	f.validate()
+	return f, cmd, formNone
+}
+
+// change is what differs from the instance as it was.
+func (f *instanceForm) change() manage.InstanceChange {
+	var c manage.InstanceChange
+	str := func(in textinput.Model, was string) *string {
+		if v := strings.TrimSpace(in.Value()); v != was {
+			return &v
+		}
+		return nil
+	}
+	c.HTTPProxy = str(f.http, f.orig.Spec.HTTPProxy)
+	c.HTTPSProxy = str(f.https, f.orig.Spec.HTTPSProxy)
+	c.NoProxy = str(f.noProxy, f.orig.Spec.NoProxy)
+	if f.health != f.orig.Spec.HealthCheckEnabled() {
+		h := f.health
+		c.HealthCheck = &h
+	}
+	if f.health {
+		if p, err := pipeline.ParsePortNumber(f.hcp.Value()); err == nil && p != f.orig.Spec.HealthCheckPort() {
+			c.HealthCheckPort = &p
+		}
+	}
+	return c
+}
+
+func (f *instanceForm) validate() {
+	f.errs = map[int]string{}
+	for i, in := range map[int]textinput.Model{iHTTP: f.http, iHTTPS: f.https} {
+		if v := strings.TrimSpace(in.Value()); v != "" {
+			if err := manage.ValidateProxyURL(v); err != nil {
+				f.errs[i] = err.Error()
+			}
+		}
+	}
+	if strings.ContainsAny(strings.TrimSpace(f.noProxy.Value()), " \t") {
+		f.errs[iNoProxy] = "a comma-separated list without spaces"
+	}
+	if f.health {
+		if _, err := pipeline.ParsePortNumber(f.hcp.Value()); err != nil {
+			f.errs[iPort] = err.Error()
+		}
+	}
+	if len(f.errs) == 0 && f.change().IsEmpty() {
+		f.errs[iSubmit] = "nothing changed yet"
+	}
+}
+
+func (f *instanceForm) view() string {
+	st := f.st
+	var b strings.Builder
+	b.WriteString(st.Title.Render("Edit core instance "+f.orig.Name) + "\n")
+	b.WriteString(st.Dim.Render("Proxies reach every pipeline of the instance; its pods restart with them.") + "\n\n")
+	label := func(i int, text string) {
+		mark := "  "
+		style := st.Label
+		if f.focus == i {
+			mark, style = st.Cursor.Render(st.marker("> ", "▸ ")), st.Focused
+		}
+		b.WriteString(mark + style.Render(pad(text, 20)))
+	}
+	errLine := func(i int) {
+		if e := f.errs[i]; e != "" && i != iSubmit {
+			b.WriteString(strings.Repeat(" ", 22) + st.Error.Render(st.marker("x ", "✗ ")+e) + "\n")
+		}
+	}
+	label(iHTTP, "HTTP proxy")
+	b.WriteString(f.http.View() + "\n")
+	errLine(iHTTP)
+	label(iHTTPS, "HTTPS proxy")
+	b.WriteString(f.https.View() + "\n")
+	errLine(iHTTPS)
+	label(iNoProxy, "No proxy")
+	b.WriteString(f.noProxy.View() + "\n")
+	errLine(iNoProxy)
+	label(iHealth, "Health check")
+	box := "[ ]"
+	if f.health {
+		box = "[x]"
+	}
+	b.WriteString(box + " run the health-check pipeline\n")
+	label(iPort, "Health-check port")
+	if f.health {
+		b.WriteString(f.hcp.View() + st.Dim.Render("  TCP") + "\n")
+	} else {
+		b.WriteString(st.Dim.Render("off") + "\n")
+	}
+	errLine(iPort)
+	b.WriteString("\n  ")
+	if f.focus == iSubmit {
+		b.WriteString(st.ButtonFocused.Render("[ Save ]"))
+	} else {
+		b.WriteString(st.Button.Render("[ Save ]"))
+	}
+	switch {
+	case f.saving:
+		b.WriteString(st.Dim.Render("  saving…"))
+	case f.errs[iSubmit] != "":
+		b.WriteString(st.Dim.Render("  " + f.errs[iSubmit]))
+	case len(f.errs) > 0:
+		b.WriteString(st.Dim.Render("  fix the errors to save"))
+	}
+	b.WriteString("\n")
+	if f.saveErr != "" {
+		b.WriteString(st.Error.Render(st.marker("x ", "✗ ")+f.saveErr) + "\n")
+	}
+	return b.String()
+}
