@@ -170,6 +170,18 @@ func copyRelease(t testing.TB, src, dst, name string, edit func([]byte) []byte) 
 	}
 }
 
+// corruptUpdate writes into dst a release that looks like a newer one
+// (SHA256SUMS names another digest for the binary) whose binary arrives
+// truncated: an installed tpctl does not match it, so install.sh downloads
+// it and must refuse it.
+func corruptUpdate(t testing.TB, src, dst, name string) {
+	t.Helper()
+	copyRelease(t, src, dst, name, truncate)
+	newer := sha256.Sum256([]byte("a newer tpctl"))
+	sums := fmt.Sprintf("%s  %s\n", hex.EncodeToString(newer[:]), name)
+	require.NoError(t, os.WriteFile(filepath.Join(dst, "SHA256SUMS"), []byte(sums), 0o644))
+}
+
 func tamper(b []byte) []byte {
 	c := append([]byte{}, b...)
 	c[len(c)/2] ^= 0xff

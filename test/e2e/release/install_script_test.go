@@ -153,6 +153,7 @@ func TestInstallScript(t *testing.T) {
 
 	copyRelease(t, dist, filepath.Join(work, "tampered"), name, tamper)
 	copyRelease(t, dist, filepath.Join(work, "truncated"), name, truncate)
+	corruptUpdate(t, dist, filepath.Join(work, "update"), name)
 	require.NoError(t, os.MkdirAll(filepath.Join(work, "empty"), 0o755))
 	log := &requestLog{}
 	serve(t, ln, work, log)
@@ -253,10 +254,13 @@ func TestInstallScript(t *testing.T) {
 		good := scriptRun{shell: dash, path: curl, args: printCfg}.run(t, script, bin)
 		ranTpctl(t, good)
 		before := listing(t, bin)
-		for _, bad := range []string{"/tampered", "/truncated"} {
-			r := scriptRun{shell: dash, path: curl, base: url + bad, args: printCfg}.run(t, script, bin)
+		for _, shell := range [][]string{dash, ash} {
+			log.take()
+			r := scriptRun{shell: shell, path: curl, base: url + "/update", args: printCfg}.run(t, script, bin)
 			assert.Equal(t, exitChecksum, r.code)
-			assert.Equal(t, before, listing(t, bin), "the installed tpctl is unchanged after %s", bad)
+			assert.Contains(t, r.stderr, "checksum mismatch")
+			assert.Equal(t, []string{"/update/SHA256SUMS", "/update/" + name}, log.take())
+			assert.Equal(t, before, listing(t, bin), "the installed tpctl is unchanged")
 		}
 	})
 }

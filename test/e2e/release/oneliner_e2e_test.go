@@ -49,6 +49,7 @@ func TestOneLinerOnBootedHost(t *testing.T) {
 	require.Len(t, want, 64)
 	copyRelease(t, dist, filepath.Join(work, "tampered"), name, tamper)
 	copyRelease(t, dist, filepath.Join(work, "truncated"), name, truncate)
+	corruptUpdate(t, dist, filepath.Join(work, "update"), name)
 	log := &requestLog{}
 	serve(t, ln, work, log)
 
@@ -129,8 +130,9 @@ func TestOneLinerOnBootedHost(t *testing.T) {
 
 	t.Run("a refused update keeps the installed binary", func(t *testing.T) {
 		require.NotEmpty(t, installed.Files, "needs the install above")
-		_, _, code := sh(t, "curl -sfL "+url+"/ok/install.sh | TPCTL_BASE_URL="+url+"/truncated sh -s - "+flags)
+		_, stderr, code := sh(t, "curl -sfL "+url+"/ok/install.sh | TPCTL_BASE_URL="+url+"/update sh -s - "+flags)
 		assert.Equal(t, exitChecksum, code)
+		assert.Contains(t, stderr, "checksum mismatch")
 		assert.Equal(t, want, installedDigest(t))
 		assert.Empty(t, installed.Diff(snapshot(t)))
 	})
