@@ -58,9 +58,11 @@ func StartControlPlane(ctx context.Context, t testing.TB, opts ...ControlPlaneOp
 		if t.Failed() {
 			t.Log(cp.Logs(200))
 		}
+		begin := time.Now()
 		if err := cp.Close(); err != nil {
 			t.Errorf("stop control plane: %v", err)
 		}
+		t.Logf("control plane stopped in %s", time.Since(begin).Round(time.Millisecond))
 	})
 	t.Logf("control plane up in %s at %s", cp.started.Round(time.Millisecond), cp.admin.server)
 	return cp
