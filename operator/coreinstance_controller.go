@@ -216,8 +216,9 @@ func normalizePorts(in []v1alpha1.PortStatus) []v1alpha1.PortStatus {
 	return out
 }
 
-// writePipelines writes the changed statuses and owner references, with at
-// most Workers writes at a time, and records the events that explain them.
+// writePipelines writes the changed statuses, then the missing owner
+// references (so that port assignments land first), with at most Workers
+// writes at a time, and records the events that explain them.
 func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alpha1.CoreInstance, plans []*planned) []error {
 	workers := r.Workers
 	if workers <= 0 {
@@ -226,40 +227,50 @@ func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alp
 	var (
 		mu   sync.Mutex
 		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, workers)
 	)
 	fail := func(err error) {
 		mu.Lock()
 		errs = append(errs, err)
 		mu.Unlock()
 	}
-	for _, pl := range plans {
-		needOwner := !isHealthCheck(pl.p, inst) && !hasOwner(pl.p, inst)
-		needStatus := !unchanged(pl)
-		if !needOwner && !needStatus {
-			continue
+	parallel := func(do func(pl *planned)) {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, workers)
+		for _, pl := range plans {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				do(pl)
+			}()
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			key := client.ObjectKeyFromObject(pl.p)
-			if needStatus {
-				if err := applyStatus(ctx, r.Client, v1alpha1.KindPipeline, key, &pl.want, FieldManagerPorts); err != nil {
-					fail(err)
-					return
-				}
-				r.explain(pl)
-			}
-			if needOwner {
-				if err := r.addOwner(ctx, inst, key); err != nil {
-					fail(err)
-				}
-			}
-		}()
+		wg.Wait()
 	}
-	wg.Wait()
+	failed := make(map[*planned]bool, len(plans))
+	parallel(func(pl *planned) {
+		if unchanged(pl) {
+			return
+		}
+		if err := applyStatus(ctx, r.Client, v1alpha1.KindPipeline, client.ObjectKeyFromObject(pl.p), &pl.want, FieldManagerPorts); err != nil {
+			fail(err)
+			mu.Lock()
+			failed[pl] = true
+			mu.Unlock()
+			return
+		}
+		r.explain(pl)
+	})
+	parallel(func(pl *planned) {
+		mu.Lock()
+		skip := failed[pl]
+		mu.Unlock()
+		if skip || isHealthCheck(pl.p, inst) || hasOwner(pl.p, inst) {
+			return
+		}
+		if err := r.addOwner(ctx, inst, client.ObjectKeyFromObject(pl.p)); err != nil {
+			fail(err)
+		}
+	})
 	return errs
 }
 

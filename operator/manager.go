@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -183,9 +186,9 @@ func Setup(mgr manager.Manager, o Options) error {
 	}
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("pipeline"+o.Name).
-		For(&v1alpha1.Pipeline{}).
-		Owns(&corev1.ConfigMap{}).
-		Owns(&corev1.Service{}).
+		For(&v1alpha1.Pipeline{}, builder.WithPredicates(pipelineNeedsObjects())).
+		Owns(&corev1.ConfigMap{}, ownedChanged).
+		Owns(&corev1.Service{}, ownedChanged).
 		Owns(&appsv1.Deployment{}).
 		Owns(&appsv1.DaemonSet{}).
 		Owns(&appsv1.StatefulSet{}).
@@ -209,6 +212,39 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("run operator: %w", err)
 	}
 	return nil
+}
+
+// ownedChanged lets through changes to the ConfigMaps and Services the
+// operator owns except their creation: the operator created them itself (and
+// at start-up every pipeline is reconciled anyway). Updates (someone edited
+// one) and deletions bring the pipeline back. Workloads pass every event:
+// their creation is when the Ready condition can first be read.
+var ownedChanged = builder.WithPredicates(predicate.Funcs{
+	CreateFunc: func(event.CreateEvent) bool { return false },
+})
+
+// pipelineNeedsObjects lets through the pipeline events that change what
+// the Pipeline reconciler builds: creation, deletion, a spec or label change,
+// and a new port assignment. Its own Ready status writes and the owner
+// reference the instance adds do not.
+func pipelineNeedsObjects() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, okOld := e.ObjectOld.(*v1alpha1.Pipeline)
+			n, okNew := e.ObjectNew.(*v1alpha1.Pipeline)
+			if !okOld || !okNew {
+				return true
+			}
+			return o.Generation != n.Generation ||
+				(o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) ||
+				!maps.Equal(o.Labels, n.Labels) ||
+				o.Status.PortSummary != n.Status.PortSummary ||
+				!equality.Semantic.DeepEqual(o.Status.Ports, n.Status.Ports) ||
+				!equality.Semantic.DeepEqual(
+					meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionPortsAssigned),
+					meta.FindStatusCondition(n.Status.Conditions, v1alpha1.ConditionPortsAssigned))
+		},
+	}
 }
 
 func pipelineToInstance(_ context.Context, obj client.Object) []reconcile.Request {

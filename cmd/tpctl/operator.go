@@ -70,8 +70,8 @@ given to a pipeline as a frontend; --node-condition selects conditional rows
 	f.StringSliceVar(&reserve, "reserve", nil, "extra port never given out as a frontend, e.g. tcp/9100 (repeatable)")
 	f.StringSliceVar(&conditions, "node-condition", nil, "condition of the node's port table, e.g. cni=cilium (repeatable)")
 	f.IntVar(&o.Workers, "workers", 2, "concurrent reconciles per controller")
-	f.Float32Var(&qps, "kube-api-qps", 50, "requests per second to the API server")
-	f.IntVar(&burst, "kube-api-burst", 100, "burst of requests to the API server")
+	f.Float32Var(&qps, "kube-api-qps", 100, "requests per second to the API server")
+	f.IntVar(&burst, "kube-api-burst", 200, "burst of requests to the API server")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log debug messages")
 	return cmd
 }
