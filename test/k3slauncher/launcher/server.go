@@ -59,7 +59,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("component binaries (this launcher runs the upstream binaries from %s): %w", s.Components, err)
 	}
 	for _, tool := range []string{"containerd", "ctr"} {
-		p, err := exec.LookPath(tool)
+		p, err := LookPathNotSelf(tool)
 		if err != nil {
 			return fmt.Errorf("%s is needed (the Debian package containerd): %w", tool, err)
 		}

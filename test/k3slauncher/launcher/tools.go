@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 
 	"github.com/tpctl/tpctl/test/cluster"
@@ -22,6 +23,34 @@ type UsageError struct{ Err error }
 
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
+
+// LookPathNotSelf finds a program in PATH, skipping this launcher itself:
+// tpctl links ctr, crictl and kubectl to the K3s binary in /usr/local/bin,
+// which comes first in PATH, so a plain lookup of ctr would find the
+// launcher again.
+func LookPathNotSelf(name string) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find this executable: %w", err)
+	}
+	if s, err := filepath.EvalSymlinks(self); err == nil {
+		self = s
+	}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if dir == "" {
+			continue
+		}
+		p, err := exec.LookPath(filepath.Join(dir, name))
+		if err != nil {
+			continue
+		}
+		if real, err := filepath.EvalSymlinks(p); err == nil && real == self {
+			continue
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("%s: not found in PATH (other than this launcher): %w", name, exec.ErrNotFound)
+}
 
 // VersionString is `k3s --version`'s first line, in K3s's format, for the
 // Kubernetes version the launcher runs.
@@ -48,9 +77,9 @@ func ExecTool(componentDir, name string, args []string) error {
 			env = append(env, "KUBECONFIG="+KubeconfigPath)
 		}
 	case "ctr":
-		p, err := exec.LookPath("ctr")
+		p, err := LookPathNotSelf("ctr")
 		if err != nil {
-			return fmt.Errorf("ctr: %w", err)
+			return err
 		}
 		bin, argv = p, append([]string{"ctr", "--address", ContainerdSocket}, args...)
 	default:

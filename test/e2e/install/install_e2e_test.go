@@ -1,0 +1,277 @@
+//go:build e2e
+
+package install
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tpctl/tpctl/installer"
+	"github.com/tpctl/tpctl/test/cluster"
+	"github.com/tpctl/tpctl/test/hosttest"
+	"github.com/tpctl/tpctl/test/k3slauncher/launcher"
+)
+
+// TestInstallOnBootedHost runs tpctl install and uninstall inside a booted
+// Debian whose PID 1 is systemd, exactly as a user would, and checks the
+// result through systemd itself, the node through kubectl, and the host
+// through before/after snapshots.
+func TestInstallOnBootedHost(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: boots a systemd host that shares the network")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	cacheDir, err := hosttest.CacheDir()
+	require.NoError(t, err)
+	if _, err := hosttest.CachedRootfs(cacheDir, hosttest.DefaultRootfs()); err != nil {
+		t.Skipf("needs the Debian root tarball (scripts/test-deps): %v", err)
+	}
+	if _, err := cluster.FindBinaries(); err != nil {
+		t.Skipf("needs the Kubernetes binaries (scripts/test-deps): %v", err)
+	}
+	a, err := buildArtifacts(ctx, t.TempDir())
+	require.NoError(t, err)
+
+	// One node on the host at a time: the host's network is shared.
+	lock, err := cluster.AcquireHostLock(ctx, cluster.DefaultLockPath)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, lock.Release()) })
+	h := hosttest.Start(ctx, t, hosttest.Options{
+		Name: "tpctl-e2e", HostLock: lock,
+		BindRO: map[string]string{launcher.DefaultComponentDir: a.components},
+	})
+	prepareHost(ctx, t, h, a)
+	before, err := h.Snapshot(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(h.Journal(context.Background(), "k3s.service", 300))
+		}
+	})
+
+	e := &e2e{t: t, h: h, a: a, before: before}
+	ok := t.Run("install", e.install) &&
+		t.Run("second install changes nothing", e.secondInstall) &&
+		t.Run("concurrent runs: one refuses", e.concurrent) &&
+		t.Run("restarted after kill -9", e.restartAfterKill) &&
+		t.Run("pods survive a restart", e.podsSurviveRestart) &&
+		t.Run("uninstall leaves the host as before", e.uninstall)
+	if !ok {
+		return
+	}
+	_ = t.Run("killed after staging, resumed", func(t *testing.T) { e.killAndResume(t, "stage payload", installer.EventDone) }) &&
+		t.Run("uninstall after resume", e.uninstall) &&
+		t.Run("killed after the unit is written, resumed", func(t *testing.T) { e.killAndResume(t, "write unit", installer.EventDone) }) &&
+		t.Run("killed while waiting for the node, resumed", func(t *testing.T) { e.killAndResume(t, "wait for node", installer.EventStarted) }) &&
+		t.Run("final uninstall", e.uninstall)
+}
+
+type e2e struct {
+	t      *testing.T
+	h      *hosttest.Host
+	a      artifacts
+	before hosttest.Snapshot
+}
+
+func (e *e2e) ctx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// install: the first install, timed, then checked through systemd and kubectl.
+func (e *e2e) install(t *testing.T) {
+	ctx := e.ctx(t, 10*time.Minute)
+	r := tpctl(ctx, e.h, nil, nil, installArgs(e.a.images)...)
+	require.NoError(t, r.err, "%s", r)
+	for step, typ := range r.outcome() {
+		assert.NotEqual(t, installer.EventFailed, typ, step)
+	}
+	started, _ := r.stepEvent("start K3s", installer.EventDone)
+	var k3sBound time.Duration
+	for _, step := range []string{"start K3s", "containerd template", "wait for node"} {
+		if ev, ok := r.stepEvent(step, installer.EventDone); ok {
+			k3sBound += ev.Elapsed
+		}
+	}
+	nodeReady := started.Time.Sub(r.events[0].Time)
+	t.Logf("FIGURE install: %s in all; node Ready (READY=1, end of \"start K3s\") %s after the first event; "+
+		"tpctl's own share (all steps but start/containerd restart/wait) %s",
+		r.took.Round(time.Millisecond), nodeReady.Round(time.Millisecond), (r.took - k3sBound).Round(time.Millisecond))
+	for _, ev := range r.events {
+		if ev.Type == installer.EventDone || ev.Type == installer.EventSkipped {
+			t.Logf("  step %-22s %-7s %s %s", ev.Step, ev.Type, ev.Elapsed.Round(time.Millisecond), ev.Message)
+		}
+	}
+	e.checkUnit(ctx, t)
+	e.checkNode(ctx, t)
+	if strings.Contains(fmt.Sprint(r.events), "charts are not installed by this version") {
+		t.Log("the operator and core-instance charts are not wired into install yet: the operator checks did not run")
+	}
+}
+
+// checkUnit asserts through systemd (D-Bus) that k3s.service is installed,
+// enabled, active and has the properties of DESIGN.md.
+func (e *e2e) checkUnit(ctx context.Context, t *testing.T) {
+	sd, err := e.h.Systemd(ctx)
+	require.NoError(t, err)
+	defer sd.Close()
+	u, err := sd.GetUnitPropertiesContext(ctx, installer.UnitName)
+	require.NoError(t, err)
+	assert.Equal(t, "loaded", u["LoadState"])
+	assert.Equal(t, "active", u["ActiveState"])
+	assert.Equal(t, "running", u["SubState"])
+	assert.Equal(t, "enabled", u["UnitFileState"])
+	assert.Equal(t, installer.UnitPath, u["FragmentPath"])
+	s, err := sd.GetUnitTypePropertiesContext(ctx, installer.UnitName, "Service")
+	require.NoError(t, err)
+	assert.Equal(t, "notify", s["Type"])
+	assert.Equal(t, "process", s["KillMode"])
+	assert.Equal(t, true, s["Delegate"])
+	assert.Equal(t, uint64(1048576), s["LimitNOFILE"])
+	assert.Equal(t, uint64(1<<64-1), s["TasksMax"], "TasksMax=infinity")
+	assert.Equal(t, uint64(1<<64-1), s["TimeoutStartUSec"], "TimeoutStartSec=0 (no start timeout)")
+	assert.Equal(t, "always", s["Restart"])
+	assert.NotZero(t, s["MainPID"])
+	pre := fmt.Sprint(s["ExecStartPre"])
+	assert.Contains(t, pre, "br_netfilter")
+	assert.Contains(t, pre, "overlay")
+	assert.Contains(t, fmt.Sprint(s["ExecStart"]), installer.K3sBinaryPath)
+	assert.Contains(t, fmt.Sprint(s["EnvironmentFiles"]), installer.EnvFilePath)
+}
+
+// kubectl runs the kubectl link tpctl made, with K3s's kubeconfig.
+func (e *e2e) kubectl(ctx context.Context, args ...string) (string, error) {
+	return e.h.Exec(ctx, append([]string{"/usr/local/bin/kubectl", "--kubeconfig", installer.KubeconfigPath}, args...)...)
+}
+
+// checkNode: the node is Ready and CoreDNS runs, seen with kubectl and the
+// kubeconfig tpctl's K3s wrote (0600).
+func (e *e2e) checkNode(ctx context.Context, t *testing.T) {
+	out, err := e.kubectl(ctx, "get", "node", e.h.Name(), "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+	require.NoError(t, err)
+	assert.Equal(t, "True", out)
+	out, err = e.kubectl(ctx, "-n", "kube-system", "get", "deploy", "coredns", "-o", "jsonpath={.status.availableReplicas}")
+	require.NoError(t, err)
+	assert.Equal(t, "1", out)
+	st, err := os.Stat(e.h.Path(installer.KubeconfigPath))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+}
+
+func (e *e2e) secondInstall(t *testing.T) {
+	ctx := e.ctx(t, 5*time.Minute)
+	r := tpctl(ctx, e.h, nil, nil, installArgs(e.a.images)...)
+	require.NoError(t, r.err, "%s", r)
+	out := r.outcome()
+	require.NotEmpty(t, out)
+	for step, typ := range out {
+		assert.Equal(t, installer.EventSkipped, typ, "step %s should print no change", step)
+	}
+	t.Logf("FIGURE second install (no change): %s", r.took.Round(time.Millisecond))
+}
+
+func (e *e2e) concurrent(t *testing.T) {
+	ctx := e.ctx(t, 5*time.Minute)
+	started := make(chan struct{})
+	first := make(chan tpctlRun, 1)
+	go func() { first <- tpctl(ctx, e.h, nil, started, installArgs(e.a.images)...) }()
+	<-started
+	second := tpctl(ctx, e.h, nil, nil, installArgs(e.a.images)...)
+	r := <-first
+	require.NoError(t, r.err, "the first run: %s", r)
+	assert.Equal(t, 1, exitCode(second.err), "%s", second)
+	assert.Contains(t, second.stderr, "is installing or uninstalling on this host")
+}
+
+// mainPID reads k3s.service's MainPID and NRestarts over D-Bus.
+func (e *e2e) mainPID(ctx context.Context, t *testing.T) (pid uint32, restarts uint32, active string) {
+	sd, err := e.h.Systemd(ctx)
+	require.NoError(t, err)
+	defer sd.Close()
+	s, err := sd.GetUnitTypePropertiesContext(ctx, installer.UnitName, "Service")
+	require.NoError(t, err)
+	u, err := sd.GetUnitPropertiesContext(ctx, installer.UnitName)
+	require.NoError(t, err)
+	pid, _ = s["MainPID"].(uint32)
+	restarts, _ = s["NRestarts"].(uint32)
+	active, _ = u["ActiveState"].(string)
+	return pid, restarts, active
+}
+
+func (e *e2e) restartAfterKill(t *testing.T) {
+	ctx := e.ctx(t, 5*time.Minute)
+	pid, restarts, _ := e.mainPID(ctx, t)
+	require.NotZero(t, pid)
+	_, err := e.h.Exec(ctx, "kill", "-9", strconv.Itoa(int(pid)))
+	require.NoError(t, err)
+	begin := time.Now()
+	require.Eventually(t, func() bool {
+		p, n, active := e.mainPID(ctx, t)
+		return active == "active" && p != 0 && p != pid && n > restarts
+	}, 3*time.Minute, time.Second, "k3s.service was not restarted after kill -9 of its main process")
+	t.Logf("FIGURE restart after kill -9: active (node Ready) again after %s (RestartSec=5s included)", time.Since(begin).Round(time.Millisecond))
+	e.checkNode(ctx, t)
+}
+
+func (e *e2e) podsSurviveRestart(t *testing.T) {
+	ctx := e.ctx(t, 5*time.Minute)
+	id := `jsonpath={.items[0].metadata.uid} {.items[0].status.containerStatuses[0].containerID} {.items[0].status.containerStatuses[0].restartCount}`
+	before, err := e.kubectl(ctx, "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", id)
+	require.NoError(t, err)
+	_, err = e.h.Exec(ctx, "systemctl", "restart", installer.UnitName)
+	require.NoError(t, err)
+	e.checkNode(ctx, t)
+	after, err := e.kubectl(ctx, "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", id)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the CoreDNS container kept running across the restart (same pod, container, restart count)")
+}
+
+func (e *e2e) uninstall(t *testing.T) {
+	ctx := e.ctx(t, 5*time.Minute)
+	r := tpctl(ctx, e.h, nil, nil, "uninstall", "--yes")
+	require.NoError(t, r.err, "%s", r)
+	t.Logf("FIGURE uninstall: %s", r.took.Round(time.Millisecond))
+	after, err := e.h.Snapshot(ctx)
+	require.NoError(t, err)
+	diff := e.before.Diff(after)
+	t.Logf("FIGURE uninstall residue: %d lines %v", len(diff), hosttest.Residue(diff))
+	assert.Empty(t, diff, "uninstall left the host different from before the install")
+}
+
+// killAndResume starts an install, kills tpctl (SIGKILL) at the first
+// matching event of step, and runs install again, which must finish; the
+// steps the killed run completed are "no change" then.
+func (e *e2e) killAndResume(t *testing.T, step string, at installer.EventType) {
+	ctx := e.ctx(t, 10*time.Minute)
+	r := tpctl(ctx, e.h, func(ev installer.Event) bool { return ev.Step == step && ev.Type == at }, nil, installArgs(e.a.images)...)
+	require.True(t, r.killed, "never reached %s %s: %s", step, at, r)
+	require.Error(t, r.err)
+	completed := []string{}
+	for s, typ := range r.outcome() {
+		if typ == installer.EventDone || typ == installer.EventSkipped {
+			completed = append(completed, s)
+		}
+	}
+	again := tpctl(ctx, e.h, nil, nil, installArgs(e.a.images)...)
+	require.NoError(t, again.err, "%s", again)
+	out := again.outcome()
+	for _, s := range completed {
+		if s == "preflight" {
+			continue // preflight always looks again
+		}
+		assert.Equal(t, installer.EventSkipped, out[s], "step %s was done before the kill: no change expected", s)
+	}
+	t.Logf("FIGURE resume after a kill at %s %s: %s", step, at, again.took.Round(time.Millisecond))
+	e.checkUnit(ctx, t)
+	e.checkNode(ctx, t)
+}
