@@ -106,6 +106,9 @@ func (m *Model) watchCmd() tea.Cmd {
 // chrome is the lines besides a view's body: title, status, help.
 const chrome = 3
 
+// maxStatusLines bounds a wrapped error under the body.
+const maxStatusLines = 3
+
 func (m *Model) resize() {
 	body := max(m.height-chrome, 3)
 	m.list.setSize(m.width, body-listChrome+1)
@@ -446,7 +449,7 @@ func (m Model) View() string {
 	case viewInstanceForm:
 		title = "Core instances"
 		body = m.instForm.view()
-		km = m.keys.formHelp(false)
+		km = m.keys.instanceFormHelp()
 	default:
 		title = "Pipelines"
 		body = m.list.view(m.api.Namespace(), m.instances.loaded && len(m.instances.items) == 0 && m.instances.err == nil)
@@ -454,7 +457,8 @@ func (m Model) View() string {
 	}
 	if m.confirm != "" {
 		km = m.keys.confirmHelp()
-		body = st.Dialog.Render(fmt.Sprintf("Delete pipeline %q?\nIts workload, Service and ConfigMap go with it.\n\n(y)es / (n)o", m.confirm))
+		dialog := st.Dialog.Render(fmt.Sprintf("Delete pipeline %q?\nIts workload, Service and ConfigMap go with it.\n\n(y)es / (n)o", m.confirm))
+		body = dialog + "\n" + body
 	}
 	live := st.marker("live", "● live")
 	if !m.watching {
@@ -462,17 +466,19 @@ func (m Model) View() string {
 	}
 	head := st.Title.Render("tpctl") + st.Dim.Render(" · "+title+" · namespace "+m.api.Namespace()+" · "+live)
 
-	bodyHeight := max(m.height-chrome, 1)
-	body = fitLines(body, bodyHeight, m.width)
-
-	var status string
+	status := ""
 	switch {
 	case m.err != nil:
-		status = st.Error.Render(st.marker("error: ", "✗ ") + m.err.Error())
+		status = strings.TrimRight(st.errorBlock(m.err.Error(), m.width, ""), "\n")
+		if lines := strings.Split(status, "\n"); len(lines) > maxStatusLines {
+			status = strings.Join(lines[:maxStatusLines], "\n")
+		}
 	case m.status != "":
-		status = st.Dim.Render(m.status)
+		status = pad(st.Dim.Render(m.status), m.width)
 	}
-	return head + "\n" + body + "\n" + pad(status, m.width) + "\n" + m.help.View(km)
+	bodyHeight := max(m.height-chrome-strings.Count(status, "\n"), 1)
+	body = fitLines(body, bodyHeight, m.width)
+	return head + "\n" + body + "\n" + status + "\n" + m.help.View(km)
 }
 
 // fitLines pads or cuts s to exactly h lines of at most w columns.

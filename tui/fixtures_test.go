@@ -41,8 +41,12 @@ func TestMain(m *testing.M) {
 
 func now() time.Time { return t0.Add(10 * time.Minute) }
 
-func tcp(n int32) v1alpha1.PipelinePort { return v1alpha1.PipelinePort{Protocol: v1alpha1.ProtocolTCP, Port: n} }
-func udp(n int32) v1alpha1.PipelinePort { return v1alpha1.PipelinePort{Protocol: v1alpha1.ProtocolUDP, Port: n} }
+func tcp(n int32) v1alpha1.PipelinePort {
+	return v1alpha1.PipelinePort{Protocol: v1alpha1.ProtocolTCP, Port: n}
+}
+func udp(n int32) v1alpha1.PipelinePort {
+	return v1alpha1.PipelinePort{Protocol: v1alpha1.ProtocolUDP, Port: n}
+}
 
 // ready marks p Ready with all replicas.
 func ready(p *v1alpha1.Pipeline) {
@@ -184,6 +188,8 @@ func keyMsg(s string) tea.KeyMsg {
 		return tea.KeyMsg{Type: tea.KeyCtrlX}
 	case "ctrl+e":
 		return tea.KeyMsg{Type: tea.KeyCtrlE}
+	case "ctrl+u":
+		return tea.KeyMsg{Type: tea.KeyCtrlU}
 	}
 	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)}
 }

@@ -156,6 +156,7 @@ func (m *formModel) setWidth(w int) {
 		in.Width = iw
 	}
 	m.ports.setWidth(iw)
+	m.ports.lineWidth = w
 }
 
 // init focuses the first field.
@@ -273,7 +274,7 @@ func (m *formModel) input() *textinput.Model {
 	return &m.image
 }
 
-func (m formModel) choiceKey(msg tea.KeyMsg) (tea.Cmd, formAction) {
+func (m *formModel) choiceKey(msg tea.KeyMsg) (tea.Cmd, formAction) {
 	switch msg.String() {
 	case "up", "k":
 		return m.move(-1)
@@ -505,8 +506,8 @@ func (m *formModel) view() string {
 		b.WriteString(mark + style.Render(pad(text, labelWidth-2)))
 	}
 	fieldErr := func(f field) {
-		if e := m.errs[f]; e != "" {
-			b.WriteString(strings.Repeat(" ", labelWidth) + st.Error.Render(st.marker("x ", "✗ ")+e) + "\n")
+		if e := m.errs[f]; e != "" && f != fPorts {
+			b.WriteString(st.errorBlock(e, m.width, strings.Repeat(" ", labelWidth)))
 		}
 	}
 	choice := func(p picker) string {
@@ -583,10 +584,10 @@ func (m *formModel) view() string {
 	}
 	b.WriteString("\n")
 	for _, p := range m.problems {
-		b.WriteString(st.Error.Render(st.marker("x ", "✗ ")+p) + "\n")
+		b.WriteString(st.errorBlock(p, m.width, ""))
 	}
 	if m.saveErr != "" {
-		b.WriteString(st.Error.Render(st.marker("x ", "✗ ")+m.saveErr) + "\n")
+		b.WriteString(st.errorBlock(m.saveErr, m.width, ""))
 	}
 	return b.String()
 }

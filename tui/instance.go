@@ -54,7 +54,7 @@ func (m instanceModel) update(msg tea.KeyMsg) instanceModel {
 func (m *instanceModel) view(namespace string) string {
 	st := m.st
 	var b strings.Builder
-	b.WriteString(st.Dim.Render(strconv.Itoa(len(m.items))+" core instances in namespace "+namespace) + "\n")
+	b.WriteString(st.Dim.Render(plural(len(m.items), "core instance")+" in namespace "+namespace) + "\n")
 	switch {
 	case !m.loaded:
 		return b.String() + "Loading core instances…\n"
@@ -121,6 +121,7 @@ type instanceForm struct {
 	errs                      map[int]string
 	saving                    bool
 	saveErr                   string
+	width                     int
 }
 
 func newInstanceForm(st Styles, inst *v1alpha1.CoreInstance) instanceForm {
@@ -142,6 +143,7 @@ func (f *instanceForm) inputs() []*textinput.Model {
 }
 
 func (f *instanceForm) setWidth(w int) {
+	f.width = w
 	for _, in := range f.inputs() {
 		if in != nil {
 			in.Width = min(max(w-26, 20), 60)
@@ -262,7 +264,7 @@ func (f *instanceForm) view() string {
 	}
 	errLine := func(i int) {
 		if e := f.errs[i]; e != "" && i != iSubmit {
-			b.WriteString(strings.Repeat(" ", 22) + st.Error.Render(st.marker("x ", "✗ ")+e) + "\n")
+			b.WriteString(st.errorBlock(e, f.width, strings.Repeat(" ", 22)))
 		}
 	}
 	label(iHTTP, "HTTP proxy")
@@ -303,7 +305,15 @@ func (f *instanceForm) view() string {
 	}
 	b.WriteString("\n")
 	if f.saveErr != "" {
-		b.WriteString(st.Error.Render(st.marker("x ", "✗ ")+f.saveErr) + "\n")
+		b.WriteString(st.errorBlock(f.saveErr, f.width, ""))
 	}
 	return b.String()
+}
+
+// plural renders "1 core instance", "2 core instances".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
 }

@@ -5,7 +5,7 @@ import "github.com/charmbracelet/bubbles/key"
 // keys are every binding of the manager; each view shows the ones it uses.
 type keys struct {
 	Up, Down, PageUp, PageDown, Top, Bottom key.Binding
-	Open, Back, Quit, Help                  key.Binding
+	Open, Back, Cancel, Quit, Help          key.Binding
 	New, Edit, Delete, Instances, Refresh   key.Binding
 	Filter, Sort, Reverse                   key.Binding
 	Next, Prev, Left, Right, Toggle         key.Binding
@@ -26,6 +26,7 @@ func newKeys() keys {
 		Bottom:     b("G", "bottom", "end", "G"),
 		Open:       b("enter", "details", "enter"),
 		Back:       b("esc", "back", "esc"),
+		Cancel:     b("esc", "cancel", "esc"),
 		Quit:       b("q", "quit", "q", "ctrl+c"),
 		Help:       b("?", "more keys", "?"),
 		New:        b("n", "new", "n"),
@@ -36,14 +37,14 @@ func newKeys() keys {
 		Filter:     b("/", "filter", "/"),
 		Sort:       b("s", "sort", "s"),
 		Reverse:    b("S", "reverse", "S"),
-		Next:       b("tab", "next field", "tab"),
-		Prev:       b("shift+tab", "previous field", "shift+tab"),
-		Left:       b("←", "previous choice", "left"),
+		Next:       b("tab", "next", "tab"),
+		Prev:       b("shift+tab", "previous", "shift+tab"),
+		Left:       b("←/→", "choose", "left"),
 		Right:      b("→", "next choice", "right"),
 		Toggle:     b("space", "toggle", " "),
 		AddPort:    b("ctrl+n", "add port", "ctrl+n"),
 		RemovePort: b("ctrl+x", "remove port", "ctrl+x"),
-		Editor:     b("ctrl+e", "edit config in $EDITOR", "ctrl+e"),
+		Editor:     b("ctrl+e", "$EDITOR", "ctrl+e"),
 		Submit:     b("ctrl+s", "save", "ctrl+s"),
 		Yes:        b("y", "yes", "y", "Y"),
 		No:         b("n/esc", "no", "n", "N", "esc"),
@@ -84,18 +85,22 @@ func (k keys) detailHelp() keyMap {
 }
 
 func (k keys) formHelp(inPorts bool) keyMap {
-	short := []key.Binding{k.Next, k.Prev, k.Left, k.Toggle, k.Editor, k.Submit, k.Back}
+	short := []key.Binding{k.Next, k.Prev, k.Left, k.Toggle, k.AddPort, k.Editor, k.Submit, k.Cancel}
 	if inPorts {
-		short = []key.Binding{k.Up, k.Down, k.AddPort, k.RemovePort, k.Next, k.Submit, k.Back}
+		short = []key.Binding{k.Up, k.Down, k.AddPort, k.RemovePort, k.Next, k.Submit, k.Cancel}
 	}
 	return keyMap{
 		short: short,
 		full: [][]key.Binding{
-			{k.Next, k.Prev, k.Left, k.Right, k.Toggle},
+			{k.Next, k.Prev, k.Left, k.Toggle},
 			{k.AddPort, k.RemovePort, k.Editor},
-			{k.Submit, k.Back},
+			{k.Submit, k.Cancel},
 		},
 	}
+}
+
+func (k keys) instanceFormHelp() keyMap {
+	return keyMap{short: []key.Binding{k.Next, k.Prev, k.Toggle, k.Submit, k.Cancel}}
 }
 
 func (k keys) instanceHelp() keyMap {

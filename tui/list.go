@@ -300,11 +300,11 @@ func (m *listModel) view(namespace string, noInstance bool) string {
 	if m.desc {
 		arrow = st.marker("v", "↓")
 	}
-	info := strconv.Itoa(len(m.visible))
+	info := plural(len(m.visible), "pipeline")
 	if len(m.visible) != len(m.rows) {
-		info += " of " + strconv.Itoa(len(m.rows))
+		info = strconv.Itoa(len(m.visible)) + " of " + plural(len(m.rows), "pipeline")
 	}
-	info += " pipelines · sort: " + sortNames[m.sortBy] + " " + arrow
+	info += " · sort: " + sortNames[m.sortBy] + " " + arrow
 	switch {
 	case m.filtering:
 		info += " · filter: " + m.filter.View()

@@ -19,6 +19,8 @@ type portsEditor struct {
 	cursor  int
 	focused bool
 	width   int
+	// lineWidth is the screen width, for wrapping messages.
+	lineWidth int
 	// errs holds each entry's problem ("" when fine); dup the duplicate
 	// backend, naming both entries.
 	errs []string
@@ -231,11 +233,11 @@ func (e *portsEditor) view(labelWidth int) string {
 		}
 		b.WriteString(mark + in.View() + "\n")
 		if e.errs[i] != "" {
-			b.WriteString(indent + "  " + st.Error.Render(st.marker("x ", "✗ ")+e.errs[i]) + "\n")
+			b.WriteString(st.errorBlock(e.errs[i], e.lineWidth, indent+"  "))
 		}
 	}
 	if e.dup != "" {
-		b.WriteString(indent + "  " + st.Error.Render(st.marker("x ", "✗ ")+e.dup) + "\n")
+		b.WriteString(st.errorBlock(e.dup, e.lineWidth, indent+"  "))
 	}
 	if e.focused {
 		b.WriteString(indent + "  " + st.Dim.Render("enter/ctrl+n: new line · ctrl+x: remove line") + "\n")

@@ -1,6 +1,9 @@
 package tui
 
 import (
+	"strings"
+
+	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/textinput"
@@ -63,6 +66,23 @@ func NewStyles(r *lipgloss.Renderer) Styles {
 		FullSeparator:  r.NewStyle().Foreground(subtle),
 	}
 	return s
+}
+
+// errorBlock renders an error message wrapped to w columns: the first
+// line after indent with an error mark, the rest indented under it.
+func (s Styles) errorBlock(text string, w int, indent string) string {
+	mark := s.marker("x ", "✗ ")
+	body := max(w-len(indent)-2, 20)
+	lines := strings.Split(ansi.Wrap(text, body, ""), "\n")
+	var b strings.Builder
+	for i, l := range lines {
+		lead := "  "
+		if i == 0 {
+			lead = mark
+		}
+		b.WriteString(indent + s.Error.Render(lead+l) + "\n")
+	}
+	return b.String()
 }
 
 // marker returns the ASCII or the Unicode form of a symbol.
