@@ -114,8 +114,14 @@ func (h *Host) Snapshot(ctx context.Context) (Snapshot, error) {
 			case strings.HasPrefix(line, "*"):
 				table = line[1:]
 			case strings.HasPrefix(line, ":"):
-				name, _, _ := strings.Cut(line[1:], " ")
-				s.Rules = append(s.Rules, tool+" "+table+" chain "+name)
+				// A built-in chain with policy ACCEPT is what an absent
+				// table means too (iptables-nft makes tables on first
+				// use): only own chains and other policies count.
+				f := strings.Fields(line[1:])
+				if len(f) >= 2 && builtinChain(f[0]) && f[1] == "ACCEPT" {
+					continue
+				}
+				s.Rules = append(s.Rules, tool+" "+table+" chain "+strings.Join(f[:min(2, len(f))], " "))
 			case strings.HasPrefix(line, "-A "):
 				s.Rules = append(s.Rules, tool+" "+table+" "+line)
 			}
@@ -125,6 +131,14 @@ func (h *Host) Snapshot(ctx context.Context) (Snapshot, error) {
 		sort.Strings(l)
 	}
 	return s, nil
+}
+
+func builtinChain(name string) bool {
+	switch name {
+	case "INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING":
+		return true
+	}
+	return false
 }
 
 // files lists SnapshotRoots inside the running container (through its

@@ -2,6 +2,7 @@ package hosttest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -182,10 +183,20 @@ func (h *Host) restoreNetwork(ctx context.Context) error {
 		hadTable[t] = true
 	}
 	for _, t := range now.NFTTables {
-		if family, name, _ := strings.Cut(t, " "); !hadTable[t] && name == "kube-proxy" {
-			if _, err := run(ctx, nil, "nft", "delete", "table", family, name); err != nil {
+		family, name, _ := strings.Cut(t, " ")
+		if hadTable[t] {
+			continue
+		}
+		// kube-proxy's own table, and tables iptables-nft made on first
+		// use once the chain cleanup left them without rules.
+		if name != "kube-proxy" {
+			if n, err := nftRules(ctx, family, name); err != nil || n > 0 {
 				errs = append(errs, err)
+				continue
 			}
+		}
+		if _, err := run(ctx, nil, "nft", "delete", "table", family, name); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	// ip_forward first: writing it resets the per-interface forwarding flags.
@@ -209,6 +220,27 @@ func (h *Host) restoreNetwork(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// nftRules counts the rules of one nftables table.
+func nftRules(ctx context.Context, family, table string) (int, error) {
+	out, err := run(ctx, nil, "nft", "-j", "list", "table", family, table)
+	if err != nil {
+		return 0, err
+	}
+	var doc struct {
+		Nftables []map[string]json.RawMessage `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		return 0, fmt.Errorf("parse nft -j output: %w", err)
+	}
+	n := 0
+	for _, obj := range doc.Nftables {
+		if _, ok := obj["rule"]; ok {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func hasLink(name string) bool {
