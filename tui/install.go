@@ -206,9 +206,9 @@ func (m InstallModel) View() string {
 		case stepDone:
 			line += st.Dim.Render(suffix(r.message) + took(r.elapsed))
 		case stepSkipped:
-			line += st.Dim.Render(" no change" + suffix(r.message) + took(r.elapsed))
+			line += st.Dim.Render(": no change" + suffix(r.message) + took(r.elapsed))
 		case stepFailed:
-			line += " " + st.Error.Render(r.message)
+			line += ": " + st.Error.Render("failed: "+r.message)
 		case stepRunning:
 			if r.message != "" {
 				line += st.Dim.Render(": " + r.message)
