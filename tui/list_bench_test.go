@@ -97,4 +97,3 @@ func BenchmarkListReset(b *testing.B) {
 		_ = m.View()
 	}
 }
-
