@@ -78,9 +78,57 @@ func (r *CoreInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if inst.DeletionTimestamp != nil {
 		return ctrl.Result{}, nil
 	}
+	// Plan from the cache first: when it shows nothing to write (the common
+	// case, e.g. a pipeline became Ready), only the instance status may
+	// change. Anything to write is planned again from a direct list, so
+	// writes never rest on a cache that lags behind an earlier write; a
+	// change the cache has not seen yet brings its own event later.
+	now := r.now().UTC().Truncate(time.Second)
+	members, health, err := r.members(ctx, inst, true)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	plans, assigned := r.plan(inst, members, now)
+	if r.needsWrite(inst, plans, health) {
+		if members, health, err = r.members(ctx, inst, false); err != nil {
+			return ctrl.Result{}, err
+		}
+		plans, assigned = r.plan(inst, members, now)
+	}
+
+	var errs []error
+	hcName := HealthCheckPipelineName(inst.Name)
+	hcOwned, err := r.ensureHealthCheck(ctx, inst, health)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if !hcOwned {
+		r.event(inst, health, "Warning", "HealthCheckNameTaken", "Skip",
+			"pipeline %s exists and is not this instance's health-check pipeline; the health check does not run", hcName)
+	}
+
+	errs = append(errs, r.writePipelines(ctx, inst, plans)...)
+	if err := r.writeInstance(ctx, inst, plans, assigned, hcOwned && health == nil, now); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		log.Error(errors.Join(errs...), "reconcile instance")
+	}
+	return ctrl.Result{}, errors.Join(errs...)
+}
+
+// members returns the pipelines of inst that are not being deleted, and its
+// health-check pipeline (deleted or not), from the cache or listed directly.
+func (r *CoreInstanceReconciler) members(ctx context.Context, inst *v1alpha1.CoreInstance, cached bool) ([]*v1alpha1.Pipeline, *v1alpha1.Pipeline, error) {
 	var list v1alpha1.PipelineList
-	if err := r.Reader.List(ctx, &list, client.InNamespace(inst.Namespace)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("list pipelines of instance %s: %w", req, err)
+	var err error
+	if cached {
+		err = r.Client.List(ctx, &list, client.InNamespace(inst.Namespace), client.MatchingFields{indexInstance: inst.Name})
+	} else {
+		err = r.Reader.List(ctx, &list, client.InNamespace(inst.Namespace))
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("list pipelines of instance %s/%s: %w", inst.Namespace, inst.Name, err)
 	}
 	var members []*v1alpha1.Pipeline
 	var health *v1alpha1.Pipeline
@@ -97,27 +145,24 @@ func (r *CoreInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			members = append(members, p)
 		}
 	}
+	return members, health, nil
+}
 
-	var errs []error
-	hcOwned, err := r.ensureHealthCheck(ctx, inst, health)
-	if err != nil {
-		errs = append(errs, err)
+// needsWrite reports whether a plan would write anything but the instance
+// status: a pipeline status, an owner reference or the health check.
+func (r *CoreInstanceReconciler) needsWrite(inst *v1alpha1.CoreInstance, plans []*planned, health *v1alpha1.Pipeline) bool {
+	if health == nil && inst.Spec.HealthCheckEnabled() {
+		return true
 	}
-	if !hcOwned {
-		r.event(inst, health, "Warning", "HealthCheckNameTaken", "Skip",
-			"pipeline %s exists and is not this instance's health-check pipeline; the health check does not run", hcName)
+	if health != nil && metav1.IsControlledBy(health, inst) && !healthUpToDate(health, inst) {
+		return true
 	}
-
-	now := r.now().UTC().Truncate(time.Second)
-	plans, assigned := r.plan(inst, members, now)
-	errs = append(errs, r.writePipelines(ctx, inst, plans)...)
-	if err := r.writeInstance(ctx, inst, plans, assigned, hcOwned && health == nil, now); err != nil {
-		errs = append(errs, err)
+	for _, pl := range plans {
+		if !unchanged(pl) || (!isHealthCheck(pl.p, inst) && !hasOwner(pl.p, inst)) {
+			return true
+		}
 	}
-	if len(errs) > 0 {
-		log.Error(errors.Join(errs...), "reconcile instance")
-	}
-	return ctrl.Result{}, errors.Join(errs...)
+	return false
 }
 
 // plan resolves every member's ports and assigns the instance's frontends.

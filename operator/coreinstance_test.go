@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/pipeline"
@@ -173,8 +172,14 @@ func TestHealthCheckPipeline(t *testing.T) {
 	assert.True(t, isHealthCheck(p, inst))
 	assert.False(t, isHealthCheck(member("core-health", time.Time{}), inst), "a same-named pipeline the instance does not control")
 
-	var list client.ObjectList = &v1alpha1.PipelineList{}
-	assert.NotNil(t, list)
+	assert.True(t, healthUpToDate(p, inst), "freshly built: nothing to apply")
+	inst.Spec.HealthCheck.Port = 3000
+	assert.False(t, healthUpToDate(p, inst), "port changed")
+	inst.Spec.HealthCheck.Port = 2999
+	p.Spec.Image = "admin/choice:1"
+	assert.True(t, healthUpToDate(p, inst), "fields the operator does not set are the administrator's")
+	inst.Spec.HealthCheck.Enabled = ptr.To(false)
+	assert.False(t, healthUpToDate(p, inst), "disabled: the pipeline must go")
 }
 
 func TestNodeReservedPorts(t *testing.T) {

@@ -86,6 +86,21 @@ func instanceOwnerRef(inst *v1alpha1.CoreInstance, controller bool) map[string]a
 	return ref
 }
 
+// healthUpToDate reports whether p (inst's health-check pipeline) already
+// has every field HealthCheckPipeline sets, so applying it would change nothing.
+func healthUpToDate(p *v1alpha1.Pipeline, inst *v1alpha1.CoreInstance) bool {
+	if !inst.Spec.HealthCheckEnabled() || p.DeletionTimestamp != nil || !metav1.IsControlledBy(p, inst) {
+		return false
+	}
+	port := inst.Spec.HealthCheckPort()
+	s := &p.Spec
+	return p.Labels[LabelRole] == RoleHealthCheck && p.Labels[LabelCore] == inst.Name && p.Labels[LabelManagedBy] == ManagedBy &&
+		s.Instance == inst.Name && s.Config.Format == v1alpha1.ConfigFormatYAML && s.Config.Content == HealthCheckConfig(port) &&
+		len(s.Ports) == 1 && s.Ports[0].Protocol == v1alpha1.ProtocolTCP && s.Ports[0].Port == port &&
+		s.Ports[0].Name == healthCheckPortName && s.AutoDetectPorts != nil && !*s.AutoDetectPorts &&
+		s.ServiceType == inst.Spec.HealthCheckServiceType()
+}
+
 // isHealthCheck reports whether p is inst's health-check pipeline.
 func isHealthCheck(p *v1alpha1.Pipeline, inst *v1alpha1.CoreInstance) bool {
 	return p.Name == HealthCheckPipelineName(inst.Name) && metav1.IsControlledBy(p, inst)
@@ -118,6 +133,9 @@ func (r *CoreInstanceReconciler) ensureHealthCheck(ctx context.Context, inst *v1
 		}
 		r.event(inst, nil, "Normal", "HealthCheckDisabled", "Delete",
 			"health check disabled: deleted pipeline %s", existing.Name)
+		return true, nil
+	}
+	if existing != nil && healthUpToDate(existing, inst) {
 		return true, nil
 	}
 	obj := HealthCheckPipeline(inst)

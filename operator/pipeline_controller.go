@@ -29,6 +29,8 @@ type PipelineReconciler struct {
 	// NodePortRange is the cluster's node port range (DefaultNodePortRange when zero).
 	NodePortRange PortRange
 	Now           func() time.Time
+
+	applied appliedMemo
 }
 
 func (r *PipelineReconciler) now() time.Time {
@@ -56,6 +58,9 @@ type workloadStatus struct {
 func (r *PipelineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	p := &v1alpha1.Pipeline{}
 	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.applied.forget(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if p.DeletionTimestamp != nil {
@@ -105,20 +110,21 @@ func (r *PipelineReconciler) apply(ctx context.Context, ac runtime.ApplyConfigur
 
 // applyAll applies the pipeline's objects and deletes the ones it no longer needs.
 func (r *PipelineReconciler) applyAll(ctx context.Context, p *v1alpha1.Pipeline, objs *Objects) error {
-	if err := r.apply(ctx, objs.ConfigMap(), "ConfigMap "+ConfigMapName(p.Name)); err != nil {
+	ns := p.Namespace
+	if err := r.applyOnce(ctx, objs.ConfigMap(), &corev1.ConfigMap{}, "ConfigMap", ns, ConfigMapName(p.Name)); err != nil {
 		return err
 	}
 	kind := p.Spec.WorkloadKind()
 	var err error
 	switch kind {
 	case v1alpha1.WorkloadDaemonSet:
-		err = r.apply(ctx, objs.DaemonSet(), "DaemonSet "+p.Name)
+		err = r.applyOnce(ctx, objs.DaemonSet(), &appsv1.DaemonSet{}, "DaemonSet", ns, p.Name)
 	case v1alpha1.WorkloadStatefulSet:
-		if err = r.apply(ctx, objs.HeadlessService(), "Service "+HeadlessServiceName(p.Name)); err == nil {
-			err = r.apply(ctx, objs.StatefulSet(), "StatefulSet "+p.Name)
+		if err = r.applyOnce(ctx, objs.HeadlessService(), &corev1.Service{}, "Service", ns, HeadlessServiceName(p.Name)); err == nil {
+			err = r.applyOnce(ctx, objs.StatefulSet(), &appsv1.StatefulSet{}, "StatefulSet", ns, p.Name)
 		}
 	default:
-		err = r.apply(ctx, objs.Deployment(), "Deployment "+p.Name)
+		err = r.applyOnce(ctx, objs.Deployment(), &appsv1.Deployment{}, "Deployment", ns, p.Name)
 	}
 	if err != nil {
 		return err
@@ -200,10 +206,10 @@ func (r *PipelineReconciler) applyService(ctx context.Context, p *v1alpha1.Pipel
 		}
 		return nil
 	}
-	err = r.apply(ctx, svc, "Service "+p.Name)
+	err = r.applyOnce(ctx, svc, &corev1.Service{}, "Service", p.Namespace, p.Name)
 	if err != nil && apierrors.IsInvalid(err) && strings.Contains(err.Error(), "already allocated") && !objs.NoNodePortRequest {
 		objs.NoNodePortRequest = true
-		if err = r.apply(ctx, objs.Service(), "Service "+p.Name); err == nil {
+		if err = r.applyOnce(ctx, objs.Service(), &corev1.Service{}, "Service", p.Namespace, p.Name); err == nil {
 			r.event(p, nil, "Warning", "NodePortUnavailable", "Apply",
 				"a frontend in the node port range could not be used as the node port (already allocated); Kubernetes allocated another, see Service %s", p.Name)
 		}

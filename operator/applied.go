@@ -1,0 +1,89 @@
+package operator
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// appliedMemo remembers, per object, the apply configuration last applied
+// and the resourceVersion the API server answered with. When the cached
+// object still has that resourceVersion and the new configuration is the
+// same, applying again would change nothing, so the call is skipped. Any
+// change by someone else (a new resourceVersion) or to the configuration
+// leads to a real apply. The zero value is ready to use.
+type appliedMemo struct {
+	mu sync.Mutex
+	m  map[string]appliedState
+}
+
+type appliedState struct{ hash, resourceVersion string }
+
+func (a *appliedMemo) get(key string) (appliedState, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s, ok := a.m[key]
+	return s, ok
+}
+
+func (a *appliedMemo) put(key string, s appliedState) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m == nil {
+		a.m = map[string]appliedState{}
+	}
+	a.m[key] = s
+}
+
+// forget drops what is remembered about the objects of a pipeline.
+func (a *appliedMemo) forget(namespace, pipeline string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, name := range []string{pipeline, ConfigMapName(pipeline), HeadlessServiceName(pipeline)} {
+		for _, kind := range []string{"ConfigMap", "Service", "Deployment", "DaemonSet", "StatefulSet"} {
+			delete(a.m, kind+"/"+namespace+"/"+name)
+		}
+	}
+}
+
+// applyOnce applies ac unless the cached object (read into cached) shows
+// that the same configuration was applied and nothing changed since.
+func (r *PipelineReconciler) applyOnce(ctx context.Context, ac runtime.ApplyConfiguration, cached client.Object, kind, namespace, name string) error {
+	what := kind + " " + name
+	data, err := json.Marshal(ac)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", what, err)
+	}
+	sum := sha256.Sum256(data)
+	hash := hex.EncodeToString(sum[:])
+	key := kind + "/" + namespace + "/" + name
+	err = r.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cached)
+	switch {
+	case err == nil:
+		if s, ok := r.applied.get(key); ok && s.hash == hash && s.resourceVersion == cached.GetResourceVersion() {
+			return nil
+		}
+	case !apierrors.IsNotFound(err):
+		return fmt.Errorf("get %s: %w", what, err)
+	}
+	if err := r.apply(ctx, ac, what); err != nil {
+		return err
+	}
+	// The client decoded the API server's answer into ac.
+	var answered struct {
+		Metadata struct {
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+	}
+	if data, err := json.Marshal(ac); err == nil && json.Unmarshal(data, &answered) == nil && answered.Metadata.ResourceVersion != "" {
+		r.applied.put(key, appliedState{hash: hash, resourceVersion: answered.Metadata.ResourceVersion})
+	}
+	return nil
+}
