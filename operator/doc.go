@@ -4,9 +4,8 @@
 // # Who writes what
 //
 // The CoreInstance reconciler is the only writer of port assignments. For an
-// instance it lists every Pipeline whose spec.instance names it (a direct,
-// uncached list, so two pipelines created at the same moment are seen
-// together), resolves each one's effective ports with package pipeline, and
+// instance it lists every Pipeline whose spec.instance names it, resolves
+// each one's effective ports with package pipeline, and
 // runs pipeline.Assign once for the whole instance with the reserved set: the
 // node's own ports (the host-bound rows of the K3s port table, passed in as
 // Options.Reserved) plus the instance's health-check port. It then writes, per
@@ -15,7 +14,12 @@
 // status.frontendPorts, status.pipelineCount and the Ready condition (True
 // when every pipeline of the instance is Ready). Because one reconciler owns
 // one instance's whole port space and the work queue never runs one key twice
-// at once, no two pipelines can be given the same frontend.
+// at once, no two pipelines can be given the same frontend. It plans from
+// the informer cache first; when that plan would write anything but the
+// instance status it lists the pipelines again directly from the API server
+// and plans once more, so a write never rests on a cache that has not yet
+// seen an earlier write (a change the cache has not seen brings its own
+// event later).
 //
 // The Pipeline reconciler turns a pipeline whose ports are assigned for its
 // current generation into objects and writes status.conditions[Ready],
@@ -25,9 +29,12 @@
 // so neither overwrites the other.
 //
 // Every object is written with server-side apply (FieldManager), which is
-// idempotent: re-applying an unchanged object is a no-op on the server. The
-// reconcilers watch the objects they own, so a change made by someone else is
-// put back, and they do not requeue on a timer.
+// idempotent. The Pipeline reconciler remembers the configuration it last
+// applied to each object and the resourceVersion the API server answered;
+// while the cached object still has that resourceVersion, an identical apply
+// is skipped. The reconcilers watch the objects they own, so a change made by
+// someone else (a new resourceVersion) is put back, and they do not requeue
+// on a timer.
 //
 // # Objects of a pipeline
 //
