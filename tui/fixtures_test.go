@@ -118,29 +118,53 @@ func options() Options {
 	return Options{Now: now, Editor: []string{"false"}}
 }
 
+// term is a test program and everything it has drawn so far.
+type term struct {
+	*teatest.TestModel
+	drawn bytes.Buffer
+}
+
 // start runs the manager in a test program at the fixed size.
-func start(t *testing.T, api manage.API, o Options) *teatest.TestModel {
+func start(t *testing.T, api manage.API, o Options) *term {
 	t.Helper()
 	tm := teatest.NewTestModel(t, New(t.Context(), api, o), teatest.WithInitialTermSize(screenW, screenH))
 	t.Cleanup(func() { _ = tm.Quit() })
-	return tm
+	return &term{TestModel: tm}
 }
 
-// waitFor waits until the program's output contains every part.
-func waitFor(t *testing.T, tm *teatest.TestModel, parts ...string) {
+// waitFor waits until every part has been drawn (now or earlier: the
+// program redraws only what changed, so one frame may not hold them all).
+func waitFor(t *testing.T, tm *term, parts ...string) {
 	t.Helper()
-	teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	buf := make([]byte, 64<<10)
+	for {
+		for {
+			n, _ := tm.Output().Read(buf)
+			if n == 0 {
+				break
+			}
+			tm.drawn.Write(buf[:n])
+		}
+		missing := ""
 		for _, p := range parts {
-			if !bytes.Contains(b, []byte(p)) {
-				return false
+			if !bytes.Contains(tm.drawn.Bytes(), []byte(p)) {
+				missing = p
+				break
 			}
 		}
-		return true
-	}, teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q not drawn within 10s; drawn so far:\n%s", missing, tm.drawn.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // screen quits the program and returns the last screen it drew.
-func screen(t *testing.T, tm *teatest.TestModel) string {
+func screen(t *testing.T, tm *term) string {
 	t.Helper()
 	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
 	fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second))
@@ -195,7 +219,7 @@ func keyMsg(s string) tea.KeyMsg {
 }
 
 // send types keys one by one.
-func send(tm *teatest.TestModel, keys ...string) {
+func send(tm *term, keys ...string) {
 	for _, k := range keys {
 		tm.Send(keyMsg(k))
 	}
