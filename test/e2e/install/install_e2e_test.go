@@ -149,9 +149,12 @@ func (e *e2e) checkUnit(ctx context.Context, t *testing.T) {
 	assert.Contains(t, fmt.Sprint(s["EnvironmentFiles"]), installer.EnvFilePath)
 }
 
-// kubectl runs the kubectl link tpctl made, with K3s's kubeconfig.
+// kubectl runs the kubectl link tpctl made, with K3s's kubeconfig. Its
+// discovery cache goes to /tmp: the test's own files must not show up as
+// uninstall residue.
 func (e *e2e) kubectl(ctx context.Context, args ...string) (string, error) {
-	return e.h.Exec(ctx, append([]string{"/usr/local/bin/kubectl", "--kubeconfig", installer.KubeconfigPath}, args...)...)
+	return e.h.Exec(ctx, append([]string{"/usr/local/bin/kubectl", "--kubeconfig", installer.KubeconfigPath,
+		"--cache-dir", "/tmp/tpctl-e2e-kubectl-cache"}, args...)...)
 }
 
 // checkNode: the node is Ready and CoreDNS runs, seen with kubectl and the

@@ -75,8 +75,11 @@ func deployCoreDNS(ctx context.Context, cs kubernetes.Interface, c Config) error
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
 					ServiceAccountName: sa.Name,
-					DNSPolicy:          corev1.DNSDefault,
-					PriorityClassName:  "system-cluster-critical",
+					// Port 53 as a non-root user without file capabilities:
+					// the pod's own network namespace allows low ports.
+					SecurityContext:   &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}}},
+					DNSPolicy:         corev1.DNSDefault,
+					PriorityClassName: "system-cluster-critical",
 					Tolerations: []corev1.Toleration{
 						{Key: "CriticalAddonsOnly", Operator: corev1.TolerationOpExists},
 						{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule},
@@ -97,7 +100,7 @@ func deployCoreDNS(ctx context.Context, cs kubernetes.Interface, c Config) error
 						SecurityContext: &corev1.SecurityContext{
 							RunAsUser:                &user,
 							AllowPrivilegeEscalation: &noEscalation,
-							Capabilities:             &corev1.Capabilities{Add: []corev1.Capability{"NET_BIND_SERVICE"}, Drop: []corev1.Capability{"ALL"}},
+							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 						},
 						ReadinessProbe: &corev1.Probe{
 							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8181)}},
@@ -128,37 +131,66 @@ func deployCoreDNS(ctx context.Context, cs kubernetes.Interface, c Config) error
 			},
 		},
 	}
+	// Create what is missing; what exists is left alone (a Service with a
+	// fixed cluster IP cannot be created twice: that is "invalid", not
+	// "already exists").
 	apply := []struct {
-		what string
-		fn   func() error
+		what   string
+		get    func() error
+		create func() error
 	}{
-		{"ServiceAccount coredns", func() error {
-			_, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{})
-			return err //nolint:wrapcheck // wrapped below
-		}},
-		{"ClusterRole system:coredns", func() error {
-			_, err := cs.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{})
-			return err //nolint:wrapcheck // wrapped below
-		}},
-		{"ClusterRoleBinding system:coredns", func() error {
-			_, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{})
-			return err //nolint:wrapcheck // wrapped below
-		}},
-		{"ConfigMap coredns", func() error {
-			_, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{})
-			return err //nolint:wrapcheck // wrapped below
-		}},
-		{"Deployment coredns", func() error {
-			_, err := cs.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{})
-			return err //nolint:wrapcheck // wrapped below
-		}},
-		{"Service kube-dns", func() error {
-			_, err := cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
-			return err //nolint:wrapcheck // wrapped below
-		}},
+		{"ServiceAccount coredns",
+			func() error {
+				_, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, sa.Name, metav1.GetOptions{})
+				return err
+			},
+			func() error {
+				_, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{})
+				return err
+			}},
+		{"ClusterRole system:coredns",
+			func() error {
+				_, err := cs.RbacV1().ClusterRoles().Get(ctx, role.Name, metav1.GetOptions{})
+				return err
+			},
+			func() error {
+				_, err := cs.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{})
+				return err
+			}},
+		{"ClusterRoleBinding system:coredns",
+			func() error {
+				_, err := cs.RbacV1().ClusterRoleBindings().Get(ctx, binding.Name, metav1.GetOptions{})
+				return err
+			},
+			func() error {
+				_, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{})
+				return err
+			}},
+		{"ConfigMap coredns",
+			func() error { _, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, cm.Name, metav1.GetOptions{}); return err },
+			func() error { _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); return err }},
+		{"Deployment coredns",
+			func() error {
+				_, err := cs.AppsV1().Deployments(ns).Get(ctx, dep.Name, metav1.GetOptions{})
+				return err
+			},
+			func() error {
+				_, err := cs.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{})
+				return err
+			}},
+		{"Service kube-dns",
+			func() error { _, err := cs.CoreV1().Services(ns).Get(ctx, svc.Name, metav1.GetOptions{}); return err },
+			func() error { _, err := cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); return err }},
 	}
 	for _, a := range apply {
-		if err := a.fn(); err != nil && !apierrors.IsAlreadyExists(err) {
+		err := a.get()
+		if err == nil {
+			continue
+		}
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("get %s: %w", a.what, err)
+		}
+		if err := a.create(); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create %s: %w", a.what, err)
 		}
 	}

@@ -65,6 +65,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		}
 		bins[tool] = p
 	}
+	if bins, err = installComponents(l, bins); err != nil {
+		return err
+	}
 	nodeIP := c.NodeIP
 	if nodeIP == "" {
 		if nodeIP, err = defaultRouteIPv4(); err != nil {
@@ -141,12 +144,6 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err := s.importImages(ctx, bins["ctr"], l.ImagesDir()); err != nil {
 		return err
 	}
-	if err := start("kube-controller-manager", s.controllerManagerArgs(p, creds)...); err != nil {
-		return err
-	}
-	if err := start("kube-scheduler", componentAuth(creds.scheduler, 10259)...); err != nil {
-		return err
-	}
 	kubeletArgs, err := s.kubeletArgs(creds, nodeIP)
 	if err != nil {
 		return err
@@ -174,6 +171,14 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return err
 	}
 	s.logf("API server ready after %s", time.Since(begin).Round(time.Millisecond))
+	// The controller manager and scheduler exit when RBAC is not
+	// bootstrapped yet: they start once /readyz (which waits for it) passes.
+	if err := start("kube-controller-manager", s.controllerManagerArgs(p, creds)...); err != nil {
+		return err
+	}
+	if err := start("kube-scheduler", componentAuth(creds.scheduler, 10259)...); err != nil {
+		return err
+	}
 	if !c.Disabled("coredns") {
 		if err := s.waitFor(ctx, kids, "CoreDNS add-on", func(ctx context.Context) error { return deployCoreDNS(ctx, cs, c) }); err != nil {
 			return err
@@ -218,9 +223,14 @@ func (s *Server) hostSettings() {
 // waitFor polls cond until it succeeds, ctx ends or a component exits.
 func (s *Server) waitFor(ctx context.Context, kids *children, what string, cond func(context.Context) error) error {
 	var last error
+	begin, told := time.Now(), time.Now()
 	for {
 		if last = cond(ctx); last == nil {
 			return nil
+		}
+		if time.Since(told) > 15*time.Second {
+			s.logf("still waiting for %s after %s: %s", what, time.Since(begin).Round(time.Second), last)
+			told = time.Now()
 		}
 		select {
 		case <-ctx.Done():
