@@ -64,6 +64,7 @@ type Model struct {
 	watchCtx    context.Context
 	watchCancel context.CancelFunc
 	watching    bool
+	detailSeq   int
 	status      string
 	err         error
 }
@@ -138,8 +139,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.gen != m.watchGen {
 			return m, nil
 		}
-		m.applyEvents(msg.events)
-		return m, nextEvents(m.watchCh, msg.gen)
+		next := nextEvents(m.watchCh, msg.gen)
+		if m.applyEvents(msg.events) && m.view == viewDetail {
+			return m, tea.Batch(next, m.loadDetail(m.detail.name()))
+		}
+		return m, next
 	case watchEndedMsg:
 		if msg.gen != m.watchGen {
 			return m, nil
@@ -162,7 +166,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case detailDataMsg:
-		if msg.name == m.detail.name() {
+		if msg.name == m.detail.name() && msg.seq == m.detailSeq {
 			m.detail.loaded(msg)
 		}
 		return m, nil
@@ -172,7 +176,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.detail.show(msg.p)
 		m.list.rows[msg.p.Name] = newRow(msg.p)
 		m.list.resort()
-		return m, loadDetail(m.ctx, m.api, msg.p.Name)
+		return m, m.loadDetail(msg.p.Name)
 	case pipelineDeletedMsg:
 		m.status, m.err = "pipeline "+msg.name+" deleted", nil
 		if m.view == viewDetail && m.detail.name() == msg.name {
@@ -209,20 +213,27 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// applyEvents folds watch events into the list and the detail view.
-func (m *Model) applyEvents(events []manage.PipelineEvent) {
+// applyEvents folds watch events into the list and the detail view. It
+// reports whether the shown pipeline's ports, Service type or readiness
+// changed, which makes its endpoints and events worth loading again.
+func (m *Model) applyEvents(events []manage.PipelineEvent) bool {
 	m.list.apply(events)
 	if m.detail.p == nil {
-		return
+		return false
 	}
 	name := m.detail.name()
+	reload := false
+	show := func(p *v1alpha1.Pipeline) {
+		reload = reload || statusMoved(m.detail.p, p)
+		m.detail.changed(p)
+	}
 	for _, e := range events {
 		switch {
 		case e.Type == manage.EventReset:
 			found := false
 			for i := range e.Pipelines {
 				if e.Pipelines[i].Name == name {
-					m.detail.changed(&e.Pipelines[i])
+					show(&e.Pipelines[i])
 					found = true
 				}
 			}
@@ -233,10 +244,25 @@ func (m *Model) applyEvents(events []manage.PipelineEvent) {
 			if e.Type == manage.EventDeleted {
 				m.detail.deleted()
 			} else {
-				m.detail.changed(e.Pipeline)
+				show(e.Pipeline)
 			}
 		}
 	}
+	return reload
+}
+
+// loadDetail loads the shown pipeline's endpoints and events; only the
+// newest load is taken.
+func (m *Model) loadDetail(name string) tea.Cmd {
+	m.detailSeq++
+	return loadDetail(m.ctx, m.api, name, m.detailSeq)
+}
+
+// statusMoved reports a change that shows in endpoints or events.
+func statusMoved(old, cur *v1alpha1.Pipeline) bool {
+	return old.Status.PortSummary != cur.Status.PortSummary || old.Status.ServiceType != cur.Status.ServiceType ||
+		old.Status.ReadyReplicas != cur.Status.ReadyReplicas || old.Generation != cur.Generation ||
+		manage.StatusText(old) != manage.StatusText(cur)
 }
 
 func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
@@ -286,7 +312,7 @@ func (m Model) listKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		if p := m.list.selected(); p != nil {
 			m.view = viewDetail
 			m.detail.show(p)
-			return m, loadDetail(m.ctx, m.api, p.Name)
+			return m, m.loadDetail(p.Name)
 		}
 	case key.Matches(msg, k.New):
 		return m.openForm(nil, viewList)
@@ -333,7 +359,7 @@ func (m Model) detailKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Refresh):
 		if m.detail.p != nil {
 			m.detail.loading = true
-			return m, loadDetail(m.ctx, m.api, m.detail.name())
+			return m, m.loadDetail(m.detail.name())
 		}
 	default:
 		var cmd tea.Cmd

@@ -39,6 +39,7 @@ type (
 		err   error
 	}
 	detailDataMsg struct {
+		seq       int
 		name      string
 		endpoints []manage.Endpoint
 		events    []manage.Event
@@ -122,14 +123,16 @@ func loadInstances(ctx context.Context, api manage.API) tea.Cmd {
 	}
 }
 
-func loadDetail(ctx context.Context, api manage.API, name string) tea.Cmd {
+// loadDetail reads a pipeline's endpoints and events; seq tells a newer
+// load from an older one that finishes later.
+func loadDetail(ctx context.Context, api manage.API, name string, seq int) tea.Cmd {
 	return func() tea.Msg {
 		eps, err := api.Endpoints(ctx, name)
 		if err != nil {
-			return detailDataMsg{name: name, err: err}
+			return detailDataMsg{seq: seq, name: name, err: err}
 		}
 		events, err := api.Events(ctx, v1alpha1.KindPipeline, name)
-		return detailDataMsg{name: name, endpoints: eps, events: events, err: err}
+		return detailDataMsg{seq: seq, name: name, endpoints: eps, events: events, err: err}
 	}
 }
 

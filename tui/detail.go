@@ -102,7 +102,7 @@ func (m *detailModel) render() {
 	kv("Instance", p.Spec.Instance)
 	kind := string(p.Spec.WorkloadKind())
 	if p.Spec.WorkloadKind() != v1alpha1.WorkloadDaemonSet {
-		kind += " · " + strconv.Itoa(int(p.Spec.ReplicaCount())) + " replicas"
+		kind += " · " + plural(int(p.Spec.ReplicaCount()), "replica")
 	}
 	kv("Workload", kind)
 	kv("Ready", manage.ReadyText(p)+" · "+manage.StatusText(p))

@@ -263,13 +263,18 @@ func (m *listModel) selectedName() string {
 	return ""
 }
 
-// columns are the widths of the fixed columns; ports take the rest.
-type columns struct{ name, instance, workload, svc, ready, stat int }
+// columns are the widths of the fixed columns (0: hidden); ports take
+// the rest.
+type columns struct{ name, instance, workload, svc, ready, stat, ports int }
+
+// minPorts is the room the ports column keeps on narrow screens: the
+// instance, workload and ready columns give way first.
+const minPorts = 24
 
 func (m *listModel) columns() columns {
 	c := columns{name: 4, instance: 8, workload: 11, svc: 12, ready: 5, stat: 9}
 	for _, r := range m.visible {
-		c.name = max(c.name, len(r.name)+len(m.healthMark(r)))
+		c.name = max(c.name, ansi.StringWidth(r.name+m.healthMark(r)))
 		c.instance = max(c.instance, len(r.instance))
 		c.stat = max(c.stat, len(r.stat))
 		c.ready = max(c.ready, len(r.ready))
@@ -277,7 +282,39 @@ func (m *listModel) columns() columns {
 	c.name = min(c.name, max(m.width/4, 12))
 	c.instance = min(c.instance, 16)
 	c.stat = min(c.stat, 16)
+	used := func() int {
+		n := 2 + c.name + c.svc + c.stat + 6
+		for _, w := range []int{c.instance, c.workload, c.ready} {
+			if w > 0 {
+				n += w + 2
+			}
+		}
+		return n
+	}
+	for _, hide := range []*int{&c.instance, &c.workload, &c.ready} {
+		if m.width-used() >= minPorts {
+			break
+		}
+		*hide = 0
+	}
+	c.ports = max(m.width-used(), 1)
 	return c
+}
+
+// row renders the cells of one line; hidden columns are left out.
+func (c columns) row(mark, name, instance, workload, svc, ready, stat, ports string) string {
+	var b strings.Builder
+	b.WriteString(mark + pad(name, c.name) + "  ")
+	for _, col := range []struct {
+		text string
+		w    int
+	}{{instance, c.instance}, {workload, c.workload}, {svc, c.svc}, {ready, c.ready}} {
+		if col.w > 0 {
+			b.WriteString(pad(col.text, col.w) + "  ")
+		}
+	}
+	b.WriteString(stat + "  " + ports)
+	return b.String()
 }
 
 func pad(s string, w int) string {
@@ -327,15 +364,13 @@ func (m *listModel) view(namespace string, noInstance bool) string {
 		return b.String()
 	}
 	c := m.columns()
-	hdr := "  " + pad("NAME", c.name) + "  " + pad("INSTANCE", c.instance) + "  " + pad("WORKLOAD", c.workload) + "  " +
-		pad("SERVICE", c.svc) + "  " + pad("READY", c.ready) + "  " + pad("STATUS", c.stat) + "  PORTS"
+	hdr := c.row("  ", "NAME", "INSTANCE", "WORKLOAD", "SERVICE", "READY", pad("STATUS", c.stat), "PORTS")
 	b.WriteString(st.Header.Render(pad(hdr, m.width)))
 	b.WriteByte('\n')
 	if len(m.visible) == 0 {
 		b.WriteString("No pipeline matches the filter.\n")
 		return b.String()
 	}
-	portsWidth := m.width - (2 + c.name + c.instance + c.workload + c.svc + c.ready + c.stat + 12)
 	end := min(m.offset+max(m.height-1, 1), len(m.visible))
 	for i := m.offset; i < end; i++ {
 		r := m.visible[i]
@@ -354,8 +389,7 @@ func (m *listModel) view(namespace string, noInstance bool) string {
 		default:
 			stat = st.Warn.Render(stat)
 		}
-		line := mark + pad(name, c.name) + "  " + pad(r.instance, c.instance) + "  " + pad(r.workload, c.workload) + "  " +
-			pad(r.svc, c.svc) + "  " + pad(r.ready, c.ready) + "  " + stat + "  " + m.portsCell(r, portsWidth, !sel)
+		line := c.row(mark, name, r.instance, r.workload, r.svc, r.ready, stat, m.portsCell(r, c.ports, !sel))
 		if sel {
 			// One style over plain text: inner styles would end the highlight.
 			line = st.Selected.Render(pad(line, m.width))

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/manage"
@@ -98,6 +100,9 @@ func StartEnvOn(ctx context.Context, t testing.TB, kubeconfig string, cfg *rest.
 // one test binary.
 func StartOperator(ctx context.Context, t testing.TB, cfg *rest.Config, namespace, defaultImage string) {
 	t.Helper()
+	// The manager logs through controller-runtime's root logger, which
+	// complains on stderr until one is set; tests read objects, not logs.
+	ctrllog.SetLogger(logr.Discard())
 	reserved, err := operator.DefaultReservedPorts()
 	if err != nil {
 		t.Fatal(err)
