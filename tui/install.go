@@ -27,6 +27,18 @@ type InstallSummary struct {
 	LogFile string
 }
 
+// NewInstallSummary is the summary of a finished install: its kubeconfig,
+// its log, the endpoints worth knowing ("API server: https://…:6443") and
+// the commands people run next.
+func NewInstallSummary(kubeconfig, logFile string, endpoints ...string) InstallSummary {
+	return InstallSummary{Kubeconfig: kubeconfig, LogFile: logFile, Endpoints: endpoints, Next: []string{
+		"tpctl instance get                      # the core instance: proxies, health check",
+		"tpctl pipeline create --name NAME --config-file FILE [--port tcp/5170] --wait",
+		"tpctl pipeline endpoints NAME           # where clients send data",
+		"tpctl tui                               # manage pipelines interactively",
+	}}
+}
+
 // stepState is where a step of the plan is.
 type stepState int
 

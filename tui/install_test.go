@@ -136,3 +136,13 @@ func TestRunInstallInterruptCancelsTheRun(t *testing.T) {
 	_, err := fm.Finished()
 	assert.EqualError(t, err, "interrupted")
 }
+
+func TestNewInstallSummary(t *testing.T) {
+	s := NewInstallSummary("/etc/rancher/k3s/k3s.yaml", "/var/log/tpctl/install.log", "API server: https://192.0.2.10:6443")
+	assert.Equal(t, "/etc/rancher/k3s/k3s.yaml", s.Kubeconfig)
+	assert.Equal(t, []string{"API server: https://192.0.2.10:6443"}, s.Endpoints)
+	require.Len(t, s.Next, 4)
+	assert.Contains(t, s.Next[1], "tpctl pipeline create --name NAME")
+	m := feedInstall(NewInstallModel(nil), installDoneMsg{summary: s})
+	assert.Contains(t, m.View(), "tpctl tui")
+}

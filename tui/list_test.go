@@ -147,3 +147,13 @@ func TestListResize(t *testing.T) {
 	}
 	assert.Contains(t, m.View(), "tcp/2201->2200, udp/5140", "wide enough for every port")
 }
+
+func TestHelpToggles(t *testing.T) {
+	m := loaded(t, sampleCluster(t))
+	assert.NotContains(t, m.View(), "pgup")
+	m = feed(t, m, keyMsg("?"))
+	assert.Contains(t, m.View(), "pgup", "? shows every key")
+	assert.Contains(t, m.View(), "reverse")
+	m = feed(t, m, keyMsg("?"))
+	assert.NotContains(t, m.View(), "pgup")
+}

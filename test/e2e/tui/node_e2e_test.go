@@ -1,0 +1,107 @@
+//go:build e2e
+
+package tui
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/utils/ptr"
+
+	"github.com/tpctl/tpctl/api/v1alpha1"
+	"github.com/tpctl/tpctl/manage"
+	"github.com/tpctl/tpctl/manage/testenv"
+	"github.com/tpctl/tpctl/test/cluster"
+	"github.com/tpctl/tpctl/test/images"
+)
+
+// runTpctl runs the built binary and returns its stdout; stderr goes to
+// the test log.
+func runTpctl(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if errOut.Len() > 0 {
+		t.Logf("tpctl %s: stderr:\n%s", strings.Join(args, " "), errOut.String())
+	}
+	require.NoError(t, err, "tpctl %s\n%s", strings.Join(args, " "), out.String())
+	return out.String()
+}
+
+// On the full node: `tpctl pipeline create … --wait` returns once the
+// pipeline's pod is Ready, and data sent to the address `tpctl pipeline
+// endpoints` prints reaches that pod. The pipeline runs the harness's sink
+// image, which records what it receives and reports it over HTTP (a
+// second port of the same pipeline).
+func TestPipelineOnNodeReceivesData(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the node harness changes the host's network and cgroups")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	bin := buildTpctl(t)
+	sinkTar, err := images.Build(ctx, t.TempDir(), images.Sink())
+	require.NoError(t, err)
+	n := cluster.StartNode(ctx, t, cluster.NodeOptions{Images: []string{sinkTar}, Logf: t.Logf})
+	env := testenv.StartEnvOn(ctx, t, n.Kubeconfig(), n.RESTConfig(), testenv.EnvOptions{
+		// No health-check pipeline: its Fluent Bit image cannot be pulled here.
+		Instance: func(i *v1alpha1.CoreInstance) { i.Spec.HealthCheck.Enabled = ptr.To(false) },
+	})
+	conn := []string{"--kubeconfig", n.Kubeconfig(), "--namespace", env.Namespace}
+
+	start := time.Now()
+	out := runTpctl(t, bin, append([]string{"pipeline", "create", "--name", "sink",
+		"--image", images.SinkRef, "--arg=--tcp=5170", "--arg=--http=:8080",
+		"--port", "tcp/5170", "--port", "http=tcp/8080", "--no-auto-ports",
+		"--service-type", "NodePort", "--wait", "--timeout", "5m"}, conn...)...)
+	t.Logf("create --wait returned after %s:\n%s", time.Since(start).Round(time.Millisecond), out)
+	assert.Contains(t, out, "Ready:              1/1 Available")
+
+	table := runTpctl(t, bin, append([]string{"pipeline", "endpoints", "sink"}, conn...)...)
+	t.Logf("endpoints:\n%s", table)
+	var eps []manage.Endpoint
+	require.NoError(t, json.Unmarshal([]byte(runTpctl(t, bin, append([]string{"pipeline", "endpoints", "sink", "-o", "json"}, conn...)...)), &eps))
+	addr := map[int32]string{}
+	for _, e := range eps {
+		assert.Equal(t, manage.ScopeNode, e.Scope, "NodePort: a node address")
+		assert.True(t, strings.HasPrefix(e.Address, n.NodeIP()+":"), "%s is on the node's address %s", e.Address, n.NodeIP())
+		addr[e.Backend] = e.Address
+	}
+	require.NotEmpty(t, addr[5170])
+	require.NotEmpty(t, addr[8080])
+	assert.Contains(t, table, addr[5170], "the table prints the same address")
+
+	payload := fmt.Sprintf("hello from tpctl e2e %d", time.Now().UnixNano())
+	c, err := net.DialTimeout("tcp", addr[5170], 10*time.Second)
+	require.NoError(t, err)
+	_, err = c.Write([]byte(payload + "\n"))
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+
+	var got string
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + addr[8080] + "/received")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		got = string(b)
+		return err == nil && strings.Contains(got, payload)
+	}, time.Minute, 200*time.Millisecond, "the pod never reported the payload; last report: %s", got)
+	t.Logf("the sink received: %s", got)
+}
