@@ -62,8 +62,11 @@ func Summary(env *Env) []string {
 		fmt.Sprintf("K3s %s runs as %s; node %s is Ready.", orUnknown(st.K3s.Version), UnitName, env.Config.NodeName),
 		fmt.Sprintf("kubeconfig: %s (mode %s); kubectl, crictl and ctr are in %s.", KubeconfigPath, env.Config.WriteKubeconfigMode, filepath.Dir(K3sBinaryPath)),
 	}
-	if env.ChartSteps == nil {
-		out = append(out, "The operator and core-instance charts are not installed by this version of tpctl.")
+	switch {
+	case env.charts != nil:
+		out = append(out, env.charts.summary()...)
+	case env.ChartSteps == nil:
+		out = append(out, "The operator and core-instance charts were left out (--skip-charts); run `tpctl install` without it to add them.")
 	}
 	return append(out, "Log: "+LogPath+". Check the node with `tpctl status`; remove it with `tpctl uninstall`.")
 }
@@ -84,11 +87,15 @@ type Options struct {
 	Cluster func(kubeconfig string) (Cluster, error)
 	// K3sVersion asks a K3s binary for its version (`k3s --version`).
 	K3sVersion func(ctx context.Context, binary string) (string, error)
-	// ChartSteps are the steps that follow a Ready node: install the
-	// operator chart, install the core-instance chart, wait for the
-	// CoreInstance to be Ready. They come with the operator; until then
-	// the plan ends with the node.
+	// ChartSteps are the steps of the operator and core-instance charts
+	// (Charts.Steps; nil: the plan ends with the node). Steps marked to run
+	// before K3s starts (staging the operator image) follow "stage
+	// payload"; the others follow the Ready node, and their undo steps
+	// open the uninstall plan.
 	ChartSteps func(env *Env) []Step
+	// ChartAPI opens the API for the chart steps and for status
+	// (NewChartAPI).
+	ChartAPI func(kubeconfig string) (ChartAPI, error)
 	// Poll is how often waits look again (default 1s).
 	Poll time.Duration
 	Now  func() time.Time
@@ -105,6 +112,9 @@ type Env struct {
 	// reuseK3s: the plan drives a K3s that was on the host already.
 	reuseK3s bool
 	mgr      systemd.Manager
+	// charts is set by Charts.Steps; keepData by the uninstall plan.
+	charts   *chartsRun
+	keepData bool
 }
 
 // Manager connects to systemd once and returns the connection.
@@ -155,8 +165,10 @@ func newEnv(o Options) *Env {
 }
 
 // NewInstallPlan builds the install plan: preflight → stage payload →
-// K3s config → environment file → unit → start → containerd template (when
-// the host needs it) → wait for the node → chart steps (when registered).
+// (stage operator image) → K3s config → environment file → unit → start →
+// containerd template (when the host needs it) → wait for the node →
+// (import operator image → operator chart → core-instance chart → wait for
+// the core instance, when chart steps are registered).
 // The configuration must be valid (Config.Validate). Sources are resolved
 // here, so a missing K3s binary is reported before anything is touched.
 func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
@@ -165,19 +177,26 @@ func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	steps := []Step{
-		&preflightStep{env: env},
-		stage,
+	var beforeStart, afterReady []Step
+	if env.ChartSteps != nil {
+		for _, s := range env.ChartSteps(env) {
+			if _, ok := s.(interface{ beforeStart() }); ok {
+				beforeStart = append(beforeStart, s)
+			} else {
+				afterReady = append(afterReady, s)
+			}
+		}
+	}
+	steps := append([]Step{&preflightStep{env: env}, stage}, beforeStart...)
+	steps = append(steps,
 		newK3sConfigStep(env),
 		newEnvFileStep(env),
 		newUnitStep(env),
 		&startStep{env: env},
 		&containerdStep{env: env},
 		&waitStep{env: env},
-	}
-	if env.ChartSteps != nil {
-		steps = append(steps, env.ChartSteps(env)...)
-	}
+	)
+	steps = append(steps, afterReady...)
 	plan := &Plan{Name: "install", Steps: steps, Root: env.Root, State: env.State, PID: env.PID, Now: env.Now}
 	plan.OnFinish = func(_ context.Context, ev Events) error {
 		cur := env.State.Get()

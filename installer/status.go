@@ -36,7 +36,13 @@ type StatusReport struct {
 	Node      *NodeStatus        `json:"node,omitempty"`
 	NodeError string             `json:"nodeError,omitempty"`
 	Payload   bundle.Description `json:"payload"`
-	// Unavailable names what status cannot report yet, and why.
+	// Operator, Instances and Pipelines (the number of Pipeline objects in
+	// every namespace) come from the API server.
+	Operator  *OperatorStatus  `json:"operator,omitempty"`
+	Instances []InstanceStatus `json:"instances,omitempty"`
+	Pipelines *int             `json:"pipelines,omitempty"`
+	// Unavailable names each of operator, instance and pipelines that
+	// cannot be reported, and why.
 	Unavailable map[string]string `json:"unavailable,omitempty"`
 }
 
@@ -48,13 +54,15 @@ func Status(ctx context.Context, o Options) StatusReport {
 	if o.Bundle != nil {
 		rep.Payload = o.Bundle.Describe()
 	}
-	rep.Unavailable = map[string]string{
-		"operator":  "not reported yet: tpctl does not install the operator chart yet",
-		"instance":  "not reported yet: tpctl does not install the core-instance chart yet",
-		"pipelines": "not reported yet: pipelines come with the operator",
+	rep.Unavailable = map[string]string{}
+	noAPI := func(why string) {
+		for _, k := range []string{"operator", "instance", "pipelines"} {
+			rep.Unavailable[k] = "unavailable: " + why
+		}
 	}
 	if err := env.State.Load(); err != nil {
 		rep.NodeError = err.Error()
+		noAPI(err.Error())
 		return rep
 	}
 	rep.Installed = env.State.Exists()
@@ -89,6 +97,11 @@ func Status(ctx context.Context, o Options) StatusReport {
 			break
 		}
 		rep.Node = nodeStatus(n)
+	}
+	if _, err := os.Stat(env.Kubeconfig()); rep.Installed && err == nil {
+		chartStatus(ctx, env, &rep)
+	} else {
+		noAPI(rep.NodeError)
 	}
 	return rep
 }
@@ -138,6 +151,24 @@ func WriteStatus(w io.Writer, r StatusReport) error {
 		pl = fmt.Sprintf("%d artifacts, %d missing (see `tpctl version`)", len(r.Payload.Artifacts), len(r.Payload.Missing))
 	}
 	fmt.Fprintf(&b, "payload:    %s\n", pl)
+	if r.Operator != nil {
+		fmt.Fprintf(&b, "operator:   %s/%s %d/%d ready, image %s\n", r.Operator.Namespace, r.Operator.Name,
+			r.Operator.ReadyReplicas, r.Operator.Replicas, orUnknown(r.Operator.Image))
+	}
+	for _, in := range r.Instances {
+		ready := "Ready"
+		if !in.Ready {
+			ready = "NotReady (" + in.Reason + ")"
+		}
+		hc := "health check off"
+		if in.HealthCheckEnabled {
+			hc = fmt.Sprintf("health check tcp/%d", in.HealthCheckPort)
+		}
+		fmt.Fprintf(&b, "instance:   %s/%s %s, %s, %d pipeline(s)\n", in.Namespace, in.Name, ready, hc, in.Pipelines)
+	}
+	if r.Pipelines != nil {
+		fmt.Fprintf(&b, "pipelines:  %d\n", *r.Pipelines)
+	}
 	for _, k := range []string{"operator", "instance", "pipelines"} {
 		if why, ok := r.Unavailable[k]; ok {
 			fmt.Fprintf(&b, "%-11s %s\n", k+":", why)

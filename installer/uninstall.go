@@ -46,6 +46,7 @@ func NewUninstallPlan(o UninstallOptions) (*Plan, *Env, error) {
 	if ops.ProcDir == "" {
 		ops.ProcDir = filepath.Join(env.Root, "proc")
 	}
+	env.keepData = o.KeepData
 	var undo []Step
 	install := []Step{&startStep{env: env}}
 	if env.ChartSteps != nil {
@@ -99,6 +100,14 @@ type undoStep struct {
 func (u *undoStep) Name() string                             { return "undo " + u.step.Name() }
 func (u *undoStep) Done(ctx context.Context) (bool, error)   { return u.undo.Undone(ctx) }
 func (u *undoStep) Run(ctx context.Context, ev Events) error { return u.undo.Undo(ctx, ev) }
+
+// Note forwards the undone step's remark.
+func (u *undoStep) Note() string {
+	if n, ok := u.undo.(Noter); ok {
+		return n.Note()
+	}
+	return ""
+}
 
 // Undone: the unit is unknown to systemd, or stopped and disabled.
 func (s *startStep) Undone(ctx context.Context) (bool, error) {

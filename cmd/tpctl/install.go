@@ -16,6 +16,7 @@ import (
 
 	bundle "github.com/tpctl/tpctl/embed"
 	"github.com/tpctl/tpctl/installer"
+	"github.com/tpctl/tpctl/internal/buildinfo"
 	"github.com/tpctl/tpctl/internal/cli"
 	"github.com/tpctl/tpctl/preflight"
 	"github.com/tpctl/tpctl/systemd"
@@ -31,17 +32,29 @@ func newInstallCmd() *cobra.Command {
 		dryRun      bool
 		yes         bool
 		timeout     time.Duration
+		skipCharts  bool
+		ch          installer.Charts
 	)
 	cmd := &cobra.Command{
 		Use:   "install",
-		Short: "Install K3s as a systemd service on this host (the node of the appliance)",
-		Long: `Install K3s on this host as the systemd service k3s.service and wait for a Ready node.
+		Short: "Install K3s as a systemd service on this host, then the operator and the core instance",
+		Long: `Install K3s on this host as the systemd service k3s.service, wait for a Ready
+node, then install the operator and core-instance Helm charts.
 
 Steps: preflight (with this configuration) → stage the K3s binary and air-gap
-images (sha256-checked) → write /etc/rancher/k3s/config.yaml, the unit's 0600
-environment file (proxies) and /etc/systemd/system/k3s.service → daemon-reload,
-enable and start → (hosts without CAP_SYS_RESOURCE: containerd template) → wait
-for the kubeconfig, /readyz, node Ready and the core add-ons.
+images (sha256-checked) and the operator image → write
+/etc/rancher/k3s/config.yaml, the unit's 0600 environment file (proxies) and
+/etc/systemd/system/k3s.service → daemon-reload, enable and start → (hosts
+without CAP_SYS_RESOURCE: containerd template) → wait for the kubeconfig,
+/readyz, node Ready and the core add-ons → import the operator image when K3s
+was running already → Helm release tp-operator (namespace tpctl-system: CRDs,
+RBAC, the operator Deployment) → Helm release core (CoreInstance "core" in
+namespace default, with the proxies of this configuration and the health check
+on TCP 2020) → wait for the CoreInstance to be Ready. --skip-charts stops at
+the node.
+
+The operator image comes from the payload, or is built from this tpctl binary
+(which must then be static, as ` + "`make build`" + ` and release builds are).
 
 Every step checks first whether it is already done: running install again
 changes nothing ("no change"), and a run that was interrupted resumes. A lock
@@ -81,7 +94,14 @@ Exit codes: 0 installed, 1 a step failed, 2 usage or configuration error
 			if err != nil {
 				return err
 			}
+			if err := ch.Validate(); err != nil {
+				return &cli.UsageError{Err: err}
+			}
 			opts := installOptions(cfg, src, b, preflight.ParseIgnoreSet(ignore...))
+			if !skipCharts {
+				ch.Version = buildinfo.Get().Version
+				opts.ChartSteps = ch.Steps
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			plan, env, err := installer.NewInstallPlan(ctx, opts)
@@ -114,6 +134,10 @@ Exit codes: 0 installed, 1 a step failed, 2 usage or configuration error
 	fl.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (without a terminal tpctl never asks)")
 	fl.StringVarP(&output, "output", "o", "table", "progress format: table (plain lines) or json (JSON lines)")
 	fl.DurationVar(&timeout, "timeout", 20*time.Minute, "give up after this long")
+	fl.BoolVar(&skipCharts, "skip-charts", false, "install the node only: no operator image, no operator or core-instance chart")
+	fl.StringVar(&ch.InstanceName, "instance-name", installer.DefaultInstanceName, "name of the CoreInstance the core-instance chart creates")
+	fl.StringVar(&ch.PipelineImage, "pipeline-image", "", "default image of the instance's pipelines, e.g. a Fluent Bit mirror for air-gapped hosts (default: the operator's Fluent Bit)")
+	fl.StringArrayVar(&ch.PipelineArgs, "pipeline-arg", nil, "default container argument of the instance's pipelines, for a --pipeline-image that is not Fluent Bit (repeatable)")
 	return cmd
 }
 
@@ -129,6 +153,7 @@ func installOptions(cfg installer.Config, src installer.Sources, b *bundle.Bundl
 			return systemd.Connect(ctx)
 		},
 		Cluster:    installer.NewCluster,
+		ChartAPI:   installer.NewChartAPI,
 		K3sVersion: k3sVersion,
 	}
 }

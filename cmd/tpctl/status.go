@@ -19,8 +19,12 @@ func newStatusCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the installed node: K3s unit, node, versions",
-		Args:  cobra.NoArgs,
+		Short: "Show the installed node: K3s unit, node, versions, operator, core instances, pipelines",
+		Long: `Show what tpctl installed: the install state, the K3s unit as systemd sees
+it, the node, the payload, the operator Deployment (ready replicas, image), every
+CoreInstance (Ready, health-check port, pipelines) and the number of pipelines.
+A part that cannot be read is shown as unavailable, with the reason.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := cli.ParseFormat(output, cli.Table, cli.JSON, cli.YAML)
 			if err != nil {
@@ -40,6 +44,6 @@ func newStatusCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table|json|yaml")
-	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Second, "give up reading the unit and node after this long")
+	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Second, "give up reading the unit, node and cluster after this long")
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 
 	bundle "github.com/tpctl/tpctl/embed"
 	"github.com/tpctl/tpctl/installer"
+	"github.com/tpctl/tpctl/internal/buildinfo"
 	"github.com/tpctl/tpctl/internal/cli"
 	"github.com/tpctl/tpctl/preflight"
 )
@@ -24,14 +25,17 @@ func newUninstallCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "uninstall",
 		Short: "Remove K3s and everything tpctl install created on this host",
-		Long: `Remove what tpctl install set up: stop and disable k3s.service, kill the
+		Long: `Remove what tpctl install set up: uninstall the core-instance and operator
+Helm releases (and, unless --keep-data, the tpctl CRDs with every CoreInstance
+and Pipeline), stop and disable k3s.service, kill the
 processes K3s leaves running (containerd shims, pods), unmount what K3s mounted,
 delete the network interfaces and the iptables/nftables rules K3s and
 kube-proxy created, then remove exactly the files and directories the install
 recorded in ` + installer.StatePath + ` — nothing else.
 
---keep-data keeps K3s's data dir (cluster state, images). Without a terminal,
-uninstall needs --yes.`,
+--keep-data keeps K3s's data dir (cluster state, images) and the CRDs. When
+the API server cannot be reached the releases are left to the data dir.
+Without a terminal, uninstall needs --yes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := cli.ParseFormat(output, cli.Table, cli.JSON)
@@ -49,6 +53,7 @@ uninstall needs --yes.`,
 				KeepData: keepData,
 				Ops:      installer.DefaultHostOps(),
 			}
+			opts.ChartSteps = installer.Charts{Version: buildinfo.Get().Version}.Steps
 			plan, env, err := installer.NewUninstallPlan(opts)
 			if installer.NotInstalled(err) {
 				fmt.Fprintln(cmd.OutOrStdout(), "Nothing to uninstall:", err)

@@ -1,0 +1,238 @@
+package installer
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/tpctl/tpctl/api/v1alpha1"
+)
+
+// ChartAPI is the little of the Kubernetes API that the chart steps and
+// `tpctl status` read beyond Helm.
+type ChartAPI interface {
+	// Readyz returns nil when the API server's /readyz says ok.
+	Readyz(ctx context.Context) error
+	Deployment(ctx context.Context, namespace, name string) (*appsv1.Deployment, error)
+	CoreInstance(ctx context.Context, namespace, name string) (*v1alpha1.CoreInstance, error)
+	// CoreInstances and PipelineCount look in every namespace.
+	CoreInstances(ctx context.Context) ([]v1alpha1.CoreInstance, error)
+	PipelineCount(ctx context.Context) (int, error)
+	// CRDs returns the names of tpctl's CRDs that exist.
+	CRDs(ctx context.Context) ([]string, error)
+}
+
+// TpctlCRDs are the CRDs the operator chart brings.
+func TpctlCRDs() []string {
+	return []string{
+		v1alpha1.ResourceCoreInstance + "." + v1alpha1.Group,
+		v1alpha1.ResourcePipeline + "." + v1alpha1.Group,
+	}
+}
+
+type kubeChartAPI struct {
+	cs  kubernetes.Interface
+	dyn dynamic.Interface
+	ext apiextclient.Interface
+}
+
+// NewChartAPI opens the API through a kubeconfig file.
+func NewChartAPI(kubeconfig string) (ChartAPI, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
+	}
+	cfg.Timeout = 10 * time.Second
+	cfg.UserAgent = "tpctl-installer"
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes dynamic client: %w", err)
+	}
+	ext, err := apiextclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes CRD client: %w", err)
+	}
+	return &kubeChartAPI{cs: cs, dyn: dyn, ext: ext}, nil
+}
+
+func (k *kubeChartAPI) Readyz(ctx context.Context) error {
+	body, err := k.cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	if err != nil {
+		return fmt.Errorf("/readyz: %w", err)
+	}
+	if s := strings.TrimSpace(string(body)); s != "ok" {
+		return fmt.Errorf("/readyz: %s", s)
+	}
+	return nil
+}
+
+func (k *kubeChartAPI) Deployment(ctx context.Context, ns, name string) (*appsv1.Deployment, error) {
+	return k.cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+}
+
+var (
+	coreInstancesGVR = v1alpha1.GroupVersion.WithResource(v1alpha1.ResourceCoreInstance)
+	pipelinesGVR     = v1alpha1.GroupVersion.WithResource(v1alpha1.ResourcePipeline)
+)
+
+func (k *kubeChartAPI) CoreInstance(ctx context.Context, ns, name string) (*v1alpha1.CoreInstance, error) {
+	u, err := k.dyn.Resource(coreInstancesGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var inst v1alpha1.CoreInstance
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &inst); err != nil {
+		return nil, fmt.Errorf("decode CoreInstance %s/%s: %w", ns, name, err)
+	}
+	return &inst, nil
+}
+
+func (k *kubeChartAPI) CoreInstances(ctx context.Context) ([]v1alpha1.CoreInstance, error) {
+	l, err := k.dyn.Resource(coreInstancesGVR).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1alpha1.CoreInstance, len(l.Items))
+	for i, u := range l.Items {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &out[i]); err != nil {
+			return nil, fmt.Errorf("decode CoreInstance %s/%s: %w", u.GetNamespace(), u.GetName(), err)
+		}
+	}
+	return out, nil
+}
+
+func (k *kubeChartAPI) PipelineCount(ctx context.Context) (int, error) {
+	l, err := k.dyn.Resource(pipelinesGVR).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, err
+	}
+	return len(l.Items), nil
+}
+
+func (k *kubeChartAPI) CRDs(ctx context.Context) ([]string, error) {
+	var out []string
+	for _, name := range TpctlCRDs() {
+		_, err := k.ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			out = append(out, name)
+		case !apierrors.IsNotFound(err):
+			return nil, fmt.Errorf("read CRD %s: %w", name, err)
+		}
+	}
+	return out, nil
+}
+
+// OperatorStatus is the operator Deployment as the API server reports it.
+type OperatorStatus struct {
+	Namespace     string `json:"namespace"`
+	Name          string `json:"name"`
+	Image         string `json:"image,omitempty"`
+	Replicas      int32  `json:"replicas"`
+	ReadyReplicas int32  `json:"readyReplicas"`
+}
+
+// InstanceStatus is one CoreInstance.
+type InstanceStatus struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Ready     bool   `json:"ready"`
+	// Reason says why it is not Ready (or "Available").
+	Reason             string `json:"reason,omitempty"`
+	HealthCheckEnabled bool   `json:"healthCheckEnabled"`
+	HealthCheckPort    int32  `json:"healthCheckPort,omitempty"`
+	Pipelines          int32  `json:"pipelines"`
+}
+
+// chartStatus fills the operator, instance and pipeline parts of a status
+// report; each part it cannot read is named in rep.Unavailable with why.
+func chartStatus(ctx context.Context, env *Env, rep *StatusReport) {
+	unavailable := func(why string) {
+		for _, k := range []string{"operator", "instance", "pipelines"} {
+			rep.Unavailable[k] = why
+		}
+	}
+	if env.ChartAPI == nil {
+		unavailable("unavailable: no Kubernetes API client configured")
+		return
+	}
+	api, err := env.ChartAPI(env.Kubeconfig())
+	if err != nil {
+		unavailable("unavailable: " + err.Error())
+		return
+	}
+	if err := api.Readyz(ctx); err != nil {
+		unavailable("unavailable: the API server cannot be reached: " + err.Error())
+		return
+	}
+	d, err := api.Deployment(ctx, OperatorNamespace, OperatorRelease)
+	switch {
+	case apierrors.IsNotFound(err):
+		rep.Unavailable["operator"] = fmt.Sprintf("not installed (no Deployment %s/%s; `tpctl install` installs it)", OperatorNamespace, OperatorRelease)
+	case err != nil:
+		rep.Unavailable["operator"] = "unavailable: " + err.Error()
+	default:
+		op := &OperatorStatus{Namespace: d.Namespace, Name: d.Name, ReadyReplicas: d.Status.ReadyReplicas, Replicas: 1}
+		if d.Spec.Replicas != nil {
+			op.Replicas = *d.Spec.Replicas
+		}
+		if cs := d.Spec.Template.Spec.Containers; len(cs) > 0 {
+			op.Image = cs[0].Image
+		}
+		rep.Operator = op
+	}
+	insts, err := api.CoreInstances(ctx)
+	switch {
+	case apierrors.IsNotFound(err):
+		rep.Unavailable["instance"] = "not installed (the CoreInstance CRD is absent)"
+	case err != nil:
+		rep.Unavailable["instance"] = "unavailable: " + err.Error()
+	case len(insts) == 0:
+		rep.Unavailable["instance"] = "none (no CoreInstance in any namespace)"
+	default:
+		for i := range insts {
+			rep.Instances = append(rep.Instances, instanceStatus(&insts[i]))
+		}
+	}
+	n, err := api.PipelineCount(ctx)
+	switch {
+	case apierrors.IsNotFound(err):
+		rep.Unavailable["pipelines"] = "not installed (the Pipeline CRD is absent)"
+	case err != nil:
+		rep.Unavailable["pipelines"] = "unavailable: " + err.Error()
+	default:
+		rep.Pipelines = &n
+	}
+}
+
+func instanceStatus(inst *v1alpha1.CoreInstance) InstanceStatus {
+	is := InstanceStatus{Namespace: inst.Namespace, Name: inst.Name, Pipelines: inst.Status.PipelineCount,
+		HealthCheckEnabled: inst.Spec.HealthCheckEnabled()}
+	if is.HealthCheckEnabled {
+		is.HealthCheckPort = inst.Spec.HealthCheckPort()
+	}
+	if why := instanceNotReady(inst); why != "" {
+		is.Reason = why
+	} else {
+		is.Ready = true
+		if c := meta.FindStatusCondition(inst.Status.Conditions, v1alpha1.ConditionReady); c != nil {
+			is.Reason = c.Reason
+		}
+	}
+	return is
+}

@@ -1,0 +1,240 @@
+package installer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	bundle "github.com/tpctl/tpctl/embed"
+	"github.com/tpctl/tpctl/internal/ociimage"
+	"github.com/tpctl/tpctl/operator/image"
+)
+
+// staticBinary builds a tiny static Go program (CGO_ENABLED=0), standing in
+// for a static tpctl.
+func staticBinary(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("needs the go tool to build a static test binary")
+	}
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.test/static\n\ngo 1.22\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() { println(\"operator\") }\n"), 0o644))
+	bin := filepath.Join(dir, "tpctl")
+	cmd := exec.Command(goTool, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func TestBuildOperatorImageIsDeterministic(t *testing.T) {
+	bin, err := os.ReadFile(staticBinary(t))
+	require.NoError(t, err)
+	a, err := BuildOperatorImage("v1.2.3", bin)
+	require.NoError(t, err)
+	b, err := BuildOperatorImage("v1.2.3", bin)
+	require.NoError(t, err)
+	assert.Equal(t, sha256Hex(a), sha256Hex(b), "same binary and version, same bytes")
+
+	// The same bytes `make release` writes for the payload.
+	file := filepath.Join(t.TempDir(), "img.tar")
+	_, err = ociimage.WriteTarball(file, image.Spec("v1.2.3", bin))
+	require.NoError(t, err)
+	rel, err := os.ReadFile(file)
+	require.NoError(t, err)
+	assert.Equal(t, sha256Hex(rel), sha256Hex(a))
+
+	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(a)), nil })
+	require.NoError(t, err)
+	require.Len(t, m, 1)
+	assert.Equal(t, []string{"tpctl.local/tpctl-operator:1.2.3"}, m[0].RepoTags)
+
+	other, err := BuildOperatorImage("v1.2.4", bin)
+	require.NoError(t, err)
+	assert.NotEqual(t, sha256Hex(a), sha256Hex(other))
+}
+
+func TestCheckStaticBinary(t *testing.T) {
+	assert.NoError(t, CheckStaticBinary(staticBinary(t)))
+
+	text := filepath.Join(t.TempDir(), "script")
+	require.NoError(t, os.WriteFile(text, []byte("#!/bin/sh\n"), 0o755))
+	assert.ErrorContains(t, CheckStaticBinary(text), "is not an ELF executable")
+
+	dyn := "/bin/true"
+	f, err := elf.Open(dyn)
+	if err != nil {
+		t.Skipf("no ELF %s here: %v", dyn, err)
+	}
+	interp := false
+	for _, p := range f.Progs {
+		interp = interp || p.Type == elf.PT_INTERP
+	}
+	f.Close()
+	if !interp {
+		t.Skipf("%s is static on this system", dyn)
+	}
+	err = CheckStaticBinary(dyn)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is dynamically linked (interpreter /")
+	assert.Contains(t, err.Error(), "CGO_ENABLED=0")
+	assert.Contains(t, err.Error(), "--skip-charts")
+}
+
+// selfBuildInstall is a chart install whose payload has no operator image.
+func selfBuildInstall(t *testing.T, exe string) *chartInstall {
+	t.Helper()
+	ci := newChartInstall(t, Config{}, "1.2.3")
+	b, _ := testPayload(t) // K3s only
+	ci.opts.Bundle = b
+	ci.charts.Executable = func() (string, error) { return exe, nil }
+	ci.opts.ChartSteps = ci.charts.Steps
+	return ci
+}
+
+func TestOperatorImageBuiltFromTheRunningBinary(t *testing.T) {
+	exe := staticBinary(t)
+	bin, err := os.ReadFile(exe)
+	require.NoError(t, err)
+	want, err := BuildOperatorImage("v1.2.3", bin)
+	require.NoError(t, err)
+	ci := selfBuildInstall(t, exe)
+
+	env := newEnv(ci.opts)
+	stage := ci.charts.Steps(env)[0]
+	require.Equal(t, "stage operator image", stage.Name())
+	done, err := stage.Done(context.Background())
+	require.NoError(t, err)
+	assert.False(t, done)
+	rec := &recorder{}
+	require.NoError(t, stage.Run(context.Background(), &stepEvents{ev: rec, step: stage.Name(), now: env.Now}))
+	dst := filepath.Join(ImagesDir(env.Config), "tpctl-operator-1.2.3.tar")
+	got, err := os.ReadFile(env.FS.Path(dst))
+	require.NoError(t, err)
+	assert.Equal(t, sha256Hex(want), sha256Hex(got))
+	assert.Contains(t, env.State.Get().Created, Created{Path: dst, Kind: KindFile, Step: "stage operator image", Data: true})
+
+	// Another run (another process): the same bytes are built again, so
+	// the file is in place.
+	env2 := newEnv(ci.opts)
+	require.NoError(t, env2.State.Load())
+	stage2 := ci.charts.Steps(env2)[0]
+	done, err = stage2.Done(context.Background())
+	require.NoError(t, err)
+	assert.True(t, done)
+	files := stage2.(FileLister).Files()
+	require.Len(t, files, 1)
+	assert.Equal(t, "built from "+exe, files[0].Source)
+	assert.Equal(t, sha256Hex(want), files[0].SHA256)
+
+	// A file that was changed is not "done".
+	require.NoError(t, os.WriteFile(env.FS.Path(dst), bytes.ToUpper(got), 0o644))
+	done, err = stage2.Done(context.Background())
+	require.NoError(t, err)
+	assert.False(t, done)
+}
+
+func TestDynamicTpctlIsRefusedClearly(t *testing.T) {
+	if _, err := os.Stat("/bin/true"); err != nil {
+		t.Skip("needs /bin/true")
+	}
+	if err := CheckStaticBinary("/bin/true"); err == nil {
+		t.Skip("/bin/true is static on this system")
+	}
+	ci := selfBuildInstall(t, "/bin/true")
+	rec, err := ci.run(t)
+	var se *StepError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "stage operator image", se.Step, "refused before K3s is configured or started")
+	assert.Contains(t, err.Error(), "dynamically linked")
+	assert.NotContains(t, rec.of(EventStarted), "start K3s")
+}
+
+func TestTamperedPayloadImageIsRefused(t *testing.T) {
+	ci := newChartInstall(t, Config{}, "1.2.3")
+	ci.opts.Bundle = chartPayload(t, "1.2.3", true)
+	_, err := ci.run(t)
+	var mm *bundle.MismatchError
+	require.ErrorAs(t, err, &mm)
+	dir := filepath.Join(ci.root, ImagesDir(ci.opts.Config))
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.Equal(t, []string{"k3s-airgap-images-amd64.tar.zst"}, names, "nothing half-written is left")
+}
+
+func TestImportIntoRunningK3s(t *testing.T) {
+	ci := newChartInstall(t, Config{}, "1.2.3")
+	env := newEnv(ci.opts)
+	imp := ci.charts.Steps(env)[1]
+	require.Equal(t, "import operator image", imp.Name())
+	done, err := imp.Done(context.Background())
+	require.NoError(t, err)
+	assert.False(t, done, "no K3s yet")
+	assert.Empty(t, ci.cluster.k3s, "and nobody asked it")
+
+	for _, p := range []string{K3sBinaryPath, KubeconfigPath} {
+		require.NoError(t, os.MkdirAll(filepath.Dir(env.FS.Path(p)), 0o755))
+		require.NoError(t, os.WriteFile(env.FS.Path(p), nil, 0o600))
+	}
+	done, err = imp.Done(context.Background())
+	require.NoError(t, err)
+	assert.False(t, done, "containerd lacks the image")
+	require.NoError(t, imp.Run(context.Background(), &recorder{}))
+	assert.Equal(t, []string{env.FS.Path(filepath.Join(ImagesDir(env.Config), "tpctl-operator-1.2.3.tar"))}, ci.cluster.imports)
+	done, err = imp.Done(context.Background())
+	require.NoError(t, err)
+	assert.True(t, done)
+
+	failing := ci.charts
+	failing.Ctr = func(context.Context, string, ...string) ([]byte, error) {
+		return nil, errors.New("connect: no such file or directory")
+	}
+	imp = failing.Steps(env)[1]
+	_, err = imp.Done(context.Background())
+	assert.ErrorContains(t, err, "list the node's images: connect: no such file or directory")
+}
+
+func TestChartSourcesPayloadOrBuiltIn(t *testing.T) {
+	ci := newChartInstall(t, Config{}, "1.2.3")
+	env := newEnv(ci.opts)
+	r := &chartsRun{Charts: ci.charts, env: env, src: map[string]*chartSource{}}
+	src, err := r.chart("tp-operator")
+	require.NoError(t, err)
+	assert.Equal(t, "payload:charts/tp-operator-1.2.3.tgz", src.from)
+	assert.Equal(t, "1.2.3", src.version)
+
+	// Without a payload: the charts built into tpctl, at its version.
+	empty, err := bundle.New(fstest.MapFS{}, "amd64")
+	require.NoError(t, err)
+	env.Bundle = empty
+	r = &chartsRun{Charts: Charts{Version: "be72aee-dirty"}, env: env, src: map[string]*chartSource{}}
+	src, err = r.chart("tp-core-instance")
+	require.NoError(t, err)
+	assert.Equal(t, "built into tpctl", src.from)
+	assert.Equal(t, "0.0.0-be72aee-dirty", src.version)
+}
