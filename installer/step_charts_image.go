@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/tpctl/tpctl/charts"
 	bundle "github.com/tpctl/tpctl/embed"
 	"github.com/tpctl/tpctl/internal/ociimage"
 	"github.com/tpctl/tpctl/operator/image"
@@ -60,7 +61,7 @@ func (r *chartsRun) image() (*operatorImage, error) {
 		if err != nil {
 			return nil, fmt.Errorf("find the tpctl binary to build the operator image from: %w", err)
 		}
-		img.exe, img.tag = p, r.Version
+		img.exe, img.tag = p, charts.SemVer(r.Version)
 	}
 	img.ref = image.Ref(img.tag)
 	img.dst = filepath.Join(ImagesDir(r.env.Config), image.FileName(img.tag))

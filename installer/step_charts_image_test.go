@@ -134,6 +134,10 @@ func TestOperatorImageBuiltFromTheRunningBinary(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, sha256Hex(want), sha256Hex(got))
 	assert.Contains(t, env.State.Get().Created, Created{Path: dst, Kind: KindFile, Step: "stage operator image", Data: true})
+	vals, err := env.charts.values("tp-operator")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"repository": "tpctl.local/tpctl-operator", "tag": "1.2.3", "pullPolicy": "IfNotPresent"}, vals["image"],
+		"the chart points at the tag the archive carries")
 
 	// Another run (another process): the same bytes are built again, so
 	// the file is in place.
