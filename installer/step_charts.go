@@ -343,6 +343,19 @@ func (s *releaseStep) Run(ctx context.Context, ev Events) error {
 	return nil
 }
 
+// UndoDescribe says what uninstall does with the release.
+func (s *releaseStep) UndoDescribe() string {
+	what := fmt.Sprintf("Helm uninstall of release %s/%s", s.namespace, s.release)
+	if s.chart == charts.Operator {
+		if s.r.env.keepData {
+			what += "; the tpctl CRDs stay with the kept data"
+		} else {
+			what += ", then delete the tpctl CRDs (" + strings.Join(TpctlCRDs(), ", ") + ") and with them every CoreInstance and Pipeline"
+		}
+	}
+	return what + "; skipped when the API server cannot be reached"
+}
+
 // Undone: the release is gone (and, for the operator when the data goes,
 // the CRDs too), or the API cannot be reached (K3s does not run: the
 // release goes with the cluster's data, or stays with the kept data).
@@ -471,6 +484,9 @@ func (s *instanceWaitStep) Run(ctx context.Context, ev Events) error {
 	limit := s.timeout()
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
+	if s.r.env.Config.AirGap && s.r.PipelineImage == "" {
+		logf(ev, true, "airGap is set and no --pipeline-image is given: the health-check pipeline needs the operator's default Fluent Bit image, which this host cannot pull")
+	}
 	start, last := s.r.env.Now(), ""
 	for {
 		missing, err := s.check(ctx, api)

@@ -164,6 +164,19 @@ func (s *imageStageStep) Describe() string {
 	return "place the operator image " + img.ref + " in " + ImagesDir(s.r.env.Config) + " (K3s imports it when it starts); remove archives of older operator images this install staged"
 }
 
+// Blocks reports, for a dry run, a tpctl binary the image cannot be built
+// from.
+func (s *imageStageStep) Blocks() error {
+	img, err := s.r.image()
+	if err != nil {
+		return err
+	}
+	if img.art != nil {
+		return nil
+	}
+	return CheckStaticBinary(img.exe)
+}
+
 func (s *imageStageStep) Files() []FilePreview {
 	img, err := s.r.image()
 	if err != nil {

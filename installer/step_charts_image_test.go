@@ -167,6 +167,13 @@ func TestDynamicTpctlIsRefusedClearly(t *testing.T) {
 		t.Skip("/bin/true is static on this system")
 	}
 	ci := selfBuildInstall(t, "/bin/true")
+	plan, _, err := NewInstallPlan(context.Background(), ci.opts)
+	require.NoError(t, err)
+	dry := DryRun(context.Background(), plan)
+	require.Equal(t, "stage operator image", dry.Steps[2].Name)
+	assert.Equal(t, "fail", dry.Steps[2].Would, "the dry run says so too")
+	assert.Contains(t, dry.Steps[2].Error, "dynamically linked")
+
 	rec, err := ci.run(t)
 	var se *StepError
 	require.ErrorAs(t, err, &se)

@@ -207,10 +207,12 @@ func TestWaitForCoreInstanceIsBoundedAndSaysWhy(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Dir(env.Kubeconfig()), 0o755))
 	require.NoError(t, os.WriteFile(env.Kubeconfig(), nil, 0o600))
 
+	env.Config.AirGap = true
 	rec := &recorder{}
 	err := w.Run(context.Background(), rec)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "waiting for CoreInstance default/core to exist")
+	assert.Contains(t, strings.Join(rec.messages("", EventLog), "\n"), "airGap is set and no --pipeline-image is given")
 
 	ci.cluster.crds = TpctlCRDs()
 	ci.cluster.readyAfter = 1 << 30
@@ -250,6 +252,10 @@ func TestUninstallRemovesReleasesThenCRDs(t *testing.T) {
 	plan, _, err := NewUninstallPlan(UninstallOptions{Options: ci.opts, Ops: host.ops(t)})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"undo install core-instance chart", "undo install operator chart", "undo start K3s"}, planNames(plan)[:3])
+	dry := DryRun(context.Background(), plan)
+	assert.Equal(t, "Helm uninstall of release default/core; skipped when the API server cannot be reached", dry.Steps[0].Description)
+	assert.Contains(t, dry.Steps[1].Description, "then delete the tpctl CRDs (coreinstances.telemetry.tpctl.dev, pipelines.telemetry.tpctl.dev)")
+	assert.Equal(t, "run", dry.Steps[1].Would)
 	rec := &recorder{}
 	require.NoError(t, Run(context.Background(), plan, rec))
 	assert.Equal(t, []string{"undo install core-instance chart", "undo install operator chart", "undo start K3s",

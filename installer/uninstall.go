@@ -101,6 +101,14 @@ func (u *undoStep) Name() string                             { return "undo " + 
 func (u *undoStep) Done(ctx context.Context) (bool, error)   { return u.undo.Undone(ctx) }
 func (u *undoStep) Run(ctx context.Context, ev Events) error { return u.undo.Undo(ctx, ev) }
 
+// Describe says what the undo does, when the step can tell.
+func (u *undoStep) Describe() string {
+	if d, ok := u.undo.(interface{ UndoDescribe() string }); ok {
+		return d.UndoDescribe()
+	}
+	return ""
+}
+
 // Note forwards the undone step's remark.
 func (u *undoStep) Note() string {
 	if n, ok := u.undo.(Noter); ok {
