@@ -71,9 +71,13 @@ func buildArtifacts(ctx context.Context, dir string) (artifacts, error) {
 		return a, err
 	}
 	a.components = bins.Dir
-	a.tpctl = filepath.Join(dir, "tpctl")
-	if err := goBuild(ctx, root, a.tpctl, "./cmd/tpctl", "-s -w -X github.com/tpctl/tpctl/internal/buildinfo.Version=e2e"); err != nil {
-		return a, err
+	// TPCTL_E2E_TPCTL names a tpctl binary to test instead of building one
+	// (a release build, say).
+	if a.tpctl = os.Getenv("TPCTL_E2E_TPCTL"); a.tpctl == "" {
+		a.tpctl = filepath.Join(dir, "tpctl")
+		if err := goBuild(ctx, root, a.tpctl, "./cmd/tpctl", "-s -w -X github.com/tpctl/tpctl/internal/buildinfo.Version=v0.0.0-e2e"); err != nil {
+			return a, err
+		}
 	}
 	a.launcher = filepath.Join(dir, "k3s")
 	if err := goBuild(ctx, root, a.launcher, "./test/k3slauncher", "-s -w"); err != nil {
@@ -97,6 +101,12 @@ func buildArtifacts(ctx context.Context, dir string) (artifacts, error) {
 	}); err != nil {
 		return a, fmt.Errorf("write the CoreDNS image: %w", err)
 	}
-	a.images = []string{pause, dnsTar}
+	// The core instance's pipelines run the stand-in data plane: Fluent
+	// Bit's image cannot be fetched here.
+	sink, err := images.Build(ctx, imgDir, images.Sink())
+	if err != nil {
+		return a, err
+	}
+	a.images = []string{pause, dnsTar, sink}
 	return a, nil
 }

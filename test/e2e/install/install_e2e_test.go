@@ -114,9 +114,31 @@ func (e *e2e) install(t *testing.T) {
 	}
 	e.checkUnit(ctx, t)
 	e.checkNode(ctx, t)
-	if strings.Contains(fmt.Sprint(r.events), "charts are not installed by this version") {
-		t.Log("the operator and core-instance charts are not wired into install yet: the operator checks did not run")
+	if _, ok := r.stepEvent("wait for core instance", installer.EventDone); ok {
+		e.checkOperator(ctx, t)
+	} else {
+		t.Log("the operator and core-instance charts are not part of this install: the operator and health-check checks did not run")
 	}
+}
+
+// checkOperator: the operator pods run and the core instance's health-check
+// pipeline (TCP 2020) answers on its Service address from the host.
+func (e *e2e) checkOperator(ctx context.Context, t *testing.T) {
+	out, err := e.kubectl(ctx, "-n", installer.OperatorNamespace, "get", "pods", "-o", "jsonpath={.items[*].status.phase}")
+	require.NoError(t, err)
+	require.NotEmpty(t, strings.Fields(out))
+	for _, phase := range strings.Fields(out) {
+		assert.Equal(t, "Running", phase)
+	}
+	out, err = e.kubectl(ctx, "get", "services", "-A", "-o",
+		`jsonpath={range .items[?(@.spec.ports[0].port==2020)]}{.spec.clusterIP}{"\n"}{end}`)
+	require.NoError(t, err)
+	ips := strings.Fields(out)
+	require.NotEmpty(t, ips, "no Service on port 2020 (the health-check pipeline)")
+	require.Eventually(t, func() bool {
+		out, err := e.h.Exec(ctx, "curl", "-sS", "-m", "3", "http://"+ips[0]+":2020/healthz")
+		return err == nil && strings.TrimSpace(out) == "ok"
+	}, 2*time.Minute, 2*time.Second, "the health-check pipeline does not answer on %s:2020", ips[0])
 }
 
 // checkUnit asserts through systemd (D-Bus) that k3s.service is installed,

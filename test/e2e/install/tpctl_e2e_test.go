@@ -23,6 +23,7 @@ import (
 
 	"github.com/tpctl/tpctl/installer"
 	"github.com/tpctl/tpctl/test/hosttest"
+	"github.com/tpctl/tpctl/test/images"
 )
 
 // Paths inside the host.
@@ -150,9 +151,10 @@ func exitCode(err error) int {
 }
 
 // installArgs are the flags of every install run.
-func installArgs(images []string) []string {
-	args := []string{"install", "--config", configFile, "--k3s-binary", launcherBin, "--yes"}
-	for _, img := range images {
+func installArgs(archives []string) []string {
+	args := []string{"install", "--config", configFile, "--k3s-binary", launcherBin, "--yes",
+		"--pipeline-image", images.SinkRef, "--pipeline-arg=--http=:2020"}
+	for _, img := range archives {
 		args = append(args, "--k3s-images", e2eDir+"/images/"+filepath.Base(img))
 	}
 	return args
