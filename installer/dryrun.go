@@ -32,12 +32,21 @@ type StepPreview struct {
 type DryRunReport struct {
 	Plan  string        `json:"plan"`
 	Steps []StepPreview `json:"steps"`
+	// StateError says why the install state could not be read; steps then
+	// judge "done" without it.
+	StateError string `json:"stateError,omitempty"`
 }
 
 // DryRun asks every step whether it is done (a read) and what it would
 // write; it changes nothing and takes no lock. Secrets are redacted.
 func DryRun(ctx context.Context, p *Plan) DryRunReport {
 	rep := DryRunReport{Plan: p.Name}
+	// Steps judge "done" partly from the recorded state, as Run does.
+	if p.State != nil {
+		if err := p.State.Load(); err != nil {
+			rep.StateError = err.Error()
+		}
+	}
 	for _, s := range p.Steps {
 		sp := StepPreview{Name: s.Name(), Would: "run"}
 		if d, ok := s.(Describer); ok {
@@ -68,6 +77,9 @@ func DryRun(ctx context.Context, p *Plan) DryRunReport {
 func WriteDryRun(w io.Writer, rep DryRunReport) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Dry run of %s: %d steps, nothing is changed.\n", rep.Plan, len(rep.Steps))
+	if rep.StateError != "" {
+		fmt.Fprintf(&b, "Warning: cannot read the install state (%s); steps are judged without it.\n", rep.StateError)
+	}
 	for i, s := range rep.Steps {
 		would := "would run"
 		if s.Would != "run" {

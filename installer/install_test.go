@@ -551,3 +551,31 @@ func TestInstallUnverifiedK3sBinaryIsHashedOnTheWayIn(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, installSteps, rec.of(EventSkipped))
 }
+
+func TestDryRunAfterInstallReadsState(t *testing.T) {
+	ti := newTestInstall(t, Config{})
+	ti.facts = preflight.Facts{CgroupVersion: 2, CapSysResource: true}
+	_, err := ti.run(t)
+	require.NoError(t, err)
+
+	// A new process: a fresh plan whose state store has not been loaded yet.
+	plan, _, err := NewInstallPlan(context.Background(), ti.opts)
+	require.NoError(t, err)
+	rep := DryRun(context.Background(), plan)
+	require.Empty(t, rep.StateError)
+	for _, s := range rep.Steps {
+		if s.Name == "preflight" {
+			continue // preflight always runs its checks
+		}
+		assert.Equal(t, "no change", s.Would, "step %q on an installed host", s.Name)
+	}
+
+	require.NoError(t, os.WriteFile(filepath.Join(ti.root, StatePath), []byte("{not json"), 0o600))
+	plan, _, err = NewInstallPlan(context.Background(), ti.opts)
+	require.NoError(t, err)
+	rep = DryRun(context.Background(), plan)
+	assert.Contains(t, rep.StateError, StatePath)
+	var b bytes.Buffer
+	require.NoError(t, WriteDryRun(&b, rep))
+	assert.Contains(t, b.String(), "cannot read the install state")
+}
