@@ -10,15 +10,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// cgroupMu serialises the moment this process sits in a container's cgroups
-// (between moving itself there and starting systemd-nspawn).
-var cgroupMu sync.Mutex //nolint:gochecknoglobals // guards this process's own cgroup membership
 
 // hierarchy is one mounted cgroup hierarchy and this process's place in it.
 type hierarchy struct {
@@ -109,8 +104,9 @@ func (h *Host) startInOwnCgroups(cmd *exec.Cmd) error {
 		}
 	}
 	self := []byte(strconv.Itoa(os.Getpid()))
-	cgroupMu.Lock()
-	defer cgroupMu.Unlock()
+	// Hosts are serialised by the host lock (an flock, exclusive between
+	// open files even within one process), so no other Host moves this
+	// process meanwhile.
 	var moved []hierarchy
 	back := func() error {
 		var errs []error

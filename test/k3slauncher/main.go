@@ -23,9 +23,8 @@ import (
 	"github.com/tpctl/tpctl/test/k3slauncher/launcher"
 )
 
-// componentDir is where the upstream component binaries are found; set at
-// build time (-X main.componentDir=…).
-var componentDir = launcher.DefaultComponentDir //nolint:gochecknoglobals // set by the linker only
+// componentDir is where the upstream component binaries are found.
+const componentDir = launcher.DefaultComponentDir
 
 func main() {
 	os.Exit(run(os.Args))
