@@ -65,6 +65,9 @@ func StartEnv(ctx context.Context, t testing.TB, o EnvOptions) *Env {
 // creates the core instance in it.
 func StartEnvOn(ctx context.Context, t testing.TB, kubeconfig string, cfg *rest.Config, o EnvOptions) *Env {
 	t.Helper()
+	// controller-runtime logs through its root logger, which complains on
+	// stderr until one is set; these tests read objects, not logs.
+	ctrllog.SetLogger(logr.Discard())
 	if err := InstallCRDs(ctx, cfg); err != nil {
 		t.Fatalf("install CRDs: %v", err)
 	}
@@ -100,9 +103,6 @@ func StartEnvOn(ctx context.Context, t testing.TB, kubeconfig string, cfg *rest.
 // one test binary.
 func StartOperator(ctx context.Context, t testing.TB, cfg *rest.Config, namespace, defaultImage string) {
 	t.Helper()
-	// The manager logs through controller-runtime's root logger, which
-	// complains on stderr until one is set; tests read objects, not logs.
-	ctrllog.SetLogger(logr.Discard())
 	reserved, err := operator.DefaultReservedPorts()
 	if err != nil {
 		t.Fatal(err)

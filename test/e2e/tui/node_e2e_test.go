@@ -85,9 +85,16 @@ func TestPipelineOnNodeReceivesData(t *testing.T) {
 	require.NotEmpty(t, addr[8080])
 	assert.Contains(t, table, addr[5170], "the table prints the same address")
 
+	// Ready is the pod's state; kube-proxy programs the node port from the
+	// Service's endpoints a moment later, so the first dials may be refused.
 	payload := fmt.Sprintf("hello from tpctl e2e %d", time.Now().UnixNano())
-	c, err := net.DialTimeout("tcp", addr[5170], 10*time.Second)
-	require.NoError(t, err)
+	var c net.Conn
+	dialStart := time.Now()
+	require.Eventually(t, func() bool {
+		c, err = net.DialTimeout("tcp", addr[5170], 2*time.Second)
+		return err == nil
+	}, time.Minute, 100*time.Millisecond, "dial %s: %v", addr[5170], err)
+	t.Logf("%s accepted a connection %s after Ready", addr[5170], time.Since(dialStart).Round(time.Millisecond))
 	_, err = c.Write([]byte(payload + "\n"))
 	require.NoError(t, err)
 	require.NoError(t, c.Close())
