@@ -105,6 +105,16 @@ func NewInstallModel(r *lipgloss.Renderer) InstallModel {
 	return InstallModel{st: st, bar: progress.New(opts...), current: -1, width: 80, height: 24}
 }
 
+// WithSteps names the plan's steps up front, so the screen lists every step
+// before its first event arrives.
+func (m InstallModel) WithSteps(names ...string) InstallModel {
+	m.steps = make([]stepRow, len(names))
+	for i, n := range names {
+		m.steps[i].name = n
+	}
+	return m
+}
+
 // Init implements tea.Model.
 func (m InstallModel) Init() tea.Cmd { return nil }
 
@@ -318,11 +328,12 @@ type InstallRun func(ctx context.Context, ev installer.Events) (InstallSummary, 
 // RunInstall runs run while the install screen shows its events on out
 // (reading keys from in), and returns run's error. Ctrl+C on the screen
 // cancels run's context; RunInstall still waits for run to return, so
-// the installer can stop cleanly.
-func RunInstall(ctx context.Context, in io.Reader, out io.Writer, r *lipgloss.Renderer, run InstallRun) error {
+// the installer can stop cleanly. steps, when given, name the plan's steps
+// so the screen lists them all from the start.
+func RunInstall(ctx context.Context, in io.Reader, out io.Writer, r *lipgloss.Renderer, run InstallRun, steps ...string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p := tea.NewProgram(NewInstallModel(r), tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out))
+	p := tea.NewProgram(NewInstallModel(r).WithSteps(steps...), tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out))
 	errc := make(chan error, 1)
 	go func() {
 		sum, err := run(ctx, installer.EventsFunc(func(e installer.Event) { p.Send(installEventMsg(e)) }))

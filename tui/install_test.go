@@ -146,3 +146,17 @@ func TestNewInstallSummary(t *testing.T) {
 	m := feedInstall(NewInstallModel(nil), installDoneMsg{summary: s})
 	assert.Contains(t, m.View(), "tpctl tui")
 }
+
+func TestInstallScreenNamesEveryStepUpFront(t *testing.T) {
+	names := []string{"preflight", "write K3s configuration", "stage payload", "start K3s", "wait for node"}
+	m := feedInstall(NewInstallModel(nil).WithSteps(names...), tea.WindowSizeMsg{Width: screenW, Height: screenH})
+	for _, e := range installEvents() {
+		m = feedInstall(m, installEventMsg(e))
+	}
+	s := m.View()
+	assert.Contains(t, s, "[ok] preflight: 0 failures, 1 warning (1.2s)")
+	assert.Contains(t, s, "[..] stage payload")
+	assert.Contains(t, s, "[  ] start K3s", "a step that has not started is named")
+	assert.Contains(t, s, "[  ] wait for node")
+	assert.NotContains(t, s, "[  ] …")
+}

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/tpctl/tpctl/internal/cli"
 	"github.com/tpctl/tpctl/preflight"
 	"github.com/tpctl/tpctl/systemd"
+	"github.com/tpctl/tpctl/tui"
 )
 
 func newInstallCmd() *cobra.Command {
@@ -120,6 +123,9 @@ Exit codes: 0 installed, 1 a step failed, 2 usage or configuration error
 				fmt.Sprintf("Install K3s on this host as %s (node %s, data in %s)?", installer.UnitName, cfg.NodeName, cfg.DataDir)) {
 				return &cli.CodeError{Code: cli.ExitError, Err: errors.New("not confirmed; nothing was changed")}
 			}
+			if f == cli.Table && cli.IsTerminal(os.Stdin) && isTerminal(out) {
+				return runPlanScreen(ctx, plan, cfg, !skipCharts, out)
+			}
 			return runPlan(ctx, plan, f, out, true)
 		},
 	}
@@ -184,7 +190,48 @@ func runPlan(ctx context.Context, plan *installer.Plan, f cli.Format, out io.Wri
 		defer lf.Close()
 		ev = installer.Multi(ev, lf)
 	}
-	err := installer.Run(ctx, plan, ev)
+	return planError(installer.Run(ctx, plan, ev))
+}
+
+// runPlanScreen runs an install plan behind the progress screen (a terminal
+// on both ends); the log file gets the same events as plain lines.
+func runPlanScreen(ctx context.Context, plan *installer.Plan, cfg installer.Config, charts bool, out io.Writer) error {
+	lf, err := installer.OpenLogFile(filepath.Join(plan.Root, installer.LogPath))
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	err = tui.RunInstall(ctx, os.Stdin, out, renderer(out), func(ctx context.Context, ev installer.Events) (tui.InstallSummary, error) {
+		err := installer.Run(ctx, plan, installer.Multi(ev, lf))
+		return tui.NewInstallSummary(installer.KubeconfigPath, installer.LogPath, installEndpoints(cfg, charts)...), err
+	}, stepNames(plan)...)
+	return planError(err)
+}
+
+// stepNames lists the plan's steps in order.
+func stepNames(plan *installer.Plan) []string {
+	names := make([]string, len(plan.Steps))
+	for i, s := range plan.Steps {
+		names[i] = s.Name()
+	}
+	return names
+}
+
+// installEndpoints are the addresses a finished install offers.
+func installEndpoints(cfg installer.Config, charts bool) []string {
+	host := cfg.NodeIP
+	if host == "" {
+		host = "<node address>"
+	}
+	eps := []string{"API server: https://" + net.JoinHostPort(host, "6443")}
+	if charts {
+		eps = append(eps, fmt.Sprintf("Health check: http://%s/api/v1/health", net.JoinHostPort(host, strconv.Itoa(installer.HealthCheckPort))))
+	}
+	return eps
+}
+
+// planError maps a failed preflight to its exit code.
+func planError(err error) error {
 	var pe *installer.PreflightError
 	if errors.As(err, &pe) {
 		return &cli.CodeError{Code: cli.ExitPreflight, Err: err}

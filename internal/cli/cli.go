@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"golang.org/x/term"
 	"sigs.k8s.io/yaml"
 )
 
@@ -101,10 +102,10 @@ func Encode(w io.Writer, f Format, v any) error {
 	}
 }
 
-// IsTerminal reports whether f is a character device (a TTY).
+// IsTerminal reports whether f is a terminal. /dev/null is a character
+// device but not a terminal, so the mode bits are not enough.
 func IsTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return f != nil && term.IsTerminal(int(f.Fd()))
 }
 
 // ColorEnabled reports whether coloured output is wanted on f: a TTY, NO_COLOR
