@@ -19,7 +19,10 @@ import (
 // exports in different directories, and compares the files byte for byte
 // (scripts/check-reproducible). Only this machine's architecture and no K3s
 // payload, to bound the time: the payload's files are copied verbatim, and
-// the other architecture goes through the same build flags.
+// the other architecture goes through the same build flags. Both builds
+// share GOCACHE, so compiled packages come from it and what runs twice is
+// the assembly and the link; `scripts/check-reproducible --cold` (an empty
+// GOCACHE for the second build, several minutes) checks the compilation too.
 func TestReleaseIsReproducible(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("needs git to export the commit")
