@@ -74,6 +74,10 @@ type HelmRelease struct {
 	ProgressInterval time.Duration
 	// Debug receives Helm's own log lines; nil discards them.
 	Debug func(format string, args ...any)
+	// CacheDir holds the client's discovery and HTTP caches (default: none
+	// given, so the client's own $HOME/.kube/cache). The installer points it
+	// into its state directory, which uninstall removes.
+	CacheDir string
 	// NoWait skips waiting for the release's resources to be ready (for
 	// clusters that run no workloads, such as a bare control plane).
 	NoWait bool
@@ -111,6 +115,9 @@ func (h *HelmRelease) flags() *genericclioptions.ConfigFlags {
 	flags := genericclioptions.NewConfigFlags(false)
 	flags.KubeConfig = &h.Kubeconfig
 	flags.Namespace = &h.Namespace
+	if h.CacheDir != "" {
+		flags.CacheDir = &h.CacheDir
+	}
 	return flags
 }
 

@@ -43,13 +43,16 @@ func FactsFrom(pf preflight.Facts) Facts {
 
 // Host paths install writes, relative to the root directory.
 const (
-	K3sBinaryPath   = "/usr/local/bin/k3s"
-	K3sConfigPath   = "/etc/rancher/k3s/config.yaml"
-	KubeconfigPath  = "/etc/rancher/k3s/k3s.yaml"
-	UnitName        = "k3s.service"
-	UnitPath        = "/etc/systemd/system/k3s.service"
-	EnvFilePath     = "/etc/systemd/system/k3s.service.env"
-	StateDir        = "/var/lib/tpctl"
+	K3sBinaryPath  = "/usr/local/bin/k3s"
+	K3sConfigPath  = "/etc/rancher/k3s/config.yaml"
+	KubeconfigPath = "/etc/rancher/k3s/k3s.yaml"
+	UnitName       = "k3s.service"
+	UnitPath       = "/etc/systemd/system/k3s.service"
+	EnvFilePath    = "/etc/systemd/system/k3s.service.env"
+	StateDir       = "/var/lib/tpctl"
+	// HelmCacheDir holds the Helm client's API discovery cache; it lives in
+	// the state directory so uninstall removes it with the rest.
+	HelmCacheDir    = StateDir + "/kube-cache"
 	StatePath       = "/var/lib/tpctl/state.json"
 	LockPath        = "/var/lib/tpctl/install.lock"
 	LogPath         = "/var/log/tpctl/install.log"

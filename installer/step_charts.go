@@ -294,7 +294,7 @@ func (s *releaseStep) helm(ev Events, withValues bool) (HelmClient, error) {
 		return nil, err
 	}
 	h := &HelmRelease{Kubeconfig: s.r.env.Kubeconfig(), Namespace: s.namespace, Name: s.release, Chart: src.data,
-		Timeout: s.r.Timeout, NoWait: s.r.NoWait}
+		Timeout: s.r.Timeout, NoWait: s.r.NoWait, CacheDir: s.r.env.FS.Path(HelmCacheDir)}
 	if withValues {
 		if h.Values, err = s.r.values(s.chart); err != nil {
 			return nil, err

@@ -64,6 +64,8 @@ func TestChartStepsAgainstAPIServer(t *testing.T) {
 	ext, err := apiextclient.NewForConfig(cp.RESTConfig())
 	require.NoError(t, err)
 	env, ch := chartEnv(t, cp, false)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
 
 	// The operator stands in: once the CoreInstance exists, it reports
 	// Ready for the instance's generation (no kubelet runs its pods here).
@@ -88,6 +90,8 @@ func TestChartStepsAgainstAPIServer(t *testing.T) {
 
 	rec := &recorder{}
 	require.NoError(t, Run(ctx, chartPlan(env, ch, false), rec), cp.Logs(30))
+	assert.DirExists(t, env.FS.Path(HelmCacheDir), "Helm's discovery cache lives in the state dir")
+	assert.NoDirExists(t, filepath.Join(home, ".kube"), "nothing is cached in $HOME, where uninstall would not look")
 	require.NoError(t, <-operated)
 	assert.Equal(t, []string{"install operator chart", "install core-instance chart", "wait for core instance"}, rec.of(EventDone))
 	assert.Contains(t, rec.messages("wait for core instance", EventProgress),

@@ -15,7 +15,9 @@ import (
 // creates at run time outside its data dir. Those absent before the first
 // start are recorded, so uninstall removes them and nothing else.
 func runtimePaths(c Config) []string {
-	p := []string{"/run/k3s", "/run/flannel", "/run/netns", "/var/lib/kubelet", "/var/lib/cni", "/var/log/pods", "/var/log/containers"}
+	// /run/containerd: containerd's shims put their sockets (s/) and runc
+	// its state (runc/) there whatever containerd's own state dir is.
+	p := []string{"/run/k3s", "/run/containerd", "/run/flannel", "/run/netns", "/var/lib/kubelet", "/var/lib/cni", "/var/log/pods", "/var/log/containers"}
 	if c.CNI == CNICilium {
 		p = append(p, "/etc/cni", "/opt/cni", "/run/cilium")
 	}

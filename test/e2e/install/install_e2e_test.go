@@ -300,10 +300,7 @@ func (e *e2e) uninstall(t *testing.T) {
 // is a gap of tpctl's uninstall, listed so that any other residue fails the
 // test while these are being fixed. Remove an entry once it is fixed.
 func knownResidue() [][2]string {
-	return [][2]string{
-		{"/run/containerd", "containerd writes its shim sockets (s/) and runc state (runc/k8s.io) below /run/containerd whatever its state dir; install does not record the directory, so uninstall leaves it"},
-		{"/root/.kube", "the Helm client of the chart steps caches API discovery in $HOME/.kube/cache; nothing removes it"},
-	}
+	return [][2]string{}
 }
 
 // splitKnown separates the diff lines about known residue paths.
