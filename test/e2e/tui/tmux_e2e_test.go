@@ -133,7 +133,9 @@ func TestTUIInTmux(t *testing.T) {
 	x := newTmux(t)
 	env := testenv.StartEnv(ctx, t, testenv.EnvOptions{})
 	argv := []string{bin, "tui", "--kubeconfig", env.Kubeconfig, "--namespace", env.Namespace}
-	base := []string{"TERM=xterm-256color", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	// The pane's environment is the test's own: CI=true (as CI runs this)
+	// makes termenv treat every output as a non-terminal and draw ASCII.
+	base := []string{"TERM=xterm-256color", "CI=", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
 
 	x.start("tui", 120, 36, base, argv...)
 	s := x.waitScreen("tui", "core-health ♥", "namespace "+env.Namespace, "q quit")
