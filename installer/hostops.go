@@ -17,6 +17,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tpctl/tpctl/internal/mountinfo"
 )
 
 // HostOps are the few system calls uninstall makes; tests replace them.
@@ -168,38 +170,18 @@ func leftovers(procs []proc, dataDir string, self int) []int {
 }
 
 // mountPoints returns the mount points listed in a mountinfo file.
-func mountPoints(mountinfo []byte) []string {
+func mountPoints(info []byte) []string {
 	var out []string
-	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
+	sc := bufio.NewScanner(bytes.NewReader(info))
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) < 5 {
 			continue
 		}
-		out = append(out, unescapeMountinfo(f[4]))
+		out = append(out, mountinfo.Unescape(f[4]))
 	}
 	return out
-}
-
-// unescapeMountinfo decodes the octal escapes (\040 for a space, …) the
-// kernel writes in mountinfo paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // mountsUnder lists the mount points that start with any of prefixes,

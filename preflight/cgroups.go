@@ -10,66 +10,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/tpctl/tpctl/internal/mountinfo"
 )
 
 // mount is one line of /proc/self/mountinfo.
-type mount struct {
-	Root       string // root of the mount within its file system
-	MountPoint string
-	FSType     string
-	SuperOpts  []string
-}
-
-// parseMountinfo reads /proc/<pid>/mountinfo (proc(5)): the fields before
-// " - " are id, parent, major:minor, root, mount point, options and optional
-// fields; after it come fs type, source and super options.
-func parseMountinfo(b []byte) ([]mount, error) {
-	var out []mount
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
-			return nil, fmt.Errorf("mountinfo line %d: no ' - ' separator", n)
-		}
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) < 6 || len(qf) < 1 {
-			return nil, fmt.Errorf("mountinfo line %d: too few fields", n)
-		}
-		m := mount{Root: unescapeMount(pf[3]), MountPoint: unescapeMount(pf[4]), FSType: qf[0]}
-		if len(qf) >= 3 {
-			m.SuperOpts = strings.Split(qf[2], ",")
-		}
-		out = append(out, m)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("scan mountinfo: %w", err)
-	}
-	return out, nil
-}
-
-// unescapeMount undoes the octal escapes (\040 for a space) of mountinfo.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
+type mount = mountinfo.Mount
 
 // cgroupInfo is the host's cgroup layout.
 type cgroupInfo struct {
@@ -94,7 +40,7 @@ func (h *Host) cgroupInfo() (*cgroupInfo, error) {
 		if err != nil {
 			return nil, err
 		}
-		mounts, err := parseMountinfo(b)
+		mounts, err := mountinfo.Parse(b)
 		if err != nil {
 			return nil, fmt.Errorf("parse /proc/self/mountinfo: %w", err)
 		}

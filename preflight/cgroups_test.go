@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 func TestCgroupVersion(t *testing.T) {
@@ -53,18 +52,6 @@ func TestCgroupControllers(t *testing.T) {
 
 	r = runOne(t, cgroupControllersCheck(), fakeHost(t, "v2", map[string]string{"sys/fs/cgroup/cgroup.controllers": del}))
 	assert.Equal(t, Warn, r.Severity)
-}
-
-func TestParseMountinfo(t *testing.T) {
-	ms, err := parseMountinfo([]byte("27 22 0:25 / /mnt/my\\040disk rw,relatime shared:14 - ext4 /dev/sdb1 rw\n" +
-		"41 31 0:38 /sub /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate\n"))
-	require.NoError(t, err)
-	require.Len(t, ms, 2)
-	assert.Equal(t, "/mnt/my disk", ms[0].MountPoint)
-	assert.Equal(t, mount{Root: "/sub", MountPoint: "/sys/fs/cgroup/unified", FSType: "cgroup2", SuperOpts: []string{"rw", "nsdelegate"}}, ms[1])
-
-	_, err = parseMountinfo([]byte("garbage line\n"))
-	assert.ErrorContains(t, err, "line 1")
 }
 
 func TestCPU(t *testing.T) {

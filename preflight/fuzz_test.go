@@ -37,20 +37,6 @@ func FuzzParseKernelConfig(f *testing.F) {
 	})
 }
 
-func FuzzParseMountinfo(f *testing.F) {
-	seed(f, "proc/self/mountinfo")
-	f.Add([]byte("1 2 3:4 / /a\\040b rw - cgroup cgroup rw,cpu\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		ms, err := parseMountinfo(b)
-		if err != nil {
-			return
-		}
-		for _, m := range ms {
-			assert.NotContains(t, m.FSType, " ")
-		}
-	})
-}
-
 func FuzzParseCgroupFiles(f *testing.F) {
 	seed(f, "proc/cgroups")
 	seed(f, "proc/self/cgroup")

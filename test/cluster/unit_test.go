@@ -195,12 +195,6 @@ COMMIT
 	assert.Empty(t, iptablesCleanupScript("filter", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j DOCKER\nCOMMIT\n"))
 }
 
-func TestUnescapeMount(t *testing.T) {
-	assert.Equal(t, "/a b/c", unescapeMount(`/a\040b/c`))
-	assert.Equal(t, "/plain", unescapeMount("/plain"))
-	assert.Equal(t, `/bad\9`, unescapeMount(`/bad\9`))
-}
-
 func TestHostSnapshotDiff(t *testing.T) {
 	a := HostSnapshot{Links: []string{"lo", "eth0"}, Sysctls: map[string]string{"net/ipv4/ip_forward": "0"}, Mounts: []string{"/", "/proc"}}
 	assert.Empty(t, a.Diff(a))
