@@ -14,14 +14,17 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/kube"
 	kubefake "helm.sh/helm/v3/pkg/kube/fake"
 	"helm.sh/helm/v3/pkg/lint"
 	"helm.sh/helm/v3/pkg/lint/support"
+	"helm.sh/helm/v3/pkg/releaseutil"
 	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 )
@@ -241,4 +244,21 @@ func FuzzSemVer(f *testing.F) {
 			t.Fatalf("SemVer is not idempotent on %q", v)
 		}
 	})
+}
+
+// The CoreInstance owns every pipeline of the instance: Helm must never
+// delete it when the release goes (uninstall --keep-data, recovery of a
+// stuck release), whatever the values.
+func TestCoreInstanceIsKeptByHelm(t *testing.T) {
+	for _, vals := range []map[string]any{nil, {"name": "edge", "healthCheck": map[string]any{"enabled": false}}} {
+		manifests := releaseutil.SplitManifests(render(t, CoreInstance, vals, false))
+		require.Len(t, manifests, 1)
+		for _, m := range manifests {
+			var head releaseutil.SimpleHead
+			require.NoError(t, sigsyaml.Unmarshal([]byte(m), &head))
+			require.Equal(t, "CoreInstance", head.Kind)
+			require.NotNil(t, head.Metadata)
+			assert.Equal(t, kube.KeepPolicy, head.Metadata.Annotations[kube.ResourcePolicyAnno], "values %v", vals)
+		}
+	}
 }
