@@ -6,13 +6,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/kube"
 	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/releaseutil"
 	"helm.sh/helm/v3/pkg/storage/driver"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 )
 
@@ -51,14 +58,28 @@ const helmFieldManager = "tpctl-installer"
 //     uninstalls the release and installs it afresh. Recovery assumes that
 //     no other Helm operation on the release runs at the same time, which
 //     the installer's lock guarantees.
+//   - Objects that must outlive their release (the CoreInstance, which
+//     owns every pipeline of the instance) carry helm.sh/resource-policy:
+//     keep, so neither an uninstall nor the recovery above deletes them.
+//     They keep Helm's ownership label and annotations, so a later install
+//     of the same release adopts them; it replaces them by the chart's
+//     rendering (Install.Force), so values changed in between apply, while
+//     the object's UID and status, and so the owner references to it,
+//     stay. Keep names those kinds: recovery refuses to uninstall a
+//     release whose manifest has one of them without the keep policy (a
+//     chart of an older tpctl).
 //   - Every operation waits for the release's resources to be ready, bounded
 //     by Timeout and by the context, and reports progress at each phase and
 //     every ProgressInterval while waiting.
 type HelmRelease struct {
 	// Kubeconfig is the path of the kubeconfig file to use.
 	Kubeconfig string
-	// Namespace of the release (created when missing).
+	// Namespace of the release (created when missing, with
+	// NamespaceLabels).
 	Namespace string
+	// NamespaceLabels label the namespace when Apply creates it (through
+	// Kubeconfig); a namespace that exists is left as it is.
+	NamespaceLabels map[string]string
 	// Name of the release.
 	Name string
 	// Chart is the chart archive (.tgz).
@@ -81,6 +102,9 @@ type HelmRelease struct {
 	// NoWait skips waiting for the release's resources to be ready (for
 	// clusters that run no workloads, such as a bare control plane).
 	NoWait bool
+	// Keep lists kinds whose objects a recovery must never delete (see
+	// the decisions above).
+	Keep []string
 	// Configure replaces the Helm configuration built from Kubeconfig (for
 	// tests: an in-memory release store and a fake cluster client). CRDs
 	// are applied only through Kubeconfig.
@@ -290,12 +314,18 @@ func (h *HelmRelease) Apply(ctx context.Context) (HelmResult, error) {
 	if err := h.applyCRDs(ctx, ch); err != nil {
 		return res, err
 	}
+	if err := h.createNamespace(ctx); err != nil {
+		return res, err
+	}
 	var rel *release.Release
 	if cur == nil {
 		h.progress("installing release %s (chart %s %s) in namespace %s", h.Name, ch.Metadata.Name, ch.Metadata.Version, h.Namespace)
 		in := action.NewInstall(cfg)
 		in.ReleaseName, in.Namespace, in.CreateNamespace = h.Name, h.Namespace, true
 		in.Wait, in.Timeout, in.SkipCRDs = !h.NoWait, h.timeout(), true
+		// Only adopted objects (kept by an earlier release of this name) are
+		// updated rather than created: replace them by the chart's version.
+		in.Force = true
 		stop := h.watch("install " + h.Name)
 		rel, err = in.RunWithContext(ctx, ch, h.Values)
 		stop()
@@ -372,11 +402,69 @@ func (h *HelmRelease) recover(ctx context.Context, cfg *action.Configuration, cu
 		}
 		return after, fmt.Sprintf("rolled back from %s revision %d to revision %d", status, cur.Version, good.Version), nil
 	}
+	if unkept := h.unkept(cur); len(unkept) > 0 {
+		return nil, "", fmt.Errorf("release %s is stuck in %s at revision %d with no working revision, and uninstalling it to install afresh would delete %s (its chart does not mark it helm.sh/resource-policy: keep); refusing: see `helm -n %s history %s`",
+			h.Name, status, cur.Version, strings.Join(unkept, ", "), h.Namespace, h.Name)
+	}
 	h.progress("release %s is stuck in %s at revision %d with no working revision: uninstalling it to install afresh", h.Name, status, cur.Version)
 	if err := h.uninstall(ctx, cfg); err != nil {
 		return nil, "", err
 	}
 	return nil, fmt.Sprintf("uninstalled %s revision %d", status, cur.Version), nil
+}
+
+// createNamespace creates the release's namespace with NamespaceLabels when
+// it is missing (Helm's own CreateNamespace sets no labels).
+func (h *HelmRelease) createNamespace(ctx context.Context) error {
+	if len(h.NamespaceLabels) == 0 {
+		return nil
+	}
+	rc, err := h.flags().ToRESTConfig()
+	if err != nil {
+		return fmt.Errorf("load kubeconfig %s: %w", h.Kubeconfig, err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("make Kubernetes client: %w", err)
+	}
+	_, err = cs.CoreV1().Namespaces().Get(ctx, h.Namespace, metav1.GetOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("read namespace %s: %w", h.Namespace, err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: h.Namespace, Labels: h.NamespaceLabels}}
+	h.progress("creating namespace %s", h.Namespace)
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: helmFieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", h.Namespace, err)
+	}
+	return nil
+}
+
+// unkept names the objects of rel's manifest whose kind is one of Keep and
+// that Helm would delete with the release.
+func (h *HelmRelease) unkept(rel *release.Release) []string {
+	if len(h.Keep) == 0 {
+		return nil
+	}
+	var out []string
+	for _, m := range releaseutil.SplitManifests(rel.Manifest) {
+		var head releaseutil.SimpleHead
+		if err := yaml.Unmarshal([]byte(m), &head); err != nil || !slices.Contains(h.Keep, head.Kind) {
+			continue
+		}
+		name := "(unnamed)"
+		if head.Metadata != nil {
+			name = head.Metadata.Name
+			if strings.EqualFold(strings.TrimSpace(head.Metadata.Annotations[kube.ResourcePolicyAnno]), kube.KeepPolicy) {
+				continue
+			}
+		}
+		out = append(out, head.Kind+" "+name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // applyCRDs server-side applies the chart's CRDs and waits until each is

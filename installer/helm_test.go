@@ -197,3 +197,34 @@ func TestHelmProgressWhileWaiting(t *testing.T) {
 		5*time.Second, 5*time.Millisecond)
 	stop()
 }
+
+// A stuck release rendered by a chart that does not keep its CoreInstance
+// is not uninstalled: that would delete the instance and every pipeline.
+func TestHelmRecoveryNeverDeletesAnUnkeptInstance(t *testing.T) {
+	ctx := context.Background()
+	m := newMemHelm()
+	h, _ := testRelease(t, m, "1.0.0", nil)
+	h.Keep = []string{"CoreInstance"}
+	_, err := h.Apply(ctx)
+	require.NoError(t, err)
+	rel, err := m.cfg.Releases.Last("core")
+	require.NoError(t, err)
+	require.Contains(t, rel.Manifest, "helm.sh/resource-policy: keep", "precondition: today's chart keeps the instance")
+	stick(t, m, "core", release.StatusPendingInstall)
+	res, err := h.Apply(ctx)
+	require.NoError(t, err, "a kept instance does not stop the recovery")
+	assert.Equal(t, "uninstalled pending-install revision 1", res.Recovered)
+
+	// The same release as an older chart rendered it: no keep policy.
+	rel, err = m.cfg.Releases.Last("core")
+	require.NoError(t, err)
+	rel.Manifest = strings.Replace(rel.Manifest, "helm.sh/resource-policy: keep", "example.test/other: x", 1)
+	rel.Info.Status = release.StatusPendingInstall
+	require.NoError(t, m.cfg.Releases.Update(rel))
+	_, err = h.Apply(ctx)
+	require.ErrorContains(t, err, "would delete CoreInstance core (its chart does not mark it helm.sh/resource-policy: keep); refusing")
+	cur, err := h.Current(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, release.StatusPendingInstall, cur.Info.Status, "the release was left alone")
+	assert.Equal(t, rel.Version, cur.Version)
+}

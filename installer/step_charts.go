@@ -256,9 +256,13 @@ func (r *chartsRun) reachable(ctx context.Context) error {
 	return api.Readyz(ctx)
 }
 
-// releaseStep installs or upgrades one chart's release with Helm; undone,
-// it uninstalls it (the operator's also deletes the CRDs unless uninstall
-// keeps the data).
+// releaseStep installs or upgrades one chart's release with Helm. Undone,
+// it uninstalls it: the operator's also deletes the CRDs, and the core
+// instance's also deletes its CoreInstance (which Helm keeps, see the
+// chart) and every Pipeline of it. When uninstall keeps the data, the
+// operator's CRDs stay, and the core instance's release is not touched at
+// all: the release, its CoreInstance and every Pipeline stay in the kept
+// data dir, and a later install finds them as they were.
 type releaseStep struct {
 	r                         *chartsRun
 	name                      string
@@ -295,6 +299,14 @@ func (s *releaseStep) helm(ev Events, withValues bool) (HelmClient, error) {
 	}
 	h := &HelmRelease{Kubeconfig: s.r.env.Kubeconfig(), Namespace: s.namespace, Name: s.release, Chart: src.data,
 		Timeout: s.r.Timeout, NoWait: s.r.NoWait, CacheDir: s.r.env.FS.Path(HelmCacheDir)}
+	if s.chart == charts.CoreInstance {
+		h.Keep = []string{v1alpha1.KindCoreInstance}
+	}
+	if s.namespace != InstanceNamespace {
+		// A namespace tpctl creates runs only pods that meet the
+		// restricted Pod Security Standard ("default" is not tpctl's).
+		h.NamespaceLabels = restrictedNamespaceLabels()
+	}
 	if withValues {
 		if h.Values, err = s.r.values(s.chart); err != nil {
 			return nil, err
@@ -346,6 +358,12 @@ func (s *releaseStep) Run(ctx context.Context, ev Events) error {
 // UndoDescribe says what uninstall does with the release.
 func (s *releaseStep) UndoDescribe() string {
 	what := fmt.Sprintf("Helm uninstall of release %s/%s", s.namespace, s.release)
+	if s.chart == charts.CoreInstance {
+		if s.r.env.keepData {
+			return fmt.Sprintf("nothing: release %s/%s, its CoreInstance and every Pipeline stay with the kept data", s.namespace, s.release)
+		}
+		what += ", then delete its CoreInstance and every Pipeline of it"
+	}
 	if s.chart == charts.Operator {
 		if s.r.env.keepData {
 			what += "; the tpctl CRDs stay with the kept data"
@@ -361,6 +379,10 @@ func (s *releaseStep) UndoDescribe() string {
 // release goes with the cluster's data, or stays with the kept data).
 func (s *releaseStep) Undone(ctx context.Context) (bool, error) {
 	s.note = ""
+	if s.chart == charts.CoreInstance && s.r.env.keepData {
+		s.note = fmt.Sprintf("release %s/%s, its CoreInstance and every Pipeline stay with the kept data", s.namespace, s.release)
+		return true, nil
+	}
 	if err := s.r.reachable(ctx); err != nil {
 		s.note = "the API server cannot be reached (" + err.Error() + "); "
 		if s.r.env.keepData {
@@ -377,6 +399,16 @@ func (s *releaseStep) Undone(ctx context.Context) (bool, error) {
 	cur, err := h.Current(ctx)
 	if err != nil || cur != nil {
 		return false, err
+	}
+	if s.chart == charts.CoreInstance {
+		api, err := s.r.api()
+		if err != nil {
+			return false, err
+		}
+		names, err := api.ReleaseInstances(ctx, s.namespace, s.release)
+		if err != nil || len(names) > 0 {
+			return false, err
+		}
 	}
 	if s.chart == charts.Operator && !s.r.env.keepData {
 		api, err := s.r.api()
@@ -399,7 +431,12 @@ func (s *releaseStep) Undo(ctx context.Context, ev Events) error {
 		return err
 	}
 	deleteCRDs := s.chart == charts.Operator && !s.r.env.keepData
-	if err := h.Uninstall(ctx, deleteCRDs); err != nil {
+	err = h.Uninstall(ctx, deleteCRDs)
+	var instances []string
+	if err == nil && s.chart == charts.CoreInstance {
+		instances, err = s.deleteInstances(ctx, ev)
+	}
+	if err != nil {
 		if s.r.env.keepData || ctx.Err() != nil {
 			return err
 		}
@@ -407,12 +444,68 @@ func (s *releaseStep) Undo(ctx context.Context, ev Events) error {
 		summarize(ev, "release %s/%s left to the data dir's removal", s.namespace, s.release)
 		return nil
 	}
-	if deleteCRDs {
+	switch {
+	case len(instances) > 0:
+		summarize(ev, "release %s/%s removed, and CoreInstance %s with every Pipeline of it", s.namespace, s.release, strings.Join(instances, ", "))
+	case deleteCRDs:
 		summarize(ev, "release %s/%s and the tpctl CRDs removed", s.namespace, s.release)
-	} else {
+	default:
 		summarize(ev, "release %s/%s removed", s.namespace, s.release)
 	}
 	return nil
+}
+
+// deleteInstances deletes the CoreInstances the core-instance release made
+// (Helm keeps them when the release goes) and every Pipeline of them, and
+// waits until they are gone, at most the Helm timeout. It returns them.
+func (s *releaseStep) deleteInstances(ctx context.Context, ev Events) ([]string, error) {
+	api, err := s.r.api()
+	if err != nil {
+		return nil, err
+	}
+	names, err := api.ReleaseInstances(ctx, s.namespace, s.release)
+	if err != nil || len(names) == 0 {
+		return nil, err
+	}
+	limit := s.r.Timeout
+	if limit <= 0 {
+		limit = DefaultHelmTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for _, name := range names {
+		ev.Emit(Event{Type: EventProgress, Message: fmt.Sprintf("deleting CoreInstance %s/%s and every Pipeline of it", s.namespace, name)})
+		for {
+			left, err := api.DeleteInstance(ctx, s.namespace, name)
+			if err != nil {
+				return nil, err
+			}
+			if left == 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("CoreInstance %s/%s and its pipelines: %d object(s) still there after %s: %w", s.namespace, name, left, limit, ctx.Err())
+			case <-time.After(s.r.env.Poll):
+			}
+		}
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = s.namespace + "/" + n
+	}
+	return out, nil
+}
+
+// restrictedNamespaceLabels enforce, warn about and audit the restricted
+// Pod Security Standard (latest version) in a namespace.
+func restrictedNamespaceLabels() map[string]string {
+	out := map[string]string{}
+	for _, mode := range []string{"enforce", "warn", "audit"} {
+		out["pod-security.kubernetes.io/"+mode] = "restricted"
+		out["pod-security.kubernetes.io/"+mode+"-version"] = "latest"
+	}
+	return out
 }
 
 // instanceWaitStep waits until the CoreInstance reports Ready for its

@@ -11,7 +11,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -31,7 +33,22 @@ type ChartAPI interface {
 	PipelineCount(ctx context.Context) (int, error)
 	// CRDs returns the names of tpctl's CRDs that exist.
 	CRDs(ctx context.Context) ([]string, error)
+	// ReleaseInstances returns the names of the CoreInstances of namespace
+	// that Helm release release made (Helm's ownership annotations name
+	// it): none when the CRD is absent.
+	ReleaseInstances(ctx context.Context, namespace, release string) ([]string, error)
+	// DeleteInstance deletes the CoreInstance and every Pipeline of it
+	// (spec.instance) in namespace, and returns how many of them still
+	// exist (0: all gone).
+	DeleteInstance(ctx context.Context, namespace, name string) (int, error)
 }
+
+// Helm's ownership metadata (helm.sh/helm/v3/pkg/action), which it checks
+// before it adopts an object that exists.
+const (
+	helmReleaseNameAnnotation      = "meta.helm.sh/release-name"
+	helmReleaseNamespaceAnnotation = "meta.helm.sh/release-namespace"
+)
 
 // TpctlCRDs are the CRDs the operator chart brings.
 func TpctlCRDs() []string {
@@ -136,6 +153,68 @@ func (k *kubeChartAPI) CRDs(ctx context.Context) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+func (k *kubeChartAPI) ReleaseInstances(ctx context.Context, ns, release string) ([]string, error) {
+	l, err := k.dyn.Resource(coreInstancesGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list CoreInstances of %s: %w", ns, err)
+	}
+	var out []string
+	for _, u := range l.Items {
+		a := u.GetAnnotations()
+		if a[helmReleaseNameAnnotation] == release && a[helmReleaseNamespaceAnnotation] == ns {
+			out = append(out, u.GetName())
+		}
+	}
+	return out, nil
+}
+
+func (k *kubeChartAPI) DeleteInstance(ctx context.Context, ns, name string) (int, error) {
+	left := 0
+	del := func(gvr schema.GroupVersionResource, u *unstructured.Unstructured) error {
+		left++
+		if u.GetDeletionTimestamp() != nil {
+			return nil
+		}
+		uid := u.GetUID()
+		err := k.dyn.Resource(gvr).Namespace(ns).Delete(ctx, u.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			return nil // gone, or another object of that name: the next look tells
+		}
+		if err != nil {
+			return fmt.Errorf("delete %s %s/%s: %w", gvr.Resource, ns, u.GetName(), err)
+		}
+		return nil
+	}
+	l, err := k.dyn.Resource(pipelinesGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return 0, fmt.Errorf("list Pipelines of %s: %w", ns, err)
+	default:
+		for i := range l.Items {
+			if inst, _, _ := unstructured.NestedString(l.Items[i].Object, "spec", "instance"); inst == name {
+				if err := del(pipelinesGVR, &l.Items[i]); err != nil {
+					return 0, err
+				}
+			}
+		}
+	}
+	u, err := k.dyn.Resource(coreInstancesGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return 0, fmt.Errorf("read CoreInstance %s/%s: %w", ns, name, err)
+	default:
+		if err := del(coreInstancesGVR, u); err != nil {
+			return 0, err
+		}
+	}
+	return left, nil
 }
 
 // OperatorStatus is the operator Deployment as the API server reports it.

@@ -158,6 +158,32 @@ func (c *fakeCluster) CRDs(context.Context) ([]string, error) {
 	return slices.Clone(c.crds), nil
 }
 
+func (c *fakeCluster) ReleaseInstances(_ context.Context, ns, release string) ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, k := range sortedKeysOf(c.instances) {
+		inst := c.instances[k]
+		if inst.Namespace == ns && inst.Annotations[helmReleaseNameAnnotation] == release && inst.Annotations[helmReleaseNamespaceAnnotation] == ns {
+			out = append(out, inst.Name)
+		}
+	}
+	return out, nil
+}
+
+// DeleteInstance deletes at once: the pipelines of the fake all belong to
+// its one instance.
+func (c *fakeCluster) DeleteInstance(_ context.Context, ns, name string) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.instances[ns+"/"+name]; ok {
+		delete(c.instances, ns+"/"+name)
+		c.calls = append(c.calls, fmt.Sprintf("deleted CoreInstance %s/%s and %d pipeline(s)", ns, name, c.pipelines))
+		c.pipelines = 0
+	}
+	return 0, nil
+}
+
 func sortedKeysOf[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -245,7 +271,8 @@ func (f *fakeHelm) Apply(ctx context.Context) (HelmResult, error) {
 			NoProxy: proxy["noProxy"].(string), HealthCheck: v1alpha1.HealthCheckSpec{Enabled: ptr.To(true), Port: HealthCheckPort}}
 		inst, ok := f.c.instances[f.h.Namespace+"/"+name]
 		if !ok {
-			inst = &v1alpha1.CoreInstance{ObjectMeta: metav1.ObjectMeta{Namespace: f.h.Namespace, Name: name}}
+			inst = &v1alpha1.CoreInstance{ObjectMeta: metav1.ObjectMeta{Namespace: f.h.Namespace, Name: name,
+				Annotations: map[string]string{helmReleaseNameAnnotation: f.h.Name, helmReleaseNamespaceAnnotation: f.h.Namespace}}}
 			f.c.instances[f.h.Namespace+"/"+name] = inst
 		}
 		if inst.Generation == 0 || !bytes.Equal(mustJSON(inst.Spec), mustJSON(spec)) {
@@ -273,14 +300,9 @@ func (f *fakeHelm) Uninstall(_ context.Context, deleteCRDs bool) error {
 	if r, ok := f.c.releases[f.key()]; ok {
 		delete(f.c.releases, f.key())
 		f.c.calls = append(f.c.calls, "uninstalled "+f.key())
+		// The core instance's CoreInstance has resource-policy keep.
 		if r.chart == charts.Operator {
 			delete(f.c.deployments, f.h.Namespace+"/"+charts.Operator)
-		} else {
-			for k, inst := range f.c.instances {
-				if inst.Namespace == f.h.Namespace {
-					delete(f.c.instances, k)
-				}
-			}
 		}
 	}
 	if deleteCRDs && len(f.c.crds) > 0 {

@@ -3,9 +3,14 @@
 package installer
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +21,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tpctl/tpctl/api/v1alpha1"
+	"github.com/tpctl/tpctl/charts"
+	"github.com/tpctl/tpctl/operator"
 	"github.com/tpctl/tpctl/test/cluster"
 )
 
@@ -107,6 +119,12 @@ func TestChartStepsAgainstAPIServer(t *testing.T) {
 		assert.Equal(t, r.chart, cur.Chart.Metadata.Name)
 		assert.Equal(t, "1.2.3", cur.Chart.Metadata.Version)
 	}
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, OperatorNamespace, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "restricted", ns.Labels["pod-security.kubernetes.io/enforce"], "tpctl created the operator's namespace")
+	def, err := cs.CoreV1().Namespaces().Get(ctx, InstanceNamespace, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.NotContains(t, def.Labels, "pod-security.kubernetes.io/enforce", "default is not tpctl's namespace")
 	dep, err := cs.AppsV1().Deployments(OperatorNamespace).Get(ctx, OperatorRelease, metav1.GetOptions{})
 	require.NoError(t, err)
 	c := dep.Spec.Template.Spec.Containers[0]
@@ -137,13 +155,15 @@ func TestChartStepsAgainstAPIServer(t *testing.T) {
 	require.NotNil(t, rep.Pipelines)
 	assert.Equal(t, 0, *rep.Pipelines)
 
-	// Uninstall with --keep-data: the releases go, the CRDs stay.
+	// Uninstall with --keep-data: the operator's release goes; the CRDs,
+	// the instance's release and its CoreInstance stay.
 	keep, _ := chartEnv(t, cp, true)
 	rec = &recorder{}
 	require.NoError(t, Run(ctx, chartPlan(keep, ch, true), rec))
-	assert.Equal(t, []string{"undo install core-instance chart", "undo install operator chart"}, rec.of(EventDone))
+	assert.Equal(t, []string{"undo install core-instance chart"}, rec.of(EventSkipped))
+	assert.Equal(t, []string{"undo install operator chart"}, rec.of(EventDone))
 	_, err = dyn.Resource(coreInstancesGVR).Namespace(InstanceNamespace).Get(ctx, "core", metav1.GetOptions{})
-	assert.True(t, apierrors.IsNotFound(err), "CoreInstance removed with its release: %v", err)
+	assert.NoError(t, err, "CoreInstance kept with the data")
 	_, err = cs.AppsV1().Deployments(OperatorNamespace).Get(ctx, OperatorRelease, metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err), "operator removed with its release: %v", err)
 	for _, name := range TpctlCRDs() {
@@ -151,11 +171,13 @@ func TestChartStepsAgainstAPIServer(t *testing.T) {
 		assert.NoError(t, err, "CRD %s kept", name)
 	}
 
-	// Full uninstall: nothing of the releases is left, then the CRDs go.
+	// Full uninstall: the instance's release and its CoreInstance go, then
+	// the CRDs.
 	rec = &recorder{}
 	require.NoError(t, Run(ctx, chartPlan(env, ch, true), rec))
-	assert.Equal(t, []string{"undo install core-instance chart"}, rec.of(EventSkipped))
-	assert.Equal(t, []string{"undo install operator chart"}, rec.of(EventDone), "the CRDs were still there")
+	assert.Equal(t, []string{"undo install core-instance chart", "undo install operator chart"}, rec.of(EventDone), "the CRDs were still there")
+	_, err = dyn.Resource(coreInstancesGVR).Namespace(InstanceNamespace).Get(ctx, "core", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "CoreInstance deleted: %v", err)
 	for _, name := range TpctlCRDs() {
 		_, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
 		assert.True(t, apierrors.IsNotFound(err), "CRD %s deleted: %v", name, err)
@@ -167,4 +189,234 @@ func TestChartStepsAgainstAPIServer(t *testing.T) {
 	rep = Status(ctx, env.Options)
 	assert.Contains(t, rep.Unavailable["operator"], "not installed")
 	assert.Equal(t, "not installed (the CoreInstance CRD is absent)", rep.Unavailable["instance"])
+}
+
+// startGarbageCollector runs kube-controller-manager with only its garbage
+// collector against the control plane, so that deleting an owner deletes
+// its dependents as on a node.
+func startGarbageCollector(t *testing.T, cp *cluster.ControlPlane) {
+	t.Helper()
+	bins, err := cluster.FindBinaries()
+	require.NoError(t, err)
+	paths, err := bins.Require("kube-controller-manager")
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	ctx, cancel := context.WithCancel(context.Background())
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, paths["kube-controller-manager"],
+		"--kubeconfig="+cp.Kubeconfig(), "--authentication-kubeconfig="+cp.Kubeconfig(), "--authorization-kubeconfig="+cp.Kubeconfig(),
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port), "--leader-elect=false", "--profiling=false",
+		"--controllers=garbagecollector")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("kube-controller-manager:\n%s", tail(out.String(), 30))
+		}
+	})
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// pipelineSeen is what must survive an uninstall that keeps the data.
+type pipelineSeen struct {
+	UID       types.UID
+	Frontends string
+}
+
+// pipelinesOf waits until every pipeline of the instance has its ports
+// assigned and the instance as owner, and returns them by name.
+func pipelinesOf(t *testing.T, kc client.Client, inst *v1alpha1.CoreInstance, want int) map[string]pipelineSeen {
+	t.Helper()
+	out := map[string]pipelineSeen{}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var l v1alpha1.PipelineList
+		require.NoError(c, kc.List(context.Background(), &l, client.InNamespace(inst.Namespace)))
+		require.Len(c, l.Items, want)
+		for _, p := range l.Items {
+			cond := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionPortsAssigned)
+			require.NotNil(c, cond, "pipeline %s has its ports", p.Name)
+			require.Equal(c, metav1.ConditionTrue, cond.Status, "pipeline %s: %s", p.Name, cond.Message)
+			require.Equal(c, p.Generation, cond.ObservedGeneration)
+			var owned bool
+			for _, ref := range p.OwnerReferences {
+				owned = owned || ref.UID == inst.UID
+			}
+			require.True(c, owned, "pipeline %s is owned by CoreInstance %s", p.Name, inst.UID)
+			var fronts []string
+			for _, st := range p.Status.Ports {
+				fronts = append(fronts, fmt.Sprintf("%s/%d->%d", st.Protocol, st.Frontend, st.Backend))
+			}
+			out[p.Name] = pipelineSeen{UID: p.UID, Frontends: strings.Join(fronts, ",")}
+		}
+	}, time.Minute, 100*time.Millisecond)
+	return out
+}
+
+// Issue: `uninstall --keep-data` then `install` lost every pipeline (the
+// core-instance release took its CoreInstance along, and the garbage
+// collector every Pipeline it owns). Now the CoreInstance and its pipelines
+// outlive the uninstall, the install finds them as they were, and the
+// recovery of a stuck release adopts the CoreInstance instead of deleting it.
+func TestUninstallKeepDataThenInstallKeepsPipelines(t *testing.T) {
+	ctx := context.Background()
+	cp := cluster.StartControlPlane(ctx, t)
+	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
+	require.NoError(t, err)
+	ext, err := apiextclient.NewForConfig(cp.RESTConfig())
+	require.NoError(t, err)
+	scheme, err := operator.NewScheme()
+	require.NoError(t, err)
+	kc, err := client.New(cp.RESTConfig(), client.Options{Scheme: scheme})
+	require.NoError(t, err)
+	env, ch := chartEnv(t, cp, false)
+	t.Setenv("HOME", t.TempDir())
+	// The two releases only: the in-process operator below runs no pods,
+	// so the instance never becomes Ready here.
+	install := func(env *Env) *recorder {
+		t.Helper()
+		steps := ch.Steps(env)[2:4]
+		rec := &recorder{}
+		require.NoError(t, Run(ctx, &Plan{Name: "charts", Steps: steps, Root: env.Root, State: env.State, PID: env.PID, Now: env.Now}, rec), cp.Logs(30))
+		return rec
+	}
+	install(env)
+	startGarbageCollector(t, cp)
+
+	// The operator, in process, assigns frontends and owns the pipelines.
+	reserved, err := operator.DefaultReservedPorts()
+	require.NoError(t, err)
+	mgr, err := operator.NewManager(cp.RESTConfig(), operator.Options{MetricsAddr: "0", ProbeAddr: "0", Reserved: reserved,
+		DefaultImage: "tpctl.test/sink:1", Workers: 2, Name: "keep-data"})
+	require.NoError(t, err)
+	opCtx, stopOperator := context.WithCancel(ctx)
+	opDone := make(chan error, 1)
+	go func() { opDone <- mgr.Start(opCtx) }()
+	t.Cleanup(func() { stopOperator(); <-opDone })
+
+	inst := &v1alpha1.CoreInstance{}
+	require.NoError(t, kc.Get(ctx, client.ObjectKey{Namespace: InstanceNamespace, Name: "core"}, inst))
+	pipelinesOf(t, kc, inst, 1) // the health check
+	tcp := func(n int32) v1alpha1.PipelinePort {
+		return v1alpha1.PipelinePort{Protocol: v1alpha1.ProtocolTCP, Port: n}
+	}
+	for i, p := range []struct {
+		name  string
+		ports []v1alpha1.PipelinePort
+	}{
+		{"logs-a", []v1alpha1.PipelinePort{tcp(5170)}},
+		{"logs-b", []v1alpha1.PipelinePort{tcp(5170)}}, // newer: frontend 5171
+		{"syslog", []v1alpha1.PipelinePort{{Protocol: v1alpha1.ProtocolUDP, Port: 5140}, tcp(2020)}},
+	} {
+		require.NoError(t, kc.Create(ctx, &v1alpha1.Pipeline{ObjectMeta: metav1.ObjectMeta{Namespace: InstanceNamespace, Name: p.name},
+			Spec: v1alpha1.PipelineSpec{Instance: "core", Ports: p.ports, AutoDetectPorts: ptr.To(false)}}))
+		// Distinct creation times give each port its age.
+		pipelinesOf(t, kc, inst, i+2)
+	}
+	before := pipelinesOf(t, kc, inst, 4) // and the health check
+	assert.Equal(t, "TCP/5171->5170", before["logs-b"].Frontends, "the newer pipeline moved")
+	assert.Equal(t, "UDP/5140->5140,TCP/2021->2020", before["syslog"].Frontends, "2020 is the health check's")
+	for name := range before {
+		_, err := cs.AppsV1().Deployments(InstanceNamespace).Get(ctx, name, metav1.GetOptions{})
+		require.NoError(t, err, "workload of %s", name)
+	}
+
+	// uninstall --keep-data: the operator's release goes, the instance's
+	// release, CoreInstance and pipelines stay.
+	keep, _ := chartEnv(t, cp, true)
+	rec := &recorder{}
+	require.NoError(t, Run(ctx, chartPlan(keep, ch, true), rec))
+	assert.Equal(t, []string{"undo install core-instance chart"}, rec.of(EventSkipped))
+	assert.Equal(t, []string{"undo install operator chart"}, rec.of(EventDone))
+	_, err = cs.AppsV1().Deployments(OperatorNamespace).Get(ctx, OperatorRelease, metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "operator removed with its release: %v", err)
+	for _, name := range TpctlCRDs() {
+		_, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
+		require.NoError(t, err, "CRD %s kept", name)
+	}
+	kept := &v1alpha1.CoreInstance{}
+	require.NoError(t, kc.Get(ctx, client.ObjectKeyFromObject(inst), kept), "the CoreInstance outlives uninstall --keep-data")
+	assert.Equal(t, inst.UID, kept.UID)
+	// The garbage collector runs: an owned object goes with its owner, so
+	// pipelines that were still there afterwards are really kept.
+	gcProbe(t, cs)
+	assert.Equal(t, before, pipelinesOf(t, kc, inst, 4), "every pipeline kept, with its frontends")
+
+	// install again: the operator comes back, the instance is as it was.
+	rec = install(env)
+	assert.Equal(t, []string{"install operator chart"}, rec.of(EventDone))
+	assert.Equal(t, []string{"install core-instance chart"}, rec.of(EventSkipped), "the kept release is current")
+	require.NoError(t, kc.Get(ctx, client.ObjectKeyFromObject(inst), kept))
+	assert.Equal(t, inst.UID, kept.UID)
+	assert.Equal(t, before, pipelinesOf(t, kc, inst, 4), "same pipelines, same frontends")
+	for name := range before {
+		_, err := cs.AppsV1().Deployments(InstanceNamespace).Get(ctx, name, metav1.GetOptions{})
+		require.NoError(t, err, "workload of %s", name)
+	}
+
+	// A stuck first install (pending-install, no working revision) is
+	// recovered by uninstalling the release: Helm keeps the CoreInstance,
+	// and the new install adopts it with the new values.
+	h := &HelmRelease{Kubeconfig: env.Kubeconfig(), Namespace: InstanceNamespace, Name: InstanceRelease, Keep: []string{v1alpha1.KindCoreInstance},
+		Timeout: time.Minute}
+	cfg, err := h.config()
+	require.NoError(t, err)
+	rel, err := cfg.Releases.Last(InstanceRelease)
+	require.NoError(t, err)
+	require.Equal(t, 1, rel.Version, "precondition: no other revision to roll back to")
+	rel.Info.Status = release.StatusPendingInstall
+	require.NoError(t, cfg.Releases.Update(rel))
+	h.Chart, err = charts.Archive(charts.CoreInstance, "1.2.4")
+	require.NoError(t, err)
+	h.Values = map[string]any{"name": "core", "proxy": map[string]any{"httpProxy": "http://other-proxy.test:8080"}}
+	res, err := h.Apply(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "uninstalled pending-install revision 1", res.Recovered)
+	assert.Equal(t, "installed", res.Action)
+	require.NoError(t, kc.Get(ctx, client.ObjectKeyFromObject(inst), kept))
+	assert.Equal(t, inst.UID, kept.UID, "recovery never deletes the CoreInstance")
+	assert.Equal(t, "http://other-proxy.test:8080", kept.Spec.HTTPProxy, "the adopted instance takes the new values")
+	assert.Empty(t, kept.Spec.NoProxy, "replaced, not merged")
+	assert.Equal(t, "tp-core-instance-1.2.4", kept.Labels["helm.sh/chart"])
+	gcProbe(t, cs)
+	assert.Equal(t, before, pipelinesOf(t, kc, inst, 4), "recovery keeps every pipeline")
+
+	// Full uninstall: the CoreInstance and every pipeline go, then the CRDs.
+	rec = &recorder{}
+	require.NoError(t, Run(ctx, chartPlan(env, ch, true), rec))
+	assert.Equal(t, []string{"undo install core-instance chart", "undo install operator chart"}, rec.of(EventDone))
+	assert.Equal(t, []string{"release default/core removed, and CoreInstance default/core with every Pipeline of it"},
+		rec.messages("undo install core-instance chart", EventDone))
+	for _, name := range TpctlCRDs() {
+		_, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
+		assert.True(t, apierrors.IsNotFound(err), "CRD %s deleted: %v", name, err)
+	}
+}
+
+// gcProbe waits until the garbage collector deletes a ConfigMap whose
+// owner was deleted.
+func gcProbe(t *testing.T, cs kubernetes.Interface) {
+	t.Helper()
+	ctx := context.Background()
+	owner, err := cs.CoreV1().ConfigMaps(InstanceNamespace).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "gc-owner-"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	dep, err := cs.CoreV1().ConfigMaps(InstanceNamespace).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "gc-dependent-",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: owner.Name, UID: owner.UID}}}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.NoError(t, cs.CoreV1().ConfigMaps(InstanceNamespace).Delete(ctx, owner.Name, metav1.DeleteOptions{}))
+	require.Eventually(t, func() bool {
+		_, err := cs.CoreV1().ConfigMaps(InstanceNamespace).Get(ctx, dep.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}, 2*time.Minute, 200*time.Millisecond, "the garbage collector deletes dependents")
 }

@@ -253,29 +253,40 @@ func TestUninstallRemovesReleasesThenCRDs(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"undo install core-instance chart", "undo install operator chart", "undo start K3s"}, planNames(plan)[:3])
 	dry := DryRun(context.Background(), plan)
-	assert.Equal(t, "Helm uninstall of release default/core; skipped when the API server cannot be reached", dry.Steps[0].Description)
+	assert.Equal(t, "Helm uninstall of release default/core, then delete its CoreInstance and every Pipeline of it; skipped when the API server cannot be reached", dry.Steps[0].Description)
 	assert.Contains(t, dry.Steps[1].Description, "then delete the tpctl CRDs (coreinstances.telemetry.tpctl.dev, pipelines.telemetry.tpctl.dev)")
 	assert.Equal(t, "run", dry.Steps[1].Would)
 	rec := &recorder{}
 	require.NoError(t, Run(context.Background(), plan, rec))
-	assert.Equal(t, []string{"undo install core-instance chart", "undo install operator chart", "undo start K3s",
-		"kill leftover processes", "unmount", "delete network interfaces", "remove firewall rules", "remove files"}, rec.of(EventDone))
-	assert.Equal(t, []string{"uninstalled default/core", "uninstalled tpctl-system/tp-operator", "deleted CRDs"}, ci.cluster.Calls()[2:])
+	assert.Equal(t, []string{"undo install core-instance chart", "undo install operator chart", "undo start K3s"}, rec.of(EventDone)[:3])
+	assert.Contains(t, rec.of(EventDone), "remove files")
+	assert.Equal(t, []string{"uninstalled default/core", "deleted CoreInstance default/core and 3 pipeline(s)",
+		"uninstalled tpctl-system/tp-operator", "deleted CRDs"}, ci.cluster.Calls()[2:], "Helm keeps the CoreInstance: it is deleted explicitly")
+	assert.Equal(t, []string{"release default/core removed, and CoreInstance default/core with every Pipeline of it"},
+		rec.messages("undo install core-instance chart", EventDone))
 	assert.Equal(t, []string{"release tpctl-system/tp-operator and the tpctl CRDs removed"}, rec.messages("undo install operator chart", EventDone))
 	_, err = os.Stat(filepath.Join(ci.root, ImagesDir(ci.opts.Config), "tpctl-operator-1.2.3.tar"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "the staged image goes with the recorded files")
 }
 
-func TestUninstallKeepDataKeepsTheCRDs(t *testing.T) {
+func TestUninstallKeepDataKeepsTheInstanceAndCRDs(t *testing.T) {
 	ci := newChartInstall(t, Config{}, "1.2.3")
 	host := newFakeHost(t, ci.root)
 	_, err := ci.run(t)
 	require.NoError(t, err)
+	ci.cluster.pipelines = 3
 	plan, _, err := NewUninstallPlan(UninstallOptions{Options: ci.opts, Ops: host.ops(t), KeepData: true})
 	require.NoError(t, err)
-	require.NoError(t, Run(context.Background(), plan, &recorder{}))
-	assert.Equal(t, []string{"uninstalled default/core", "uninstalled tpctl-system/tp-operator"}, ci.cluster.Calls()[2:])
+	dry := DryRun(context.Background(), plan)
+	assert.Equal(t, "nothing: release default/core, its CoreInstance and every Pipeline stay with the kept data", dry.Steps[0].Description)
+	rec := &recorder{}
+	require.NoError(t, Run(context.Background(), plan, rec))
+	assert.Equal(t, []string{"release default/core, its CoreInstance and every Pipeline stay with the kept data"},
+		rec.messages("undo install core-instance chart", EventSkipped))
+	assert.Equal(t, []string{"uninstalled tpctl-system/tp-operator"}, ci.cluster.Calls()[2:])
 	assert.Equal(t, TpctlCRDs(), ci.cluster.crds)
+	assert.Contains(t, ci.cluster.instances, "default/core")
+	assert.Equal(t, 3, ci.cluster.pipelines)
 	_, err = os.Stat(filepath.Join(ci.root, ImagesDir(ci.opts.Config), "tpctl-operator-1.2.3.tar"))
 	assert.NoError(t, err, "the image archive is data")
 }
@@ -310,7 +321,7 @@ func TestUninstallHelmFailure(t *testing.T) {
 		if keep {
 			var se *StepError
 			require.ErrorAs(t, err, &se, "with the data kept a half-removed release would stay: stop")
-			assert.Equal(t, "undo install core-instance chart", se.Step)
+			assert.Equal(t, "undo install operator chart", se.Step, "the core instance's release is kept, not uninstalled")
 			continue
 		}
 		require.NoError(t, err, "the release goes with the data dir")
