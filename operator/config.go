@@ -54,9 +54,10 @@ func (r PortRange) String() string {
 }
 
 // ReservedPorts builds Options.Reserved: the host-bound K3s rows of the
-// built-in catalog under the given node conditions ("cni=cilium", …), plus
-// extra ports in ParseReservedPort syntax.
-func ReservedPorts(conditions []string, extra []string) (pipeline.PortSet, error) {
+// built-in catalog under the given node conditions ("cni=cilium", …), the
+// node ports of the enabled packaged components (see
+// PackagedComponentPorts), plus extra ports in ParseReservedPort syntax.
+func ReservedPorts(conditions, components, extra []string) (pipeline.PortSet, error) {
 	tables, err := ports.Builtin()
 	if err != nil {
 		return nil, fmt.Errorf("load the built-in port tables: %w", err)
@@ -69,12 +70,17 @@ func ReservedPorts(conditions []string, extra []string) (pipeline.PortSet, error
 	if err != nil {
 		return nil, err
 	}
+	packaged, err := PackagedComponentPorts(components)
+	if err != nil {
+		return nil, err
+	}
+	set.Merge(packaged)
 	for _, s := range extra {
 		p, err := ParseReservedPort(s)
 		if err != nil {
 			return nil, err
 		}
-		set.Add(p)
+		set.Hold(p, pipeline.Hold{By: "the operator's --reserve list"})
 	}
 	return set, nil
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,12 +34,63 @@ type CoreInstanceReconciler struct {
 	// pipeline that exists, including one created a moment ago.
 	Reader   client.Reader
 	Recorder events.EventRecorder
-	// Reserved are the node's own ports (see NodeReservedPorts).
+	// Reserved are the node's own ports and those of the enabled packaged
+	// components (see ReservedPorts). The frontends of other LoadBalancer
+	// Services are added per reconcile, from the cache (see
+	// IndexLoadBalancerServices).
 	Reserved pipeline.PortSet
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// Workers bounds the concurrent status writes of one reconcile (8 when 0).
 	Workers int
+
+	// resolved memoises port resolution per pipeline uid and generation.
+	resolved resolveMemo
+}
+
+// resolveMemo remembers the effective ports of each pipeline, per instance,
+// keyed by uid and valid for one generation: a reconcile parses only the
+// configurations that changed. Entries of pipelines that left the instance
+// are dropped on its next plan. The zero value is ready to use.
+type resolveMemo struct {
+	mu sync.Mutex
+	m  map[string]map[string]resolvedPorts // instance key → pipeline key → ports
+}
+
+type resolvedPorts struct {
+	generation int64
+	res        pipeline.Resolved
+	err        error
+}
+
+// take removes and returns the memo of one instance.
+func (m *resolveMemo) take(inst string) map[string]resolvedPorts {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.m[inst]
+	delete(m.m, inst)
+	return out
+}
+
+func (m *resolveMemo) put(inst string, memo map[string]resolvedPorts) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[string]map[string]resolvedPorts{}
+	}
+	m.m[inst] = memo
+}
+
+// IndexLoadBalancerServices indexes Services by whether they are of type
+// LoadBalancer, so that a reconcile reads only those from the cache.
+const IndexLoadBalancerServices = "spec.type=LoadBalancer"
+
+// IndexLoadBalancer is the index function of IndexLoadBalancerServices.
+func IndexLoadBalancer(obj client.Object) []string {
+	if svc, ok := obj.(*corev1.Service); ok && svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		return []string{"true"}
+	}
+	return nil
 }
 
 func (r *CoreInstanceReconciler) now() time.Time {
@@ -59,13 +113,16 @@ type portsStatus struct {
 	Conditions  []metav1.Condition    `json:"conditions,omitempty"`
 }
 
-// planned is what the reconcile decided for one pipeline.
-type planned struct {
+// portPlan is what the reconcile decided for one pipeline.
+type portPlan struct {
 	p        *v1alpha1.Pipeline
 	want     portsStatus
 	result   *pipeline.Result
 	warnings []string
 	invalid  error
+	// served is the generation whose frontends an invalid pipeline keeps
+	// claiming (0 when it has none).
+	served int64
 }
 
 // Reconcile implements reconcile.Reconciler.
@@ -80,20 +137,24 @@ func (r *CoreInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	// Plan from the cache first: when it shows nothing to write (the common
 	// case, e.g. a pipeline became Ready), only the instance status may
-	// change. Anything to write is planned again from a direct list, so
+	// change. Anything to write is portPlan again from a direct list, so
 	// writes never rest on a cache that lags behind an earlier write; a
 	// change the cache has not seen yet brings its own event later.
 	now := r.now().UTC().Truncate(time.Second)
+	taken, err := r.taken(ctx, inst)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	members, health, err := r.members(ctx, inst, true)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	plans, assigned := r.plan(inst, members, now)
+	plans, assigned := r.plan(inst, members, taken, now)
 	if r.needsWrite(inst, plans, health) {
 		if members, health, err = r.members(ctx, inst, false); err != nil {
 			return ctrl.Result{}, err
 		}
-		plans, assigned = r.plan(inst, members, now)
+		plans, assigned = r.plan(inst, members, taken, now)
 	}
 
 	var errs []error
@@ -117,13 +178,32 @@ func (r *CoreInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	return ctrl.Result{}, errors.Join(errs...)
 }
 
+// taken returns the ports no pipeline of inst may be given: Reserved and
+// the frontends of every other LoadBalancer Service in the cluster (read
+// from the cache, which holds every Service).
+func (r *CoreInstanceReconciler) taken(ctx context.Context, inst *v1alpha1.CoreInstance) (pipeline.PortSet, error) {
+	var list corev1.ServiceList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{IndexLoadBalancerServices: "true"}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list LoadBalancer Services: %w", err)
+	}
+	svcs := make([]*corev1.Service, len(list.Items))
+	for i := range list.Items {
+		svcs[i] = &list.Items[i]
+	}
+	set := make(pipeline.PortSet, len(r.Reserved))
+	set.Merge(r.Reserved)
+	return set.Merge(LoadBalancerFrontends(svcs, inst)), nil
+}
+
 // members returns the pipelines of inst that are not being deleted, and its
 // health-check pipeline (deleted or not), from the cache or listed directly.
 func (r *CoreInstanceReconciler) members(ctx context.Context, inst *v1alpha1.CoreInstance, cached bool) ([]*v1alpha1.Pipeline, *v1alpha1.Pipeline, error) {
 	var list v1alpha1.PipelineList
 	var err error
 	if cached {
-		err = r.Client.List(ctx, &list, client.InNamespace(inst.Namespace), client.MatchingFields{indexInstance: inst.Name})
+		// The plan only reads the pipelines: no copies of the cache.
+		err = r.Client.List(ctx, &list, client.InNamespace(inst.Namespace), client.MatchingFields{indexInstance: inst.Name},
+			client.UnsafeDisableDeepCopy)
 	} else {
 		err = r.Reader.List(ctx, &list, client.InNamespace(inst.Namespace))
 	}
@@ -150,7 +230,7 @@ func (r *CoreInstanceReconciler) members(ctx context.Context, inst *v1alpha1.Cor
 
 // needsWrite reports whether a plan would write anything but the instance
 // status: a pipeline status, an owner reference or the health check.
-func (r *CoreInstanceReconciler) needsWrite(inst *v1alpha1.CoreInstance, plans []*planned, health *v1alpha1.Pipeline) bool {
+func (r *CoreInstanceReconciler) needsWrite(inst *v1alpha1.CoreInstance, plans []*portPlan, health *v1alpha1.Pipeline) bool {
 	if health == nil && inst.Spec.HealthCheckEnabled() {
 		return true
 	}
@@ -165,25 +245,45 @@ func (r *CoreInstanceReconciler) needsWrite(inst *v1alpha1.CoreInstance, plans [
 	return false
 }
 
-// plan resolves every member's ports and assigns the instance's frontends.
-func (r *CoreInstanceReconciler) plan(inst *v1alpha1.CoreInstance, members []*v1alpha1.Pipeline, now time.Time) ([]*planned, []pipeline.Assignment) {
-	plans := make([]*planned, 0, len(members))
+// plan resolves every member's ports (memoised per uid and generation) and
+// assigns the instance's frontends; taken are the ports no pipeline may get
+// (see taken), to which the instance's health-check port is added.
+//
+// A pipeline whose new generation is invalid keeps claiming the frontends
+// it has: its old workload and Service keep serving them, so no other
+// pipeline may be given them. Its condition names the generation served.
+func (r *CoreInstanceReconciler) plan(inst *v1alpha1.CoreInstance, members []*v1alpha1.Pipeline, taken pipeline.PortSet, now time.Time) ([]*portPlan, []pipeline.Assignment) {
+	plans := make([]*portPlan, 0, len(members))
 	var claims []pipeline.Claim
+	instKey := inst.Namespace + "/" + inst.Name
+	before := r.resolved.take(instKey)
+	memo := make(map[string]resolvedPorts, len(members))
+	defer r.resolved.put(instKey, memo)
 	for _, p := range members {
-		pl := &planned{p: p}
+		pl := &portPlan{p: p}
 		plans = append(plans, pl)
 		if isHealthCheck(p, inst) {
 			continue
 		}
-		res, err := pipeline.ResolvePorts(&p.Spec)
-		if err != nil {
-			pl.invalid = err
+		key := string(p.UID) + "/" + p.Name
+		rp, ok := before[key]
+		if !ok || rp.generation != p.Generation {
+			rp = resolvedPorts{generation: p.Generation}
+			rp.res, rp.err = pipeline.ResolvePorts(&p.Spec)
+		}
+		memo[key] = rp
+		if rp.err != nil {
+			pl.invalid = rp.err
+			if kept := servedPorts(p.Status.Ports); len(kept) > 0 {
+				pl.served = servedGeneration(p)
+				claims = append(claims, pipeline.Claims(p.Name, pipeline.EntriesFromStatus(kept), kept, now)...)
+			}
 			continue
 		}
-		pl.warnings = res.Warnings
-		claims = append(claims, pipeline.Claims(p.Name, res.Ports, p.Status.Ports, now)...)
+		pl.warnings = rp.res.Warnings
+		claims = append(claims, pipeline.Claims(p.Name, rp.res.Ports, p.Status.Ports, now)...)
 	}
-	assigned, conflicts := pipeline.Assign(claims, withHealthCheck(r.Reserved, inst))
+	assigned, conflicts := pipeline.Assign(claims, pipeline.Reserved(&inst.Spec, taken))
 	groups := pipeline.Group(assigned, conflicts)
 	for _, pl := range plans {
 		p := pl.p
@@ -194,8 +294,13 @@ func (r *CoreInstanceReconciler) plan(inst *v1alpha1.CoreInstance, members []*v1
 			cond = metav1.Condition{Type: v1alpha1.ConditionPortsAssigned, Status: metav1.ConditionTrue,
 				Reason: v1alpha1.ReasonAssigned, Message: fmt.Sprintf("health-check port tcp/%d of instance %s", inst.Spec.HealthCheckPort(), inst.Name)}
 		case pl.invalid != nil:
+			msg := pl.invalid.Error()
+			if res := groups[p.Name]; res != nil && len(res.Assigned) > 0 {
+				pl.want.Ports = res.Ports
+				msg = refusedMessage(p.Generation, pl.served, pipeline.Summary(res.Ports)) + msg
+			}
 			cond = metav1.Condition{Type: v1alpha1.ConditionPortsAssigned, Status: metav1.ConditionFalse,
-				Reason: invalidReason(pl.invalid), Message: limit(pl.invalid.Error())}
+				Reason: invalidReason(pl.invalid), Message: limit(msg)}
 		default:
 			pl.result = groups[p.Name]
 			cond = pl.result.Condition()
@@ -207,7 +312,8 @@ func (r *CoreInstanceReconciler) plan(inst *v1alpha1.CoreInstance, members []*v1
 		// When nothing moved, keep the message that explained the
 		// assignment when it was made ("held by pipeline a") rather than
 		// the later "keeps frontend" wording: status stays put.
-		if old := meta.FindStatusCondition(p.Status.Conditions, cond.Type); old != nil &&
+		// A refusal or a newer holder asking for a frontend is always told.
+		if old := meta.FindStatusCondition(p.Status.Conditions, cond.Type); old != nil && pl.invalid == nil && !pl.result.Contested() &&
 			old.Status == cond.Status && old.Reason == cond.Reason &&
 			equality.Semantic.DeepEqual(normalizePorts(p.Status.Ports), normalizePorts(pl.want.Ports)) {
 			cond.Message = old.Message
@@ -216,6 +322,47 @@ func (r *CoreInstanceReconciler) plan(inst *v1alpha1.CoreInstance, members []*v1
 		pl.want.Conditions = []metav1.Condition{withTransition(p.Status.Conditions, cond, now)}
 	}
 	return plans, assigned
+}
+
+// servedPorts are the ports of a status that hold a frontend.
+func servedPorts(ports []v1alpha1.PortStatus) []v1alpha1.PortStatus {
+	var out []v1alpha1.PortStatus
+	for _, st := range ports {
+		if st.Frontend != 0 {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// refusedRE reads the served generation back from a refusal message.
+var refusedRE = regexp.MustCompile(`^generation \d+ is refused; generation (\d+) keeps its frontends`)
+
+// refusedMessage starts the PortsAssigned message of an invalid generation
+// whose predecessor's frontends stay claimed.
+func refusedMessage(generation, served int64, summary string) string {
+	if served == 0 {
+		return fmt.Sprintf("generation %d is refused; the frontends it had stay claimed (%s): ", generation, summary)
+	}
+	return fmt.Sprintf("generation %d is refused; generation %d keeps its frontends (%s): ", generation, served, summary)
+}
+
+// servedGeneration is the last generation whose ports were assigned: the
+// PortsAssigned condition's generation when it was True, else the one an
+// earlier refusal named.
+func servedGeneration(p *v1alpha1.Pipeline) int64 {
+	c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionPortsAssigned)
+	switch {
+	case c == nil:
+		return 0
+	case c.Status == metav1.ConditionTrue || c.Reason == v1alpha1.ReasonPortsExhausted:
+		return c.ObservedGeneration
+	}
+	if m := refusedRE.FindStringSubmatch(c.Message); m != nil {
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		return n
+	}
+	return 0
 }
 
 func healthPortStatus(inst *v1alpha1.CoreInstance, p *v1alpha1.Pipeline, now time.Time) v1alpha1.PortStatus {
@@ -245,7 +392,7 @@ func invalidReason(err error) string {
 }
 
 // unchanged reports whether p's status already says what pl.want says.
-func unchanged(pl *planned) bool {
+func unchanged(pl *portPlan) bool {
 	st := &pl.p.Status
 	return equality.Semantic.DeepEqual(normalizePorts(st.Ports), normalizePorts(pl.want.Ports)) &&
 		st.PortSummary == pl.want.PortSummary &&
@@ -264,7 +411,7 @@ func normalizePorts(in []v1alpha1.PortStatus) []v1alpha1.PortStatus {
 // writePipelines writes the changed statuses, then the missing owner
 // references (so that port assignments land first), with at most Workers
 // writes at a time, and records the events that explain them.
-func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alpha1.CoreInstance, plans []*planned) []error {
+func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alpha1.CoreInstance, plans []*portPlan) []error {
 	workers := r.Workers
 	if workers <= 0 {
 		workers = 8
@@ -278,7 +425,7 @@ func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alp
 		errs = append(errs, err)
 		mu.Unlock()
 	}
-	parallel := func(do func(pl *planned)) {
+	parallel := func(do func(pl *portPlan)) {
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, workers)
 		for _, pl := range plans {
@@ -291,8 +438,8 @@ func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alp
 		}
 		wg.Wait()
 	}
-	failed := make(map[*planned]bool, len(plans))
-	parallel(func(pl *planned) {
+	failed := make(map[*portPlan]bool, len(plans))
+	parallel(func(pl *portPlan) {
 		if unchanged(pl) {
 			return
 		}
@@ -305,7 +452,7 @@ func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alp
 		}
 		r.explain(pl)
 	})
-	parallel(func(pl *planned) {
+	parallel(func(pl *portPlan) {
 		mu.Lock()
 		skip := failed[pl]
 		mu.Unlock()
@@ -339,7 +486,7 @@ func (r *CoreInstanceReconciler) addOwner(ctx context.Context, inst *v1alpha1.Co
 
 // explain records an event for every frontend that was given or moved in
 // this write, and for every port without one.
-func (r *CoreInstanceReconciler) explain(pl *planned) {
+func (r *CoreInstanceReconciler) explain(pl *portPlan) {
 	p := pl.p
 	if pl.invalid != nil {
 		r.event(p, nil, "Warning", invalidReason(pl.invalid), "AssignPorts", "%s", limit(pl.invalid.Error()))
@@ -382,7 +529,7 @@ type instanceStatus struct {
 	FrontendPorts      []v1alpha1.FrontendPort `json:"frontendPorts,omitempty"`
 }
 
-func (r *CoreInstanceReconciler) writeInstance(ctx context.Context, inst *v1alpha1.CoreInstance, plans []*planned,
+func (r *CoreInstanceReconciler) writeInstance(ctx context.Context, inst *v1alpha1.CoreInstance, plans []*portPlan,
 	assigned []pipeline.Assignment, healthPending bool, now time.Time) error {
 	fronts := pipeline.FrontendPorts(assigned)
 	var notReady []string

@@ -1,11 +1,13 @@
 package operator
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -28,7 +30,7 @@ func tcp(n int32) v1alpha1.PipelinePort {
 
 // feedBack stores each plan's wanted status in its pipeline, as the API
 // server would after the write.
-func feedBack(plans []*planned) {
+func feedBack(plans []*portPlan) {
 	for _, pl := range plans {
 		pl.p.Status.Ports = pl.want.Ports
 		pl.p.Status.PortSummary = pl.want.PortSummary
@@ -36,8 +38,8 @@ func feedBack(plans []*planned) {
 	}
 }
 
-func byName(plans []*planned) map[string]*planned {
-	out := map[string]*planned{}
+func byName(plans []*portPlan) map[string]*portPlan {
+	out := map[string]*portPlan{}
 	for _, pl := range plans {
 		out[pl.p.Name] = pl
 	}
@@ -49,14 +51,14 @@ func TestPlanSeedReassignment(t *testing.T) {
 	r := &CoreInstanceReconciler{Reserved: pipeline.NewPortSet(pipeline.TCP(6443))}
 	inst := testInstance()
 	a := member("a", t0, tcp(2200))
-	plans, _ := r.plan(inst, []*v1alpha1.Pipeline{a}, t0)
+	plans, _ := r.plan(inst, []*v1alpha1.Pipeline{a}, r.Reserved, t0)
 	feedBack(plans)
 
 	// B and C arrive later, at the same moment: B wins the tie by name.
 	b := member("b", t0.Add(time.Minute), tcp(2200))
 	c := member("c", t0.Add(time.Minute), tcp(2200))
 	members := []*v1alpha1.Pipeline{c, a, b}
-	plans, assigned := r.plan(inst, members, t0.Add(time.Minute))
+	plans, assigned := r.plan(inst, members, r.Reserved, t0.Add(time.Minute))
 	got := byName(plans)
 	assert.Equal(t, int32(2200), got["a"].want.Ports[0].Frontend, "the older pipeline never moves")
 	assert.Equal(t, int32(2201), got["b"].want.Ports[0].Frontend)
@@ -72,13 +74,13 @@ func TestPlanSeedReassignment(t *testing.T) {
 	feedBack(plans)
 
 	// Nothing changes on the next pass: statuses are stable.
-	plans, _ = r.plan(inst, members, t0.Add(time.Hour))
+	plans, _ = r.plan(inst, members, r.Reserved, t0.Add(time.Hour))
 	for _, pl := range plans {
 		assert.True(t, unchanged(pl), "pipeline %s would be rewritten", pl.p.Name)
 	}
 
 	// A goes away: B and C keep their frontends.
-	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{b, c}, t0.Add(2*time.Hour))
+	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{b, c}, r.Reserved, t0.Add(2*time.Hour))
 	got = byName(plans)
 	assert.Equal(t, int32(2201), got["b"].want.Ports[0].Frontend)
 	assert.Equal(t, int32(2202), got["c"].want.Ports[0].Frontend)
@@ -93,7 +95,7 @@ func TestPlanReservedAndHealthCheck(t *testing.T) {
 	hc.OwnerReferences = []metav1.OwnerReference{{APIVersion: v1alpha1.GroupVersion.String(), Kind: "CoreInstance",
 		Name: "core", UID: "inst-uid", Controller: ptr.To(true)}}
 	p := member("p", t0, tcp(2020), tcp(6443), v1alpha1.PipelinePort{Protocol: v1alpha1.ProtocolUDP, Port: 2020})
-	plans, assigned := r.plan(inst, []*v1alpha1.Pipeline{hc, p}, t0)
+	plans, assigned := r.plan(inst, []*v1alpha1.Pipeline{hc, p}, r.Reserved, t0)
 	got := byName(plans)
 
 	require.Len(t, got["core-health"].want.Ports, 1)
@@ -107,7 +109,7 @@ func TestPlanReservedAndHealthCheck(t *testing.T) {
 	assert.Len(t, assigned, 3, "the health check is not a claimant")
 
 	inst.Spec.HealthCheck.Enabled = ptr.To(false)
-	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{member("q", t0, tcp(2020))}, t0)
+	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{member("q", t0, tcp(2020))}, r.Reserved, t0)
 	assert.Equal(t, int32(2020), plans[0].want.Ports[0].Frontend, "a disabled health check reserves nothing")
 }
 
@@ -121,7 +123,7 @@ func TestPlanInvalidAndExhausted(t *testing.T) {
 	bad.Spec.Config = v1alpha1.PipelineConfig{Format: v1alpha1.ConfigFormatClassic, Content: "[INPUT]\n  Name tcp\n  Port ${MISSING}\n"}
 	full := member("full", t0, tcp(65535))
 	none := member("none", t0)
-	plans, _ := r.plan(inst, []*v1alpha1.Pipeline{dup, bad, full, none}, t0)
+	plans, _ := r.plan(inst, []*v1alpha1.Pipeline{dup, bad, full, none}, r.Reserved, t0)
 	got := byName(plans)
 
 	c := got["dup"].want.Conditions[0]
@@ -191,13 +193,163 @@ func TestNodeReservedPorts(t *testing.T) {
 	assert.False(t, set.Has(pipeline.TCP(10248)), "loopback-only rows do not clash with Services")
 	assert.False(t, set.Has(pipeline.TCP(2379)), "etcd rows apply only with datastore=etcd")
 
-	withEtcd, err := ReservedPorts([]string{"datastore=etcd"}, []string{"udp/9999", "tcp/2020"})
+	withEtcd, err := ReservedPorts([]string{"datastore=etcd"}, nil, []string{"udp/9999", "tcp/2020"})
 	require.NoError(t, err)
 	assert.True(t, withEtcd.Has(pipeline.TCP(2379)))
 	assert.True(t, withEtcd.Has(pipeline.TCP(2380)), "ranges are expanded")
 	assert.True(t, withEtcd.Has(pipeline.UDP(9999)))
-	_, err = ReservedPorts(nil, []string{"x=tcp/1"})
+	assert.False(t, withEtcd.Has(pipeline.TCP(80)), "no packaged component named")
+	_, err = ReservedPorts(nil, nil, []string{"x=tcp/1"})
 	assert.Error(t, err)
+
+	withTraefik, err := ReservedPorts(nil, []string{"traefik"}, []string{"tcp/9100"})
+	require.NoError(t, err)
+	assert.Equal(t, pipeline.Hold{By: "Traefik (packaged K3s component)"}, withTraefik[pipeline.TCP(80)])
+	assert.Equal(t, pipeline.Hold{By: "Traefik (packaged K3s component)"}, withTraefik[pipeline.TCP(443)])
+	assert.Equal(t, pipeline.Hold{By: "the K3s node (kubelet)"}, withTraefik[pipeline.TCP(10250)])
+	assert.Equal(t, pipeline.Hold{By: "the operator's --reserve list"}, withTraefik[pipeline.TCP(9100)])
+	_, err = ReservedPorts(nil, []string{"nginx"}, nil)
+	assert.ErrorContains(t, err, `packaged component "nginx"`)
+}
+
+func lbService(ns, name string, created time.Time, typ corev1.ServiceType, ports ...corev1.ServicePort) *corev1.Service {
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, CreationTimestamp: metav1.NewTime(created)},
+		Spec: corev1.ServiceSpec{Type: typ, Ports: ports}}
+}
+
+func TestLoadBalancerFrontends(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	inst := testInstance()
+	inst.UID = "inst-uid"
+	own := lbService(inst.Namespace, "mine", t0, corev1.ServiceTypeLoadBalancer, corev1.ServicePort{Port: 2200})
+	own.Labels = map[string]string{LabelManagedBy: ManagedBy, LabelCore: inst.Name}
+	own.OwnerReferences = []metav1.OwnerReference{{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.KindPipeline,
+		Name: "mine", UID: "p-uid", Controller: ptr.To(true)}}
+	otherInst := own.DeepCopy()
+	otherInst.Namespace, otherInst.Name = "elsewhere", "theirs"
+	otherInst.Spec.Ports = []corev1.ServicePort{{Port: 2201}}
+	forged := lbService(inst.Namespace, "forged", t0, corev1.ServiceTypeLoadBalancer, corev1.ServicePort{Port: 2202, Protocol: corev1.ProtocolUDP})
+	forged.Labels = own.Labels // labels alone do not make a Service the instance's own
+	got := LoadBalancerFrontends([]*corev1.Service{
+		own, otherInst, forged,
+		lbService("kube-system", "traefik", t0.Add(time.Minute), corev1.ServiceTypeLoadBalancer,
+			corev1.ServicePort{Port: 80, Protocol: corev1.ProtocolTCP}, corev1.ServicePort{Port: 443, Protocol: corev1.ProtocolTCP}),
+		lbService("x", "cluster-ip", t0, corev1.ServiceTypeClusterIP, corev1.ServicePort{Port: 2300}),
+		lbService("x", "sctp", t0, corev1.ServiceTypeLoadBalancer, corev1.ServicePort{Port: 2400, Protocol: corev1.ProtocolSCTP}),
+	}, inst)
+	assert.Equal(t, pipeline.PortSet{
+		pipeline.TCP(2201): {By: "LoadBalancer Service elsewhere/theirs", Since: t0},
+		pipeline.UDP(2202): {By: "LoadBalancer Service tp/forged", Since: t0},
+		pipeline.TCP(80):   {By: "LoadBalancer Service kube-system/traefik", Since: t0.Add(time.Minute)},
+		pipeline.TCP(443):  {By: "LoadBalancer Service kube-system/traefik", Since: t0.Add(time.Minute)},
+	}, got)
+}
+
+func TestPlanSkipsOtherLoadBalancerFrontends(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := &CoreInstanceReconciler{}
+	inst := testInstance()
+	taken, err := ReservedPorts(nil, []string{ComponentTraefik}, nil)
+	require.NoError(t, err)
+	taken.Merge(LoadBalancerFrontends([]*corev1.Service{
+		lbService("other", "web", t0, corev1.ServiceTypeLoadBalancer, corev1.ServicePort{Port: 2300, Protocol: corev1.ProtocolTCP}),
+	}, inst))
+	p := member("p", t0, tcp(2300), tcp(80), tcp(10250))
+	p.Spec.Ports[0].Name = "web"
+	plans, _ := r.plan(inst, []*v1alpha1.Pipeline{p}, taken, t0.Add(time.Minute))
+	got := plans[0].want
+	require.Len(t, got.Ports, 3)
+	assert.Equal(t, []int32{2301, 81, 10251}, []int32{got.Ports[0].Frontend, got.Ports[1].Frontend, got.Ports[2].Frontend})
+	c := got.Conditions[0]
+	assert.Equal(t, v1alpha1.ReasonReassigned, c.Reason)
+	assert.Contains(t, c.Message, "tcp/2300 is taken by LoadBalancer Service other/web; frontend 2301")
+	assert.Contains(t, c.Message, "tcp/80 is taken by Traefik (packaged K3s component); frontend 81")
+	assert.Contains(t, c.Message, "tcp/10250 is taken by the K3s node (kubelet); frontend 10251")
+
+	// A LoadBalancer Service created after the pipeline took 2300 does not
+	// move it; the condition names the newcomer.
+	feedBack(plans)
+	late := pipeline.NewPortSet().Merge(LoadBalancerFrontends([]*corev1.Service{
+		lbService("other", "late", t0.Add(time.Hour), corev1.ServiceTypeLoadBalancer, corev1.ServicePort{Port: 2301, Protocol: corev1.ProtocolTCP}),
+	}, inst))
+	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{p}, late, t0.Add(2*time.Hour))
+	assert.Equal(t, int32(2301), plans[0].want.Ports[0].Frontend, "older components never move")
+	assert.Contains(t, plans[0].want.Conditions[0].Message, "LoadBalancer Service other/late, which came later")
+}
+
+func TestPlanInvalidGenerationKeepsItsFrontends(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := &CoreInstanceReconciler{}
+	inst := testInstance()
+	a := member("a", t0, tcp(2200))
+	plans, _ := r.plan(inst, []*v1alpha1.Pipeline{a}, nil, t0)
+	feedBack(plans)
+	require.Equal(t, int32(2200), a.Status.Ports[0].Frontend)
+
+	// A bad edit: generation 2 lists tcp/2200 twice.
+	a.Generation = 2
+	a.Spec.Ports = []v1alpha1.PipelinePort{tcp(2200), tcp(2200)}
+	b := member("b", t0.Add(time.Minute), tcp(2200))
+	plans, assigned := r.plan(inst, []*v1alpha1.Pipeline{a, b}, nil, t0.Add(time.Minute))
+	got := byName(plans)
+	c := got["a"].want.Conditions[0]
+	assert.Equal(t, metav1.ConditionFalse, c.Status)
+	assert.Equal(t, v1alpha1.ReasonInvalidPorts, c.Reason)
+	assert.Equal(t, int64(2), c.ObservedGeneration)
+	assert.True(t, strings.HasPrefix(c.Message, "generation 2 is refused; generation 1 keeps its frontends (tcp/2200): "), c.Message)
+	assert.Contains(t, c.Message, "share a backend")
+	require.Len(t, got["a"].want.Ports, 1)
+	assert.Equal(t, int32(2200), got["a"].want.Ports[0].Frontend, "the frontend stays claimed")
+	assert.Equal(t, int32(2201), got["b"].want.Ports[0].Frontend, "nobody else is given it")
+	assert.Len(t, assigned, 2, "the instance status lists the kept frontend")
+	feedBack(plans)
+
+	// Another bad edit: still generation 1 that is served.
+	a.Generation = 3
+	a.Spec.Ports = []v1alpha1.PipelinePort{tcp(0)}
+	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{a, b}, nil, t0.Add(2*time.Minute))
+	assert.True(t, strings.HasPrefix(byName(plans)["a"].want.Conditions[0].Message, "generation 3 is refused; generation 1 keeps its frontends"))
+	feedBack(plans)
+
+	// Fixed: the entry is unchanged, so it keeps its frontend and age.
+	a.Generation = 4
+	a.Spec.Ports = []v1alpha1.PipelinePort{tcp(2200)}
+	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{a, b}, nil, t0.Add(3*time.Minute))
+	got = byName(plans)
+	assert.Equal(t, metav1.ConditionTrue, got["a"].want.Conditions[0].Status)
+	assert.Equal(t, int32(2200), got["a"].want.Ports[0].Frontend)
+	assert.Equal(t, metav1.NewTime(t0), got["a"].want.Ports[0].Since)
+}
+
+func TestPlanResolvesEachGenerationOnce(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := &CoreInstanceReconciler{}
+	inst := testInstance()
+	p := member("p", t0)
+	p.UID = "p-uid"
+	p.Spec.AutoDetectPorts = nil
+	p.Spec.Config = v1alpha1.PipelineConfig{Format: v1alpha1.ConfigFormatClassic, Content: "[INPUT]\n  Name tcp\n  Port 5170\n"}
+	plans, _ := r.plan(inst, []*v1alpha1.Pipeline{p}, nil, t0)
+	require.Equal(t, int32(5170), plans[0].want.Ports[0].Backend)
+	memo := r.resolved.m[inst.Namespace+"/"+inst.Name]
+	require.Len(t, memo, 1)
+
+	// The same generation is not parsed again: a memo entry planted for it
+	// is what the plan uses.
+	e := memo["p-uid/p"]
+	e.res.Ports[0].Port = pipeline.TCP(6000)
+	memo["p-uid/p"] = e
+	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{p}, nil, t0)
+	assert.Equal(t, int32(6000), plans[0].want.Ports[0].Backend)
+
+	// A new generation is parsed.
+	p.Generation = 2
+	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{p}, nil, t0)
+	assert.Equal(t, int32(5170), plans[0].want.Ports[0].Backend)
+
+	// A pipeline that left the instance leaves the memo.
+	r.plan(inst, nil, nil, t0)
+	assert.Empty(t, r.resolved.m[inst.Namespace+"/"+inst.Name])
 }
 
 func TestReadyCondition(t *testing.T) {

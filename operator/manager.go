@@ -108,7 +108,9 @@ func NewManager(cfg *rest.Config, o Options) (manager.Manager, error) {
 	}
 	owned := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy})
 	byObject := map[client.Object]cache.ByObject{}
-	for _, obj := range []client.Object{&corev1.ConfigMap{}, &corev1.Service{}, &appsv1.Deployment{}, &appsv1.DaemonSet{}, &appsv1.StatefulSet{}} {
+	// Services are cached whatever their labels: every LoadBalancer
+	// Service's frontends are taken (see IndexLoadBalancerServices).
+	for _, obj := range []client.Object{&corev1.ConfigMap{}, &appsv1.Deployment{}, &appsv1.DaemonSet{}, &appsv1.StatefulSet{}} {
 		byObject[obj] = cache.ByObject{Label: owned}
 	}
 	cacheOpts := cache.Options{ByObject: byObject}
@@ -157,6 +159,9 @@ func Setup(mgr manager.Manager, o Options) error {
 		return []string{obj.(*v1alpha1.Pipeline).Spec.Instance}
 	}); err != nil {
 		return fmt.Errorf("index pipelines by instance: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Service{}, IndexLoadBalancerServices, IndexLoadBalancer); err != nil {
+		return fmt.Errorf("index LoadBalancer Services: %w", err)
 	}
 	workers := o.Workers
 	if workers <= 0 {

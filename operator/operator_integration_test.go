@@ -376,3 +376,54 @@ func TestInvalidConfigAndMissingInstance(t *testing.T) {
 		assert.True(c, strings.Contains(ready.Message, "nowhere"))
 	}, waitFor, 50*time.Millisecond)
 }
+
+func TestForeignLoadBalancerFrontendIsSkipped(t *testing.T) {
+	ctx := context.Background()
+	other := newNamespace(t)
+	foreign := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: other},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "web"},
+			Ports: []corev1.ServicePort{{Port: 2300, Protocol: corev1.ProtocolTCP}}}}
+	require.NoError(t, kc.Create(ctx, foreign))
+
+	ns := newNamespace(t)
+	newInstance(t, ns, nil)
+	// The operator learns of the Service through its watch; give the event
+	// time to arrive before the pipeline that would clash with it.
+	time.Sleep(500 * time.Millisecond)
+	require.NoError(t, kc.Create(ctx, newPipeline(ns, "p", tcpPort(2300))))
+	p := assigned(t, ns, "p")
+	require.Len(t, p.Status.Ports, 1)
+	assert.Equal(t, int32(2301), p.Status.Ports[0].Frontend)
+	assert.Equal(t, int32(2300), p.Status.Ports[0].Backend)
+	cond := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionPortsAssigned)
+	assert.Equal(t, v1alpha1.ReasonReassigned, cond.Reason)
+	assert.Equal(t, fmt.Sprintf("tcp/2300 is taken by LoadBalancer Service %s/web; frontend 2301", other), cond.Message)
+	assert.Equal(t, int32(2301), getService(t, ns, "p").Spec.Ports[0].Port)
+}
+
+func TestBadEditKeepsFrontendsClaimed(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	newInstance(t, ns, nil)
+	require.NoError(t, kc.Create(ctx, newPipeline(ns, "a", tcpPort(2400))))
+	a := assigned(t, ns, "a")
+	require.Equal(t, int32(2400), a.Status.Ports[0].Frontend)
+
+	// Generation 2 cannot be read; its ports are unknown.
+	a.Spec.AutoDetectPorts = nil
+	a.Spec.Config = v1alpha1.PipelineConfig{Format: v1alpha1.ConfigFormatClassic, Content: "[INPUT]\n    Name tcp\n    Port ${NOPE}\n"}
+	require.NoError(t, kc.Update(ctx, a))
+	a = assigned(t, ns, "a")
+	cond := meta.FindStatusCondition(a.Status.Conditions, v1alpha1.ConditionPortsAssigned)
+	assert.Equal(t, metav1.ConditionFalse, cond.Status)
+	assert.Equal(t, v1alpha1.ReasonInvalidConfig, cond.Reason)
+	assert.True(t, strings.HasPrefix(cond.Message, "generation 2 is refused; generation 1 keeps its frontends (tcp/2400): "), cond.Message)
+	require.Len(t, a.Status.Ports, 1)
+	assert.Equal(t, int32(2400), a.Status.Ports[0].Frontend)
+
+	// Nobody else gets 2400 meanwhile, and the Service still serves it.
+	require.NoError(t, kc.Create(ctx, newPipeline(ns, "b", tcpPort(2400))))
+	b := assigned(t, ns, "b")
+	assert.Equal(t, int32(2401), b.Status.Ports[0].Frontend)
+	assert.Equal(t, int32(2400), getService(t, ns, "a").Spec.Ports[0].Port)
+}

@@ -52,12 +52,23 @@ type Assignment struct {
 
 	// Why the frontend is what it is; Message renders it. Kept as plain
 	// fields so that Assign allocates nothing per claim.
-	kept       bool // Previous was kept
-	lost       lostReason
-	lostBy     holder // who holds Previous when lost == lostHeld
-	heldBy     holder // who holds the backend number when a search moved up
-	backendRes bool   // the backend number is reserved
+	kept      bool // Previous was kept
+	lost      lostReason
+	lostBy    holder // who holds Previous when lost is lostHeld or lostReserved
+	contested string // a newer reserved holder of the kept frontend
+	// skipped describes the first numbers a search passed over, from the
+	// backend up; every number from the backend to the frontend is taken.
+	skipped []skip
 }
+
+// skip is one number a search passed over, and who holds it.
+type skip struct {
+	number int32
+	by     holder
+}
+
+// maxSkipsDescribed bounds the numbers a message names one by one.
+const maxSkipsDescribed = 3
 
 type lostReason uint8
 
@@ -68,7 +79,25 @@ const (
 	lostHeld
 )
 
-type holder struct{ pipeline, source string }
+// holder is a claim (pipeline and source) or a reserved port (reserved
+// true, by naming the holder when known).
+type holder struct {
+	pipeline, source string
+	reserved         bool
+	by               string
+}
+
+// taken renders "is held by pipeline a ports[0]", "is reserved" or "is
+// taken by Traefik (packaged component)".
+func (h holder) taken() string {
+	switch {
+	case h.reserved && h.by == "":
+		return "is reserved"
+	case h.reserved:
+		return "is taken by " + h.by
+	}
+	return "is held by " + h.String()
+}
 
 func (h holder) String() string {
 	if h.source == "" {
@@ -86,7 +115,7 @@ func (a Assignment) Message() string {
 	case lostInvalid:
 		parts = append(parts, fmt.Sprintf("previous frontend %d is not valid for backend %d", a.Previous, a.Backend))
 	case lostReserved:
-		parts = append(parts, fmt.Sprintf("previous frontend %d is now reserved", a.Previous))
+		parts = append(parts, fmt.Sprintf("previous frontend %d %s", a.Previous, strings.Replace(a.lostBy.taken(), "is ", "is now ", 1)))
 	case lostHeld:
 		parts = append(parts, fmt.Sprintf("previous frontend %d is held by older %s", a.Previous, a.lostBy))
 	}
@@ -94,13 +123,36 @@ func (a Assignment) Message() string {
 	case a.Frontend == 0: // no frontend (a Conflict in the making)
 	case a.kept && a.Frontend != a.Backend:
 		parts = append(parts, fmt.Sprintf("%s keeps frontend %d: the frontend of an unchanged port never moves", a.Port(), a.Frontend))
-	case !a.kept && a.Frontend != a.Backend && a.backendRes:
-		parts = append(parts, fmt.Sprintf("%s is reserved; frontend %d", a.Port(), a.Frontend))
 	case !a.kept && a.Frontend != a.Backend:
-		parts = append(parts, fmt.Sprintf("%s is held by %s; frontend %d", a.Port(), a.heldBy, a.Frontend))
+		parts = append(parts, a.skips()+fmt.Sprintf("; frontend %d", a.Frontend))
+	}
+	if a.contested != "" {
+		parts = append(parts, fmt.Sprintf("frontend %s/%d is also asked for by %s, which came later: it stays with this port",
+			strings.ToLower(string(a.Protocol)), a.Frontend, a.contested))
 	}
 	return strings.Join(parts, "; ")
 }
+
+// skips renders the numbers a search passed over: "tcp/2200 is held by
+// pipeline a ports[0], 2201 is taken by LoadBalancer Service x/y".
+func (a Assignment) skips() string {
+	var b strings.Builder
+	for i, sk := range a.skipped {
+		if i == 0 {
+			fmt.Fprintf(&b, "%s %s", Port{Protocol: a.Protocol, Number: sk.number}, sk.by.taken())
+		} else {
+			fmt.Fprintf(&b, ", %d %s", sk.number, sk.by.taken())
+		}
+	}
+	if more := int(a.Frontend-a.Backend) - len(a.skipped); more > 0 {
+		fmt.Fprintf(&b, ", and %d more number(s) up to %d are taken", more, a.Frontend-1)
+	}
+	return b.String()
+}
+
+// Contested reports whether a newer reserved holder (another LoadBalancer
+// Service, say) asks for the frontend this entry keeps.
+func (a Assignment) Contested() bool { return a.contested != "" }
 
 // Reassigned reports whether the frontend differs from the backend.
 func (a Assignment) Reassigned() bool { return a.Frontend != a.Backend }
@@ -274,7 +326,12 @@ func Assign(claims []Claim, reserved PortSet) ([]Assignment, []Conflict) {
 
 	results := make([]Assignment, len(claims))
 	done := make([]bool, len(claims))
-	holderOf := func(i int32) holder { return holder{claims[i].Pipeline, claims[i].Source} }
+	holderAt := func(s *space, p v1alpha1.Protocol, n int32) holder {
+		if o := s.holder(n); o >= 0 {
+			return holder{pipeline: claims[o].Pipeline, source: claims[o].Source}
+		}
+		return holder{reserved: true, by: reserved[Port{Protocol: p, Number: n}].By}
+	}
 	// Phase 1: unchanged entries keep their frontend, oldest first.
 	for _, i := range order {
 		c := &claims[i]
@@ -288,9 +345,19 @@ func Assign(claims []Claim, reserved PortSet) ([]Assignment, []Conflict) {
 		case c.Previous < c.Backend || c.Previous > MaxPort:
 			r.lost = lostInvalid
 		case s.owner(c.Previous) == ownerReserved:
-			r.lost = lostReserved
+			h := reserved[Port{Protocol: c.Protocol, Number: c.Previous}]
+			if h.newerThan(c.Since) {
+				// The holder came after this entry took the number.
+				s.take(c.Previous, i+1)
+				r.Frontend, r.kept, r.contested, done[i] = c.Previous, true, h.By, true
+				if r.contested == "" {
+					r.contested = "a reserved port"
+				}
+				continue
+			}
+			r.lost, r.lostBy = lostReserved, holder{reserved: true, by: h.By}
 		case s.owner(c.Previous) != 0:
-			r.lost, r.lostBy = lostHeld, holderOf(s.holder(c.Previous))
+			r.lost, r.lostBy = lostHeld, holderAt(s, c.Protocol, c.Previous)
 		default:
 			s.take(c.Previous, i+1)
 			r.Frontend, r.kept, done[i] = c.Previous, true, true
@@ -313,15 +380,16 @@ func Assign(claims []Claim, reserved PortSet) ([]Assignment, []Conflict) {
 			conflicts = append(conflicts, Conflict{Claim: *c, Reason: ConflictExhausted, Message: msg})
 			continue
 		}
-		s.take(f, i+1)
-		r.Frontend, done[i] = f, true
 		if f != c.Backend {
-			if o := s.holder(c.Backend); o >= 0 {
-				r.heldBy = holderOf(o)
-			} else {
-				r.backendRes = true
+			n := min(int(f-c.Backend), maxSkipsDescribed)
+			r.skipped = make([]skip, n)
+			for k := range n {
+				num := c.Backend + int32(k)
+				r.skipped[k] = skip{number: num, by: holderAt(s, c.Protocol, num)}
 			}
 		}
+		s.take(f, i+1)
+		r.Frontend, done[i] = f, true
 	}
 
 	out := make([]Assignment, 0, len(order))

@@ -215,3 +215,43 @@ func TestAssignIsIndependentOfInputOrder(t *testing.T) {
 		assert.Equal(t, wantC, gotC)
 	}
 }
+
+func TestAssignNamesEverySkippedHolder(t *testing.T) {
+	a := claim("a", 0, TCP(2200), 1)
+	a.Source = "ports[0]"
+	reserved := PortSet{TCP(2201): {By: "LoadBalancer Service other/x"}, TCP(2202): {}, TCP(2203): {By: "Traefik"}}
+	got, _ := Assign([]Claim{a, claim("b", 0, TCP(2200), 2)}, reserved)
+	require.Len(t, got, 2)
+	assert.Equal(t, int32(2204), got[1].Frontend)
+	assert.Equal(t, "tcp/2200 is held by pipeline a ports[0], 2201 is taken by LoadBalancer Service other/x, 2202 is reserved, "+
+		"and 1 more number(s) up to 2203 are taken; frontend 2204", got[1].Message())
+
+	got, _ = Assign([]Claim{claim("a", 0, TCP(80), 1)}, PortSet{TCP(80): {By: "Traefik (packaged component)"}})
+	require.Len(t, got, 1)
+	assert.Equal(t, "tcp/80 is taken by Traefik (packaged component); frontend 81", got[0].Message())
+}
+
+func TestAssignReservedHolderAgainstKeptFrontend(t *testing.T) {
+	// A LoadBalancer Service that appeared after the entry took 2300 does
+	// not move it: older components never move. The entry says so.
+	newer := PortSet{TCP(2300): {By: "LoadBalancer Service other/x", Since: at(10)}}
+	got, conflicts := Assign([]Claim{kept(claim("a", 0, TCP(2300), 5), 2300), claim("b", 0, TCP(2300), 20)}, newer)
+	require.Empty(t, conflicts)
+	require.Len(t, got, 2)
+	assert.Equal(t, map[string]int32{"a/0": 2300, "b/0": 2301}, frontends(got))
+	assert.True(t, got[0].Contested())
+	assert.False(t, got[0].Moved())
+	assert.Contains(t, got[0].Message(), "frontend tcp/2300 is also asked for by LoadBalancer Service other/x, which came later")
+	cond := (&Result{Assigned: got[:1]}).Condition()
+	assert.Equal(t, v1alpha1.ReasonAssigned, cond.Reason)
+	assert.Contains(t, cond.Message, "LoadBalancer Service other/x")
+
+	// One that held 2300 before the entry took it wins: the entry moves
+	// and says why.
+	older := PortSet{TCP(2300): {By: "LoadBalancer Service other/x", Since: at(1)}}
+	got, _ = Assign([]Claim{kept(claim("a", 0, TCP(2300), 5), 2300)}, older)
+	require.Len(t, got, 1)
+	assert.Equal(t, int32(2301), got[0].Frontend)
+	assert.Equal(t, "previous frontend 2300 is now taken by LoadBalancer Service other/x; "+
+		"tcp/2300 is taken by LoadBalancer Service other/x; frontend 2301", got[0].Message())
+}

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 )
@@ -40,20 +41,74 @@ func (p Port) Less(q Port) bool {
 	return p.Number < q.Number
 }
 
-// PortSet is a set of ports. The zero value is not usable; use NewPortSet.
-type PortSet map[Port]struct{}
+// Hold says who holds a reserved port, for the messages that explain a
+// skipped number, and since when.
+type Hold struct {
+	// By names the holder: "the K3s node", "Traefik (packaged component)",
+	// "LoadBalancer Service kube-system/traefik". Empty when unknown.
+	By string
+	// Since is when the holder took the port, compared with a claim's age at
+	// one-second resolution. The zero time means always: older than every
+	// claim (the node's own ports). A holder newer than a claim's kept
+	// frontend does not take it away: older components never move.
+	Since time.Time
+}
 
-// NewPortSet returns a set holding ports.
+// PortSet is a set of ports, each with who holds it. The zero value is not
+// usable; use NewPortSet.
+type PortSet map[Port]Hold
+
+// NewPortSet returns a set holding ports, held since always by nobody named.
 func NewPortSet(ports ...Port) PortSet {
 	s := make(PortSet, len(ports))
 	for _, p := range ports {
-		s[p] = struct{}{}
+		s[p] = Hold{}
 	}
 	return s
 }
 
-// Add puts p in the set.
-func (s PortSet) Add(p Port) { s[p] = struct{}{} }
+// Add puts p in the set (a port already in it keeps its holder).
+func (s PortSet) Add(p Port) {
+	if _, ok := s[p]; !ok {
+		s[p] = Hold{}
+	}
+}
+
+// Hold puts p in the set held by h. When p is in the set already, the older
+// holder stays (the zero time is the oldest); on a tie the first named one.
+func (s PortSet) Hold(p Port, h Hold) {
+	old, ok := s[p]
+	switch {
+	case !ok || h.olderThan(old):
+		s[p] = h
+	case old.By == "" && !old.olderThan(h):
+		old.By = h.By
+		s[p] = old
+	}
+}
+
+// olderThan compares ages at one-second resolution; the zero time is the
+// oldest.
+func (h Hold) olderThan(o Hold) bool {
+	if h.Since.IsZero() || o.Since.IsZero() {
+		return h.Since.IsZero() && !o.Since.IsZero()
+	}
+	return h.Since.Unix() < o.Since.Unix()
+}
+
+// newerThan reports whether the holder took the port after t (at
+// one-second resolution); a holder since always is never newer.
+func (h Hold) newerThan(t time.Time) bool {
+	return !h.Since.IsZero() && h.Since.Unix() > t.Unix()
+}
+
+// Merge adds every port of o (see Hold) and returns s.
+func (s PortSet) Merge(o PortSet) PortSet {
+	for p, h := range o {
+		s.Hold(p, h)
+	}
+	return s
+}
 
 // Has reports whether p is in the set.
 func (s PortSet) Has(p Port) bool { _, ok := s[p]; return ok }

@@ -60,3 +60,21 @@ func TestPortSet(t *testing.T) {
 	assert.Equal(t, "udp/53", UDP(53).String())
 	assert.Equal(t, "tcp-22", DefaultPortName(TCP(22)))
 }
+
+func TestPortSetHoldKeepsTheOlderHolder(t *testing.T) {
+	s := NewPortSet(TCP(22))
+	s.Hold(TCP(22), Hold{By: "sshd"})
+	assert.Equal(t, Hold{By: "sshd"}, s[TCP(22)], "a holder of the same age names an unnamed one")
+	s.Hold(TCP(22), Hold{By: "later", Since: at(5)})
+	assert.Equal(t, Hold{By: "sshd"}, s[TCP(22)], "since always is older than any time")
+
+	s.Hold(TCP(2300), Hold{By: "LoadBalancer Service b/y", Since: at(9)})
+	s.Hold(TCP(2300), Hold{By: "LoadBalancer Service a/x", Since: at(3)})
+	s.Hold(TCP(2300), Hold{By: "LoadBalancer Service c/z", Since: at(4)})
+	assert.Equal(t, Hold{By: "LoadBalancer Service a/x", Since: at(3)}, s[TCP(2300)])
+
+	m := NewPortSet().Merge(s)
+	assert.Equal(t, s, m)
+	s.Add(TCP(2300))
+	assert.Equal(t, "LoadBalancer Service a/x", s[TCP(2300)].By, "Add keeps the holder")
+}

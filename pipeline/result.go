@@ -121,20 +121,41 @@ func (r *Result) Condition() metav1.Condition {
 		c.Message = joinLimited(msgs)
 		return c
 	}
-	var moved []string
+	var moved, contested []string
 	for _, a := range r.Assigned {
-		if a.Reassigned() || a.Moved() {
+		switch {
+		case a.Reassigned() || a.Moved():
 			moved = append(moved, a.Message())
+		case a.Contested():
+			contested = append(contested, a.Message())
 		}
 	}
 	if len(moved) == 0 {
 		c.Status, c.Reason = metav1.ConditionTrue, v1alpha1.ReasonAssigned
 		c.Message = fmt.Sprintf("%d port(s): every frontend equals its backend", len(r.Assigned))
+		if len(contested) > 0 {
+			c.Message = joinLimited(append([]string{c.Message}, contested...))
+		}
 		return c
 	}
+	moved = append(moved, contested...)
 	c.Status, c.Reason = metav1.ConditionTrue, v1alpha1.ReasonReassigned
 	c.Message = joinLimited(moved)
 	return c
+}
+
+// Contested reports whether a frontend of the pipeline is also asked for by
+// a newer reserved holder (see Assignment.Contested).
+func (r *Result) Contested() bool {
+	if r == nil {
+		return false
+	}
+	for _, a := range r.Assigned {
+		if a.Contested() {
+			return true
+		}
+	}
+	return false
 }
 
 // joinLimited joins messages, keeping well under the 32 KiB limit of a
@@ -204,12 +225,17 @@ func EntriesFromStatus(prev []v1alpha1.PortStatus) []PortEntry {
 }
 
 // Reserved returns the ports no pipeline of the instance may use as
-// frontend: the node's own ports (from the preflight catalog) and, when
-// enabled, the instance's health-check port.
-func Reserved(instance *v1alpha1.CoreInstanceSpec, node ...Port) PortSet {
-	s := NewPortSet(node...)
+// frontend: taken (the node's own ports, packaged components, other
+// programs' LoadBalancer frontends; not modified) and, when enabled, the
+// instance's health-check port.
+func Reserved(instance *v1alpha1.CoreInstanceSpec, taken PortSet) PortSet {
+	s := make(PortSet, len(taken)+1)
+	s.Merge(taken)
 	if instance != nil && instance.HealthCheckEnabled() {
-		s.Add(TCP(instance.HealthCheckPort()))
+		s.Hold(TCP(instance.HealthCheckPort()), Hold{By: HealthCheckHolder})
 	}
 	return s
 }
+
+// HealthCheckHolder names the holder of an instance's health-check port.
+const HealthCheckHolder = "the instance's health-check pipeline"

@@ -113,8 +113,11 @@ func TestEntriesFromStatusKeepFrontends(t *testing.T) {
 }
 
 func TestReserved(t *testing.T) {
-	assert.Equal(t, NewPortSet(TCP(6443), TCP(2020)), Reserved(&v1alpha1.CoreInstanceSpec{}, TCP(6443)))
+	node := PortSet{TCP(6443): {By: "the K3s node"}}
+	got := Reserved(&v1alpha1.CoreInstanceSpec{}, node)
+	assert.Equal(t, PortSet{TCP(6443): {By: "the K3s node"}, TCP(2020): {By: HealthCheckHolder}}, got)
+	assert.Equal(t, PortSet{TCP(6443): {By: "the K3s node"}}, node, "the input is not modified")
 	off := false
-	assert.Equal(t, NewPortSet(TCP(6443)), Reserved(&v1alpha1.CoreInstanceSpec{HealthCheck: v1alpha1.HealthCheckSpec{Enabled: &off}}, TCP(6443)))
-	assert.Equal(t, NewPortSet(), Reserved(nil))
+	assert.Equal(t, node, Reserved(&v1alpha1.CoreInstanceSpec{HealthCheck: v1alpha1.HealthCheckSpec{Enabled: &off}}, node))
+	assert.Equal(t, NewPortSet(), Reserved(nil, nil))
 }

@@ -18,6 +18,7 @@ func newOperatorCmd() *cobra.Command {
 		portRange  string
 		reserve    []string
 		conditions []string
+		components []string
 		verbose    bool
 		qps        float32
 		burst      int
@@ -32,7 +33,10 @@ runs in the cluster from the tp-operator chart.
 
 The node's own ports (the host-bound rows of the K3s port table) are never
 given to a pipeline as a frontend; --node-condition selects conditional rows
-(for example cni=cilium) and --reserve adds ports.`,
+(for example cni=cilium), --packaged-component names the enabled K3s
+components that hold node ports (traefik: 80 and 443) and --reserve adds
+ports. The frontends of every other LoadBalancer Service in the cluster are
+taken too: with K3s's servicelb each is a port on every node.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level := slog.LevelInfo
@@ -44,7 +48,7 @@ given to a pipeline as a frontend; --node-condition selects conditional rows
 			if o.NodePortRange, err = operator.ParsePortRange(portRange); err != nil {
 				return &cli.UsageError{Err: err}
 			}
-			if o.Reserved, err = operator.ReservedPorts(conditions, reserve); err != nil {
+			if o.Reserved, err = operator.ReservedPorts(conditions, components, reserve); err != nil {
 				return &cli.UsageError{Err: err}
 			}
 			if o.LeaderElectionNamespace == "" {
@@ -69,6 +73,8 @@ given to a pipeline as a frontend; --node-condition selects conditional rows
 	f.StringVar(&portRange, "node-port-range", operator.DefaultNodePortRange.String(), "the cluster's NodePort range")
 	f.StringSliceVar(&reserve, "reserve", nil, "extra port never given out as a frontend, e.g. tcp/9100 (repeatable)")
 	f.StringSliceVar(&conditions, "node-condition", nil, "condition of the node's port table, e.g. cni=cilium (repeatable)")
+	f.StringSliceVar(&components, "packaged-component", []string{operator.ComponentTraefik},
+		"enabled K3s packaged component whose node ports are never given out (traefik; repeatable; --packaged-component= for none)")
 	f.IntVar(&o.Workers, "workers", 2, "concurrent reconciles per controller")
 	f.Float32Var(&qps, "kube-api-qps", 100, "requests per second to the API server")
 	f.IntVar(&burst, "kube-api-burst", 200, "burst of requests to the API server")
