@@ -68,6 +68,10 @@ func (e *ConfigError) Error() string {
 // section); the caller may pass the literal env values of the pipeline.
 // Problems are returned as a join of *ConfigError values.
 func DetectPorts(format v1alpha1.ConfigFormat, content string, vars map[string]string) (Detection, error) {
+	if len(content) > v1alpha1.MaxConfigBytes {
+		return Detection{}, &ConfigError{Format: format,
+			Msg: fmt.Sprintf("%d bytes: larger than the %d a pipeline may have", len(content), v1alpha1.MaxConfigBytes)}
+	}
 	switch format {
 	case v1alpha1.ConfigFormatClassic:
 		return detectClassic(content, vars)

@@ -28,12 +28,19 @@ func detectYAML(content string, extVars map[string]string) (Detection, error) {
 	fail := func(line int, msg string, args ...any) error {
 		return &ConfigError{Format: format, Line: line, Msg: fmt.Sprintf(msg, args...)}
 	}
+	if n := countAliases(content); n > MaxYAMLAliases {
+		return Detection{}, &ConfigError{Format: format,
+			Msg: fmt.Sprintf("%d aliases (*name): at most %d are read; refused (write the repeated parts out)", n, MaxYAMLAliases)}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(content), &doc); err != nil {
 		return Detection{}, &ConfigError{Format: format, Msg: "not valid YAML: " + yamlErrText(err)}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return Detection{}, nil // empty document
+	}
+	if err := checkAliasExpansion(&doc, MaxYAMLAliasNodes); err != nil {
+		return Detection{}, &ConfigError{Format: format, Msg: err.Error()}
 	}
 	root := deref(doc.Content[0])
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
@@ -139,6 +146,107 @@ func yamlPlugins(format v1alpha1.ConfigFormat, section string, list *yaml.Node) 
 		out = append(out, pl)
 	}
 	return out, errors.Join(errs...)
+}
+
+// MaxYAMLAliasNodes bounds how many nodes the aliases (*name) of a YAML
+// configuration may add to it when expanded. The parsed document itself is
+// bounded by its size; aliases are not, since each may repeat a large
+// anchored node (the "billion laughs" attack), so a configuration whose
+// aliases expand beyond this many nodes is refused before anything walks it.
+const MaxYAMLAliasNodes = 100_000
+
+// MaxYAMLAliases bounds the aliases of a YAML configuration, counted before
+// it is parsed, so that a document made of little else is refused without
+// building its node tree. Configurations written by hand use a few.
+const MaxYAMLAliases = 10_000
+
+// countAliases counts what may be aliases: a '*' at the start of a token
+// (after a line start, blank, '[', '{', ',', ':' or '-') followed by a
+// character of an anchor name. It may count a '*' inside a quoted or plain
+// string too, so it over-counts, never under-counts.
+func countAliases(content string) int {
+	n := 0
+	for i := 0; i+1 < len(content); i++ {
+		if content[i] != '*' {
+			continue
+		}
+		if i > 0 {
+			switch content[i-1] {
+			case ' ', '\t', '\n', '\r', '[', '{', ',', ':', '-':
+			default:
+				continue
+			}
+		}
+		switch content[i+1] {
+		case ' ', '\t', '\n', '\r', '[', ']', '{', '}', ',':
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// checkAliasExpansion refuses a document whose aliases add more than budget
+// nodes when expanded, or that contains an alias to a node enclosing it. It
+// runs in time linear in the parsed document: the expanded size of each
+// anchored node is computed once.
+func checkAliasExpansion(doc *yaml.Node, budget int) error {
+	direct := 0
+	var count func(n *yaml.Node)
+	count = func(n *yaml.Node) {
+		direct++
+		for _, c := range n.Content {
+			count(c)
+		}
+	}
+	count(doc)
+	limit := direct + budget
+	// Every node an alias can reach lies under an anchored node; the size of
+	// each anchored node is remembered, so each node is counted once.
+	sizes := map[*yaml.Node]int{}
+	const inProgress = -1
+	var failed error
+	errBudget := fmt.Errorf("aliases expand to more than %d nodes beyond the %d of the document; refused (write the repeated parts out, or use fewer aliases)", budget, direct)
+	// size returns the expanded node count of n, or limit+1 once failed.
+	var size func(n *yaml.Node, memo bool) int
+	size = func(n *yaml.Node, memo bool) int {
+		if failed != nil {
+			return limit + 1
+		}
+		if n.Kind == yaml.AliasNode {
+			if n.Alias == nil {
+				return 1
+			}
+			return size(n.Alias, true)
+		}
+		memo = memo || n.Anchor != ""
+		if memo {
+			if s, ok := sizes[n]; ok {
+				if s == inProgress {
+					failed = fmt.Errorf("line %d: anchor &%s contains an alias to itself", n.Line, n.Anchor)
+					return limit + 1
+				}
+				return s
+			}
+			sizes[n] = inProgress
+		}
+		total := 1
+		for _, c := range n.Content {
+			total += size(c, false)
+			if total > limit {
+				if failed == nil {
+					failed = errBudget
+				}
+				return limit + 1
+			}
+		}
+		if memo {
+			sizes[n] = total
+		}
+		return total
+	}
+	size(doc, false)
+	return failed
 }
 
 // deref follows YAML aliases (*name) to the anchored node.
