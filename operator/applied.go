@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"sync"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tpctl/tpctl/api/v1alpha1"
 )
 
 // appliedMemo remembers, per object, the apply configuration last applied
@@ -55,7 +56,8 @@ func (a *appliedMemo) forget(namespace, pipeline string) {
 
 // applyOnce applies ac unless the cached object (read into cached) shows
 // that the same configuration was applied and nothing changed since.
-func (r *PipelineReconciler) applyOnce(ctx context.Context, ac runtime.ApplyConfiguration, cached client.Object, kind, namespace, name string) error {
+// An object that exists and is not controlled by p is not applied (see claim).
+func (r *PipelineReconciler) applyOnce(ctx context.Context, p *v1alpha1.Pipeline, ac runtime.ApplyConfiguration, cached client.Object, kind, namespace, name string) error {
 	what := kind + " " + name
 	data, err := json.Marshal(ac)
 	if err != nil {
@@ -64,16 +66,16 @@ func (r *PipelineReconciler) applyOnce(ctx context.Context, ac runtime.ApplyConf
 	sum := sha256.Sum256(data)
 	hash := hex.EncodeToString(sum[:])
 	key := kind + "/" + namespace + "/" + name
-	err = r.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cached)
-	switch {
-	case err == nil:
+	exists, err := r.claim(ctx, p, cached, kind, name)
+	if err != nil {
+		return err
+	}
+	if exists {
 		if s, ok := r.applied.get(key); ok && s.hash == hash && s.resourceVersion == cached.GetResourceVersion() {
 			return nil
 		}
-	case !apierrors.IsNotFound(err):
-		return fmt.Errorf("get %s: %w", what, err)
 	}
-	if err := r.apply(ctx, ac, what); err != nil {
+	if err := r.apply(ctx, ac, what, exists); err != nil {
 		return err
 	}
 	// The client decoded the API server's answer into ac.

@@ -186,7 +186,7 @@ func Setup(mgr manager.Manager, o Options) error {
 		return fmt.Errorf("set up the CoreInstance controller: %w", err)
 	}
 	pr := &PipelineReconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("tpctl-operator"),
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tpctl-operator"),
 		DefaultImage: o.DefaultImage, NodePortRange: o.NodePortRange, Now: o.Now,
 	}
 	err = ctrl.NewControllerManagedBy(mgr).

@@ -23,7 +23,12 @@ import (
 // PipelineReconciler turns a pipeline with assigned ports into its
 // ConfigMap, workload and Services, and reports whether it is Ready.
 type PipelineReconciler struct {
-	Client       client.Client
+	Client client.Client
+	// Reader reads past the cache, which holds only the objects the operator
+	// labels: an object of a pipeline's name that someone else created is
+	// only visible through it. Nil skips that check (unit tests whose
+	// client is not a cache).
+	Reader       client.Reader
 	Recorder     events.EventRecorder
 	DefaultImage string
 	// NodePortRange is the cluster's node port range (DefaultNodePortRange when zero).
@@ -92,6 +97,13 @@ func (r *PipelineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		objs.NodePortRange = DefaultNodePortRange
 	}
 	if err := r.applyAll(ctx, p, objs); err != nil {
+		var taken *NameTakenError
+		if errors.As(err, &taken) {
+			// Someone else's object is left alone. Deleting it raises no
+			// event the operator sees (it is not in the cache), so look again later.
+			return ctrl.Result{RequeueAfter: nameTakenRetry},
+				r.notReady(ctx, p, v1alpha1.ReasonNameTaken, taken.Error(), objs.ServiceType())
+		}
 		r.event(p, nil, "Warning", v1alpha1.ReasonReconcileError, "Apply", "%s", limit(err.Error()))
 		if serr := r.notReady(ctx, p, v1alpha1.ReasonReconcileError, err.Error(), objs.ServiceType()); serr != nil {
 			err = errors.Join(err, serr)
@@ -101,30 +113,102 @@ func (r *PipelineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	return ctrl.Result{}, r.writeReady(ctx, p, objs.ServiceType())
 }
 
-func (r *PipelineReconciler) apply(ctx context.Context, ac runtime.ApplyConfiguration, what string) error {
-	if err := r.Client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+// nameTakenRetry is how often a pipeline whose name is taken looks again.
+const nameTakenRetry = 30 * time.Second
+
+// apply applies ac. Only an object the pipeline already controls is applied
+// with ForceOwnership; creating one never forces, so an object someone
+// created in the meantime fails with a conflict instead of being taken over.
+func (r *PipelineReconciler) apply(ctx context.Context, ac runtime.ApplyConfiguration, what string, owned bool) error {
+	opts := []client.ApplyOption{client.FieldOwner(FieldManager)}
+	if owned {
+		opts = append(opts, client.ForceOwnership)
+	}
+	if err := r.Client.Apply(ctx, ac, opts...); err != nil {
 		return fmt.Errorf("apply %s: %w", what, err)
 	}
 	return nil
 }
 
-// applyAll applies the pipeline's objects and deletes the ones it no longer needs.
+// NameTakenError says that an object a pipeline would build exists and is
+// not controlled by that pipeline; the operator leaves it untouched.
+type NameTakenError struct {
+	Kind, Namespace, Name, Pipeline string
+}
+
+func (e *NameTakenError) Error() string {
+	return fmt.Sprintf("%s %s/%s exists and is not managed by pipeline %s", e.Kind, e.Namespace, e.Name, e.Pipeline)
+}
+
+// claim reads the named object into obj and reports whether it exists. An
+// object that exists and is not controlled by p (by owner UID) is a
+// *NameTakenError. The cache is asked first; an object missing there is
+// looked up on the API server, since the cache holds only labelled objects.
+func (r *PipelineReconciler) claim(ctx context.Context, p *v1alpha1.Pipeline, obj client.Object, kind, name string) (bool, error) {
+	key := client.ObjectKey{Namespace: p.Namespace, Name: name}
+	err := r.Client.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) && r.Reader != nil {
+		err = r.Reader.Get(ctx, key, obj)
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("get %s %s: %w", kind, name, err)
+	case !metav1.IsControlledBy(obj, p):
+		return true, &NameTakenError{Kind: kind, Namespace: p.Namespace, Name: name, Pipeline: p.Name}
+	}
+	return true, nil
+}
+
+// ownedObject is one object applyAll would apply.
+type ownedObject struct {
+	obj        client.Object
+	kind, name string
+}
+
+// objectPlan lists the objects of p for the workload kind, in apply order.
+func objectPlan(p *v1alpha1.Pipeline, kind v1alpha1.WorkloadKind, withService bool) []ownedObject {
+	out := []ownedObject{{&corev1.ConfigMap{}, "ConfigMap", ConfigMapName(p.Name)}}
+	switch kind {
+	case v1alpha1.WorkloadDaemonSet:
+		out = append(out, ownedObject{&appsv1.DaemonSet{}, "DaemonSet", p.Name})
+	case v1alpha1.WorkloadStatefulSet:
+		out = append(out, ownedObject{&corev1.Service{}, "Service", HeadlessServiceName(p.Name)},
+			ownedObject{&appsv1.StatefulSet{}, "StatefulSet", p.Name})
+	default:
+		out = append(out, ownedObject{&appsv1.Deployment{}, "Deployment", p.Name})
+	}
+	if withService {
+		out = append(out, ownedObject{&corev1.Service{}, "Service", p.Name})
+	}
+	return out
+}
+
+// applyAll applies the pipeline's objects and deletes the ones it no longer
+// needs. When any object it would apply belongs to someone else, it applies
+// nothing and returns a *NameTakenError.
 func (r *PipelineReconciler) applyAll(ctx context.Context, p *v1alpha1.Pipeline, objs *Objects) error {
 	ns := p.Namespace
-	if err := r.applyOnce(ctx, objs.ConfigMap(), &corev1.ConfigMap{}, "ConfigMap", ns, ConfigMapName(p.Name)); err != nil {
+	for _, o := range objectPlan(p, p.Spec.WorkloadKind(), objs.Service() != nil) {
+		if _, err := r.claim(ctx, p, o.obj, o.kind, o.name); err != nil {
+			return err
+		}
+	}
+	if err := r.applyOnce(ctx, p, objs.ConfigMap(), &corev1.ConfigMap{}, "ConfigMap", ns, ConfigMapName(p.Name)); err != nil {
 		return err
 	}
 	kind := p.Spec.WorkloadKind()
 	var err error
 	switch kind {
 	case v1alpha1.WorkloadDaemonSet:
-		err = r.applyOnce(ctx, objs.DaemonSet(), &appsv1.DaemonSet{}, "DaemonSet", ns, p.Name)
+		err = r.applyOnce(ctx, p, objs.DaemonSet(), &appsv1.DaemonSet{}, "DaemonSet", ns, p.Name)
 	case v1alpha1.WorkloadStatefulSet:
-		if err = r.applyOnce(ctx, objs.HeadlessService(), &corev1.Service{}, "Service", ns, HeadlessServiceName(p.Name)); err == nil {
-			err = r.applyOnce(ctx, objs.StatefulSet(), &appsv1.StatefulSet{}, "StatefulSet", ns, p.Name)
+		if err = r.applyOnce(ctx, p, objs.HeadlessService(), &corev1.Service{}, "Service", ns, HeadlessServiceName(p.Name)); err == nil {
+			err = r.applyOnce(ctx, p, objs.StatefulSet(), &appsv1.StatefulSet{}, "StatefulSet", ns, p.Name)
 		}
 	default:
-		err = r.applyOnce(ctx, objs.Deployment(), &appsv1.Deployment{}, "Deployment", ns, p.Name)
+		err = r.applyOnce(ctx, p, objs.Deployment(), &appsv1.Deployment{}, "Deployment", ns, p.Name)
 	}
 	if err != nil {
 		return err
@@ -206,10 +290,10 @@ func (r *PipelineReconciler) applyService(ctx context.Context, p *v1alpha1.Pipel
 		}
 		return nil
 	}
-	err = r.applyOnce(ctx, svc, &corev1.Service{}, "Service", p.Namespace, p.Name)
+	err = r.applyOnce(ctx, p, svc, &corev1.Service{}, "Service", p.Namespace, p.Name)
 	if err != nil && apierrors.IsInvalid(err) && strings.Contains(err.Error(), "already allocated") && !objs.NoNodePortRequest {
 		objs.NoNodePortRequest = true
-		if err = r.applyOnce(ctx, objs.Service(), &corev1.Service{}, "Service", p.Namespace, p.Name); err == nil {
+		if err = r.applyOnce(ctx, p, objs.Service(), &corev1.Service{}, "Service", p.Namespace, p.Name); err == nil {
 			r.event(p, nil, "Warning", "NodePortUnavailable", "Apply",
 				"a frontend in the node port range could not be used as the node port (already allocated); Kubernetes allocated another, see Service %s", p.Name)
 		}

@@ -87,4 +87,5 @@ const (
 	ReasonUnavailable      = "Unavailable"      // no replica is ready
 	ReasonInstanceNotFound = "InstanceNotFound" // spec.instance names no CoreInstance
 	ReasonReconcileError   = "ReconcileError"   // the operator failed to apply an object
+	ReasonNameTaken        = "NameTaken"        // an object of the pipeline's name exists and is not the pipeline's
 )
