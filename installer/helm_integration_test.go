@@ -109,10 +109,28 @@ func TestHelmChartsInstallUpgradeUninstall(t *testing.T) {
 	port, _, _ = unstructured.NestedInt64(inst.Object, "spec", "healthCheck", "port")
 	assert.Equal(t, int64(2999), port)
 
-	// Uninstall both; CRDs stay unless asked to go.
+	// Uninstall both; CRDs stay unless asked to go. The CoreInstance owns
+	// the instance's pipelines: Helm keeps it (resource policy), and a new
+	// install of the release adopts it (Helm's ownership metadata matches)
+	// with the new values, rather than refusing it or making another.
 	require.NoError(t, ci2.Uninstall(ctx, false))
-	_, err = dyn.Resource(coreInstances).Namespace("tpctl-system").Get(ctx, "core", metav1.GetOptions{})
-	assert.True(t, apierrors.IsNotFound(err), "CoreInstance removed: %v", err)
+	cur, err := ci2.Current(ctx)
+	require.NoError(t, err)
+	assert.Nil(t, cur, "the release is gone")
+	kept, err := dyn.Resource(coreInstances).Namespace("tpctl-system").Get(ctx, "core", metav1.GetOptions{})
+	require.NoError(t, err, "CoreInstance kept by Helm")
+	assert.Equal(t, inst.GetUID(), kept.GetUID())
+	ci3, ci3Log := chartRelease(t, cp, charts.CoreInstance, "tp-core-instance", "1.1.0",
+		map[string]any{"name": "core", "healthCheck": map[string]any{"port": 2998}})
+	res, err = ci3.Apply(ctx)
+	require.NoError(t, err, ci3Log.all())
+	assert.Equal(t, "installed", res.Action)
+	kept, err = dyn.Resource(coreInstances).Namespace("tpctl-system").Get(ctx, "core", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, inst.GetUID(), kept.GetUID(), "adopted, not recreated")
+	port, _, _ = unstructured.NestedInt64(kept.Object, "spec", "healthCheck", "port")
+	assert.Equal(t, int64(2998), port, "the adopted CoreInstance takes the install's values")
+	require.NoError(t, ci3.Uninstall(ctx, false))
 	require.NoError(t, op2.Uninstall(ctx, false))
 	_, err = cs.AppsV1().Deployments("tpctl-system").Get(ctx, "tp-operator", metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err))
@@ -121,6 +139,8 @@ func TestHelmChartsInstallUpgradeUninstall(t *testing.T) {
 	require.NoError(t, op2.Uninstall(ctx, true), "a second uninstall is a no-op, then CRDs go")
 	_, err = crds.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, "pipelines.telemetry.tpctl.dev", metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err), "CRDs deleted on request: %v", err)
+	_, err = crds.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, "coreinstances.telemetry.tpctl.dev", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "and with them the kept CoreInstance: %v", err)
 }
 
 func TestHelmRecoversPendingInstallOnCluster(t *testing.T) {

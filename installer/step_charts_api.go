@@ -190,6 +190,18 @@ func (k *kubeChartAPI) DeleteInstance(ctx context.Context, ns, name string) (int
 		}
 		return nil
 	}
+	// The instance first: its operator then no longer recreates its
+	// health-check pipeline.
+	u, err := k.dyn.Resource(coreInstancesGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return 0, fmt.Errorf("read CoreInstance %s/%s: %w", ns, name, err)
+	default:
+		if err := del(coreInstancesGVR, u); err != nil {
+			return 0, err
+		}
+	}
 	l, err := k.dyn.Resource(pipelinesGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -202,16 +214,6 @@ func (k *kubeChartAPI) DeleteInstance(ctx context.Context, ns, name string) (int
 					return 0, err
 				}
 			}
-		}
-	}
-	u, err := k.dyn.Resource(coreInstancesGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return 0, fmt.Errorf("read CoreInstance %s/%s: %w", ns, name, err)
-	default:
-		if err := del(coreInstancesGVR, u); err != nil {
-			return 0, err
 		}
 	}
 	return left, nil
