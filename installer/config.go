@@ -217,8 +217,8 @@ func (c Config) Validate() error {
 			bad("nodeIP", c.NodeIP, "cannot be a node address (unspecified, loopback or multicast): pods reach the API server through it")
 		}
 	}
-	if !filepath.IsAbs(c.DataDir) || filepath.Clean(c.DataDir) != c.DataDir || c.DataDir == "/" {
-		bad("dataDir", c.DataDir, "must be a clean absolute path other than /")
+	if msg := DataDirProblem(c.DataDir); msg != "" {
+		bad("dataDir", c.DataDir, "%s", msg)
 	}
 	cluster, cerr := parseCIDR(c.ClusterCIDR)
 	if cerr != "" {
@@ -298,6 +298,46 @@ func (c Config) Validate() error {
 		return &ValidationError{Fields: errs}
 	}
 	return nil
+}
+
+// systemDirs are directories of the operating system and of the programs
+// it shares: never a K3s data dir, whose K3s-owned parts uninstall removes.
+var systemDirs = []string{
+	"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/lost+found",
+	"/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var",
+	"/usr/bin", "/usr/include", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libexec", "/usr/local",
+	"/usr/local/bin", "/usr/local/lib", "/usr/local/sbin", "/usr/local/share", "/usr/sbin", "/usr/share", "/usr/src",
+	"/var/backups", "/var/cache", "/var/lib", "/var/local", "/var/lock", "/var/log", "/var/mail", "/var/opt",
+	"/var/run", "/var/spool", "/var/tmp", "/var/lib/rancher", "/etc/rancher",
+}
+
+// DataDirProblem says why dir cannot be K3s's data dir, or "". It must be a
+// clean absolute path, not a system directory, not inside the kernel's file
+// systems, and apart from every other path tpctl and K3s write (it may not
+// hold them, nor lie inside them).
+func DataDirProblem(dir string) string {
+	if !filepath.IsAbs(dir) || filepath.Clean(dir) != dir || dir == "/" {
+		return "must be a clean absolute path other than /"
+	}
+	if slices.Contains(systemDirs, dir) {
+		return "is a system directory: choose a directory of its own, such as " + DefaultDataDir + " or /srv/k3s"
+	}
+	for _, d := range []string{"/proc", "/sys", "/dev"} {
+		if inside(dir, d) {
+			return "lies in the kernel's " + d + " file system"
+		}
+	}
+	own := []string{"/etc/rancher/k3s", "/etc/rancher/node", filepath.Dir(UnitPath), StateDir, filepath.Dir(LogPath)}
+	own = append(own, runtimePaths(Config{CNI: CNICilium})...)
+	for _, p := range append(own, K3sBinaryPath) {
+		if inside(p, dir) {
+			return "holds " + p + ", which tpctl or K3s manage apart from the data dir"
+		}
+		if inside(dir, p) {
+			return "lies inside " + p + ", which tpctl or K3s manage apart from the data dir"
+		}
+	}
+	return ""
 }
 
 func parseCIDR(s string) (netip.Prefix, string) {

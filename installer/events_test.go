@@ -90,7 +90,7 @@ func TestStateRejectsUnknownVersionAndGarbage(t *testing.T) {
 	assert.ErrorContains(t, err, "version 9 is not supported")
 	require.NoError(t, os.WriteFile(p, []byte(`{`), 0o600))
 	_, err = LoadState(p, time.Now)
-	assert.ErrorContains(t, err, "read state")
+	assert.ErrorContains(t, err, "cannot be used: not a state file")
 	st, err := LoadState(filepath.Join(t.TempDir(), "none.json"), time.Now)
 	require.NoError(t, err)
 	assert.False(t, st.Exists())

@@ -20,6 +20,10 @@ import (
 type HostFS struct {
 	Root  string
 	State *StateStore
+	// afterWrite, when set (tests), is called right after each file,
+	// directory or link is written, before its record is settled: the
+	// point where a killed run leaves its state.
+	afterWrite func(path string)
 }
 
 // Path maps an absolute host path below Root.
@@ -31,8 +35,38 @@ func (h *HostFS) Exists(p string) bool {
 	return err == nil
 }
 
+// create makes the absent path p with act, recording it first as pending
+// and then as created: a run killed at any point leaves every path it made
+// recorded. When p exists already act still runs (to replace a file), and
+// nothing is recorded: the path is not the install's.
+func (h *HostFS) create(c Created, act func() error) error {
+	if h.Exists(c.Path) {
+		err := act()
+		h.written(c.Path)
+		return err
+	}
+	c.Pending = true
+	if err := h.State.Record(c); err != nil {
+		return err
+	}
+	err := act()
+	h.written(c.Path)
+	if !h.Exists(c.Path) {
+		// Never created: nothing to record.
+		return errors.Join(err, h.State.Forget(c.Path))
+	}
+	c.Pending = false
+	return errors.Join(err, h.State.Record(c))
+}
+
+func (h *HostFS) written(p string) {
+	if h.afterWrite != nil {
+		h.afterWrite(p)
+	}
+}
+
 // MkdirAll creates p and its missing parents with perm, recording each
-// directory it created, top-down.
+// directory before it creates it, top-down.
 func (h *HostFS) MkdirAll(p, step string, perm fs.FileMode, data bool) error {
 	var missing []string
 	for d := filepath.Clean(p); d != "/" && d != "."; d = filepath.Dir(d) {
@@ -50,10 +84,13 @@ func (h *HostFS) MkdirAll(p, step string, perm fs.FileMode, data bool) error {
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
 		d := missing[i]
-		if err := os.Mkdir(h.Path(d), perm); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("create directory %s: %w", d, err)
-		}
-		if err := h.State.Record(Created{Path: d, Kind: KindDir, Step: step, Data: data}); err != nil {
+		err := h.create(Created{Path: d, Kind: KindDir, Step: step, Data: data}, func() error {
+			if err := os.Mkdir(h.Path(d), perm); err != nil && !errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("create directory %s: %w", d, err)
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -79,26 +116,29 @@ func (h *HostFS) Same(p string, data []byte, perm fs.FileMode) (bool, error) {
 }
 
 // WriteFile writes data to p atomically (creating its directory) unless p
-// already holds it, records p when it is new, and reports whether anything
-// changed.
+// already holds it, records p when it is new (before the rename that makes
+// it appear), and reports whether anything changed.
 func (h *HostFS) WriteFile(ctx context.Context, p, step string, data []byte, perm fs.FileMode) (bool, error) {
 	if err := h.MkdirAll(filepath.Dir(p), step, 0o755, false); err != nil {
 		return false, err
 	}
 	sum := sha256.Sum256(data)
-	res, err := bundle.Stage(ctx, bytes.NewReader(data), h.Path(p), perm, bundle.Expect{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data))}, nil)
-	if err != nil {
-		return false, fmt.Errorf("write %s: %w", p, err)
-	}
-	if !res.Existed {
-		if err := h.State.Record(Created{Path: p, Kind: KindFile, Step: step}); err != nil {
-			return false, err
+	var res bundle.StageResult
+	err := h.create(Created{Path: p, Kind: KindFile, Step: step}, func() error {
+		var err error
+		res, err = bundle.Stage(ctx, bytes.NewReader(data), h.Path(p), perm, bundle.Expect{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data))}, nil)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return false, err
 	}
 	return !res.Skipped, nil
 }
 
-// Symlink creates p → target unless p exists, recording it.
+// Symlink creates p → target unless p exists, recording it first.
 func (h *HostFS) Symlink(target, p, step string) (bool, error) {
 	if h.Exists(p) {
 		return false, nil
@@ -106,10 +146,13 @@ func (h *HostFS) Symlink(target, p, step string) (bool, error) {
 	if err := h.MkdirAll(filepath.Dir(p), step, 0o755, false); err != nil {
 		return false, err
 	}
-	if err := os.Symlink(target, h.Path(p)); err != nil {
-		return false, fmt.Errorf("link %s → %s: %w", p, target, err)
-	}
-	return true, h.State.Record(Created{Path: p, Kind: KindSymlink, Step: step})
+	err := h.create(Created{Path: p, Kind: KindSymlink, Step: step}, func() error {
+		if err := os.Symlink(target, h.Path(p)); err != nil {
+			return fmt.Errorf("link %s → %s: %w", p, target, err)
+		}
+		return nil
+	})
+	return err == nil, err
 }
 
 // inside reports whether p is dir or below it.

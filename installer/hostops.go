@@ -4,13 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,7 +80,10 @@ func execProgram(ctx context.Context, stdin []byte, name string, args ...string)
 type proc struct {
 	PID, PPID int
 	Exe       string
-	Cgroups   []string
+	// Cgroups are the process's cgroup paths in the hierarchies that say
+	// which unit it belongs to: the unified (v2) one, and on cgroup v1
+	// systemd's own (name=systemd) and the pids controller's.
+	Cgroups []string
 }
 
 func readProcs(procDir string) ([]proc, error) {
@@ -103,17 +105,35 @@ func readProcs(procDir string) ([]proc, error) {
 		p := proc{PID: pid, PPID: parseStatPPID(stat)}
 		p.Exe, _ = os.Readlink(filepath.Join(dir, "exe"))
 		if cg, err := os.ReadFile(filepath.Join(dir, "cgroup")); err == nil {
-			for _, line := range strings.Split(strings.TrimSpace(string(cg)), "\n") {
-				// hierarchy-ID:controllers:path
-				if parts := strings.SplitN(line, ":", 3); len(parts) == 3 {
-					p.Cgroups = append(p.Cgroups, parts[2])
-				}
-			}
+			p.Cgroups = unitCgroups(cg)
 		}
 		out = append(out, p)
 	}
 	return out, nil
 }
+
+// unitCgroups picks from /proc/<pid>/cgroup ("hierarchy-ID:controllers:path"
+// lines) the paths of the hierarchies systemd places units in: the unified
+// hierarchy ("0::/system.slice/k3s.service"), and on cgroup v1 the
+// name=systemd and pids hierarchies. Other v1 controllers may be arranged
+// by anyone and do not say which unit a process belongs to.
+func unitCgroups(raw []byte) []string {
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		ctrls := strings.Split(parts[1], ",")
+		if (parts[0] == "0" && parts[1] == "") || slices.Contains(ctrls, "name=systemd") || slices.Contains(ctrls, "pids") {
+			out = append(out, parts[2])
+		}
+	}
+	return out
+}
+
+// unitCgroup is the cgroup systemd runs k3s.service in.
+const unitCgroup = "/system.slice/" + UnitName
 
 // parseStatPPID reads the parent PID from /proc/<pid>/stat; the command
 // name in parentheses may itself hold spaces and parentheses.
@@ -130,10 +150,13 @@ func parseStatPPID(stat []byte) int {
 	return ppid
 }
 
-// leftovers returns the processes K3s left behind: those run from below its
-// data dir (containerd, its shims), those still in k3s.service's cgroup
-// (KillMode=process leaves them there), and all their descendants (pods).
+// leftovers returns the processes K3s left behind: those run from where K3s
+// unpacks its own binaries (<dataDir>/data/: containerd, its shims), those
+// still in k3s.service's cgroup (KillMode=process leaves the shims there),
+// and all their descendants (pods). A program elsewhere in the data dir, or
+// in any other unit's cgroup, is not K3s's and is never touched.
 func leftovers(procs []proc, dataDir string, self int) []int {
+	binDir := filepath.Join(dataDir, "data")
 	children := map[int][]int{}
 	for _, p := range procs {
 		children[p.PPID] = append(children[p.PPID], p.PID)
@@ -150,12 +173,13 @@ func leftovers(procs []proc, dataDir string, self int) []int {
 		}
 	}
 	for _, p := range procs {
-		if p.Exe != "" && inside(p.Exe, dataDir) {
+		// The kernel appends " (deleted)" to the link of a replaced binary.
+		if exe := strings.TrimSuffix(p.Exe, " (deleted)"); exe != "" && exe != binDir && inside(exe, binDir) {
 			mark(p.PID)
 			continue
 		}
 		for _, cg := range p.Cgroups {
-			if strings.HasSuffix(cg, "/"+UnitName) || strings.Contains(cg, "/"+UnitName+"/") {
+			if inside(cg, unitCgroup) {
 				mark(p.PID)
 				break
 			}
@@ -214,25 +238,4 @@ func (o HostOps) mountPoints() ([]string, error) {
 		return nil, fmt.Errorf("read mount table: %w", err)
 	}
 	return mountPoints(b), nil
-}
-
-// removeRecorded removes one recorded path; it refuses while anything is
-// mounted at or below it, so a bind mount never leads into host data.
-func removeRecorded(path string, kind string, mounts []string) error {
-	for _, m := range mounts {
-		if inside(m, path) {
-			return fmt.Errorf("remove %s: %s is still mounted", path, m)
-		}
-	}
-	var err error
-	switch kind {
-	case KindFile, KindSymlink:
-		err = os.Remove(path)
-	default:
-		err = os.RemoveAll(path)
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove %s: %w", path, err)
-	}
-	return nil
 }

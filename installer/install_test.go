@@ -118,6 +118,11 @@ func (f *fakeK3s) StopAndDisable(context.Context, string) error {
 	return nil
 }
 
+func (f *fakeK3s) ResetFailed(context.Context, string) error {
+	f.call("reset-failed")
+	return nil
+}
+
 func (f *fakeK3s) State(_ context.Context, unit string) (systemd.UnitState, error) {
 	st := systemd.UnitState{Name: unit, LoadState: "not-found", ActiveState: "inactive", UnitFileState: "disabled"}
 	if f.loaded {
@@ -320,6 +325,7 @@ func TestInstallWithoutCapSysResourceDerivesContainerdTemplate(t *testing.T) {
 func TestInstallRefusesForeignContainerdTemplate(t *testing.T) {
 	ti := newTestInstall(t, Config{})
 	ti.facts = preflight.Facts{RestrictOOMScoreAdj: true}
+	ti.opts.DataDirForce = true // a data dir with the user's own template
 	p := filepath.Join(ti.root, ContainerdDir(ti.opts.Config), templateV3)
 	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 	require.NoError(t, os.WriteFile(p, []byte("{{ template \"base\" . }}\n"), 0o600))

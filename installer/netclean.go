@@ -93,24 +93,84 @@ func FilterRuleset(save string) (string, bool) {
 	return out.String(), changed
 }
 
-// iptablesTools are the save/restore pairs to clean: the nft and legacy
-// back ends where both exist, the plain names otherwise.
+// chainCleanup is what removing the managed chains from one table takes:
+// deleting the rules of other chains that jump to them, then flushing and
+// deleting each of them. Every command names one rule or chain, so rules
+// another program adds meanwhile are never touched (a save/restore of the
+// whole rule set would drop them).
+type chainCleanup struct {
+	Table string
+	// Jumps are rules of unmanaged chains ("CHAIN args...", as after -A).
+	Jumps  [][]string
+	Chains []string
+}
+
+// planChainCleanup reads iptables-save output.
+func planChainCleanup(save string) []chainCleanup {
+	var out []chainCleanup
+	var cur *chainCleanup
+	for _, line := range strings.Split(save, "\n") {
+		t := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(t, "*"):
+			out = append(out, chainCleanup{Table: t[1:]})
+			cur = &out[len(out)-1]
+		case cur == nil:
+		case strings.HasPrefix(t, ":"):
+			if name, _, _ := strings.Cut(t[1:], " "); managedChain(name) {
+				cur.Chains = append(cur.Chains, name)
+			}
+		case strings.HasPrefix(t, "-A "):
+			args := splitRule(t)
+			if len(args) < 2 || managedChain(args[1]) {
+				continue
+			}
+			for i := 2; i+1 < len(args); i++ {
+				if slices.Contains([]string{"-j", "-g", "--jump", "--goto"}, args[i]) && managedChain(args[i+1]) {
+					cur.Jumps = append(cur.Jumps, args[1:])
+					break
+				}
+			}
+		}
+	}
+	return slices.DeleteFunc(out, func(c chainCleanup) bool { return len(c.Jumps) == 0 && len(c.Chains) == 0 })
+}
+
+// commands are the iptables argument lists of the cleanup, in order.
+func (c chainCleanup) commands() [][]string {
+	var out [][]string
+	for _, j := range c.Jumps {
+		out = append(out, append([]string{"-w", "-t", c.Table, "-D"}, j...))
+	}
+	for _, ch := range c.Chains {
+		out = append(out, []string{"-w", "-t", c.Table, "-F", ch})
+	}
+	for _, ch := range c.Chains {
+		out = append(out, []string{"-w", "-t", c.Table, "-X", ch})
+	}
+	return out
+}
+
+// iptablesTools are the (save, iptables) program pairs to clean: the nft
+// and legacy back ends where both exist, the plain names otherwise.
 func (o HostOps) iptablesTools() [][2]string {
 	var out [][2]string
 	for _, fam := range []string{"iptables", "ip6tables"} {
 		found := false
 		for _, be := range []string{"-nft", "-legacy"} {
-			save, restore := fam+be+"-save", fam+be+"-restore"
+			save, cmd := fam+be+"-save", fam+be
 			if _, err := o.LookPath(save); err == nil {
-				if _, err := o.LookPath(restore); err == nil {
-					out = append(out, [2]string{save, restore})
+				if _, err := o.LookPath(cmd); err == nil {
+					out = append(out, [2]string{save, cmd})
 					found = true
 				}
 			}
 		}
 		if !found {
 			if _, err := o.LookPath(fam + "-save"); err == nil {
-				out = append(out, [2]string{fam + "-save", fam + "-restore"})
+				if _, err := o.LookPath(fam); err == nil {
+					out = append(out, [2]string{fam + "-save", fam})
+				}
 			}
 		}
 	}
@@ -146,7 +206,7 @@ type firewallStep struct {
 func (s *firewallStep) Name() string { return "remove firewall rules" }
 
 func (s *firewallStep) Describe() string {
-	return "remove KUBE-*, CNI-*, FLANNEL-* and CILIUM_* iptables chains with the rules that jump to them, and kube-proxy's nftables tables"
+	return "delete the KUBE-*, CNI-*, FLANNEL-* and CILIUM_* iptables chains one by one (first the rules that jump to them, then each chain), and kube-proxy's nftables tables"
 }
 
 func (s *firewallStep) Done(ctx context.Context) (bool, error) {
@@ -155,7 +215,7 @@ func (s *firewallStep) Done(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if _, changed := FilterRuleset(string(save)); changed {
+		if len(planChainCleanup(string(save))) > 0 {
 			return false, nil
 		}
 	}
@@ -164,20 +224,21 @@ func (s *firewallStep) Done(ctx context.Context) (bool, error) {
 }
 
 func (s *firewallStep) Run(ctx context.Context, ev Events) error {
-	n := 0
+	rules, chains := 0, 0
 	for _, t := range s.ops.iptablesTools() {
 		save, err := s.ops.Exec(ctx, nil, t[0])
 		if err != nil {
 			return err
 		}
-		kept, changed := FilterRuleset(string(save))
-		if !changed {
-			continue
+		for _, c := range planChainCleanup(string(save)) {
+			for _, args := range c.commands() {
+				if _, err := s.ops.Exec(ctx, nil, t[1], args...); err != nil {
+					return err
+				}
+			}
+			rules += len(c.Jumps)
+			chains += len(c.Chains)
 		}
-		if _, err := s.ops.Exec(ctx, []byte(kept), t[1]); err != nil {
-			return err
-		}
-		n++
 	}
 	tables, err := s.ops.nftTables(ctx)
 	if err != nil {
@@ -188,7 +249,7 @@ func (s *firewallStep) Run(ctx context.Context, ev Events) error {
 			return err
 		}
 	}
-	summarize(ev, "%d rule sets rewritten, %d nftables tables deleted", n, len(tables))
+	summarize(ev, "%d chains and %d jump rules deleted, %d nftables tables deleted", chains, rules, len(tables))
 	return nil
 }
 

@@ -96,10 +96,15 @@ type Options struct {
 	// ChartAPI opens the API for the chart steps and for status
 	// (NewChartAPI).
 	ChartAPI func(kubeconfig string) (ChartAPI, error)
+	// DataDirForce accepts a data dir that holds files tpctl did not
+	// create (--data-dir-force).
+	DataDirForce bool
 	// Poll is how often waits look again (default 1s).
 	Poll time.Duration
 	Now  func() time.Time
 	PID  int
+	// afterWrite is HostFS.afterWrite (tests).
+	afterWrite func(path string)
 }
 
 // Env is what the steps of one plan share.
@@ -161,7 +166,7 @@ func (o *Options) defaults() {
 func newEnv(o Options) *Env {
 	o.defaults()
 	st := NewStateStore(filepath.Join(o.Root, StatePath), o.Now)
-	return &Env{Options: o, State: st, FS: &HostFS{Root: o.Root, State: st}}
+	return &Env{Options: o, State: st, FS: &HostFS{Root: o.Root, State: st, afterWrite: o.afterWrite}}
 }
 
 // NewInstallPlan builds the install plan: preflight → stage payload →
@@ -173,6 +178,14 @@ func newEnv(o Options) *Env {
 // here, so a missing K3s binary is reported before anything is touched.
 func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
 	env := newEnv(o)
+	// The data dir is judged now, so that a dry run and a refused run say
+	// so before anything is touched (Run checks again under the lock). An
+	// unreadable state is Run's to report.
+	if cur, err := LoadState(env.State.path, env.Now); err == nil {
+		if err := checkDataDir(env.Root, env.Config, cur.Get(), env.DataDirForce); err != nil {
+			return nil, nil, err
+		}
+	}
 	stage, err := newStageStep(ctx, env)
 	if err != nil {
 		return nil, nil, err
@@ -198,6 +211,7 @@ func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
 	)
 	steps = append(steps, afterReady...)
 	plan := &Plan{Name: "install", Steps: steps, Root: env.Root, State: env.State, PID: env.PID, Now: env.Now}
+	plan.Begin = func(context.Context) error { return beginInstall(env) }
 	plan.OnFinish = func(_ context.Context, ev Events) error {
 		cur := env.State.Get()
 		cfg := env.Config.Redacted()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -34,6 +36,10 @@ type Plan struct {
 	// PID is written into the lock file; Now stamps events and state.
 	PID int
 	Now func() time.Time
+	// Begin runs under the lock once the state is loaded, before the first
+	// step: install checks its data dir and saves its configuration there,
+	// before anything on the host is written.
+	Begin func(ctx context.Context) error
 	// OnFinish runs, still under the lock, after the last step succeeded.
 	OnFinish func(ctx context.Context, ev Events) error
 }
@@ -59,7 +65,26 @@ func Run(ctx context.Context, p *Plan, ev Events) error {
 	}
 	defer lock.Unlock()
 	if err := p.State.Load(); err != nil {
+		var se *StateError
+		if errors.As(err, &se) && se.Backup == "" {
+			// Kept as it is, and copied aside for whoever repairs it.
+			if b, berr := p.State.KeepCorrupt(); berr == nil {
+				se.Backup = b
+			}
+		}
 		return err
+	}
+	// Paths a killed run recorded before creating them.
+	if err := p.State.ResolvePending(func(path string) bool {
+		_, err := os.Lstat(filepath.Join(p.Root, path))
+		return err == nil
+	}); err != nil {
+		return err
+	}
+	if p.Begin != nil {
+		if err := p.Begin(ctx); err != nil {
+			return err
+		}
 	}
 	total := len(p.Steps)
 	for i, s := range p.Steps {

@@ -1,9 +1,11 @@
 package installer
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -39,6 +41,10 @@ type Created struct {
 	Step string `json:"step,omitempty"`
 	// Data marks cluster data that uninstall --keep-data leaves in place.
 	Data bool `json:"data,omitempty"`
+	// Pending: the path was absent and is being created; it is recorded
+	// before the creation so that a run killed in between leaves no
+	// unrecorded path. The next run settles it (ResolvePending).
+	Pending bool `json:"pending,omitempty"`
 }
 
 // StepRecord is the last outcome of a step.
@@ -100,30 +106,130 @@ func LoadState(path string, now func() time.Time) (*StateStore, error) {
 	return st, st.Load()
 }
 
-// Load (re)reads the state file; a missing file is an empty state.
+// StateError is a state file that cannot be trusted: unreadable, not
+// JSON, of another version, or naming paths tpctl does not create.
+type StateError struct {
+	Path   string
+	Reason error
+	// Backup is where a copy of the file was kept (Run makes it), or "".
+	Backup string
+}
+
+func (e *StateError) Error() string {
+	msg := fmt.Sprintf("the install state %s cannot be used: %v", e.Path, e.Reason)
+	if e.Backup != "" {
+		msg += fmt.Sprintf("; a copy is kept at %s", e.Backup)
+	}
+	return msg + ". tpctl changed nothing: it does not guess what an install created. Repair the file (or restore an earlier copy) and run again; " +
+		"if it cannot be repaired, remove K3s by hand (systemctl disable --now " + UnitName + ", then its unit, /usr/local/bin/k3s, /etc/rancher/k3s and its data dir) and remove the file."
+}
+
+func (e *StateError) Unwrap() error { return e.Reason }
+
+// maxStateSize bounds what Load reads: a real state is a few kilobytes.
+const maxStateSize = 16 << 20
+
+// Load (re)reads the state file; a missing file is an empty state. A file
+// that cannot be trusted (see checkState) is a *StateError and leaves the
+// store empty; the file itself is not changed.
 func (st *StateStore) Load() error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.s = emptyState()
-	raw, err := os.ReadFile(st.path)
+	raw, err := readBounded(st.path, maxStateSize)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
 	case err != nil:
-		return fmt.Errorf("read state %s: %w", st.path, err)
+		return &StateError{Path: st.path, Reason: err}
 	}
+	s, err := parseState(raw)
+	if err != nil {
+		return &StateError{Path: st.path, Reason: err}
+	}
+	st.s = s
+	return nil
+}
+
+// parseState decodes and checks a state file.
+func parseState(raw []byte) (State, error) {
 	var s State
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return fmt.Errorf("read state %s: %w", st.path, err)
+		return State{}, fmt.Errorf("not a state file: %w", err)
 	}
 	if s.Version != StateVersion {
-		return fmt.Errorf("read state %s: version %d is not supported (this tpctl writes %d)", st.path, s.Version, StateVersion)
+		return State{}, fmt.Errorf("version %d is not supported (this tpctl writes %d)", s.Version, StateVersion)
+	}
+	if err := checkState(s); err != nil {
+		return State{}, err
 	}
 	if s.Steps == nil {
 		s.Steps = map[string]StepRecord{}
 	}
-	st.s = s
-	return nil
+	return s, nil
+}
+
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(raw)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return raw, nil
+}
+
+// KeepCorrupt copies the state file beside itself as
+// state.json.corrupt-<time> (once per content) and returns the copy's path.
+func (st *StateStore) KeepCorrupt() (string, error) {
+	raw, err := readBounded(st.path, maxStateSize)
+	if err != nil {
+		return "", fmt.Errorf("keep a copy of %s: %w", st.path, err)
+	}
+	matches, _ := filepath.Glob(st.path + ".corrupt-*")
+	for _, m := range matches {
+		if old, err := os.ReadFile(m); err == nil && bytes.Equal(old, raw) {
+			return m, nil
+		}
+	}
+	dst := st.path + ".corrupt-" + st.now().UTC().Format("20060102T150405Z")
+	if err := writeFileAtomic(dst, raw, 0o600); err != nil {
+		return "", err
+	}
+	return dst, nil
+}
+
+// ResolvePending settles the paths a killed run recorded before creating
+// them: one that exists now was created by that run (it was absent when
+// recorded) and stays recorded; one that does not was never created and is
+// dropped.
+func (st *StateStore) ResolvePending(exists func(string) bool) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	changed := false
+	out := st.s.Created[:0:0]
+	for _, c := range st.s.Created {
+		if !c.Pending {
+			out = append(out, c)
+			continue
+		}
+		changed = true
+		if exists(c.Path) {
+			c.Pending = false
+			out = append(out, c)
+		}
+	}
+	if !changed {
+		return nil
+	}
+	st.s.Created = out
+	return st.saveLocked()
 }
 
 // Exists reports whether the state was read from disk or has been saved.
@@ -153,11 +259,13 @@ func (st *StateStore) Update(f func(*State)) error {
 	return st.saveLocked()
 }
 
-// Record adds a created path (once) and saves.
+// Record adds a created path (once) and saves. Recording a path again
+// updates its pending mark.
 func (st *StateStore) Record(c Created) error {
 	return st.Update(func(s *State) {
-		for _, e := range s.Created {
+		for i, e := range s.Created {
 			if e.Path == c.Path {
+				s.Created[i].Pending = c.Pending
 				return
 			}
 		}

@@ -61,17 +61,22 @@ func (s *fileStep) Run(ctx context.Context, ev Events) error {
 	if err != nil {
 		return err
 	}
-	changed, err := s.env.FS.WriteFile(ctx, s.path, s.name, data, s.perm)
-	if err != nil {
+	same, err := s.env.FS.Same(s.path, data, s.perm)
+	if err != nil || same {
 		return err
 	}
-	if changed {
-		summarize(ev, "%s written", s.path)
-		return s.env.State.Update(func(st *State) {
-			st.PendingRestart = true
-			st.PendingReload = st.PendingReload || s.reload
-		})
+	// The intent first: a run killed after the write still makes systemd
+	// and K3s pick the file up.
+	if err := s.env.State.Update(func(st *State) {
+		st.PendingRestart = true
+		st.PendingReload = st.PendingReload || s.reload
+	}); err != nil {
+		return err
 	}
+	if _, err := s.env.FS.WriteFile(ctx, s.path, s.name, data, s.perm); err != nil {
+		return err
+	}
+	summarize(ev, "%s written", s.path)
 	return nil
 }
 

@@ -257,6 +257,13 @@ func (s *stageStep) Run(ctx context.Context, ev Events) error {
 		if ok {
 			continue
 		}
+		// K3s must pick the new file up: say so before writing it, so
+		// that a run killed after the write still restarts K3s.
+		if !s.env.State.Get().PendingRestart {
+			if err := s.env.State.Update(func(st *State) { st.PendingRestart = true }); err != nil {
+				return err
+			}
+		}
 		if err := s.stage(ctx, ev, it); err != nil {
 			return err
 		}
@@ -280,12 +287,7 @@ func (s *stageStep) Run(ctx context.Context, ev Events) error {
 			logf(ev, true, "cannot read the K3s version: %s", err)
 		}
 	}
-	if err := s.env.State.Update(func(st *State) {
-		st.K3s = rec
-		if changed > 0 {
-			st.PendingRestart = true
-		}
-	}); err != nil {
+	if err := s.env.State.Update(func(st *State) { st.K3s = rec }); err != nil {
 		return err
 	}
 	summarize(ev, "%d of %d files written", changed, len(s.items))
@@ -313,15 +315,15 @@ func (s *stageStep) stage(ctx context.Context, ev Events, it *stageItem) error {
 	defer r.Close()
 	// Without a digest to check, Stage hashes the bytes on their way in.
 	progress := byteProgress(ev, s.env.Now, "", it.what, it.size)
-	res, err := bundle.Stage(ctx, r, h.Path(it.dst), it.perm, bundle.Expect{SHA256: it.sha, Size: it.size}, progress)
-	if err != nil {
-		return fmt.Errorf("%s: %w", it.what, err)
-	}
-	it.sha = res.SHA256
-	if !res.Existed {
-		return s.env.State.Record(Created{Path: it.dst, Kind: KindFile, Step: s.Name(), Data: it.data})
-	}
-	return nil
+	// Recorded before the rename that makes the file appear.
+	return h.create(Created{Path: it.dst, Kind: KindFile, Step: s.Name(), Data: it.data}, func() error {
+		res, err := bundle.Stage(ctx, r, h.Path(it.dst), it.perm, bundle.Expect{SHA256: it.sha, Size: it.size}, progress)
+		if err != nil {
+			return fmt.Errorf("%s: %w", it.what, err)
+		}
+		it.sha = res.SHA256
+		return nil
+	})
 }
 
 // Files lists what the step would write (dry run).

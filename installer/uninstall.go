@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tpctl/tpctl/systemd"
 )
 
 // ErrNotInstalled: there is no install state on this host.
@@ -26,21 +27,46 @@ type UninstallOptions struct {
 	Ops      HostOps
 }
 
+// MissingStateError: there is no install state, but the K3s unit carries
+// tpctl's mark, so an install was made here and its record is lost.
+type MissingStateError struct{ State, Unit string }
+
+func (e *MissingStateError) Error() string {
+	return fmt.Sprintf("there is no install state at %s, but %s was written by tpctl: this host was installed and its record is lost, "+
+		"so tpctl cannot tell what the install created and removes nothing. If a copy of the state exists (%s.corrupt-* or a backup), "+
+		"put it back as %s and run `tpctl uninstall` again; otherwise remove K3s by hand: `systemctl disable --now %s`, then remove %s, %s, "+
+		"/usr/local/bin/k3s (with its kubectl, crictl and ctr links), /etc/rancher/k3s and K3s's data dir, and run `systemctl daemon-reload`",
+		e.State, e.Unit, e.State, e.State, UnitName, e.Unit, EnvFilePath)
+}
+
 // NewUninstallPlan builds the uninstall plan from the install state: the
 // undo of every install step that has one (charts, then the K3s unit), then
 // leftover processes, mounts, network interfaces and firewall rules, then
-// exactly the files and directories the install recorded.
+// exactly the files and directories the install recorded (and K3s's own
+// below them), and last systemd forgets the unit.
+//
+// It refuses a state it cannot trust (*StateError), a recorded configuration
+// that is not valid, and a missing state beside a tpctl unit
+// (*MissingStateError); without either there is nothing to uninstall
+// (NotInstalled).
 func NewUninstallPlan(o UninstallOptions) (*Plan, *Env, error) {
 	env := newEnv(o.Options)
 	if err := env.State.Load(); err != nil {
 		return nil, nil, err
 	}
 	if !env.State.Exists() {
+		if unit, err := os.ReadFile(env.FS.Path(UnitPath)); err == nil && systemd.IsManaged(unit) {
+			return nil, nil, &MissingStateError{State: StatePath, Unit: UnitPath}
+		}
 		return nil, nil, fmt.Errorf("%w (no %s)", errNotInstalled, StatePath)
 	}
-	env.Config = env.State.Get().Config
-	if env.Config.DataDir == "" {
-		env.Config.DataDir = DefaultDataDir
+	cfg, err := uninstallConfig(env.State.Get())
+	if err != nil {
+		return nil, nil, err
+	}
+	env.Config = cfg
+	if _, err := removalPlan(env.State.Get(), cfg, o.KeepData); err != nil {
+		return nil, nil, err
 	}
 	ops := o.Ops
 	if ops.ProcDir == "" {
@@ -65,7 +91,10 @@ func NewUninstallPlan(o UninstallOptions) (*Plan, *Env, error) {
 		&removeStep{env: env, ops: ops, keepData: o.KeepData},
 	)
 	plan := &Plan{Name: "uninstall", Steps: steps, Root: env.Root, State: env.State, PID: env.PID, Now: env.Now}
-	plan.OnFinish = func(_ context.Context, ev Events) error {
+	plan.OnFinish = func(ctx context.Context, ev Events) error {
+		if err := forgetUnit(ctx, env); err != nil {
+			return err
+		}
 		if o.KeepData {
 			// What stays is still the install's: a later install and
 			// uninstall remove it.
@@ -74,15 +103,37 @@ func NewUninstallPlan(o UninstallOptions) (*Plan, *Env, error) {
 				*s = State{Version: StateVersion, Steps: map[string]StepRecord{}, Created: s.Created, Config: s.Config}
 			})
 		}
+		mounts, err := ops.mountPoints()
+		if err != nil {
+			return err
+		}
+		rm := newRemover(env.Root, mounts, false)
 		for _, p := range []string{StateDir, filepath.Dir(LogPath)} {
-			if err := os.RemoveAll(env.FS.Path(p)); err != nil {
-				return fmt.Errorf("remove %s: %w", p, err)
+			if err := rm.tree(p); err != nil {
+				return err
 			}
+		}
+		for _, k := range rm.kept {
+			logf(ev, true, "kept %s: %s", k.Path, k.Why)
 		}
 		logf(ev, false, "K3s and everything tpctl installed are removed.")
 		return nil
 	}
 	return plan, env, nil
+}
+
+// uninstallConfig is the recorded configuration, checked again: uninstall
+// kills, unmounts and removes by it.
+func uninstallConfig(s State) (Config, error) {
+	c, err := stateConfig(s).Complete(Hostname)
+	if err == nil {
+		err = c.Validate()
+	}
+	if err != nil {
+		return Config{}, fmt.Errorf("the configuration recorded in %s is not valid, so uninstall does not act on it (nothing was changed): %w. "+
+			"Repair its \"config\" in the file, or remove K3s by hand", StatePath, err)
+	}
+	return c, nil
 }
 
 // Undoer is an install step that can take its change back.
@@ -140,7 +191,7 @@ type killStep struct {
 func (s *killStep) Name() string { return "kill leftover processes" }
 
 func (s *killStep) Describe() string {
-	return "kill processes run from K3s's data dir or left in " + UnitName + "'s cgroup (containerd shims), and their children (pods)"
+	return "kill processes run from " + filepath.Join(s.env.Config.DataDir, "data") + "/ (where K3s unpacks its binaries) or left in " + UnitName + "'s cgroup (containerd shims), and their children (pods)"
 }
 
 func (s *killStep) find() ([]int, error) {
@@ -184,10 +235,11 @@ func (s *killStep) Run(ctx context.Context, ev Events) error {
 }
 
 // k3sMountPrefixes are where K3s, its kubelet and CNI mount things: strictly
-// below their directories (the data dir may well be a file system of its
-// own, and stays mounted), and K3s's own network namespaces.
+// below their directories, and K3s's own network namespaces. Of the data dir
+// only agent/ (containerd's snapshots and K3s's agent) is K3s's to unmount:
+// the data dir may be a file system of its own, or hold the user's mounts.
 func k3sMountPrefixes(c Config) []string {
-	d := []string{"/run/k3s/", c.DataDir + "/", "/var/lib/kubelet/", "/run/netns/cni-"}
+	d := []string{"/run/k3s/", filepath.Join(c.DataDir, "agent") + "/", "/var/lib/kubelet/", "/run/netns/cni-"}
 	if c.CNI == CNICilium {
 		d = append(d, "/run/cilium/")
 	}
@@ -238,68 +290,15 @@ func (s *unmountStep) Run(_ context.Context, ev Events) error {
 	return nil
 }
 
-// removeStep removes exactly the paths the install recorded.
-type removeStep struct {
-	env      *Env
-	ops      HostOps
-	keepData bool
-}
-
-func (s *removeStep) Name() string { return "remove files" }
-
-func (s *removeStep) Describe() string {
-	what := "remove every file and directory the install created (recorded in " + StatePath + ")"
-	if s.keepData {
-		what += ", keeping K3s's data dir"
-	}
-	return what
-}
-
-// targets returns the recorded paths to remove, deepest first.
-func (s *removeStep) targets() []Created {
-	var out []Created
-	for _, c := range s.env.State.Get().Created {
-		if s.keepData && (c.Data || inside(c.Path, s.env.Config.DataDir)) {
-			continue
-		}
-		out = append(out, c)
-	}
-	sort.SliceStable(out, func(i, j int) bool { return len(out[i].Path) > len(out[j].Path) })
-	return out
-}
-
-func (s *removeStep) Files() []FilePreview {
-	var out []FilePreview
-	for _, c := range s.targets() {
-		out = append(out, FilePreview{Path: c.Path, Note: "remove (" + c.Kind + ")"})
-	}
-	return out
-}
-
-func (s *removeStep) Done(context.Context) (bool, error) {
-	for _, c := range s.targets() {
-		if s.env.FS.Exists(c.Path) {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
-func (s *removeStep) Run(_ context.Context, ev Events) error {
-	mounts, err := s.ops.mountPoints()
+// forgetUnit ends the uninstall: systemd forgets a failed k3s.service
+// (reset-failed) and the removed unit file (daemon-reload).
+func forgetUnit(ctx context.Context, env *Env) error {
+	mgr, err := env.Manager(ctx)
 	if err != nil {
 		return err
 	}
-	var removed []string
-	for _, c := range s.targets() {
-		if err := removeRecorded(s.env.FS.Path(c.Path), c.Kind, mounts); err != nil {
-			return err
-		}
-		removed = append(removed, c.Path)
-	}
-	if err := s.env.State.Forget(removed...); err != nil {
+	if err := mgr.ResetFailed(ctx, UnitName); err != nil {
 		return err
 	}
-	summarize(ev, "removed %d paths", len(removed))
-	return nil
+	return mgr.Reload(ctx)
 }

@@ -116,8 +116,25 @@ func TestLeftovers(t *testing.T) {
 		{PID: 40, PPID: 1, Exe: "/usr/bin/other", Cgroups: []string{"/system.slice/k3s.service.bak"}},
 		{PID: 50, PPID: 1, Exe: "/var/lib/rancher/k3s-other/x"},
 		{PID: 60, PPID: 10, Exe: "/var/lib/rancher/k3s/data/abc/bin/tpctl-itself"},
+		// The user's own programs in the data dir, outside data/.
+		{PID: 70, PPID: 1, Exe: "/var/lib/rancher/k3s/mytool/backup"},
+		{PID: 71, PPID: 1, Exe: "/var/lib/rancher/k3s/database"},
+		{PID: 72, PPID: 1, Exe: "/var/lib/rancher/k3s/data"},
+		// A unit of the same name elsewhere is not K3s's.
+		{PID: 80, PPID: 1, Exe: "/usr/bin/x", Cgroups: []string{"/user.slice/user-1000.slice/user@1000.service/app.slice/k3s.service"}},
+		{PID: 81, PPID: 1, Exe: "/usr/bin/y", Cgroups: []string{"/system.slice/k3s.service/sub"}},
+		{PID: 90, PPID: 1, Exe: "/var/lib/rancher/k3s/data/abc/bin/containerd-shim-runc-v2 (deleted)"},
 	}
-	assert.Equal(t, []int{20, 21, 22, 23, 30, 31}, leftovers(procs, "/var/lib/rancher/k3s", 60))
+	assert.Equal(t, []int{20, 21, 22, 23, 30, 31, 81, 90}, leftovers(procs, "/var/lib/rancher/k3s", 60))
+}
+
+func TestUnitCgroups(t *testing.T) {
+	v1 := "12:memory:/system.slice/k3s.service\n11:pids:/system.slice/k3s.service\n2:cpu,cpuacct:/other\n1:name=systemd:/system.slice/k3s.service\n0::/\n"
+	assert.Equal(t, []string{"/system.slice/k3s.service", "/system.slice/k3s.service", "/"}, unitCgroups([]byte(v1)))
+	assert.Equal(t, []string{"/system.slice/ssh.service"}, unitCgroups([]byte("0::/system.slice/ssh.service\n")))
+	// Only the memory controller says k3s.service: not enough.
+	procs := []proc{{PID: 5, PPID: 1, Cgroups: unitCgroups([]byte("4:memory:/system.slice/k3s.service\n1:name=systemd:/user.slice\n"))}}
+	assert.Empty(t, leftovers(procs, "/var/lib/rancher/k3s", 0))
 }
 
 // fakeHost is a machine for uninstall: a fake /proc, mount table, links
@@ -131,6 +148,8 @@ type fakeHost struct {
 	nft     []string
 	killed  []int
 	execLog []string
+	// onChange runs at the first iptables change.
+	onChange func()
 }
 
 func newFakeHost(t *testing.T, root string) *fakeHost {
@@ -196,7 +215,7 @@ func (h *fakeHost) ops(t *testing.T) HostOps {
 			return slices.Clone(h.links), nil
 		},
 		LookPath: func(n string) (string, error) {
-			if slices.Contains([]string{"iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore", "nft", "ip"}, n) {
+			if slices.Contains([]string{"iptables-save", "iptables", "ip6tables-save", "ip6tables", "nft", "ip"}, n) {
 				return "/usr/sbin/" + n, nil
 			}
 			return "", fs.ErrNotExist
@@ -208,9 +227,8 @@ func (h *fakeHost) ops(t *testing.T) HostOps {
 			switch {
 			case strings.HasSuffix(name, "-save"):
 				return []byte(h.saves[name]), nil
-			case strings.HasSuffix(name, "-restore"):
-				h.saves[strings.TrimSuffix(name, "-restore")+"-save"] = string(stdin)
-				return nil, nil
+			case name == "iptables" || name == "ip6tables":
+				return nil, h.iptables(name+"-save", args)
 			case name == "nft" && args[0] == "list":
 				return []byte(strings.Join(h.nft, "\n") + "\n"), nil
 			case name == "nft" && args[0] == "delete":
@@ -228,6 +246,56 @@ func (h *fakeHost) ops(t *testing.T) HostOps {
 			return nil, fmt.Errorf("unexpected command %s %v", name, args)
 		},
 	}
+}
+
+// iptables applies one -D, -F or -X command to the fake rule set, as
+// iptables would; the first change lets "another program" add a rule.
+func (h *fakeHost) iptables(save string, args []string) error {
+	if len(args) < 5 || args[0] != "-w" || args[1] != "-t" {
+		return fmt.Errorf("unexpected iptables arguments %v", args)
+	}
+	if h.onChange != nil {
+		h.onChange()
+		h.onChange = nil
+	}
+	table, op, chain, rest := args[2], args[3], args[4], args[5:]
+	lines := strings.SplitAfter(h.saves[save], "\n")
+	cur := ""
+	found := false
+	var out []string
+	for _, l := range lines {
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(t, "*") {
+			cur = t[1:]
+		}
+		if cur != table {
+			out = append(out, l)
+			continue
+		}
+		drop := false
+		switch op {
+		case "-D":
+			drop = !found && slices.Equal(splitRule(t), append([]string{"-A", chain}, rest...))
+		case "-F":
+			drop = strings.HasPrefix(t, "-A "+chain+" ")
+		case "-X":
+			if strings.HasPrefix(t, "-A ") && (strings.HasPrefix(t, "-A "+chain+" ") || slices.Contains(splitRule(t), chain)) {
+				return fmt.Errorf("iptables: chain %s is not empty or still referenced", chain)
+			}
+			drop = strings.HasPrefix(t, ":"+chain+" ")
+		default:
+			return fmt.Errorf("unexpected iptables operation %s", op)
+		}
+		found = found || drop
+		if !drop {
+			out = append(out, l)
+		}
+	}
+	if !found && op != "-F" {
+		return fmt.Errorf("iptables: no such rule or chain in %s: %v", table, args)
+	}
+	h.saves[save] = strings.Join(out, "")
+	return nil
 }
 
 // tree lists every path below root except the fake /proc.
@@ -280,8 +348,12 @@ func TestInstallUninstallLeavesTheHostAsItWas(t *testing.T) {
 	assert.Equal(t, []string{"table inet filter"}, host.nft)
 	assert.NotContains(t, host.saves["iptables-save"], "KUBE-")
 	assert.Contains(t, host.saves["iptables-save"], "ssh from the office, keep")
-	assert.NotContains(t, host.execLog, "ip6tables-restore", "an unchanged rule set is not rewritten")
-	assert.Equal(t, "stop+disable", ti.k3s.Calls()[len(ti.k3s.Calls())-1])
+	for _, c := range host.execLog {
+		assert.NotContains(t, c, "ip6tables ", "an unchanged rule set is not touched")
+		assert.NotContains(t, c, "-restore", "rules are deleted one by one, never restored whole")
+	}
+	calls := ti.k3s.Calls()
+	assert.Equal(t, []string{"stop+disable", "reset-failed", "reload"}, calls[len(calls)-3:], "systemd forgets the unit at the end")
 
 	// Nothing left to uninstall; install works again on the same host.
 	_, _, err = NewUninstallPlan(UninstallOptions{Options: ti.opts, Ops: host.ops(t)})
@@ -321,16 +393,4 @@ func TestUninstallKeepData(t *testing.T) {
 	require.NoError(t, Run(context.Background(), plan, &recorder{}))
 	_, err = os.Stat(filepath.Join(ti.root, DefaultDataDir))
 	assert.ErrorIs(t, err, os.ErrNotExist)
-}
-
-func TestRemoveRefusesMountedPaths(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "kubelet")
-	require.NoError(t, os.MkdirAll(filepath.Join(p, "pods"), 0o755))
-	err := removeRecorded(p, KindRuntime, []string{filepath.Join(p, "pods")})
-	require.ErrorContains(t, err, "is still mounted")
-	_, statErr := os.Stat(p)
-	assert.NoError(t, statErr)
-	require.NoError(t, removeRecorded(p, KindRuntime, nil))
-	require.NoError(t, removeRecorded(p, KindRuntime, nil), "already gone is fine")
 }

@@ -56,6 +56,22 @@ func (d *DBus) Restart(ctx context.Context, unit string) error {
 	return waitJob(ctx, "restart", unit, ch)
 }
 
+// ResetFailed clears the unit's failed state, so that systemd forgets a
+// unit whose file is gone.
+func (d *DBus) ResetFailed(ctx context.Context, unit string) error {
+	st, err := d.State(ctx, unit)
+	if err != nil {
+		return err
+	}
+	if st.LoadState == "not-found" && st.ActiveState != "failed" {
+		return nil
+	}
+	if err := d.conn.ResetFailedUnitContext(ctx, unit); err != nil {
+		return fmt.Errorf("reset-failed %s: %w", unit, err)
+	}
+	return nil
+}
+
 // StopAndDisable stops the unit, waits for the stop job, and disables it. A
 // unit systemd does not know is already stopped and disabled.
 func (d *DBus) StopAndDisable(ctx context.Context, unit string) error {

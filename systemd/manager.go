@@ -13,6 +13,9 @@ type Manager interface {
 	EnableAndStart(ctx context.Context, unit string) error
 	Restart(ctx context.Context, unit string) error
 	StopAndDisable(ctx context.Context, unit string) error
+	// ResetFailed is `systemctl reset-failed unit`; a unit systemd does
+	// not know is not failed.
+	ResetFailed(ctx context.Context, unit string) error
 	State(ctx context.Context, unit string) (UnitState, error)
 }
 
