@@ -1,5 +1,5 @@
 // Package images builds the container images of the test harness from the Go
-// programs beside it (pause, sink), with internal/ociimage: static binaries,
+// programs beside it (pause, sink, probe, klipperlb, traefik), with internal/ociimage: static binaries,
 // one layer, docker-archive tarballs for `ctr images import`.
 package images
 
@@ -19,6 +19,10 @@ const (
 	PauseRef = "tpctl.test/pause:1"
 	SinkRef  = "tpctl.test/sink:1"
 	ProbeRef = "tpctl.test/probe:1"
+	// KlipperLBRef and TraefikRef stand in for the images of K3s's
+	// servicelb pods and packaged Traefik.
+	KlipperLBRef = "tpctl.test/klipper-lb:1"
+	TraefikRef   = "tpctl.test/traefik:1"
 )
 
 // Program is a Go main package packaged as an image.
@@ -51,6 +55,24 @@ func Probe() Program {
 	return Program{
 		Package: "github.com/tpctl/tpctl/test/images/probe", Ref: ProbeRef,
 		Binary: "/probe", User: "65532:65532", Entrypoint: []string{"/probe"},
+	}
+}
+
+// KlipperLB forwards a svclb pod's port to its Service: see
+// test/images/klipperlb. It runs as root, as K3s's klipper-lb does (ports
+// below 1024, NET_ADMIN).
+func KlipperLB() Program {
+	return Program{
+		Package: "github.com/tpctl/tpctl/test/images/klipperlb", Ref: KlipperLBRef,
+		Binary: "/klipperlb", User: "0:0", Entrypoint: []string{"/klipperlb"},
+	}
+}
+
+// Traefik answers on Traefik's entry points: see test/images/traefik.
+func Traefik() Program {
+	return Program{
+		Package: "github.com/tpctl/tpctl/test/images/traefik", Ref: TraefikRef,
+		Binary: "/traefik", User: "65532:65532", Entrypoint: []string{"/traefik"},
 	}
 }
 

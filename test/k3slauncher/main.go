@@ -61,7 +61,7 @@ func server(args []string) int {
 	a, err := launcher.ParseArgs(args)
 	if err == nil {
 		var cfg launcher.Config
-		cfg, err = launcher.Load(a, os.ReadFile)
+		cfg, err = launcher.Load(a, os.ReadFile, os.ReadDir)
 		if err != nil {
 			err = &launcher.UsageError{Err: err}
 		} else {

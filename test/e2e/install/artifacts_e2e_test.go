@@ -52,7 +52,7 @@ func goBuild(ctx context.Context, root, out, pkg string, ldflags string) error {
 }
 
 // buildArtifacts builds tpctl as `make build` does, the launcher, and the
-// pause and CoreDNS images (internal/ociimage) into dir.
+// images (pause, CoreDNS, sink, svclb, Traefik; internal/ociimage) into dir.
 func buildArtifacts(ctx context.Context, dir string) (artifacts, error) {
 	var a artifacts
 	root, err := moduleRoot()
@@ -107,6 +107,16 @@ func buildArtifacts(ctx context.Context, dir string) (artifacts, error) {
 	if err != nil {
 		return a, err
 	}
+	// The images of K3s's packaged components that the launcher deploys
+	// (K3s's air-gap archive carries its own): the svclb pods' and
+	// Traefik's stand-ins.
 	a.images = []string{pause, dnsTar, sink}
+	for _, p := range []images.Program{images.KlipperLB(), images.Traefik()} {
+		tar, err := images.Build(ctx, imgDir, p)
+		if err != nil {
+			return a, err
+		}
+		a.images = append(a.images, tar)
+	}
 	return a, nil
 }

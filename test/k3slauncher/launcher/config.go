@@ -24,8 +24,8 @@ const KubeconfigPath = "/etc/rancher/k3s/k3s.yaml"
 
 // Config is the K3s `server` configuration this launcher understands:
 // exactly the keys tpctl writes (Keys, kept equal to
-// installer.K3sConfigKeys by a test), from the config file and the command
-// line (flags win, as in K3s).
+// installer.K3sConfigKeys by a test), from the config file, its drop-ins and
+// the command line, merged as K3s merges them.
 type Config struct {
 	NodeName             string
 	NodeIP               string
@@ -64,7 +64,7 @@ func components() []string {
 // notProvided are packaged components this launcher does not run: a
 // configuration must disable them, or the node would wait for add-ons that
 // never come.
-func notProvided() []string { return []string{"local-storage", "metrics-server", "traefik"} }
+func notProvided() []string { return []string{"local-storage", "metrics-server"} }
 
 // Args is a parsed `server` command line: the config file to read and the
 // keys given as flags.
@@ -119,13 +119,32 @@ func ParseArgs(args []string) (Args, error) {
 	return a, nil
 }
 
-// ParseConfigFile decodes a K3s config.yaml: a mapping of known keys to a
-// string, number, bool or (for list keys) a list of strings. Unknown keys are
-// errors naming them.
+// ParseConfigFile decodes one K3s config file: a mapping of known keys to
+// a string, number, bool or (for list keys) a list of strings. Unknown keys
+// are errors naming them. A key may end in "+" (K3s's append form, for
+// drop-ins); ParseConfigFile merges it into the plain key as Load would.
 func ParseConfigFile(raw []byte) (map[string][]string, error) {
+	doc, err := parseConfigDoc(raw)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string][]string{}
+	merge(out, doc)
+	return out, nil
+}
+
+// entry is one key of one config file.
+type entry struct {
+	key    string
+	values []string
+	append bool // written as key+
+}
+
+// parseConfigDoc decodes one config file into its entries, plain keys
+// before their "+" forms.
+func parseConfigDoc(raw []byte) ([]entry, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
-		return out, nil
+		return nil, nil
 	}
 	js, err := yaml.YAMLToJSONStrict(raw)
 	if err != nil {
@@ -140,35 +159,76 @@ func ParseConfigFile(raw []byte) (map[string][]string, error) {
 	for k := range doc {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	sort.Strings(keys) // "disable" sorts before "disable+"
+	var out []entry
+	for _, raw := range keys {
+		k, add := strings.CutSuffix(raw, "+")
 		if !slices.Contains(known, k) {
-			return nil, fmt.Errorf("config key %q is not one tpctl writes (this launcher accepts only: %s)", k, strings.Join(known, ", "))
+			return nil, fmt.Errorf("config key %q is not one tpctl writes (this launcher accepts only: %s)", raw, strings.Join(known, ", "))
 		}
+		e := entry{key: k, append: add}
 		var list []any
 		var one any
-		if err := json.Unmarshal(doc[k], &list); err == nil {
+		if err := json.Unmarshal(doc[raw], &list); err == nil {
 			if !slices.Contains(listKeys(), k) {
-				return nil, fmt.Errorf("config key %q takes one value, not a list", k)
+				return nil, fmt.Errorf("config key %q takes one value, not a list", raw)
 			}
 			for _, v := range list {
 				s, err := scalar(v)
 				if err != nil {
-					return nil, fmt.Errorf("config key %q: %w", k, err)
+					return nil, fmt.Errorf("config key %q: %w", raw, err)
 				}
-				out[k] = append(out[k], s)
+				e.values = append(e.values, s)
 			}
+			out = append(out, e)
 			continue
 		}
-		if err := json.Unmarshal(doc[k], &one); err != nil {
-			return nil, fmt.Errorf("config key %q: %w", k, err)
+		if err := json.Unmarshal(doc[raw], &one); err != nil {
+			return nil, fmt.Errorf("config key %q: %w", raw, err)
 		}
 		s, err := scalar(one)
 		if err != nil {
-			return nil, fmt.Errorf("config key %q: %w", k, err)
+			return nil, fmt.Errorf("config key %q: %w", raw, err)
 		}
-		out[k] = []string{s}
+		e.values = []string{s}
+		out = append(out, e)
 	}
+	return out, nil
+}
+
+// merge applies one file's entries over the values so far, as K3s's
+// config reader does: a plain key replaces, "key+" appends to a list key
+// (for a single-value key the last value wins either way).
+func merge(vals map[string][]string, doc []entry) {
+	for _, e := range doc {
+		if e.append && slices.Contains(listKeys(), e.key) {
+			vals[e.key] = append(slices.Clone(vals[e.key]), e.values...)
+			continue
+		}
+		vals[e.key] = slices.Clone(e.values)
+	}
+}
+
+// DropInFiles are the drop-ins K3s reads after a config file: the
+// *.yaml and *.yml files (any case) of <file>.d, in name order.
+func DropInFiles(configFile string, readDir func(string) ([]os.DirEntry, error)) ([]string, error) {
+	dir := configFile + ".d"
+	ents, err := readDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	var out []string
+	for _, e := range ents {
+		n := strings.ToLower(e.Name())
+		if e.IsDir() || !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+			continue
+		}
+		out = append(out, filepath.Join(dir, e.Name()))
+	}
+	sort.Strings(out)
 	return out, nil
 }
 
@@ -187,19 +247,37 @@ func scalar(v any) (string, error) {
 	}
 }
 
-// Load reads the config file named by a (missing is fine, as in K3s), lets
-// the flags win, and validates the result.
-func Load(a Args, readFile func(string) ([]byte, error)) (Config, error) {
-	raw, err := readFile(a.ConfigFile)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return Config{}, fmt.Errorf("read %s: %w", a.ConfigFile, err)
-	}
-	vals, err := ParseConfigFile(raw)
+// Load reads the config file named by a and its drop-ins (<file>.d/*.yaml,
+// in name order; a missing file is fine, as in K3s), then applies the
+// flags as K3s does: a flag replaces a single value and adds to a list
+// (the file's values come first on K3s's command line), and validates the
+// result.
+func Load(a Args, readFile func(string) ([]byte, error), readDir func(string) ([]os.DirEntry, error)) (Config, error) {
+	dropIns, err := DropInFiles(a.ConfigFile, readDir)
 	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", a.ConfigFile, err)
+		return Config{}, err
+	}
+	vals := map[string][]string{}
+	for _, f := range append([]string{a.ConfigFile}, dropIns...) {
+		raw, err := readFile(f)
+		if errors.Is(err, os.ErrNotExist) && f == a.ConfigFile {
+			continue
+		}
+		if err != nil {
+			return Config{}, fmt.Errorf("read %s: %w", f, err)
+		}
+		doc, err := parseConfigDoc(raw)
+		if err != nil {
+			return Config{}, fmt.Errorf("%s: %w", f, err)
+		}
+		merge(vals, doc)
 	}
 	for k, v := range a.Values {
-		vals[k] = v
+		if slices.Contains(listKeys(), k) {
+			vals[k] = append(vals[k], v...)
+		} else {
+			vals[k] = v
+		}
 	}
 	return Build(vals)
 }
@@ -282,7 +360,7 @@ func Build(vals map[string][]string) (Config, error) {
 		}
 	}
 	if len(missing) > 0 {
-		bad("disable: this launcher deploys CoreDNS only; disable %s too", strings.Join(missing, ", "))
+		bad("disable: this launcher does not deploy %s; disable it too", strings.Join(missing, ", "))
 	}
 	if c.FlannelBackend != "vxlan" && c.FlannelBackend != "none" {
 		bad("flannel-backend: %q is not supported by this launcher (vxlan or none)", c.FlannelBackend)

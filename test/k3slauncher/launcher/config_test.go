@@ -2,9 +2,12 @@ package launcher
 
 import (
 	"errors"
+	"io/fs"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,6 +22,18 @@ func TestKeysAreThoseTpctlWrites(t *testing.T) {
 }
 
 func noFile(string) ([]byte, error) { return nil, os.ErrNotExist }
+
+func noDir(string) ([]os.DirEntry, error) { return nil, os.ErrNotExist }
+
+// files is a file tree for Load: paths as K3s would see them.
+func files(tree map[string]string) (func(string) ([]byte, error), func(string) ([]os.DirEntry, error)) {
+	m := fstest.MapFS{}
+	for p, c := range tree {
+		m[strings.TrimPrefix(p, "/")] = &fstest.MapFile{Data: []byte(c)}
+	}
+	return func(p string) ([]byte, error) { return fs.ReadFile(m, strings.TrimPrefix(p, "/")) },
+		func(p string) ([]os.DirEntry, error) { return fs.ReadDir(m, strings.TrimPrefix(p, "/")) }
+}
 
 func fileOf(content string) func(string) ([]byte, error) {
 	return func(string) ([]byte, error) { return []byte(content), nil }
@@ -36,7 +51,7 @@ func TestLoadsWhatTpctlRenders(t *testing.T) {
 	}
 	raw, err := installer.RenderK3sConfig(cfg, installer.Facts{CgroupV1: true})
 	require.NoError(t, err)
-	c, err := Load(Args{ConfigFile: "config.yaml"}, fileOf(string(raw)))
+	c, err := Load(Args{ConfigFile: "config.yaml"}, fileOf(string(raw)), noDir)
 	require.NoError(t, err)
 	assert.Equal(t, "edge-1", c.NodeName)
 	assert.Equal(t, "10.99.0.1", c.NodeIP)
@@ -54,7 +69,7 @@ func TestLoadsWhatTpctlRenders(t *testing.T) {
 }
 
 func TestDefaultsAreK3ss(t *testing.T) {
-	c, err := Load(Args{ConfigFile: "x"}, fileOf(required+"node-name: n1\n"))
+	c, err := Load(Args{ConfigFile: "x"}, fileOf(required+"node-name: n1\n"), noDir)
 	require.NoError(t, err)
 	assert.Equal(t, "/var/lib/rancher/k3s", c.DataDir)
 	assert.Equal(t, netip.MustParsePrefix("10.42.0.0/16"), c.ClusterCIDR)
@@ -65,24 +80,65 @@ func TestDefaultsAreK3ss(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), c.WriteKubeconfigMode)
 }
 
-func TestFlagsWinOverTheFile(t *testing.T) {
+// As on K3s's command line, where the file's values come first: a flag
+// replaces a single value and adds to a list.
+func TestFlagsOverTheFile(t *testing.T) {
 	a, err := ParseArgs([]string{"--config", "/etc/k.yaml", "--node-name=flag", "--kubelet-arg", "a=1", "--kubelet-arg=b=2",
 		"--disable-network-policy", "--write-kubeconfig-mode", "0644"})
 	require.NoError(t, err)
 	assert.Equal(t, "/etc/k.yaml", a.ConfigFile)
-	c, err := Load(a, fileOf(required+"node-name: file\nkubelet-arg: [c=3]\n"))
+	c, err := Load(a, fileOf(required+"node-name: file\nkubelet-arg: [c=3]\n"), noDir)
 	require.NoError(t, err)
 	assert.Equal(t, "flag", c.NodeName)
-	assert.Equal(t, []string{"a=1", "b=2"}, c.KubeletArgs)
+	assert.Equal(t, []string{"c=3", "a=1", "b=2"}, c.KubeletArgs)
 	assert.True(t, c.DisableNetworkPolicy)
 	assert.Equal(t, os.FileMode(0o644), c.WriteKubeconfigMode)
+}
+
+// K3s reads config.yaml, then config.yaml.d/*.yaml and *.yml in name order:
+// a later plain key replaces, key+ appends to a list; other files are not
+// read; unknown keys in a drop-in are refused as in the main file.
+func TestDropIns(t *testing.T) {
+	readFile, readDir := files(map[string]string{
+		"/etc/rancher/k3s/config.yaml":                   "node-name: main\ndisable: [traefik]\nkubelet-arg: [a=1]\ntls-san: [x]\n",
+		"/etc/rancher/k3s/config.yaml.d/10-more.yaml":    "disable+: [metrics-server, local-storage]\nkubelet-arg: [b=2]\n",
+		"/etc/rancher/k3s/config.yaml.d/20-name.YML":     "node-name: dropin\ntls-san+: san2\n",
+		"/etc/rancher/k3s/config.yaml.d/30-ignored.txt":  "token: x\n",
+		"/etc/rancher/k3s/config.yaml.d/dir.yaml/a.yaml": "token: x\n",
+	})
+	c, err := Load(Args{ConfigFile: DefaultConfigFile}, readFile, readDir)
+	require.NoError(t, err)
+	assert.Equal(t, "dropin", c.NodeName)
+	assert.Equal(t, []string{"traefik", "metrics-server", "local-storage"}, c.Disable)
+	assert.Equal(t, []string{"b=2"}, c.KubeletArgs)
+	assert.Equal(t, []string{"x", "san2"}, c.TLSSANs)
+
+	// Drop-ins alone, without config.yaml.
+	readFile, readDir = files(map[string]string{
+		"/etc/rancher/k3s/config.yaml.d/a.yaml": required + "node-name: only\n",
+	})
+	c, err = Load(Args{ConfigFile: DefaultConfigFile}, readFile, readDir)
+	require.NoError(t, err)
+	assert.Equal(t, "only", c.NodeName)
+
+	readFile, readDir = files(map[string]string{
+		"/etc/rancher/k3s/config.yaml":          required + "node-name: n\n",
+		"/etc/rancher/k3s/config.yaml.d/z.yaml": "token: x\n",
+	})
+	_, err = Load(Args{ConfigFile: DefaultConfigFile}, readFile, readDir)
+	assert.ErrorContains(t, err, `z.yaml: config key "token"`)
+	readFile, readDir = files(map[string]string{
+		"/etc/rancher/k3s/config.yaml.d/z.yaml": required + "node-name+: [a, b]\n",
+	})
+	_, err = Load(Args{ConfigFile: DefaultConfigFile}, readFile, readDir)
+	assert.ErrorContains(t, err, "takes one value")
 }
 
 func TestMissingConfigFileIsFine(t *testing.T) {
 	a, err := ParseArgs([]string{"--disable", "traefik,metrics-server", "--disable=local-storage", "--node-name", "n"})
 	require.NoError(t, err)
 	assert.Equal(t, DefaultConfigFile, a.ConfigFile)
-	c, err := Load(a, noFile)
+	c, err := Load(a, noFile, noDir)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"traefik", "metrics-server", "local-storage"}, c.Disable)
 }
@@ -100,7 +156,7 @@ func TestRejectsUnknownKeysAndFlags(t *testing.T) {
 		"etcd-expose-metrics": required + "etcd-expose-metrics: true\n",
 		"Node-Name":           required + "Node-Name: x\n",
 	} {
-		_, err := Load(Args{ConfigFile: "c"}, fileOf(doc))
+		_, err := Load(Args{ConfigFile: "c"}, fileOf(doc), noDir)
 		require.Error(t, err, key)
 		assert.ErrorContains(t, err, `"`+key+`"`)
 	}
@@ -127,16 +183,16 @@ func TestRejectsBadValues(t *testing.T) {
 			if name != "disable unknown" {
 				doc = required + doc
 			}
-			_, err := Load(Args{ConfigFile: "c"}, fileOf("node-name: n\n"+doc))
+			_, err := Load(Args{ConfigFile: "c"}, fileOf("node-name: n\n"+doc), noDir)
 			assert.Error(t, err)
 		})
 	}
-	_, err := Load(Args{ConfigFile: "c"}, fileOf("node-name: n\n"))
-	assert.ErrorContains(t, err, "disable local-storage, metrics-server, traefik too")
+	_, err := Load(Args{ConfigFile: "c"}, fileOf("node-name: n\n"), noDir)
+	assert.ErrorContains(t, err, "does not deploy local-storage, metrics-server")
 }
 
 func TestConfigFileReadError(t *testing.T) {
-	_, err := Load(Args{ConfigFile: "c"}, func(string) ([]byte, error) { return nil, errors.New("boom") })
+	_, err := Load(Args{ConfigFile: "c"}, func(string) ([]byte, error) { return nil, errors.New("boom") }, noDir)
 	assert.ErrorContains(t, err, "boom")
 }
 

@@ -9,23 +9,31 @@
 //
 // It behaves like `k3s server` where tpctl depends on it: it accepts exactly
 // the server keys tpctl writes (Keys, equal to installer.K3sConfigKeys) in
-// /etc/rancher/k3s/config.yaml and on the command line, and rejects any other
-// with an error naming it, so drift shows; it runs the upstream components
-// (kine on SQLite, kube-apiserver, kube-controller-manager, kube-scheduler,
-// containerd, kubelet, kube-proxy, a bridge CNI network named cni0, and
-// CoreDNS as a kube-system Deployment) as its children; it keeps its state in
-// the data dir K3s uses (server/tls, server/db, agent/etc/containerd,
+// /etc/rancher/k3s/config.yaml, its drop-ins config.yaml.d/*.yaml (merged as
+// K3s merges them, key+ appending) and on the command line, and rejects any
+// other with an error naming it, so drift shows; it runs the upstream
+// components (kine on SQLite, kube-apiserver, kube-controller-manager,
+// kube-scheduler, containerd, kubelet, kube-proxy, a bridge CNI network named
+// cni0 with the portmap plugin) as its children; it keeps its state in the
+// data dir K3s uses (server/tls, server/db, agent/etc/containerd,
 // agent/images, …), renders containerd's config.toml from config.toml.tmpl
 // when one is there, imports the image archives of <data-dir>/agent/images at
 // every start, writes the admin kubeconfig to /etc/rancher/k3s/k3s.yaml with
-// write-kubeconfig-mode, and sends READY=1 to systemd only once the node is
-// Ready, never passing NOTIFY_SOCKET to its children. On SIGTERM it stops the
-// components in order (kubelet and kube-proxy, then the control plane and
-// containerd, then the datastore); containerd's shims and the pods stay up, as
-// with K3s under KillMode=process.
+// write-kubeconfig-mode, and sends READY=1 to systemd once the API server
+// answers /readyz, as K3s does (the node becomes Ready later), never passing
+// NOTIFY_SOCKET to its children. After READY=1 it deploys K3s's packaged
+// components unless disabled: CoreDNS, Traefik (a stand-in image holding 80
+// and 443 through a LoadBalancer Service) and the service load balancer
+// (servicelb.go: a svclb-<service>-<uid> DaemonSet per LoadBalancer Service
+// whose pods hold hostPort = port, and the nodes of Ready svclb pods as the
+// Service's ingress). On SIGTERM it stops the components in order (kubelet
+// and kube-proxy, then the control plane and containerd, then the
+// datastore); containerd's shims and the pods stay up, as with K3s under
+// KillMode=process.
 //
 // What it does not do: flannel (the bridge network stands in for it;
-// flannel-backend none runs no network), Traefik, metrics-server, the
-// local-path provisioner (a configuration must disable them), agents joining,
-// and any K3s key tpctl does not write.
+// flannel-backend none runs no network), metrics-server and the local-path
+// provisioner (a configuration must disable them), HelmChart resources
+// (Traefik is created directly, not through helm-install jobs), agents
+// joining, and any K3s key tpctl does not write.
 package launcher

@@ -211,7 +211,16 @@ fileCheckFrequency: 5s
 protectKernelDefaults: false
 makeIPTablesUtilChains: true
 shutdownGracePeriod: 0s
-`, nodeIP, caFile, certFile, keyFile, ContainerdSocket, c.ClusterDNS)
+`, nodeIP, caFile, certFile, keyFile, ContainerdSocket, c.ClusterDNS) + allowedUnsafeSysctls(c)
+}
+
+// allowedUnsafeSysctls: with the service load balancer, K3s lets the
+// kubelet set the forwarding sysctls its svclb pods ask for.
+func allowedUnsafeSysctls(c Config) string {
+	if c.Disabled("servicelb") {
+		return ""
+	}
+	return "allowedUnsafeSysctls:\n- net.ipv4.ip_forward\n- net.ipv6.conf.all.forwarding\n"
 }
 
 // kubeProxyConfig: iptables mode, conntrack sysctls left alone, NodePorts on

@@ -55,7 +55,7 @@ func TestContainerdTemplateIncludingBase(t *testing.T) {
 }
 
 func TestCNIAndKubeletConfigFollowTheConfig(t *testing.T) {
-	c, err := Load(Args{ConfigFile: "c"}, fileOf(required+"node-name: n1\ncluster-cidr: 10.60.0.0/16\nservice-cidr: 10.61.0.0/16\n"))
+	c, err := Load(Args{ConfigFile: "c"}, fileOf(required+"node-name: n1\ncluster-cidr: 10.60.0.0/16\nservice-cidr: 10.61.0.0/16\n"), noDir)
 	require.NoError(t, err)
 	assert.Contains(t, cniConfig(c), `"subnet": "10.60.0.0/24"`)
 	assert.Contains(t, cniConfig(c), `"bridge": "cni0"`)

@@ -46,9 +46,10 @@ func (s *Server) logf(format string, args ...any) {
 	fmt.Fprintf(s.Log, "launcher: "+format+"\n", args...)
 }
 
-// Run starts the node, tells systemd READY=1 once the node is Ready, and
-// runs until ctx ends (SIGTERM) or a component exits; it then stops the
-// components in StopOrder. Pods and containerd's shims are left running.
+// Run starts the node, tells systemd READY=1 once the API server answers
+// /readyz (as K3s does; the node becomes Ready later), and runs until ctx
+// ends (SIGTERM) or a component exits; it then stops the components in
+// StopOrder. Pods and containerd's shims are left running.
 func (s *Server) Run(ctx context.Context) (err error) {
 	c := s.Config
 	l := Layout{Data: c.DataDir}
@@ -171,6 +172,13 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return err
 	}
 	s.logf("API server ready after %s", time.Since(begin).Round(time.Millisecond))
+	// K3s tells systemd READY=1 once the API server answers /readyz; the
+	// node, its network and the packaged components come later.
+	if s.Notify != nil {
+		if err := s.Notify("READY=1"); err != nil {
+			return fmt.Errorf("notify systemd: %w", err)
+		}
+	}
 	// The controller manager and scheduler exit when RBAC is not
 	// bootstrapped yet: they start once /readyz (which waits for it) passes.
 	if err := start("kube-controller-manager", s.controllerManagerArgs(p, creds)...); err != nil {
@@ -179,19 +187,18 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err := start("kube-scheduler", componentAuth(creds.scheduler, 10259)...); err != nil {
 		return err
 	}
-	if !c.Disabled("coredns") {
-		if err := s.waitFor(ctx, kids, "CoreDNS add-on", func(ctx context.Context) error { return deployCoreDNS(ctx, cs, c) }); err != nil {
-			return err
-		}
-	}
-	if err := s.waitFor(ctx, kids, "node "+c.NodeName+" Ready", func(ctx context.Context) error { return nodeReady(ctx, cs, c.NodeName) }); err != nil {
-		return err
-	}
-	s.logf("node %s Ready after %s", c.NodeName, time.Since(begin).Round(time.Millisecond))
-	if s.Notify != nil {
-		if err := s.Notify("READY=1"); err != nil {
-			return fmt.Errorf("notify systemd: %w", err)
-		}
+	bg, stopBG := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		stopBG()
+		wg.Wait()
+	}()
+	for _, job := range s.backgroundJobs(cs, bins["ctr"], l, begin) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			job(bg)
+		}()
 	}
 	select {
 	case <-ctx.Done():
@@ -199,6 +206,60 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return nil
 	case ch := <-kids.exit:
 		return fmt.Errorf("%s exited: %w", ch.name, errors.Join(ch.waitErr, errors.New("component ended")))
+	}
+}
+
+// backgroundJobs run after READY=1 until the server stops, as K3s's
+// controllers do: the packaged components, the service load balancer and a
+// log line when the node becomes Ready.
+func (s *Server) backgroundJobs(cs kubernetes.Interface, ctr string, l Layout, begin time.Time) []func(context.Context) {
+	c := s.Config
+	jobs := []func(context.Context){
+		func(ctx context.Context) {
+			if s.retry(ctx, "node "+c.NodeName+" Ready", func(ctx context.Context) error { return nodeReady(ctx, cs, c.NodeName) }) {
+				s.logf("node %s Ready after %s", c.NodeName, time.Since(begin).Round(time.Millisecond))
+			}
+		},
+	}
+	if !c.Disabled("coredns") {
+		jobs = append(jobs, func(ctx context.Context) {
+			s.retry(ctx, "CoreDNS add-on", func(ctx context.Context) error { return deployCoreDNS(ctx, cs, c) })
+		})
+	}
+	if !c.Disabled("traefik") {
+		jobs = append(jobs, func(ctx context.Context) {
+			s.retry(ctx, "Traefik add-on", func(ctx context.Context) error { return deployTraefik(ctx, cs) })
+		})
+	}
+	if !c.Disabled("servicelb") {
+		lb := &serviceLB{cs: cs, image: ServiceLBImage, logf: s.logf}
+		jobs = append(jobs, func(ctx context.Context) {
+			// A failure (the caches did not sync) starts the controller
+			// again, as long as the server runs.
+			s.retry(ctx, "service load balancer", lb.run)
+		})
+	}
+	return jobs
+}
+
+// retry calls fn until it succeeds (true) or ctx ends (false), logging the
+// last error now and then.
+func (s *Server) retry(ctx context.Context, what string, fn func(context.Context) error) bool {
+	begin, told := time.Now(), time.Now()
+	for {
+		err := fn(ctx)
+		if err == nil {
+			return true
+		}
+		if time.Since(told) > 15*time.Second {
+			s.logf("still waiting for %s after %s: %s", what, time.Since(begin).Round(time.Second), err)
+			told = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 }
 
