@@ -66,11 +66,9 @@ func Run(ctx context.Context, p *Plan, ev Events) error {
 	defer lock.Unlock()
 	if err := p.State.Load(); err != nil {
 		var se *StateError
-		if errors.As(err, &se) && se.Backup == "" {
+		if errors.As(err, &se) {
 			// Kept as it is, and copied aside for whoever repairs it.
-			if b, berr := p.State.KeepCorrupt(); berr == nil {
-				se.Backup = b
-			}
+			se.KeepCopy(p.Now)
 		}
 		return err
 	}

@@ -126,6 +126,17 @@ func (e *StateError) Error() string {
 
 func (e *StateError) Unwrap() error { return e.Reason }
 
+// KeepCopy copies the untrusted file aside (once per content) and notes
+// where in the error.
+func (e *StateError) KeepCopy(now func() time.Time) {
+	if e.Backup != "" {
+		return
+	}
+	if b, err := NewStateStore(e.Path, now).KeepCorrupt(); err == nil {
+		e.Backup = b
+	}
+}
+
 // maxStateSize bounds what Load reads: a real state is a few kilobytes.
 const maxStateSize = 16 << 20
 

@@ -36,6 +36,7 @@ func newInstallCmd() *cobra.Command {
 		yes         bool
 		timeout     time.Duration
 		skipCharts  bool
+		force       bool
 		ch          installer.Charts
 	)
 	cmd := &cobra.Command{
@@ -63,6 +64,10 @@ Every step checks first whether it is already done: running install again
 changes nothing ("no change"), and a run that was interrupted resumes. A lock
 refuses a second run at the same time. Progress goes to the screen (plain lines,
 or JSON lines with -o json) and to ` + installer.LogPath + `.
+
+The data dir must be a directory of its own: a system directory (/, /usr,
+/var, /opt, /srv, /home, /etc, …) is refused, and so is an existing directory
+holding files tpctl did not create, unless --data-dir-force.
 
 The configuration comes from --config FILE (YAML; keys as printed by
 --print-config) and the flags below; flags win. It is validated as a whole
@@ -101,6 +106,7 @@ Exit codes: 0 installed, 1 a step failed, 2 usage or configuration error
 				return &cli.UsageError{Err: err}
 			}
 			opts := installOptions(cfg, src, b, preflight.ParseIgnoreSet(ignore...))
+			opts.DataDirForce = force
 			if !skipCharts {
 				ch.Version = buildinfo.Get().Version
 				opts.ChartSteps = ch.Steps
@@ -140,6 +146,7 @@ Exit codes: 0 installed, 1 a step failed, 2 usage or configuration error
 	fl.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (without a terminal tpctl never asks)")
 	fl.StringVarP(&output, "output", "o", "table", "progress format: table (plain lines) or json (JSON lines)")
 	fl.DurationVar(&timeout, "timeout", 20*time.Minute, "give up after this long")
+	fl.BoolVar(&force, strings.TrimPrefix(installer.DataDirForceFlag, "--"), false, "use a --data-dir that already holds files tpctl did not create (never a system directory)")
 	fl.BoolVar(&skipCharts, "skip-charts", false, "install the node only: no operator image, no operator or core-instance chart")
 	fl.StringVar(&ch.InstanceName, "instance-name", installer.DefaultInstanceName, "name of the CoreInstance the core-instance chart creates")
 	fl.StringVar(&ch.PipelineImage, "pipeline-image", "", "default image of the instance's pipelines, e.g. a Fluent Bit mirror for air-gapped hosts (default: the operator's Fluent Bit)")

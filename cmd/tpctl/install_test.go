@@ -64,3 +64,24 @@ func TestInstallWithoutBinaryIsRefusedBeforeAnything(t *testing.T) {
 	assert.Equal(t, cli.ExitUsage, cli.ExitCode(err))
 	assert.Contains(t, err.Error(), "/nonexistent/k3s")
 }
+
+func TestInstallDataDirRefusals(t *testing.T) {
+	_, err := runCmd(t, newInstallCmd(), "--dry-run", "--data-dir", "/usr")
+	require.Error(t, err)
+	assert.Equal(t, cli.ExitUsage, cli.ExitCode(err))
+	assert.Contains(t, err.Error(), "is a system directory")
+
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "mine.txt"), nil, 0o600))
+	_, err = runCmd(t, newInstallCmd(), "--dry-run", "--data-dir", dir, "--k3s-binary", "/nonexistent/k3s")
+	require.Error(t, err)
+	assert.Equal(t, cli.ExitUsage, cli.ExitCode(err))
+	assert.Contains(t, err.Error(), "--data-dir-force")
+	assert.Contains(t, err.Error(), "mine.txt")
+
+	// Forced, the data dir passes; the run stops at the next check.
+	_, err = runCmd(t, newInstallCmd(), "--dry-run", "--data-dir", dir, "--data-dir-force", "--k3s-binary", "/nonexistent/k3s")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "--data-dir-force")
+	assert.Contains(t, err.Error(), "/nonexistent/k3s")
+}

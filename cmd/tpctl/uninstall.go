@@ -33,6 +33,15 @@ delete the network interfaces and the iptables/nftables rules K3s and
 kube-proxy created, then remove exactly the files and directories the install
 recorded in ` + installer.StatePath + ` — nothing else.
 
+Only what K3s owns is touched: processes run from <dataDir>/data/ or left in
+k3s.service's cgroup, mounts below /run/k3s, /var/lib/kubelet, <dataDir>/agent
+and /run/netns/cni-*, and the data dir's server/, agent/, data/ and storage/.
+A directory the install created is removed only when nothing else is in it;
+removal never crosses a mount point. --dry-run lists what would be kept and
+why. A state that cannot be trusted (corrupt, or naming paths tpctl does not
+create) is copied aside and nothing is removed; a missing state beside a
+tpctl-written unit is an error, not "nothing to uninstall".
+
 --keep-data keeps K3s's data dir (cluster state, images) and the CRDs. When
 the API server cannot be reached the releases are left to the data dir.
 Without a terminal, uninstall needs --yes.`,
@@ -58,6 +67,11 @@ Without a terminal, uninstall needs --yes.`,
 			if installer.NotInstalled(err) {
 				fmt.Fprintln(cmd.OutOrStdout(), "Nothing to uninstall:", err)
 				return nil
+			}
+			var se *installer.StateError
+			if errors.As(err, &se) && !dryRun {
+				// An untrusted state is copied aside for whoever repairs it.
+				se.KeepCopy(time.Now)
 			}
 			if err != nil {
 				return err
