@@ -316,3 +316,34 @@ func TestCheckName(t *testing.T) {
 	assert.Error(t, checkName("1logs"), "a Service name starts with a letter")
 	assert.Error(t, checkName("logs.v2"))
 }
+
+// Proxy credentials are kept in a Secret: the pod template refers to it and
+// never holds the URLs themselves.
+func TestProxySecretReachesPodsThroughSecretKeyRef(t *testing.T) {
+	const sentinel = "s3ntinel-Pa55"
+	inst := testInstance()
+	inst.Spec.HTTPProxy, inst.Spec.HTTPSProxy = "", ""
+	inst.Spec.ProxySecretRef = &corev1.LocalObjectReference{Name: "core-proxy"}
+	o := &Objects{Pipeline: testPipeline(v1alpha1.WorkloadDeployment, v1alpha1.ServiceTypeClusterIP), Instance: inst}
+	d := typed[appsv1.Deployment](t, o.Deployment())
+	env := map[string]corev1.EnvVar{}
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e
+	}
+	for name, key := range map[string]string{"HTTP_PROXY": "httpProxy", "http_proxy": "httpProxy",
+		"HTTPS_PROXY": "httpsProxy", "https_proxy": "httpsProxy"} {
+		e, ok := env[name]
+		require.True(t, ok, name)
+		assert.Empty(t, e.Value, name)
+		require.NotNil(t, e.ValueFrom, name)
+		require.NotNil(t, e.ValueFrom.SecretKeyRef, name)
+		assert.Equal(t, "core-proxy", e.ValueFrom.SecretKeyRef.Name, name)
+		assert.Equal(t, key, e.ValueFrom.SecretKeyRef.Key, name)
+		assert.True(t, *e.ValueFrom.SecretKeyRef.Optional, name)
+	}
+	assert.Equal(t, "localhost,.svc,10.0.0.0/8", env["NO_PROXY"].Value)
+	data, err := json.Marshal(o.Deployment())
+	require.NoError(t, err)
+	assert.NotContains(t, string(data), sentinel)
+	assert.NotContains(t, string(data), "@")
+}

@@ -55,8 +55,27 @@
 //     frontend (PortsExhausted) are left out; a pipeline without ports has no
 //     Service.
 //
+// An object of one of these names that the pipeline does not control
+// (checked by owner UID, on the API server when the operator's cache, which
+// holds only objects it labelled, does not have it) is never changed: the
+// pipeline applies nothing, reports Ready=False with reason NameTaken naming
+// the object ("Service default/victim exists and is not managed by pipeline
+// victim") and looks again every 30 seconds. Objects are created without
+// ForceOwnership, so one created in between fails with a conflict instead of
+// being taken over.
+//
 // Pod template: the instance's proxies as HTTP_PROXY, HTTPS_PROXY and NO_PROXY
 // (and their lowercase spellings), then spec.env; spec.secretRefs as envFrom.
+// When the instance names a proxy Secret (spec.proxySecretRef), HTTP_PROXY and
+// HTTPS_PROXY come from its keys httpProxy and httpsProxy through
+// secretKeyRef, so proxy credentials never appear in the workload.
+//
+// Secrets and who may read them: spec.secretRefs, spec.env (secretKeyRef) and
+// the proxy Secret are read by the kubelet into the pipeline's pods, and a
+// pipeline's configuration decides what its pods send where. So whoever may
+// create or change a Pipeline in a namespace may read every Secret of that
+// namespace through it, whatever RBAC says about Secrets; grant Pipeline
+// write access as you would grant Secret read access there.
 // Pods run as user and group 65532 with runAsNonRoot, a read-only root file
 // system (an emptyDir at /tmp for scratch space), no privilege escalation, all
 // capabilities dropped, the RuntimeDefault seccomp profile and no service

@@ -9,17 +9,38 @@ import (
 
 // CoreInstanceSpec is the desired state of a core instance: settings shared by
 // all of its pipelines.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.proxySecretRef) || (!has(self.httpProxy) && !has(self.httpsProxy))",message="set either proxySecretRef or httpProxy/httpsProxy, not both"
 type CoreInstanceSpec struct {
-	// httpProxy is passed to every pipeline pod of the instance as HTTP_PROXY.
+	// httpProxy is passed to every pipeline pod of the instance as HTTP_PROXY:
+	// an http, https or socks5 URL without credentials (a proxy that needs
+	// them is named in proxySecretRef instead).
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self == '' || (isURL(self) && url(self).getScheme() in ['http', 'https', 'socks5', 'socks5h'] && url(self).getHostname() != '')",message="must be an http, https or socks5 URL with a host, such as http://proxy.example:3128"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",message="must not carry credentials: put the proxy URL in a Secret and name it in proxySecretRef"
 	// +optional
 	HTTPProxy string `json:"httpProxy,omitempty"`
-	// httpsProxy is passed to every pipeline pod of the instance as HTTPS_PROXY.
+	// httpsProxy is passed to every pipeline pod of the instance as
+	// HTTPS_PROXY; the same rules as httpProxy apply.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self == '' || (isURL(self) && url(self).getScheme() in ['http', 'https', 'socks5', 'socks5h'] && url(self).getHostname() != '')",message="must be an http, https or socks5 URL with a host, such as http://proxy.example:3128"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",message="must not carry credentials: put the proxy URL in a Secret and name it in proxySecretRef"
 	// +optional
 	HTTPSProxy string `json:"httpsProxy,omitempty"`
 	// noProxy is passed to every pipeline pod of the instance as NO_PROXY:
 	// a comma-separated list of hosts, domains and CIDRs reached directly.
+	// +kubebuilder:validation:MaxLength=4096
+	// +kubebuilder:validation:Pattern=`^[^\s@]*$`
 	// +optional
 	NoProxy string `json:"noProxy,omitempty"`
+	// proxySecretRef names a Secret in the instance's namespace that holds
+	// the proxy URLs, credentials included, under the keys httpProxy and
+	// httpsProxy (each optional). Pipeline pods read HTTP_PROXY and
+	// HTTPS_PROXY from it through secretKeyRef, so the credentials never
+	// appear in this resource or in the workloads. When it is set,
+	// httpProxy and httpsProxy stay empty.
+	// +optional
+	ProxySecretRef *corev1.LocalObjectReference `json:"proxySecretRef,omitempty"`
 
 	// healthCheck configures the instance's health-check pipeline. Its port
 	// counts as taken for the frontend assignment of the instance's pipelines.
@@ -65,6 +86,8 @@ type PipelineDefaults struct {
 	// +optional
 	ServiceType ServiceType `json:"serviceType,omitempty"`
 	// image (Fluent Bit or compatible) of a pipeline that names none.
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]{1,5})?/)?[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@[a-z0-9]+([.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,128})?$`
 	// +optional
 	Image string `json:"image,omitempty"`
 	// args of the container of a pipeline that names none; empty means
@@ -117,6 +140,8 @@ type CoreInstanceStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Proxy",type=string,JSONPath=`.spec.httpsProxy`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 47",message="an instance name has at most 47 characters: its health-check pipeline is named <name>-health"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="an instance name must be a DNS label that starts with a letter (lowercase letters, digits and '-')"
 type CoreInstance struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -166,7 +191,9 @@ func (s *CoreInstanceSpec) HealthCheckServiceType() ServiceType {
 }
 
 // ProxyEnv returns the proxy variables to set in pipeline pods, in a fixed
-// order, leaving out the empty ones. Both spellings are set because programs
+// order, leaving out the empty ones. With ProxySecretRef, HTTP_PROXY and
+// HTTPS_PROXY refer to the Secret's keys (optional ones) instead of holding
+// values. Both spellings are set because programs
 // differ in which one they read.
 func (s *CoreInstanceSpec) ProxyEnv() []corev1.EnvVar {
 	var out []corev1.EnvVar
@@ -177,8 +204,25 @@ func (s *CoreInstanceSpec) ProxyEnv() []corev1.EnvVar {
 				corev1.EnvVar{Name: strings.ToLower(name), Value: value})
 		}
 	}
-	add("HTTP_PROXY", s.HTTPProxy)
-	add("HTTPS_PROXY", s.HTTPSProxy)
+	if ref := s.ProxySecretRef; ref != nil && ref.Name != "" {
+		// The URLs may carry credentials: the pods read them from the Secret.
+		for _, v := range []struct{ name, key string }{{"HTTP_PROXY", ProxySecretKeyHTTP}, {"HTTPS_PROXY", ProxySecretKeyHTTPS}} {
+			for _, name := range []string{v.name, strings.ToLower(v.name)} {
+				optional := true
+				out = append(out, corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{
+					SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: *ref, Key: v.key, Optional: &optional}}})
+			}
+		}
+	} else {
+		add("HTTP_PROXY", s.HTTPProxy)
+		add("HTTPS_PROXY", s.HTTPSProxy)
+	}
 	add("NO_PROXY", s.NoProxy)
 	return out
 }
+
+// Keys of the Secret named by CoreInstanceSpec.ProxySecretRef.
+const (
+	ProxySecretKeyHTTP  = "httpProxy"
+	ProxySecretKeyHTTPS = "httpsProxy"
+)

@@ -180,3 +180,64 @@ func manyPorts(n int) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+func pipelineNamed(name, spec string) string {
+	return "apiVersion: telemetry.tpctl.dev/v1alpha1\nkind: Pipeline\nmetadata: {name: " + name + ", namespace: default}\nspec:\n  " +
+		strings.ReplaceAll(spec, "\n", "\n  ") + "\n"
+}
+
+func instanceNamed(name, spec string) string {
+	return "apiVersion: telemetry.tpctl.dev/v1alpha1\nkind: CoreInstance\nmetadata: {name: " + name + ", namespace: default}\nspec:\n  " +
+		strings.ReplaceAll(spec, "\n", "\n  ") + "\n"
+}
+
+// Names, sizes, proxies and image references are checked by the API
+// server, before any controller reads them.
+func TestInputsBoundedByServerRules(t *testing.T) {
+	pv := newServerValidator(t, v1alpha1.KindPipeline)
+	iv := newServerValidator(t, v1alpha1.KindCoreInstance)
+	long := func(n int) string { return "p" + strings.Repeat("a", n-1) }
+	tests := []struct {
+		name string
+		v    *serverValidator
+		obj  string
+		want []string
+	}{
+		{"pipeline name of 54", pv, pipelineNamed(long(54), "instance: core"), nil},
+		{"pipeline name of 55", pv, pipelineNamed(long(55), "instance: core"), []string{"a pipeline name has at most 54 characters"}},
+		{"pipeline name with a dot", pv, pipelineNamed("a.b", "instance: core"), []string{"must be a DNS label"}},
+		{"pipeline name starting with a digit", pv, pipelineNamed("1a", "instance: core"), []string{"must be a DNS label"}},
+		{"instance of 63", pv, pipelineNamed("p", "instance: "+long(63)), nil},
+		{"instance of 64", pv, pipelineNamed("p", "instance: "+long(64)), []string{"Too long: may not be more than 63"}},
+		{"instance not a DNS label", pv, pipelineNamed("p", "instance: Core_1"), []string{"spec.instance: Invalid value"}},
+		{"replicas 100", pv, pipelineNamed("p", "instance: core\nworkload: {replicas: 100}"), nil},
+		{"replicas 101", pv, pipelineNamed("p", "instance: core\nworkload: {replicas: 101}"), []string{"less than or equal to 100"}},
+		{"cpu 64 memory 64Gi", pv, pipelineNamed("p", "instance: core\nresources: {limits: {cpu: 64, memory: 64Gi}, requests: {cpu: 500m, memory: 1Gi}}"), nil},
+		{"cpu 65", pv, pipelineNamed("p", "instance: core\nresources: {limits: {cpu: '65'}}"), []string{"limits: cpu may be at most 64"}},
+		{"memory 1Ti request", pv, pipelineNamed("p", "instance: core\nresources: {requests: {memory: 1Ti}}"), []string{"requests: cpu may be at most 64 and memory at most 64Gi"}},
+		{"image with tag", pv, pipelineNamed("p", "instance: core\nimage: cr.fluentbit.io/fluent/fluent-bit:4.0.3"), nil},
+		{"image with registry port and digest", pv, pipelineNamed("p", "instance: core\nimage: registry.local:5000/team/fb@sha256:"+strings.Repeat("a", 64)), nil},
+		{"image with a space", pv, pipelineNamed("p", "instance: core\nimage: 'fluent bit'"), []string{"spec.image: Invalid value"}},
+		{"image with uppercase path", pv, pipelineNamed("p", "instance: core\nimage: repo/Fluent"), []string{"spec.image: Invalid value"}},
+		{"image too long", pv, pipelineNamed("p", "instance: core\nimage: "+strings.Repeat("a", 513)), []string{"Too long: may not be more than 512"}},
+		{"instance name of 47", iv, instanceNamed(long(47), "{}"), nil},
+		{"instance name of 48", iv, instanceNamed(long(48), "{}"), []string{"an instance name has at most 47 characters"}},
+		{"proxies", iv, instanceNamed("core", "httpProxy: http://proxy.example:3128\nhttpsProxy: https://10.0.0.1:3129\nnoProxy: localhost,.svc"), nil},
+		{"proxy with credentials", iv, instanceNamed("core", "httpsProxy: http://bob:secret@proxy.example:3128"), []string{"must not carry credentials"}},
+		{"proxy not a URL", iv, instanceNamed("core", "httpProxy: proxy.example:3128"), []string{"must be an http, https or socks5 URL"}},
+		{"proxy of another scheme", iv, instanceNamed("core", "httpProxy: ftp://proxy.example"), []string{"must be an http, https or socks5 URL"}},
+		{"noProxy with a space", iv, instanceNamed("core", "noProxy: 'a, b'"), []string{"spec.noProxy: Invalid value"}},
+		{"proxy Secret", iv, instanceNamed("core", "proxySecretRef: {name: core-proxy}\nnoProxy: localhost"), nil},
+		{"proxy Secret and URL", iv, instanceNamed("core", "proxySecretRef: {name: core-proxy}\nhttpProxy: http://p:1"), []string{"set either proxySecretRef or httpProxy/httpsProxy"}},
+		{"default image of an instance", iv, instanceNamed("core", "pipelineDefaults: {image: 'bad image'}"), []string{"spec.pipelineDefaults.image: Invalid value"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.v.validate(t, tc.obj, "")
+			require.Len(t, got, len(tc.want), "errors: %q", got)
+			for i, w := range tc.want {
+				assert.Contains(t, got[i], w)
+			}
+		})
+	}
+}

@@ -72,8 +72,9 @@ type WorkloadSpec struct {
 	// +kubebuilder:default=Deployment
 	// +optional
 	Kind WorkloadKind `json:"kind,omitempty"`
-	// replicas of a Deployment or StatefulSet; defaults to 1.
+	// replicas of a Deployment or StatefulSet; defaults to 1, at most 100.
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
 }
@@ -83,7 +84,8 @@ type PipelineSpec struct {
 	// instance is the name of the CoreInstance (same namespace) the pipeline
 	// belongs to. It cannot be changed.
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="instance is immutable; create a new pipeline instead"
 	// +required
 	Instance string `json:"instance"`
@@ -118,7 +120,10 @@ type PipelineSpec struct {
 	// +optional
 	Workload WorkloadSpec `json:"workload,omitempty"`
 
-	// image of the pipeline container; empty means the instance default.
+	// image of the pipeline container (a reference such as
+	// cr.fluentbit.io/fluent/fluent-bit:4.0.3); empty means the instance default.
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]{1,5})?/)?[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@[a-z0-9]+([.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,128})?$`
 	// +optional
 	Image string `json:"image,omitempty"`
 
@@ -130,7 +135,10 @@ type PipelineSpec struct {
 	// +optional
 	Args []string `json:"args,omitempty"`
 
-	// resources of the pipeline container.
+	// resources of the pipeline container: cpu at most 64 and memory at
+	// most 64Gi, in requests and limits.
+	// +kubebuilder:validation:XValidation:rule="!has(self.limits) || ((!('cpu' in self.limits) || (isQuantity(string(self.limits['cpu'])) && quantity(string(self.limits['cpu'])).compareTo(quantity('64')) <= 0)) && (!('memory' in self.limits) || (isQuantity(string(self.limits['memory'])) && quantity(string(self.limits['memory'])).compareTo(quantity('64Gi')) <= 0)))",message="limits: cpu may be at most 64 and memory at most 64Gi"
+	// +kubebuilder:validation:XValidation:rule="!has(self.requests) || ((!('cpu' in self.requests) || (isQuantity(string(self.requests['cpu'])) && quantity(string(self.requests['cpu'])).compareTo(quantity('64')) <= 0)) && (!('memory' in self.requests) || (isQuantity(string(self.requests['memory'])) && quantity(string(self.requests['memory'])).compareTo(quantity('64Gi')) <= 0)))",message="requests: cpu may be at most 64 and memory at most 64Gi"
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 
@@ -143,7 +151,9 @@ type PipelineSpec struct {
 
 	// secretRefs names Secrets in the pipeline's namespace whose keys become
 	// environment variables of the pipeline container, for use as ${NAME} in
-	// the configuration.
+	// the configuration. Note: whoever may create a Pipeline in a namespace
+	// may thereby read every Secret of that namespace (the pods get them and
+	// the configuration decides where data goes).
 	// +listType=atomic
 	// +optional
 	SecretRefs []corev1.SecretEnvSource `json:"secretRefs,omitempty"`
@@ -215,6 +225,8 @@ type PipelineStatus struct {
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.readyReplicas`,priority=1
 // +kubebuilder:printcolumn:name="Ports-Assigned",type=string,JSONPath=`.status.conditions[?(@.type=="PortsAssigned")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 54",message="a pipeline name has at most 54 characters: its objects are named <name>-headless and <name>-config"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="a pipeline name must be a DNS label that starts with a letter (lowercase letters, digits and '-'): it names the pipeline's Service"
 type Pipeline struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
