@@ -54,8 +54,11 @@ func checkDataDir(root string, c Config, st State, force bool) error {
 			return fmt.Errorf("dataDir %s leads to %s, which %s", dir, real, msg)
 		}
 	}
-	recorded := len(st.Created) > 0 || st.Completed || st.Config.DataDir != ""
-	if recorded {
+	// An install that created something (or started K3s) has adopted its
+	// data dir; one that stopped before (say, in preflight) has not, and
+	// may still change it.
+	_, started := st.Steps["start K3s"]
+	if len(st.Created) > 0 || st.Completed || started {
 		was := stateConfig(st)
 		if was.DataDir != c.DataDir || was.CNI != c.CNI {
 			return fmt.Errorf("this host's install uses dataDir %s and cni %s (recorded in %s); tpctl does not move an installed node to another data dir or CNI: "+

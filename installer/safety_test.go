@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/tpctl/tpctl/preflight"
 	"github.com/tpctl/tpctl/systemd"
 )
 
@@ -180,9 +181,31 @@ func TestInstallRefusesAForeignDataDir(t *testing.T) {
 	require.NoError(t, err)
 
 	// The installed node does not move to another data dir or CNI.
+	ti.opts.Config.CNI = CNICilium
+	_, _, err = NewInstallPlan(context.Background(), ti.opts)
+	assert.ErrorContains(t, err, "tpctl does not move an installed node to another data dir or CNI")
+	ti.opts.Config.CNI = CNIFlannel
 	ti.opts.Config.DataDir = "/srv/other"
 	_, _, err = NewInstallPlan(context.Background(), ti.opts)
 	assert.ErrorContains(t, err, "uses dataDir /srv/data and cni flannel")
+}
+
+func TestAnInstallStoppedInPreflightMayChangeItsDataDir(t *testing.T) {
+	ti := newTestInstall(t, Config{DataDir: "/srv/a"})
+	check := ti.opts.Preflight
+	ti.opts.Preflight = func(context.Context, Config, ...string) (preflight.Report, error) {
+		return preflight.Report{}, errors.New("the disk is too small")
+	}
+	_, err := ti.run(t)
+	require.ErrorContains(t, err, "the disk is too small")
+	assert.Equal(t, "/srv/a", mustState(t, ti.root).Config.DataDir, "saved before anything else")
+	assert.Empty(t, mustState(t, ti.root).Created)
+
+	ti.opts.Preflight = check
+	ti.opts.Config.DataDir = "/srv/b"
+	_, err = ti.run(t)
+	require.NoError(t, err)
+	assert.Equal(t, "/srv/b", mustState(t, ti.root).Config.DataDir)
 }
 
 func TestInstallRefusesADataDirLinkedToASystemDir(t *testing.T) {
