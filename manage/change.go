@@ -89,7 +89,7 @@ func NewPipeline(namespace, name, instance string, c PipelineChange) *v1alpha1.P
 // from its configuration (an *InvalidError listing every problem).
 func ValidatePipeline(p *v1alpha1.Pipeline, texts []string) error {
 	var probs []string
-	if err := ValidatePipelineName(p.Name); err != nil {
+	if err := pipeline.ValidatePipelineName(p.Name); err != nil {
 		probs = append(probs, err.Error())
 	}
 	if err := CheckDuplicateBackends(p.Spec.Ports, texts); err != nil {

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/util/validation"
-
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/pipeline"
 )
@@ -83,49 +81,17 @@ func ParsePorts(texts []string) ([]v1alpha1.PipelinePort, error) {
 // one entry per port, gives the entries as the user wrote them; otherwise
 // they are rendered in --port syntax.
 func CheckDuplicateBackends(ports []v1alpha1.PipelinePort, texts []string) error {
-	first := map[pipeline.Port]int{}
+	j, i, dup := pipeline.DuplicateBackend(ports)
+	if !dup {
+		return nil
+	}
 	text := func(i int) string {
 		if len(texts) == len(ports) {
 			return texts[i]
 		}
 		return pipeline.FormatPortFlag(ports[i])
 	}
-	for i, p := range ports {
-		key := portKey(p)
-		if j, dup := first[key]; dup {
-			return &DuplicateBackendError{Port: key, First: PortRef{Index: j, Text: text(j)}, Second: PortRef{Index: i, Text: text(i)}}
-		}
-		first[key] = i
-	}
-	return nil
-}
-
-func portKey(p v1alpha1.PipelinePort) pipeline.Port {
-	proto := p.Protocol
-	if proto == "" {
-		proto = v1alpha1.ProtocolTCP
-	}
-	return pipeline.Port{Protocol: proto, Number: p.Port}
-}
-
-// maxPipelineName keeps "<name>-headless", the longest object name the
-// operator derives, within a 63-character DNS label.
-const maxPipelineName = validation.DNS1035LabelMaxLength - len("-headless")
-
-// ValidatePipelineName checks that a name can name the pipeline's objects:
-// a DNS-1035 label (lowercase letters, digits and '-', starting with a
-// letter) of at most 54 characters.
-func ValidatePipelineName(name string) error {
-	if name == "" {
-		return errors.New("name is required")
-	}
-	if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
-		return fmt.Errorf("name %q: %s", name, errs[0])
-	}
-	if len(name) > maxPipelineName {
-		return fmt.Errorf("name %q: at most %d characters (the operator names objects %s-headless)", name, maxPipelineName, name)
-	}
-	return nil
+	return &DuplicateBackendError{Port: pipeline.Key(ports[i]), First: PortRef{Index: j, Text: text(j)}, Second: PortRef{Index: i, Text: text(i)}}
 }
 
 // DetectConfigFormat tells a Fluent Bit configuration's format from its file

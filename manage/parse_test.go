@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
+	"github.com/tpctl/tpctl/pipeline"
 )
 
 func TestParseServiceTypeAndWorkload(t *testing.T) {
@@ -41,14 +42,6 @@ func TestParsePorts(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `port 2: port "sctp/2"`)
 	assert.Contains(t, err.Error(), `port 3: port "tcp/0"`)
-}
-
-func TestValidatePipelineName(t *testing.T) {
-	assert.NoError(t, ValidatePipelineName("syslog-in"))
-	assert.NoError(t, ValidatePipelineName(strings.Repeat("a", 54)))
-	assert.ErrorContains(t, ValidatePipelineName(strings.Repeat("a", 55)), "at most 54 characters")
-	assert.ErrorContains(t, ValidatePipelineName("1abc"), `name "1abc"`)
-	assert.EqualError(t, ValidatePipelineName(""), "name is required")
 }
 
 func TestDetectConfigFormat(t *testing.T) {
@@ -88,7 +81,7 @@ func FuzzParsePorts(f *testing.F) {
 		for _, p := range ports {
 			assert.True(t, p.Protocol.Valid())
 			assert.True(t, p.Port >= 1 && p.Port <= 65535)
-			k := portKey(p).String()
+			k := pipeline.Key(p).String()
 			assert.False(t, seen[k], "duplicate %s accepted", k)
 			seen[k] = true
 		}
@@ -125,18 +118,6 @@ func FuzzDetectConfigFormat(f *testing.F) {
 		assert.Contains(t, []v1alpha1.ConfigFormat{v1alpha1.ConfigFormatYAML, v1alpha1.ConfigFormatClassic}, got)
 		if utf8.ValidString(content) && strings.HasPrefix(content, "[") && !strings.Contains(path, ".") {
 			assert.Equal(t, v1alpha1.ConfigFormatClassic, got)
-		}
-	})
-}
-
-func FuzzValidatePipelineName(f *testing.F) {
-	for _, s := range []string{"a", "syslog-in", "A", "-a", "a-", strings.Repeat("a", 60)} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if ValidatePipelineName(s) == nil {
-			assert.LessOrEqual(t, len(s), 54)
-			assert.Regexp(t, `^[a-z]([-a-z0-9]*[a-z0-9])?$`, s)
 		}
 	})
 }

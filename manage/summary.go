@@ -102,7 +102,7 @@ func Triplets(p *v1alpha1.Pipeline) []PortTriplet {
 	}
 	out := make([]PortTriplet, len(p.Spec.Ports))
 	for i, sp := range p.Spec.Ports {
-		k := portKey(sp)
+		k := pipeline.Key(sp)
 		out[i] = PortTriplet{Protocol: k.Protocol, Backend: k.Number, Pending: true, Name: sp.Name, Source: "ports[" + strconv.Itoa(i) + "]"}
 	}
 	return out

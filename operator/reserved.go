@@ -59,11 +59,7 @@ func ParseReservedPort(s string) (pipeline.Port, error) {
 	if err != nil {
 		return pipeline.Port{}, fmt.Errorf("reserved port: %w", err)
 	}
-	proto := pp.Protocol
-	if proto == "" {
-		proto = v1alpha1.ProtocolTCP
-	}
-	return pipeline.Port{Protocol: proto, Number: pp.Port}, nil
+	return pipeline.Key(pp), nil
 }
 
 // Packaged components of K3s that hold node ports when enabled; names as

@@ -123,6 +123,31 @@ func (s PortSet) Sorted() []Port {
 	return out
 }
 
+// Key returns a spec port's (protocol, backend) key: the identity of a
+// pipeline port, unique within a pipeline. An empty protocol is TCP.
+func Key(p v1alpha1.PipelinePort) Port {
+	proto := p.Protocol
+	if proto == "" {
+		proto = v1alpha1.ProtocolTCP
+	}
+	return Port{Protocol: proto, Number: p.Port}
+}
+
+// DuplicateBackend returns the indexes of the first entry whose key (see
+// Key) an earlier entry already has, and of that earlier entry; ok is false
+// when every key is unique.
+func DuplicateBackend(ports []v1alpha1.PipelinePort) (first, second int, ok bool) {
+	seen := make(map[Port]int, len(ports))
+	for i, p := range ports {
+		k := Key(p)
+		if j, dup := seen[k]; dup {
+			return j, i, true
+		}
+		seen[k] = i
+	}
+	return 0, 0, false
+}
+
 // DefaultPortName is the Service port name of an unnamed pipeline port:
 // "tcp-5170". It is a valid IANA service name for every port, and the CRD
 // reserves names of this form for the port they describe.
@@ -198,11 +223,7 @@ func ParsePortFlag(s string) (v1alpha1.PipelinePort, error) {
 
 // FormatPortFlag renders p the way ParsePortFlag reads it.
 func FormatPortFlag(p v1alpha1.PipelinePort) string {
-	proto := p.Protocol
-	if proto == "" {
-		proto = v1alpha1.ProtocolTCP
-	}
-	s := Port{Protocol: proto, Number: p.Port}.String()
+	s := Key(p).String()
 	if p.Name != "" {
 		s = p.Name + "=" + s
 	}

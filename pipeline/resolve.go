@@ -38,11 +38,7 @@ func ResolvePorts(spec *v1alpha1.PipelineSpec) (Resolved, error) {
 	var res Resolved
 	seen := map[Port]string{}
 	for i, p := range spec.Ports {
-		proto := p.Protocol
-		if proto == "" {
-			proto = v1alpha1.ProtocolTCP
-		}
-		key := Port{Protocol: proto, Number: p.Port}
+		key := Key(p)
 		if _, dup := seen[key]; dup {
 			continue // reported by validateFields
 		}

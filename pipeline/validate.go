@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/tpctl/tpctl/api/v1alpha1"
 )
 
@@ -65,6 +67,26 @@ func ValidatePortName(name string) error {
 	return nil
 }
 
+// MaxPipelineNameLength keeps "<name>-headless", the longest object name the
+// operator derives from a pipeline's name, within a 63-character DNS label.
+const MaxPipelineNameLength = validation.DNS1035LabelMaxLength - len("-headless")
+
+// ValidatePipelineName checks that a name can name the pipeline's objects:
+// a DNS-1035 label (lowercase letters, digits and '-', starting with a
+// letter) of at most MaxPipelineNameLength characters.
+func ValidatePipelineName(name string) error {
+	if name == "" {
+		return errors.New("name is required")
+	}
+	if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
+		return fmt.Errorf("name %q: %s", name, errs[0])
+	}
+	if len(name) > MaxPipelineNameLength {
+		return fmt.Errorf("name %q: at most %d characters (the operator names objects %s-headless)", name, MaxPipelineNameLength, name)
+	}
+	return nil
+}
+
 // checkReservedName rejects names of the form tcp-N / udp-N that describe
 // another port than their own: DefaultPortName gives those to unnamed ports.
 func checkReservedName(name string, p Port) error {
@@ -113,11 +135,8 @@ func validateFields(spec *v1alpha1.PipelineSpec) []FieldError {
 	firstByName := map[string]int{}
 	for i, p := range spec.Ports {
 		field := fmt.Sprintf("ports[%d]", i)
-		proto := p.Protocol
-		if proto == "" {
-			proto = v1alpha1.ProtocolTCP
-		}
-		if !proto.Valid() {
+		key := Key(p)
+		if !key.Protocol.Valid() {
 			add(field+".protocol", "%q: want TCP or UDP", p.Protocol)
 			continue
 		}
@@ -125,7 +144,6 @@ func validateFields(spec *v1alpha1.PipelineSpec) []FieldError {
 			add(field+".port", "%d: want a number from %d to %d", p.Port, MinPort, MaxPort)
 			continue
 		}
-		key := Port{Protocol: proto, Number: p.Port}
 		if p.Name != "" {
 			if err := ValidatePortName(p.Name); err != nil {
 				add(field+".name", "%s", err.Error())

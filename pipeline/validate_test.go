@@ -144,3 +144,34 @@ func TestResolvePortsMergesSpecAndConfig(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, res.Ports, 2)
 }
+
+func TestValidatePipelineName(t *testing.T) {
+	assert.NoError(t, ValidatePipelineName("syslog-in"))
+	assert.NoError(t, ValidatePipelineName(strings.Repeat("a", 54)))
+	assert.ErrorContains(t, ValidatePipelineName(strings.Repeat("a", 55)), "at most 54 characters")
+	assert.ErrorContains(t, ValidatePipelineName("1abc"), `name "1abc"`)
+	assert.EqualError(t, ValidatePipelineName(""), "name is required")
+}
+
+func FuzzValidatePipelineName(f *testing.F) {
+	for _, s := range []string{"a", "syslog-in", "A", "-a", "a-", strings.Repeat("a", 60)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if ValidatePipelineName(s) == nil {
+			assert.LessOrEqual(t, len(s), 54)
+			assert.Regexp(t, `^[a-z]([-a-z0-9]*[a-z0-9])?$`, s)
+		}
+	})
+}
+
+func TestKeyAndDuplicateBackend(t *testing.T) {
+	assert.Equal(t, TCP(5170), Key(v1alpha1.PipelinePort{Port: 5170}), "an empty protocol is TCP")
+	assert.Equal(t, UDP(5170), Key(v1alpha1.PipelinePort{Protocol: v1alpha1.ProtocolUDP, Port: 5170}))
+	ports := []v1alpha1.PipelinePort{{Port: 1}, {Protocol: v1alpha1.ProtocolUDP, Port: 1}, {Port: 2}, {Protocol: v1alpha1.ProtocolTCP, Port: 1}}
+	first, second, dup := DuplicateBackend(ports)
+	assert.True(t, dup)
+	assert.Equal(t, []int{0, 3}, []int{first, second}, "an empty protocol and TCP are the same backend")
+	_, _, dup = DuplicateBackend(ports[:3])
+	assert.False(t, dup, "TCP and UDP may share a number")
+}

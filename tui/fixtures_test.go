@@ -21,7 +21,6 @@ import (
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/manage"
 	"github.com/tpctl/tpctl/manage/managetest"
-	"github.com/tpctl/tpctl/pipeline"
 )
 
 // Screens are compared with testdata/<TestName>.golden (go test -update
@@ -65,7 +64,7 @@ func emptyCluster(t testing.TB) *managetest.Memory {
 		Spec: v1alpha1.CoreInstanceSpec{HTTPSProxy: "http://proxy.test:3128", NoProxy: "localhost,.svc"},
 		Status: v1alpha1.CoreInstanceStatus{PipelineCount: 3, FrontendPorts: []v1alpha1.FrontendPort{
 			{Protocol: "TCP", Port: 2200, Pipeline: "a", Backend: 2200}, {Protocol: "TCP", Port: 2201, Pipeline: "b", Backend: 2200}}}})
-	m.Assign = managetest.AssignAsOperator(map[pipeline.Port]string{}, t0)
+	m.Assign = m.AssignAsOperator(nil)
 	return m
 }
 
@@ -98,7 +97,7 @@ func sampleCluster(t testing.TB) *managetest.Memory {
 	health := &v1alpha1.Pipeline{ObjectMeta: metav1.ObjectMeta{Name: "core-health", Generation: 1,
 		Labels: map[string]string{manage.LabelRole: manage.RoleHealthCheck}},
 		Spec: v1alpha1.PipelineSpec{Instance: "core", Ports: []v1alpha1.PipelinePort{{Protocol: "TCP", Port: 2020, Name: "health"}}}}
-	managetest.AssignAsOperator(map[pipeline.Port]string{}, t0)(health)
+	m.AssignAsOperator(nil)(health)
 	ready(health)
 	m.AddPipeline(health)
 	m.AddPipeline(&v1alpha1.Pipeline{ObjectMeta: metav1.ObjectMeta{Name: "new", Generation: 1},
@@ -227,8 +226,10 @@ func send(tm *term, keys ...string) {
 
 func lipglossWidth(s string) int { return lipgloss.Width(s) }
 
-// managetestAssign gives p's explicit ports frontends equal to their
-// backends, as the operator does when nothing clashes.
+// managetestAssign gives p's ports frontends as the operator does in an
+// instance where nothing else holds any.
 func managetestAssign(p *v1alpha1.Pipeline) {
-	managetest.AssignAsOperator(map[pipeline.Port]string{}, t0)(p)
+	m := managetest.NewMemory("tp")
+	m.Now = func() time.Time { return t0 }
+	m.AssignAsOperator(nil)(p)
 }

@@ -375,7 +375,7 @@ func (m *formModel) validate() {
 	m.errs = map[field]string{}
 	m.problems, m.detected, m.warnings = nil, nil, nil
 	if !m.editing() {
-		if err := manage.ValidatePipelineName(strings.TrimSpace(m.name.Value())); err != nil {
+		if err := pipeline.ValidatePipelineName(strings.TrimSpace(m.name.Value())); err != nil {
 			m.errs[fName] = err.Error()
 		}
 		if m.instance.value() == "" {
@@ -472,14 +472,8 @@ func samePorts(a, b []v1alpha1.PipelinePort) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	norm := func(p v1alpha1.PipelinePort) v1alpha1.PipelinePort {
-		if p.Protocol == "" {
-			p.Protocol = v1alpha1.ProtocolTCP
-		}
-		return p
-	}
 	for i := range a {
-		if norm(a[i]) != norm(b[i]) {
+		if pipeline.Key(a[i]) != pipeline.Key(b[i]) || a[i].Name != b[i].Name {
 			return false
 		}
 	}

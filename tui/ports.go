@@ -100,11 +100,7 @@ func (e *portsEditor) validate() {
 			e.errs[i] = err.Error()
 			continue
 		}
-		proto := p.Protocol
-		if proto == "" {
-			proto = v1alpha1.ProtocolTCP
-		}
-		k := pipeline.Port{Protocol: proto, Number: p.Port}
+		k := pipeline.Key(p)
 		if j, seen := first[k]; seen && e.dup == "" {
 			e.dup = (&manage.DuplicateBackendError{Port: k,
 				First:  manage.PortRef{Index: j, Text: strings.TrimSpace(e.entries[j].Value())},

@@ -19,7 +19,6 @@ import (
 	"github.com/tpctl/tpctl/internal/cli"
 	"github.com/tpctl/tpctl/manage"
 	"github.com/tpctl/tpctl/manage/managetest"
-	"github.com/tpctl/tpctl/pipeline"
 )
 
 var mgmtNow = time.Date(2025, 1, 1, 0, 5, 0, 0, time.UTC)
@@ -30,7 +29,8 @@ func mgmtCluster(t *testing.T) *managetest.Memory {
 	t.Helper()
 	m := managetest.NewMemory("tp")
 	m.AddInstance(&v1alpha1.CoreInstance{ObjectMeta: metav1.ObjectMeta{Name: "core"}})
-	m.Assign = managetest.AssignAsOperator(map[pipeline.Port]string{}, mgmtNow)
+	m.Now = func() time.Time { return mgmtNow }
+	m.Assign = m.AssignAsOperator(nil)
 	return m
 }
 

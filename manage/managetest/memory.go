@@ -390,45 +390,83 @@ func (m *Memory) UpdateInstance(_ context.Context, name string, ch manage.Instan
 	return c.DeepCopy(), nil
 }
 
-// AssignAsOperator returns an Assign function that gives each explicit port
-// of a pipeline its backend number as frontend, moved up past numbers that
-// other pipelines hold in holders (port → pipeline name; it records what it
-// assigns, so later pipelines move past earlier ones). It writes the status
-// the operator would: ports, summary, Service type and PortsAssigned.
-func AssignAsOperator(holders map[pipeline.Port]string, now time.Time) func(p *v1alpha1.Pipeline) {
+// AssignAsOperator returns an Assign function that does what the operator
+// does for a created or updated pipeline, with the operator's own rules
+// (pipeline.Claims and pipeline.Assign): the pipeline's effective ports
+// claim frontends against the frontends the instance's other pipelines
+// hold (their status), the instance's health-check port and reserved;
+// unchanged entries keep theirs, new ones move up past taken numbers and
+// never past 65535. It writes the status the operator would: ports,
+// summary, Service type and PortsAssigned. A pipeline labelled as its
+// instance's health check gets the health-check port, as the operator
+// gives it. The function reads m's pipelines and instances without locking:
+// Memory calls it with its lock held; call it directly only while nothing
+// else uses m.
+func (m *Memory) AssignAsOperator(reserved pipeline.PortSet) func(p *v1alpha1.Pipeline) {
 	return func(p *v1alpha1.Pipeline) {
-		for port, owner := range holders {
-			if owner == p.Name {
-				delete(holders, port)
-			}
+		now := m.Now()
+		var spec *v1alpha1.CoreInstanceSpec
+		if inst, ok := m.instances[p.Spec.Instance]; ok {
+			spec = &inst.Spec
 		}
-		p.Status.Ports = nil
-		reassigned := false
-		for i, sp := range p.Spec.Ports {
-			proto := sp.Protocol
-			if proto == "" {
-				proto = v1alpha1.ProtocolTCP
+		var claims []pipeline.Claim
+		for _, o := range m.pipelines {
+			if o.Name == p.Name || o.Spec.Instance != p.Spec.Instance || isHealthCheck(o) {
+				continue
 			}
-			front := sp.Port
-			for holders[pipeline.Port{Protocol: proto, Number: front}] != "" {
-				front++
+			held := heldPorts(o.Status.Ports)
+			claims = append(claims, pipeline.Claims(o.Name, pipeline.EntriesFromStatus(held), held, now)...)
+		}
+		cond := metav1.Condition{Type: v1alpha1.ConditionPortsAssigned}
+		res, err := pipeline.ResolvePorts(&p.Spec)
+		switch {
+		case isHealthCheck(p) && spec != nil:
+			port := spec.HealthCheckPort()
+			p.Status.Ports = []v1alpha1.PortStatus{{Protocol: v1alpha1.ProtocolTCP, Frontend: port, Backend: port,
+				Name: "health", Since: metav1.NewTime(now), Source: "healthCheck.port"}}
+			cond.Status, cond.Reason = metav1.ConditionTrue, v1alpha1.ReasonAssigned
+			cond.Message = "health-check port tcp/" + strconv.Itoa(int(port))
+		case err != nil:
+			// As the operator does: an invalid generation keeps the
+			// frontends the pipeline holds.
+			held := heldPorts(p.Status.Ports)
+			claims = append(claims, pipeline.Claims(p.Name, pipeline.EntriesFromStatus(held), held, now)...)
+			assigned, conflicts := pipeline.Assign(claims, pipeline.Reserved(spec, reserved))
+			p.Status.Ports = nil
+			if r := pipeline.Group(assigned, conflicts)[p.Name]; r != nil {
+				p.Status.Ports = r.Ports
 			}
-			holders[pipeline.Port{Protocol: proto, Number: front}] = p.Name
-			st := v1alpha1.PortStatus{Protocol: proto, Frontend: front, Backend: sp.Port, Name: sp.Name,
-				Reassigned: front != sp.Port, Since: metav1.NewTime(now), Source: "ports[" + strconv.Itoa(i) + "]"}
-			reassigned = reassigned || st.Reassigned
-			p.Status.Ports = append(p.Status.Ports, st)
+			cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalidPorts, err.Error()
+		default:
+			claims = append(claims, pipeline.Claims(p.Name, res.Ports, p.Status.Ports, now)...)
+			assigned, conflicts := pipeline.Assign(claims, pipeline.Reserved(spec, reserved))
+			r := pipeline.Group(assigned, conflicts)[p.Name]
+			cond = r.Condition()
+			p.Status.Ports = nil
+			if r != nil {
+				p.Status.Ports = r.Ports
+			}
 		}
 		p.Status.PortSummary = pipeline.Summary(p.Status.Ports)
-		reason := v1alpha1.ReasonAssigned
-		if reassigned {
-			reason = v1alpha1.ReasonReassigned
-		}
-		meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionPortsAssigned,
-			Status: metav1.ConditionTrue, Reason: reason, ObservedGeneration: p.Generation, Message: "assigned in memory",
-			LastTransitionTime: metav1.NewTime(now)})
-		p.Status.ServiceType = p.Spec.EffectiveServiceType(nil)
+		cond.ObservedGeneration, cond.LastTransitionTime = p.Generation, metav1.NewTime(now)
+		meta.SetStatusCondition(&p.Status.Conditions, cond)
+		p.Status.ServiceType = p.Spec.EffectiveServiceType(spec)
 	}
+}
+
+// heldPorts are the entries of a status that hold a frontend.
+func heldPorts(ports []v1alpha1.PortStatus) []v1alpha1.PortStatus {
+	var out []v1alpha1.PortStatus
+	for _, st := range ports {
+		if st.Frontend != 0 {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+func isHealthCheck(p *v1alpha1.Pipeline) bool {
+	return p.Labels[manage.LabelRole] == manage.RoleHealthCheck
 }
 
 // WaitPipeline polls the store like manage.Client.WaitPipeline does.
