@@ -18,7 +18,9 @@
 // data dir K3s uses (server/tls, server/db, agent/etc/containerd,
 // agent/images, …), renders containerd's config.toml from config.toml.tmpl
 // when one is there, imports the image archives of <data-dir>/agent/images at
-// every start, writes the admin kubeconfig to /etc/rancher/k3s/k3s.yaml with
+// every start and pins them (io.cri-containerd.pinned=pinned), skipping those
+// an opt-in .cache.json records unchanged, and imports archives that appear
+// there while it runs (airgap.go), writes the admin kubeconfig to /etc/rancher/k3s/k3s.yaml with
 // write-kubeconfig-mode, and sends READY=1 to systemd once the API server
 // answers /readyz, as K3s does (the node becomes Ready later), never passing
 // NOTIFY_SOCKET to its children. After READY=1 it deploys K3s's packaged

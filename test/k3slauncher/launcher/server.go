@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -142,7 +141,8 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err := s.waitFor(ctx, kids, "containerd", func(ctx context.Context) error { return dial(ctx, "unix", ContainerdSocket) }); err != nil {
 		return err
 	}
-	if err := s.importImages(ctx, bins["ctr"], l.ImagesDir()); err != nil {
+	images := newAirGap(l.ImagesDir(), CtrImport(bins["ctr"], ContainerdSocket), s.logf)
+	if err := images.importAtStart(ctx); err != nil {
 		return err
 	}
 	kubeletArgs, err := s.kubeletArgs(creds, nodeIP)
@@ -193,7 +193,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		stopBG()
 		wg.Wait()
 	}()
-	for _, job := range s.backgroundJobs(cs, bins["ctr"], l, begin) {
+	for _, job := range append(s.backgroundJobs(cs, begin), images.watch) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -211,8 +211,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 
 // backgroundJobs run after READY=1 until the server stops, as K3s's
 // controllers do: the packaged components, the service load balancer and a
-// log line when the node becomes Ready.
-func (s *Server) backgroundJobs(cs kubernetes.Interface, ctr string, l Layout, begin time.Time) []func(context.Context) {
+// log line when the node becomes Ready (the air-gap image watcher runs
+// beside them).
+func (s *Server) backgroundJobs(cs kubernetes.Interface, begin time.Time) []func(context.Context) {
 	c := s.Config
 	jobs := []func(context.Context){
 		func(ctx context.Context) {
@@ -310,30 +311,6 @@ func dial(ctx context.Context, network, addr string) error {
 		return fmt.Errorf("dial %s: %w", addr, err)
 	}
 	return conn.Close()
-}
-
-// importImages imports every image archive of K3s's images directory into
-// containerd's k8s.io namespace, as K3s does at every start.
-func (s *Server) importImages(ctx context.Context, ctr, dir string) error {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", dir, err)
-	}
-	for _, e := range ents {
-		name := e.Name()
-		if e.IsDir() || !(strings.HasSuffix(name, ".tar") || strings.HasSuffix(name, ".tar.gz") ||
-			strings.HasSuffix(name, ".tgz") || strings.HasSuffix(name, ".tar.zst")) {
-			continue
-		}
-		begin := time.Now()
-		cmd := exec.CommandContext(ctx, ctr, "--address", ContainerdSocket, "-n", "k8s.io", "images", "import", filepath.Join(dir, name))
-		cmd.Env = ChildEnv(os.Environ())
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("import images from %s: %w: %s", name, err, strings.TrimSpace(string(out)))
-		}
-		s.logf("imported %s in %s", name, time.Since(begin).Round(time.Millisecond))
-	}
-	return nil
 }
 
 func nodeReady(ctx context.Context, cs kubernetes.Interface, name string) error {
