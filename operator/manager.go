@@ -37,9 +37,24 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultMetricsAddr      = ":8080"
+	// DefaultMetricsAddr serves metrics on loopback only: they are not
+	// authenticated, so only processes in the pod's network namespace (a
+	// sidecar, kubectl port-forward) may read them.
+	DefaultMetricsAddr      = "127.0.0.1:8080"
 	DefaultProbeAddr        = ":8081"
 	DefaultLeaderElectionID = "tpctl-operator.telemetry.tpctl.dev"
+)
+
+// Leader election timing. A leader that cannot renew its Lease within
+// DefaultRenewDeadline gives up and the operator exits; a single-node K3s
+// restarting its API server takes a minute or so, so the deadline is well
+// above that (the values OpenShift uses on single-node clusters for the same
+// reason). A stand-by takes over at most DefaultLeaseDuration after the
+// leader stops renewing.
+const (
+	DefaultLeaseDuration = 137 * time.Second
+	DefaultRenewDeadline = 107 * time.Second
+	DefaultRetryPeriod   = 26 * time.Second
 )
 
 // Options configure the operator's manager.
@@ -55,6 +70,9 @@ type Options struct {
 	LeaderElectionNamespace string
 	// LeaderElectionID names the lease (DefaultLeaderElectionID when empty).
 	LeaderElectionID string
+	// LeaseDuration, RenewDeadline and RetryPeriod time leader election
+	// (DefaultLeaseDuration, DefaultRenewDeadline, DefaultRetryPeriod when zero).
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// Namespaces limits the watch; empty watches all namespaces.
 	Namespaces []string
 	// Reserved are the node's own ports (see NodeReservedPorts).
@@ -106,6 +124,15 @@ func NewManager(cfg *rest.Config, o Options) (manager.Manager, error) {
 	if o.ProbeAddr == "0" {
 		o.ProbeAddr = ""
 	}
+	if o.LeaseDuration <= 0 {
+		o.LeaseDuration = DefaultLeaseDuration
+	}
+	if o.RenewDeadline <= 0 {
+		o.RenewDeadline = DefaultRenewDeadline
+	}
+	if o.RetryPeriod <= 0 {
+		o.RetryPeriod = DefaultRetryPeriod
+	}
 	owned := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy})
 	byObject := map[client.Object]cache.ByObject{}
 	// Services are cached whatever their labels: every LoadBalancer
@@ -129,6 +156,9 @@ func NewManager(cfg *rest.Config, o Options) (manager.Manager, error) {
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &o.LeaseDuration,
+		RenewDeadline:                 &o.RenewDeadline,
+		RetryPeriod:                   &o.RetryPeriod,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)

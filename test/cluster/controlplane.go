@@ -27,6 +27,8 @@ const ServiceCIDR = "10.96.0.0/16"
 type ControlPlane struct {
 	dir        string
 	procs      *group
+	apiBin     string
+	apiArgs    []string
 	admin      credential
 	kubeconfig string
 	started    time.Duration
@@ -110,6 +112,7 @@ func NewControlPlane(ctx context.Context, opts ControlPlaneOptions) (_ *ControlP
 	if err := waitUntil(ctx, cp.procs, "kine", tcpReady(kineAddr)); err != nil {
 		return nil, err
 	}
+	cp.apiBin, cp.apiArgs = paths["kube-apiserver"], args
 	p, err := startProcess("kube-apiserver", dir, paths["kube-apiserver"], args, nil)
 	if err != nil {
 		return nil, err
@@ -155,6 +158,24 @@ func (cp *ControlPlane) Logs(lines int) string {
 
 // DumpLogs writes the last lines of every component's log to w.
 func (cp *ControlPlane) DumpLogs(w io.Writer, lines int) { cp.procs.dumpLogs(w, lines) }
+
+// StopAPIServer stops kube-apiserver, as a restarting K3s does; kine and
+// its data stay. StartAPIServer brings it back.
+func (cp *ControlPlane) StopAPIServer() {
+	cp.procs.stop(10*time.Second, "kube-apiserver")
+	cp.procs.remove("kube-apiserver")
+}
+
+// StartAPIServer starts kube-apiserver again on the same address with the
+// same certificates and waits until it serves.
+func (cp *ControlPlane) StartAPIServer(ctx context.Context) error {
+	p, err := startProcess("kube-apiserver", cp.dir, cp.apiBin, cp.apiArgs, nil)
+	if err != nil {
+		return err
+	}
+	cp.procs.add(p)
+	return waitAPIReady(ctx, cp.procs, cp.admin.restConfig())
+}
 
 // Close stops the API server, then kine, and removes the harness directory.
 func (cp *ControlPlane) Close() error {

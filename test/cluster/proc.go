@@ -117,6 +117,19 @@ func (g *group) add(p *process) {
 	g.procs = append(g.procs, p)
 }
 
+// remove forgets the processes of that name (after they were stopped).
+func (g *group) remove(name string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	kept := g.procs[:0]
+	for _, p := range g.procs {
+		if p.name != name {
+			kept = append(kept, p)
+		}
+	}
+	g.procs = kept
+}
+
 func (g *group) list() []*process {
 	g.mu.Lock()
 	defer g.mu.Unlock()
