@@ -5,6 +5,7 @@ package operator
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,19 +26,27 @@ import (
 	"github.com/tpctl/tpctl/test/cluster"
 )
 
-// BenchmarkCreate500Pipelines creates 500 pipelines of one instance at once,
-// all asking for tcp/6000, against a `tpctl operator` process of its own
-// (so its memory is measured alone), and reports:
+// benchPipelines is the size of BenchmarkCreatePipelines.
+var benchPipelines = flag.Int("pipelines", 500, "pipelines BenchmarkCreatePipelines creates")
+
+// benchIdle is how long BenchmarkCreatePipelines lets the operator idle
+// before it reads its idle resident set.
+var benchIdle = flag.Duration("idle", 15*time.Second, "idle time before BenchmarkCreatePipelines reads the operator's idle RSS")
+
+// BenchmarkCreatePipelines creates -pipelines pipelines (500 by default) of
+// one instance at once, all asking for tcp/6000, against a `tpctl operator`
+// process of its own (so its memory is measured alone), and reports:
 //
-//	s-assigned  seconds until every pipeline has PortsAssigned for its
-//	            generation, with frontends checked to be unique
-//	s-steady    seconds until, in addition, every pipeline has its Service
-//	            and its Ready condition (status written by the operator)
+//	s-assigned   seconds until every pipeline has PortsAssigned for its
+//	             generation, with frontends checked to be unique
+//	s-steady     seconds until, in addition, every pipeline has its Service
+//	             and its Ready condition (status written by the operator)
 //	MiB-peak-rss the operator process's peak resident set (VmHWM)
+//	MiB-idle-rss its resident set (VmRSS) after -idle without changes
 //
-// Run: go test -tags integration -run '^$' -bench Create500 -benchtime 1x ./operator/
-func BenchmarkCreate500Pipelines(b *testing.B) {
-	const n = 500
+// Run: go test -tags integration -run '^$' -bench CreatePipelines -benchtime 1x ./operator/ -args -pipelines 5000
+func BenchmarkCreatePipelines(b *testing.B) {
+	n := *benchPipelines
 	b.StopTimer()
 	ctx := context.Background()
 	bin := buildTpctl(b)
@@ -65,7 +74,7 @@ func BenchmarkCreate500Pipelines(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				for j := range work {
-					p := newPipeline("bench", fmt.Sprintf("p%03d", j), tcpPort(6000))
+					p := newPipeline("bench", fmt.Sprintf("p%05d", j), tcpPort(6000))
 					if err := c.Create(ctx, p); err != nil {
 						b.Error(err)
 					}
@@ -119,7 +128,9 @@ func BenchmarkCreate500Pipelines(b *testing.B) {
 		b.ReportMetric(created.Seconds(), "s-created")
 		b.ReportMetric(assignedAt.Seconds(), "s-assigned")
 		b.ReportMetric(steadyAt.Seconds(), "s-steady")
-		b.ReportMetric(float64(op.peakRSS(b))/(1<<20), "MiB-peak-rss")
+		b.ReportMetric(float64(op.memory(b, "VmHWM:"))/(1<<20), "MiB-peak-rss")
+		time.Sleep(*benchIdle)
+		b.ReportMetric(float64(op.memory(b, "VmRSS:"))/(1<<20), "MiB-idle-rss")
 		op.stop(b)
 		cp.Close()
 	}
@@ -165,19 +176,20 @@ func startOperator(b *testing.B, bin, kubeconfig string) *operatorProc {
 	return op
 }
 
-func (o *operatorProc) peakRSS(b *testing.B) int64 {
+// memory reads one of the process's memory figures (VmHWM:, VmRSS:) in bytes.
+func (o *operatorProc) memory(b *testing.B, field string) int64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", o.cmd.Process.Pid))
 	require.NoError(b, err)
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			require.NoError(b, err)
 			return kb << 10
 		}
 	}
-	b.Fatal("no VmHWM in /proc status")
+	b.Fatalf("no %s in /proc status", field)
 	return 0
 }
 

@@ -531,6 +531,22 @@ type instanceStatus struct {
 
 func (r *CoreInstanceReconciler) writeInstance(ctx context.Context, inst *v1alpha1.CoreInstance, plans []*portPlan,
 	assigned []pipeline.Assignment, healthPending bool, now time.Time) error {
+	want, cond := wantInstanceStatus(inst, plans, assigned, healthPending, now)
+	st := &inst.Status
+	if st.ObservedGeneration == want.ObservedGeneration && st.PipelineCount == want.PipelineCount &&
+		equality.Semantic.DeepEqual(st.FrontendPorts, want.FrontendPorts) && sameCondition(st.Conditions, cond) {
+		return nil
+	}
+	if old := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady); old == nil || old.Status != cond.Status {
+		r.event(inst, nil, "Normal", "Ready"+string(cond.Status), "Reconcile", "%s", cond.Message)
+	}
+	return applyStatus(ctx, r.Client, v1alpha1.KindCoreInstance, client.ObjectKeyFromObject(inst), &want, FieldManager)
+}
+
+// wantInstanceStatus is the instance status a plan leads to, and its Ready
+// condition.
+func wantInstanceStatus(inst *v1alpha1.CoreInstance, plans []*portPlan, assigned []pipeline.Assignment,
+	healthPending bool, now time.Time) (instanceStatus, metav1.Condition) {
 	fronts := pipeline.FrontendPorts(assigned)
 	var notReady []string
 	for _, pl := range plans {
@@ -562,18 +578,20 @@ func (r *CoreInstanceReconciler) writeInstance(ctx context.Context, inst *v1alph
 		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonProgressing
 		cond.Message = limit(fmt.Sprintf("%d of %d pipeline(s) not ready: %s", len(notReady), count, listSome(notReady, 10)))
 	}
+	// The status stays small however many pipelines there are: past a
+	// limit it lists the lowest frontends and says how many there are.
+	if n := len(fronts); n > MaxFrontendPortsListed {
+		fronts = fronts[:MaxFrontendPortsListed]
+		cond.Message += fmt.Sprintf("; %d frontend port(s) in use, the lowest %d listed in frontendPorts (each pipeline's status has its own)",
+			n, MaxFrontendPortsListed)
+	}
 	want := instanceStatus{ObservedGeneration: inst.Generation, PipelineCount: int32(count), FrontendPorts: fronts,
 		Conditions: []metav1.Condition{withTransition(inst.Status.Conditions, cond, now)}}
-	st := &inst.Status
-	if st.ObservedGeneration == want.ObservedGeneration && st.PipelineCount == want.PipelineCount &&
-		equality.Semantic.DeepEqual(st.FrontendPorts, want.FrontendPorts) && sameCondition(st.Conditions, cond) {
-		return nil
-	}
-	if old := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady); old == nil || old.Status != cond.Status {
-		r.event(inst, nil, "Normal", "Ready"+string(cond.Status), "Reconcile", "%s", cond.Message)
-	}
-	return applyStatus(ctx, r.Client, v1alpha1.KindCoreInstance, client.ObjectKeyFromObject(inst), &want, FieldManager)
+	return want, cond
 }
+
+// MaxFrontendPortsListed bounds the instance's status.frontendPorts.
+const MaxFrontendPortsListed = 256
 
 // listSome joins the first n names and counts the rest.
 func listSome(names []string, n int) string {

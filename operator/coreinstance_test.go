@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -425,4 +426,25 @@ func FuzzParseReservedPort(f *testing.F) {
 			t.Fatalf("round trip of %q: %v, %v", s, again, err)
 		}
 	})
+}
+
+func TestInstanceStatusStaysBounded(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := &CoreInstanceReconciler{}
+	inst := testInstance()
+	var members []*v1alpha1.Pipeline
+	for i := range MaxFrontendPortsListed + 50 {
+		members = append(members, member(fmt.Sprintf("p%04d", i), t0, tcp(6000)))
+	}
+	plans, assigned := r.plan(inst, members, nil, t0)
+	require.Len(t, assigned, MaxFrontendPortsListed+50)
+	want, cond := wantInstanceStatus(inst, plans, assigned, false, t0)
+	assert.Len(t, want.FrontendPorts, MaxFrontendPortsListed)
+	assert.Equal(t, int32(6000), want.FrontendPorts[0].Port, "the lowest are listed")
+	assert.Equal(t, int32(MaxFrontendPortsListed+50), want.PipelineCount)
+	assert.Contains(t, cond.Message, fmt.Sprintf("%d frontend port(s) in use, the lowest %d listed", MaxFrontendPortsListed+50, MaxFrontendPortsListed))
+
+	want, cond = wantInstanceStatus(inst, plans[:3], assigned[:3], false, t0)
+	assert.Len(t, want.FrontendPorts, 3)
+	assert.NotContains(t, cond.Message, "listed")
 }
