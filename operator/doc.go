@@ -7,8 +7,20 @@
 // instance it lists every Pipeline whose spec.instance names it, resolves
 // each one's effective ports with package pipeline, and
 // runs pipeline.Assign once for the whole instance with the reserved set: the
-// node's own ports (the host-bound rows of the K3s port table, passed in as
-// Options.Reserved) plus the instance's health-check port. It then writes, per
+// node's own ports (the host-bound rows of the K3s port table) and those of
+// the enabled packaged components (Traefik's 80 and 443), passed in as
+// Options.Reserved; the frontends of every other LoadBalancer Service in the
+// cluster (K3s's servicelb makes each a port on every node; read from the
+// cache, which holds all Services, indexed by type); and the instance's
+// health-check port. Each skipped number is named with its holder in the
+// PortsAssigned message. A LoadBalancer Service created after an entry took
+// its frontend does not move it (older components never move); the entry's
+// message names the newcomer. Effective ports are memoised per pipeline uid
+// and generation, so a reconcile parses only changed configurations. A
+// pipeline whose new generation is invalid keeps claiming the frontends in
+// its status (its old workload and Service keep serving them); its
+// PortsAssigned condition is False and names the generation still served.
+// It then writes, per
 // pipeline, status.ports (protocol, frontend, backend, reassigned, since),
 // status.portSummary and the PortsAssigned condition, and on the instance
 // status.frontendPorts, status.pipelineCount and the Ready condition (True

@@ -24,8 +24,13 @@
 //
 //   - On a clash the newer component gets backend+1, +2, … until a free
 //     number is found; its backend stays. Older components never move.
-//   - Reserved ports (the node's own ports and the instance's health check,
-//     passed in by the caller) count as held by the oldest component.
+//   - Reserved ports (the node's own ports, packaged components, other
+//     LoadBalancer Services' frontends and the instance's health check,
+//     passed in by the caller as a PortSet) are never given out; each has a
+//     Hold naming its holder for the messages. A holder since always (the
+//     zero time) counts as the oldest component; one with a time is older or
+//     newer than a claim like any component, so a newer holder does not take
+//     a kept frontend away (Assignment.Contested reports it).
 //   - Past 65535 there is no frontend: the claim becomes a Conflict, which
 //     the operator reports as an error condition. Numbers never wrap around.
 //   - Ties in age are broken by pipeline name, then by entry index, so the
