@@ -304,3 +304,10 @@ func (s *PipelineSpec) EffectiveImage(instance *CoreInstanceSpec) string {
 	}
 	return instance.PipelineDefaults.Image
 }
+
+// AnnotationHostListeners on a pipeline lists the ports programs on the node
+// listened on when `tpctl pipeline create` ran there ("tcp/22=sshd,…", see
+// pipeline.FormatHostListeners). The operator gives none of them to the
+// instance's newer port entries as a frontend: with K3s's servicelb the
+// frontend would take that program's traffic.
+const AnnotationHostListeners = Group + "/host-listeners"
