@@ -7,7 +7,10 @@ import (
 	"sort"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -61,16 +64,82 @@ func (c InstanceChange) Validate() error {
 	return nil
 }
 
-// ValidateProxyURL checks a proxy address: an http or https URL with a host.
+// ValidateProxyURL checks a proxy address: an http or https URL with a
+// host. Its errors never repeat credentials the address carries.
 func ValidateProxyURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a URL: %w", s, err)
+		return fmt.Errorf("%q is not a URL", RedactProxyURL(s))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q: want http://host:port or https://host:port", s)
+		return fmt.Errorf("%q: want http://host:port or https://host:port", RedactProxyURL(s))
 	}
 	return nil
+}
+
+// ProxyHasCredentials reports whether a proxy URL carries a user name or
+// password (anything before an @ in its authority).
+func ProxyHasCredentials(s string) bool {
+	_, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		rest = s
+	}
+	authority, _, _ := strings.Cut(rest, "/")
+	return strings.Contains(authority, "@")
+}
+
+// RedactProxyURL replaces the credentials of a proxy URL with "***".
+func RedactProxyURL(s string) string {
+	if !ProxyHasCredentials(s) {
+		return s
+	}
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		scheme, rest = "", s
+	}
+	authority, path, hasPath := strings.Cut(rest, "/")
+	out := "***@" + authority[strings.LastIndex(authority, "@")+1:]
+	if ok {
+		out = scheme + "://" + out
+	}
+	if hasPath {
+		out += "/" + path
+	}
+	return out
+}
+
+// ProxySecretName names the Secret that holds the proxy URLs of an instance
+// whose proxies carry credentials.
+func ProxySecretName(instance string) string { return instance + "-proxy" }
+
+// ProxyText describes one proxy of an instance for display: the URL, with
+// any credentials redacted, or where it is kept when it is in a Secret.
+// key is v1alpha1.ProxySecretKeyHTTP or ProxySecretKeyHTTPS.
+func ProxyText(spec *v1alpha1.CoreInstanceSpec, key string) string {
+	v := spec.HTTPProxy
+	if key == v1alpha1.ProxySecretKeyHTTPS {
+		v = spec.HTTPSProxy
+	}
+	if v == "" && spec.ProxySecretRef != nil {
+		return "in Secret " + spec.ProxySecretRef.Name + " (key " + key + ")"
+	}
+	if v == "" {
+		return "-"
+	}
+	return RedactProxyURL(v)
+}
+
+// RedactInstance returns a copy of inst whose proxies carry no credentials
+// (an instance written before they moved into a Secret may still have some).
+func RedactInstance(inst *v1alpha1.CoreInstance) *v1alpha1.CoreInstance {
+	inst = inst.DeepCopy()
+	inst.Spec.HTTPProxy = RedactProxyURL(inst.Spec.HTTPProxy)
+	inst.Spec.HTTPSProxy = RedactProxyURL(inst.Spec.HTTPSProxy)
+	if inst.Annotations != nil {
+		// kubectl's last-applied configuration repeats the spec.
+		delete(inst.Annotations, "kubectl.kubernetes.io/last-applied-configuration")
+	}
+	return inst
 }
 
 // ApplyTo writes the change into spec.
@@ -140,7 +209,12 @@ func (c *Client) UpdateInstance(ctx context.Context, name string, ch InstanceCha
 		if err != nil {
 			return err
 		}
-		ch.ApplyTo(&inst.Spec)
+		if err := c.applyProxies(ctx, inst, ch, o); err != nil {
+			return err
+		}
+		rest := ch
+		rest.HTTPProxy, rest.HTTPSProxy = nil, nil // applied above
+		rest.ApplyTo(&inst.Spec)
 		sent := inst.DeepCopy()
 		var opts []client.UpdateOption
 		if o.DryRun {
@@ -165,4 +239,102 @@ func (c *Client) UpdateInstance(ctx context.Context, name string, ch InstanceCha
 		return nil, err
 	}
 	return out, nil
+}
+
+// applyProxies writes the proxy part of ch into inst. Proxies without
+// credentials stay in the spec. When either carries credentials, both go
+// into the Secret ProxySecretName (owned by the instance, so it goes with
+// it) and the spec names that Secret instead: pipeline pods then read them
+// through secretKeyRef, and the credentials appear in no resource other
+// than the Secret. A Secret no longer needed is deleted.
+func (c *Client) applyProxies(ctx context.Context, inst *v1alpha1.CoreInstance, ch InstanceChange, o WriteOptions) error {
+	if ch.HTTPProxy == nil && ch.HTTPSProxy == nil {
+		return nil
+	}
+	httpP, httpsP := inst.Spec.HTTPProxy, inst.Spec.HTTPSProxy
+	if ref := inst.Spec.ProxySecretRef; ref != nil {
+		sec := &corev1.Secret{}
+		err := c.c.Get(ctx, c.key(ref.Name), sec)
+		switch {
+		case err == nil:
+			httpP, httpsP = string(sec.Data[v1alpha1.ProxySecretKeyHTTP]), string(sec.Data[v1alpha1.ProxySecretKeyHTTPS])
+		case !apierrors.IsNotFound(err):
+			return apiError(fmt.Sprintf("read the proxy Secret %q of core instance %q", ref.Name, inst.Name), err)
+		}
+	}
+	if ch.HTTPProxy != nil {
+		httpP = *ch.HTTPProxy
+	}
+	if ch.HTTPSProxy != nil {
+		httpsP = *ch.HTTPSProxy
+	}
+	name := ProxySecretName(inst.Name)
+	if !ProxyHasCredentials(httpP) && !ProxyHasCredentials(httpsP) {
+		inst.Spec.HTTPProxy, inst.Spec.HTTPSProxy = httpP, httpsP
+		if ref := inst.Spec.ProxySecretRef; ref != nil && ref.Name == name {
+			var opts []client.DeleteOption
+			if o.DryRun {
+				opts = append(opts, client.DryRunAll)
+			}
+			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.namespace}}
+			if err := c.c.Delete(ctx, sec, opts...); client.IgnoreNotFound(err) != nil {
+				return apiError(fmt.Sprintf("delete the proxy Secret %q", name), err)
+			}
+		}
+		inst.Spec.ProxySecretRef = nil
+		return nil
+	}
+	data := map[string][]byte{}
+	if httpP != "" {
+		data[v1alpha1.ProxySecretKeyHTTP] = []byte(httpP)
+	}
+	if httpsP != "" {
+		data[v1alpha1.ProxySecretKeyHTTPS] = []byte(httpsP)
+	}
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.namespace,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "tpctl", v1alpha1.Group + "/instance": inst.Name},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.KindCoreInstance,
+				Name: inst.Name, UID: inst.UID}}},
+		Type: corev1.SecretTypeOpaque,
+		Data: data,
+	}
+	existing := &corev1.Secret{}
+	err := c.c.Get(ctx, c.key(name), existing)
+	switch {
+	case apierrors.IsNotFound(err):
+		var opts []client.CreateOption
+		if o.DryRun {
+			opts = append(opts, client.DryRunAll)
+		}
+		if err := c.c.Create(ctx, sec, opts...); err != nil {
+			return apiError(fmt.Sprintf("create the proxy Secret %q", name), err)
+		}
+	case err != nil:
+		return apiError(fmt.Sprintf("read the proxy Secret %q", name), err)
+	default:
+		if !metav1.IsControlledBy(existing, inst) && !hasOwnerUID(existing, inst.UID) {
+			return fmt.Errorf("Secret %s/%s exists and does not belong to core instance %q: not changed", c.namespace, name, inst.Name)
+		}
+		existing.Data, existing.Type = data, corev1.SecretTypeOpaque
+		var opts []client.UpdateOption
+		if o.DryRun {
+			opts = append(opts, client.DryRunAll)
+		}
+		if err := c.c.Update(ctx, existing, opts...); err != nil {
+			return apiError(fmt.Sprintf("update the proxy Secret %q", name), err)
+		}
+	}
+	inst.Spec.HTTPProxy, inst.Spec.HTTPSProxy = "", ""
+	inst.Spec.ProxySecretRef = &corev1.LocalObjectReference{Name: name}
+	return nil
+}
+
+func hasOwnerUID(obj metav1.Object, uid types.UID) bool {
+	for _, r := range obj.GetOwnerReferences() {
+		if r.UID == uid {
+			return true
+		}
+	}
+	return false
 }

@@ -205,7 +205,7 @@ func WriteInstances(w io.Writer, items []v1alpha1.CoreInstance) error {
 	for i := range items {
 		c := &items[i]
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Status.PipelineCount, HealthCheckText(c),
-			InstanceReadyText(c), dash(c.Spec.HTTPProxy), dash(c.Spec.HTTPSProxy), dash(c.Spec.NoProxy))
+			InstanceReadyText(c), ProxyText(&c.Spec, v1alpha1.ProxySecretKeyHTTP), ProxyText(&c.Spec, v1alpha1.ProxySecretKeyHTTPS), dash(c.Spec.NoProxy))
 	}
 	return tw.Flush()
 }
@@ -219,8 +219,8 @@ func WriteInstance(w io.Writer, c *v1alpha1.CoreInstance) error {
 	row("Namespace", c.Namespace)
 	row("Ready", InstanceReadyText(c))
 	row("Pipelines", strconv.Itoa(int(c.Status.PipelineCount)))
-	row("HTTP proxy", dash(c.Spec.HTTPProxy))
-	row("HTTPS proxy", dash(c.Spec.HTTPSProxy))
+	row("HTTP proxy", ProxyText(&c.Spec, v1alpha1.ProxySecretKeyHTTP))
+	row("HTTPS proxy", ProxyText(&c.Spec, v1alpha1.ProxySecretKeyHTTPS))
 	row("No proxy", dash(c.Spec.NoProxy))
 	hc := HealthCheckText(c)
 	if c.Spec.HealthCheckEnabled() {

@@ -28,8 +28,10 @@ health-check pipeline (TCP 2020 by default). tpctl install creates one.`,
 	return cmd
 }
 
+// withInstanceKind prepares an instance for output: kind set, managed
+// fields dropped and any proxy credentials redacted.
 func withInstanceKind(c *v1alpha1.CoreInstance) *v1alpha1.CoreInstance {
-	c = c.DeepCopy()
+	c = manage.RedactInstance(c)
 	c.APIVersion, c.Kind = v1alpha1.GroupVersion.String(), v1alpha1.KindCoreInstance
 	c.ManagedFields = nil
 	return c
