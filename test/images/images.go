@@ -1,5 +1,5 @@
 // Package images builds the container images of the test harness from the Go
-// programs beside it (pause, sink, probe, klipperlb, traefik), with internal/ociimage: static binaries,
+// programs beside it (pause, sink, probe, klipperlb, traefik, localpath), with internal/ociimage: static binaries,
 // one layer, docker-archive tarballs for `ctr images import`.
 package images
 
@@ -23,6 +23,8 @@ const (
 	// servicelb pods and packaged Traefik.
 	KlipperLBRef = "tpctl.test/klipper-lb:1"
 	TraefikRef   = "tpctl.test/traefik:1"
+	// LocalPathRef stands in for rancher/local-path-provisioner.
+	LocalPathRef = "tpctl.test/local-path-provisioner:1"
 )
 
 // Program is a Go main package packaged as an image.
@@ -73,6 +75,15 @@ func Traefik() Program {
 	return Program{
 		Package: "github.com/tpctl/tpctl/test/images/traefik", Ref: TraefikRef,
 		Binary: "/traefik", User: "65532:65532", Entrypoint: []string{"/traefik"},
+	}
+}
+
+// LocalPath provisions hostPath volumes: see test/images/localpath. It runs
+// as root to make directories in the node's storage directory.
+func LocalPath() Program {
+	return Program{
+		Package: "github.com/tpctl/tpctl/test/images/localpath", Ref: LocalPathRef,
+		Binary: "/localpath", User: "0:0", Entrypoint: []string{"/localpath"},
 	}
 }
 

@@ -17,7 +17,7 @@ func TestBuildImages(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	for _, p := range []Program{Pause(), Sink(), Probe(), KlipperLB(), Traefik()} {
+	for _, p := range []Program{Pause(), Sink(), Probe(), KlipperLB(), Traefik(), LocalPath()} {
 		t.Run(p.Ref, func(t *testing.T) {
 			path, err := Build(ctx, t.TempDir(), p)
 			require.NoError(t, err)

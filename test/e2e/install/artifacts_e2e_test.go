@@ -52,7 +52,7 @@ func goBuild(ctx context.Context, root, out, pkg string, ldflags string) error {
 }
 
 // buildArtifacts builds tpctl as `make build` does, the launcher, and the
-// images (pause, CoreDNS, sink, svclb, Traefik; internal/ociimage) into dir.
+// images (pause, CoreDNS, sink, svclb, Traefik, local-path; internal/ociimage) into dir.
 func buildArtifacts(ctx context.Context, dir string) (artifacts, error) {
 	var a artifacts
 	root, err := moduleRoot()
@@ -108,10 +108,10 @@ func buildArtifacts(ctx context.Context, dir string) (artifacts, error) {
 		return a, err
 	}
 	// The images of K3s's packaged components that the launcher deploys
-	// (K3s's air-gap archive carries its own): the svclb pods' and
-	// Traefik's stand-ins.
+	// (K3s's air-gap archive carries its own): the stand-ins of the svclb
+	// pods, Traefik and the local-path provisioner.
 	a.images = []string{pause, dnsTar, sink}
-	for _, p := range []images.Program{images.KlipperLB(), images.Traefik()} {
+	for _, p := range []images.Program{images.KlipperLB(), images.Traefik(), images.LocalPath()} {
 		tar, err := images.Build(ctx, imgDir, p)
 		if err != nil {
 			return a, err

@@ -26,11 +26,11 @@ import (
 	"github.com/tpctl/tpctl/test/k3slauncher/launcher"
 )
 
-// defaultsConfig keeps K3s's packaged Traefik and service load balancer,
-// as a default install does; only what the launcher does not deploy is
-// disabled.
+// defaultsConfig keeps K3s's packaged Traefik, service load balancer and
+// local storage, as a default install does; only what the launcher does
+// not deploy (metrics-server) is disabled.
 const defaultsConfig = `nodeIP: ` + nodeIP + `
-disable: [metrics-server, local-storage]
+disable: [metrics-server]
 airGap: true
 `
 
@@ -81,7 +81,8 @@ func TestDefaultComponentsOnBootedHost(t *testing.T) {
 	e.checkNode(ctx, t)
 
 	ok := t.Run("traefik holds 80 and 443", e.traefik) &&
-		t.Run("LoadBalancer Service carries bytes, a clash stays Pending", e.loadBalancers)
+		t.Run("LoadBalancer Service carries bytes, a clash stays Pending", e.loadBalancers) &&
+		t.Run("local-path volume on the node", e.localPath)
 	if _, charts := r.stepEvent("wait for core instance", installer.EventDone); charts && ok {
 		t.Run("health-check pipeline answers on the node address", e.healthCheckOnNode)
 	}
@@ -316,4 +317,62 @@ func (e *e2e) healthCheckOnNode(t *testing.T) {
 		code, body, err := httpGet(ctx, "http://"+nodeIP+":2020/healthz")
 		return err == nil && code == http.StatusOK && strings.TrimSpace(body) == "ok"
 	}, 2*time.Minute, 2*time.Second, "the health-check pipeline does not answer on %s:2020", nodeIP)
+}
+
+const pvcManifest = `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: default}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 64Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: uses-data, namespace: default}
+spec:
+  containers:
+  - name: sink
+    image: ` + images.SinkRef + `
+    imagePullPolicy: Never
+    args: [--http, ":8080"]
+    volumeMounts: [{name: data, mountPath: /data}]
+  volumes:
+  - {name: data, persistentVolumeClaim: {claimName: data}}
+`
+
+// localPath: a claim without a class gets K3s's default local-path class,
+// waits for its pod, and is bound to a hostPath volume in
+// <data-dir>/storage/pvc-<uid>_<namespace>_<claim>; deleting the claim
+// removes the directory.
+func (e *e2e) localPath(t *testing.T) {
+	ctx := e.ctx(t, 5*time.Minute)
+	out, err := e.kubectl(ctx, "get", "storageclass", "local-path", "-o",
+		`jsonpath={.provisioner} {.volumeBindingMode} {.metadata.annotations.storageclass\.kubernetes\.io/is-default-class}`)
+	require.NoError(t, err)
+	assert.Equal(t, "rancher.io/local-path WaitForFirstConsumer true", out)
+	e.apply(ctx, t, "pvc.yaml", pvcManifest)
+	var uid string
+	require.Eventually(t, func() bool {
+		out, err = e.kubectl(ctx, "-n", "default", "get", "pvc", "data", "-o", "jsonpath={.status.phase} {.metadata.uid}")
+		f := strings.Fields(out)
+		if err != nil || len(f) != 2 || f[0] != "Bound" {
+			return false
+		}
+		uid = f[1]
+		return true
+	}, 3*time.Minute, time.Second, "the claim was never bound: %q %v", out, err)
+	dir := installer.DefaultDataDir + "/storage/pvc-" + uid + "_default_data"
+	require.Eventually(t, func() bool {
+		out, err = e.kubectl(ctx, "-n", "default", "get", "pod", "uses-data", "-o", "jsonpath={.status.phase}")
+		return err == nil && out == "Running"
+	}, 2*time.Minute, time.Second, "the pod using the claim does not run: %q %v", out, err)
+	st, err := os.Stat(e.h.Path(dir))
+	require.NoError(t, err, "the volume directory on the node")
+	assert.True(t, st.IsDir())
+	_, err = e.kubectl(ctx, "delete", "-f", "/root/tpctl-e2e/pvc.yaml", "--wait=true", "--timeout=2m")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(e.h.Path(dir))
+		return os.IsNotExist(err)
+	}, 2*time.Minute, time.Second, "the released volume's directory %s was not removed", dir)
 }

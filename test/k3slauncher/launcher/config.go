@@ -64,7 +64,7 @@ func components() []string {
 // notProvided are packaged components this launcher does not run: a
 // configuration must disable them, or the node would wait for add-ons that
 // never come.
-func notProvided() []string { return []string{"local-storage", "metrics-server"} }
+func notProvided() []string { return []string{"metrics-server"} }
 
 // Args is a parsed `server` command line: the config file to read and the
 // keys given as flags.

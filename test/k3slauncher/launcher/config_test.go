@@ -188,7 +188,7 @@ func TestRejectsBadValues(t *testing.T) {
 		})
 	}
 	_, err := Load(Args{ConfigFile: "c"}, fileOf("node-name: n\n"), noDir)
-	assert.ErrorContains(t, err, "does not deploy local-storage, metrics-server")
+	assert.ErrorContains(t, err, "does not deploy metrics-server")
 }
 
 func TestConfigFileReadError(t *testing.T) {

@@ -25,7 +25,9 @@
 // answers /readyz, as K3s does (the node becomes Ready later), never passing
 // NOTIFY_SOCKET to its children. After READY=1 it deploys K3s's packaged
 // components unless disabled: CoreDNS, Traefik (a stand-in image holding 80
-// and 443 through a LoadBalancer Service) and the service load balancer
+// and 443 through a LoadBalancer Service), local storage (the default
+// StorageClass local-path and a stand-in provisioner making hostPath
+// volumes in <data-dir>/storage) and the service load balancer
 // (servicelb.go: a svclb-<service>-<uid> DaemonSet per LoadBalancer Service
 // whose pods hold hostPort = port, and the nodes of Ready svclb pods as the
 // Service's ingress). On SIGTERM it stops the components in order (kubelet
@@ -34,8 +36,8 @@
 // KillMode=process.
 //
 // What it does not do: flannel (the bridge network stands in for it;
-// flannel-backend none runs no network), metrics-server and the local-path
-// provisioner (a configuration must disable them), HelmChart resources
-// (Traefik is created directly, not through helm-install jobs), agents
+// flannel-backend none runs no network), metrics-server (a configuration
+// must disable it), HelmChart resources (Traefik is created directly, not
+// through helm-install jobs), agents
 // joining, and any K3s key tpctl does not write.
 package launcher

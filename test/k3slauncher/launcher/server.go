@@ -232,6 +232,12 @@ func (s *Server) backgroundJobs(cs kubernetes.Interface, begin time.Time) []func
 			s.retry(ctx, "Traefik add-on", func(ctx context.Context) error { return deployTraefik(ctx, cs) })
 		})
 	}
+	if !c.Disabled("local-storage") {
+		l := Layout{Data: c.DataDir}
+		jobs = append(jobs, func(ctx context.Context) {
+			s.retry(ctx, "local-storage add-on", func(ctx context.Context) error { return deployLocalStorage(ctx, cs, l) })
+		})
+	}
 	if !c.Disabled("servicelb") {
 		lb := &serviceLB{cs: cs, image: ServiceLBImage, logf: s.logf}
 		jobs = append(jobs, func(ctx context.Context) {
