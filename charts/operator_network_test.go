@@ -78,3 +78,37 @@ func TestOperatorNetworkDefaults(t *testing.T) {
 	_, pols = renderedOperator(t, map[string]any{"networkPolicy": map[string]any{"enabled": false}})
 	assert.Empty(t, pols)
 }
+
+// Proxy credentials given to the core-instance chart land in a Secret, never
+// in the CoreInstance.
+func TestCoreInstanceProxyCredentialsInASecret(t *testing.T) {
+	const sentinel = "Sentinel-Pw-91ab"
+	out := render(t, CoreInstance, map[string]any{"proxy": map[string]any{
+		"httpProxy": "http://bob:" + sentinel + "@proxy:3128", "httpsProxy": "http://proxy:3129", "noProxy": "localhost"}}, false)
+	dec := yaml.NewYAMLOrJSONDecoder(strings.NewReader(out), 4096)
+	kinds := map[string]map[string]any{}
+	for {
+		var raw map[string]any
+		if err := dec.Decode(&raw); err == io.EOF {
+			break
+		} else {
+			require.NoError(t, err)
+		}
+		kinds[raw["kind"].(string)] = raw
+	}
+	require.Contains(t, kinds, "Secret")
+	require.Contains(t, kinds, "CoreInstance")
+	sec := kinds["Secret"]
+	assert.Equal(t, "tp-proxy", sec["metadata"].(map[string]any)["name"])
+	assert.Equal(t, "http://bob:"+sentinel+"@proxy:3128", sec["stringData"].(map[string]any)["httpProxy"])
+	spec := kinds["CoreInstance"]["spec"].(map[string]any)
+	assert.Equal(t, map[string]any{"name": "tp-proxy"}, spec["proxySecretRef"], "the release is named tp")
+	assert.NotContains(t, spec, "httpProxy")
+	assert.Equal(t, "localhost", spec["noProxy"])
+	assert.NotContains(t, mustJSON(t, kinds["CoreInstance"]), sentinel)
+
+	// Without credentials the URLs stay in the spec.
+	out = render(t, CoreInstance, map[string]any{"proxy": map[string]any{"httpProxy": "http://proxy:3128"}}, false)
+	assert.NotContains(t, out, "kind: Secret")
+	assert.Contains(t, out, `httpProxy: "http://proxy:3128"`)
+}

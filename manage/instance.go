@@ -246,7 +246,10 @@ func (c *Client) UpdateInstance(ctx context.Context, name string, ch InstanceCha
 // into the Secret ProxySecretName (owned by the instance, so it goes with
 // it) and the spec names that Secret instead: pipeline pods then read them
 // through secretKeyRef, and the credentials appear in no resource other
-// than the Secret. A Secret no longer needed is deleted.
+// than the Secret. A Secret no longer needed is deleted. An existing Secret
+// of that name is changed only when it belongs to the instance (an owner
+// reference, or the label telemetry.tpctl.dev/instance the core-instance
+// chart sets).
 func (c *Client) applyProxies(ctx context.Context, inst *v1alpha1.CoreInstance, ch InstanceChange, o WriteOptions) error {
 	if ch.HTTPProxy == nil && ch.HTTPSProxy == nil {
 		return nil
@@ -313,7 +316,7 @@ func (c *Client) applyProxies(ctx context.Context, inst *v1alpha1.CoreInstance, 
 	case err != nil:
 		return apiError(fmt.Sprintf("read the proxy Secret %q", name), err)
 	default:
-		if !metav1.IsControlledBy(existing, inst) && !hasOwnerUID(existing, inst.UID) {
+		if !hasOwnerUID(existing, inst.UID) && existing.Labels[v1alpha1.Group+"/instance"] != inst.Name {
 			return fmt.Errorf("Secret %s/%s exists and does not belong to core instance %q: not changed", c.namespace, name, inst.Name)
 		}
 		existing.Data, existing.Type = data, corev1.SecretTypeOpaque
