@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
 )
 
@@ -111,4 +112,38 @@ func TestCoreInstanceProxyCredentialsInASecret(t *testing.T) {
 	out = render(t, CoreInstance, map[string]any{"proxy": map[string]any{"httpProxy": "http://proxy:3128"}}, false)
 	assert.NotContains(t, out, "kind: Secret")
 	assert.Contains(t, out, `httpProxy: "http://proxy:3128"`)
+}
+
+// By default the operator may write only in the namespace of the install's
+// core instance; cluster-wide it only lists and watches Services.
+func TestOperatorRBACIsNamespacedByDefault(t *testing.T) {
+	dec := yaml.NewYAMLOrJSONDecoder(strings.NewReader(render(t, Operator, nil, false)), 4096)
+	var clusterRules, defaultRules []rbacv1.PolicyRule
+	for {
+		var raw map[string]any
+		if err := dec.Decode(&raw); err == io.EOF {
+			break
+		} else {
+			require.NoError(t, err)
+		}
+		data, err := yaml.ToJSON([]byte(mustJSON(t, raw)))
+		require.NoError(t, err)
+		switch raw["kind"] {
+		case "ClusterRole":
+			var r rbacv1.ClusterRole
+			require.NoError(t, jsonUnmarshal(data, &r))
+			clusterRules = append(clusterRules, r.Rules...)
+		case "Role":
+			var r rbacv1.Role
+			require.NoError(t, jsonUnmarshal(data, &r))
+			if r.Namespace == "default" {
+				defaultRules = append(defaultRules, r.Rules...)
+			}
+		}
+	}
+	assert.Equal(t, []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"list", "watch"}}}, clusterRules)
+	assert.NotEmpty(t, defaultRules, "a Role in the core instance's namespace")
+
+	dep, _ := renderedOperator(t, nil)
+	assert.Contains(t, dep.Spec.Template.Spec.Containers[0].Args, "--namespace=default")
 }

@@ -73,7 +73,9 @@ type Options struct {
 	// LeaseDuration, RenewDeadline and RetryPeriod time leader election
 	// (DefaultLeaseDuration, DefaultRenewDeadline, DefaultRetryPeriod when zero).
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
-	// Namespaces limits the watch; empty watches all namespaces.
+	// Namespaces limits the watch to the namespaces of the core instances;
+	// empty watches all namespaces. Services are read in every namespace
+	// either way (LoadBalancer frontends are node ports).
 	Namespaces []string
 	// Reserved are the node's own ports (see NodeReservedPorts).
 	Reserved pipeline.PortSet
@@ -146,6 +148,9 @@ func NewManager(cfg *rest.Config, o Options) (manager.Manager, error) {
 		for _, ns := range o.Namespaces {
 			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
 		}
+		// Only Services are read everywhere (list and watch, nothing else):
+		// a LoadBalancer Service in any namespace holds node ports.
+		byObject[&corev1.Service{}] = cache.ByObject{Namespaces: map[string]cache.Config{cache.AllNamespaces: {}}}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
