@@ -283,7 +283,9 @@ func (r *CoreInstanceReconciler) plan(inst *v1alpha1.CoreInstance, members []*v1
 		pl.warnings = rp.res.Warnings
 		claims = append(claims, pipeline.Claims(p.Name, rp.res.Ports, p.Status.Ports, now)...)
 	}
-	assigned, conflicts := pipeline.Assign(claims, pipeline.Reserved(&inst.Spec, taken))
+	reserved := pipeline.Reserved(&inst.Spec, taken)
+	holdHostListeners(reserved, members)
+	assigned, conflicts := pipeline.Assign(claims, reserved)
 	groups := pipeline.Group(assigned, conflicts)
 	for _, pl := range plans {
 		p := pl.p
@@ -322,6 +324,16 @@ func (r *CoreInstanceReconciler) plan(inst *v1alpha1.CoreInstance, members []*v1
 		pl.want.Conditions = []metav1.Condition{withTransition(p.Status.Conditions, cond, now)}
 	}
 	return plans, assigned
+}
+
+// holdHostListeners adds the host listeners `tpctl pipeline create`
+// recorded on members (see pipeline.HoldHostListeners).
+func holdHostListeners(reserved pipeline.PortSet, members []*v1alpha1.Pipeline) {
+	for _, p := range members {
+		if v := p.Annotations[v1alpha1.AnnotationHostListeners]; v != "" {
+			pipeline.HoldHostListeners(reserved, p.Name, p.CreationTimestamp.Time, v)
+		}
+	}
 }
 
 // servedPorts are the ports of a status that hold a frontend.

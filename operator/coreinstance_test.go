@@ -448,3 +448,27 @@ func TestInstanceStatusStaysBounded(t *testing.T) {
 	assert.Len(t, want.FrontendPorts, 3)
 	assert.NotContains(t, cond.Message, "listed")
 }
+
+func TestPlanSkipsRecordedHostListeners(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := &CoreInstanceReconciler{}
+	inst := testInstance()
+	old := member("old", t0, tcp(22))
+	plans, _ := r.plan(inst, []*v1alpha1.Pipeline{old}, nil, t0)
+	feedBack(plans)
+	require.Equal(t, int32(22), old.Status.Ports[0].Frontend)
+
+	// A pipeline created later on the node recorded sshd on 22 and nginx on 8080.
+	p := member("p", t0.Add(time.Minute), tcp(8080), tcp(22))
+	p.Annotations = map[string]string{v1alpha1.AnnotationHostListeners: "tcp/22=sshd,tcp/8080=nginx"}
+	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{old, p}, nil, t0.Add(time.Minute))
+	got := byName(plans)
+	assert.Equal(t, int32(22), got["old"].want.Ports[0].Frontend, "an older entry keeps its frontend")
+	assert.Equal(t, []int32{8081, 23}, []int32{got["p"].want.Ports[0].Frontend, got["p"].want.Ports[1].Frontend})
+	assert.Contains(t, got["p"].want.Conditions[0].Message,
+		"tcp/8080 is taken by host program nginx (seen on the node when pipeline p was created); frontend 8081")
+
+	p.Annotations[v1alpha1.AnnotationHostListeners] = "garbage"
+	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{p}, nil, t0.Add(time.Minute))
+	assert.Equal(t, int32(8080), plans[0].want.Ports[0].Frontend, "an unreadable annotation adds nothing")
+}

@@ -229,3 +229,97 @@ func FormatPortFlag(p v1alpha1.PipelinePort) string {
 	}
 	return s
 }
+
+// HostListener is a port a program on the node listens on: with K3s's
+// servicelb a LoadBalancer frontend on that number would take its traffic.
+type HostListener struct {
+	Port    Port
+	Program string
+}
+
+// Bounds of a host-listener list (see FormatHostListeners).
+const (
+	MaxHostListeners    = 64
+	maxHostProgramChars = 32
+)
+
+// FormatHostListeners renders listeners as "tcp/22=sshd,udp/5353=avahi-daemon"
+// for the pipeline annotation v1alpha1.AnnotationHostListeners: sorted, one
+// entry per port, at most MaxHostListeners (the lowest ports), program names
+// cut to letters, digits, '.', '_' and '-' ("unknown" when none is left).
+func FormatHostListeners(ls []HostListener) string {
+	byPort := map[Port]string{}
+	for _, l := range ls {
+		if !l.Port.Protocol.Valid() || l.Port.Number < MinPort || l.Port.Number > MaxPort {
+			continue
+		}
+		if _, dup := byPort[l.Port]; !dup {
+			byPort[l.Port] = cleanProgram(l.Program)
+		}
+	}
+	set := make(PortSet, len(byPort))
+	for p := range byPort {
+		set.Add(p)
+	}
+	ports := set.Sorted()
+	if len(ports) > MaxHostListeners {
+		ports = ports[:MaxHostListeners]
+	}
+	parts := make([]string, len(ports))
+	for i, p := range ports {
+		parts[i] = p.String() + "=" + byPort[p]
+	}
+	return strings.Join(parts, ",")
+}
+
+func cleanProgram(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= maxHostProgramChars {
+			break
+		}
+		if r < 0x80 && (r == '.' || r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() == 0 {
+		return "unknown"
+	}
+	return b.String()
+}
+
+// ParseHostListeners reads what FormatHostListeners writes. It refuses more
+// than MaxHostListeners entries and any entry it cannot read.
+func ParseHostListeners(s string) ([]HostListener, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if len(s) > MaxHostListeners*(len("tcp/65535=")+maxHostProgramChars+1) {
+		return nil, fmt.Errorf("host listeners: %d bytes is too long", len(s))
+	}
+	entries := strings.Split(s, ",")
+	if len(entries) > MaxHostListeners {
+		return nil, fmt.Errorf("host listeners: %d entries, at most %d", len(entries), MaxHostListeners)
+	}
+	out := make([]HostListener, 0, len(entries))
+	for _, e := range entries {
+		spec, prog, ok := strings.Cut(e, "=")
+		if !ok || prog == "" || cleanProgram(prog) != prog {
+			return nil, fmt.Errorf("host listener %q: want PROTOCOL/PORT=PROGRAM", e)
+		}
+		proto, num, ok := strings.Cut(spec, "/")
+		if !ok {
+			return nil, fmt.Errorf("host listener %q: want PROTOCOL/PORT=PROGRAM", e)
+		}
+		p, err := ParseProtocol(proto)
+		if err != nil {
+			return nil, fmt.Errorf("host listener %q: %w", e, err)
+		}
+		n, err := ParsePortNumber(num)
+		if err != nil {
+			return nil, fmt.Errorf("host listener %q: %w", e, err)
+		}
+		out = append(out, HostListener{Port: Port{Protocol: p, Number: n}, Program: prog})
+	}
+	return out, nil
+}

@@ -78,3 +78,52 @@ func TestPortSetHoldKeepsTheOlderHolder(t *testing.T) {
 	s.Add(TCP(2300))
 	assert.Equal(t, "LoadBalancer Service a/x", s[TCP(2300)].By, "Add keeps the holder")
 }
+
+func TestHostListenersRoundTrip(t *testing.T) {
+	s := FormatHostListeners([]HostListener{
+		{Port: UDP(5353), Program: "avahi-daemon"}, {Port: TCP(22), Program: "sshd"}, {Port: TCP(22), Program: "other"},
+		{Port: TCP(80), Program: "ng inx,=/"}, {Port: TCP(81), Program: "∆"}, {Port: TCP(0), Program: "bad"},
+	})
+	assert.Equal(t, "tcp/22=sshd,tcp/80=nginx,tcp/81=unknown,udp/5353=avahi-daemon", s)
+	ls, err := ParseHostListeners(s)
+	require.NoError(t, err)
+	assert.Equal(t, []HostListener{{TCP(22), "sshd"}, {TCP(80), "nginx"}, {TCP(81), "unknown"}, {UDP(5353), "avahi-daemon"}}, ls)
+
+	var many []HostListener
+	for i := range MaxHostListeners + 10 {
+		many = append(many, HostListener{Port: TCP(int32(1000 + i)), Program: "p"})
+	}
+	ls, err = ParseHostListeners(FormatHostListeners(many))
+	require.NoError(t, err)
+	assert.Len(t, ls, MaxHostListeners)
+
+	for _, bad := range []string{"tcp/22", "tcp/22=", "22=sshd", "sctp/22=x", "tcp/70000=x", "tcp/22=a b"} {
+		_, err := ParseHostListeners(bad)
+		assert.Error(t, err, bad)
+	}
+	empty, err := ParseHostListeners("")
+	assert.NoError(t, err)
+	assert.Nil(t, empty)
+}
+
+func FuzzParseHostListeners(f *testing.F) {
+	for _, s := range []string{"tcp/22=sshd", "tcp/22=sshd,udp/53=dnsmasq", "x", ",", "tcp/1=a,tcp/1=b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ls, err := ParseHostListeners(s)
+		if err != nil {
+			return
+		}
+		if len(ls) > MaxHostListeners {
+			t.Fatalf("%d entries", len(ls))
+		}
+		again, err := ParseHostListeners(FormatHostListeners(ls))
+		if err != nil {
+			t.Fatalf("round trip of %q: %v", s, err)
+		}
+		if len(again) > len(ls) {
+			t.Fatalf("round trip of %q grew", s)
+		}
+	})
+}

@@ -239,3 +239,19 @@ func Reserved(instance *v1alpha1.CoreInstanceSpec, taken PortSet) PortSet {
 
 // HealthCheckHolder names the holder of an instance's health-check port.
 const HealthCheckHolder = "the instance's health-check pipeline"
+
+// HoldHostListeners adds to reserved the node's host listeners recorded on
+// a pipeline (recorded is its v1alpha1.AnnotationHostListeners value), each
+// held since the pipeline's creation: entries older than that keep their
+// frontends, newer ones skip the number. A value that does not parse adds
+// nothing: it could only ever add ports.
+func HoldHostListeners(reserved PortSet, pipeline string, created time.Time, recorded string) {
+	ls, err := ParseHostListeners(recorded)
+	if err != nil {
+		return
+	}
+	for _, l := range ls {
+		reserved.Hold(l.Port, Hold{Since: created,
+			By: "host program " + l.Program + " (seen on the node when pipeline " + pipeline + " was created)"})
+	}
+}

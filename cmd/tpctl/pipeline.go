@@ -16,6 +16,8 @@ import (
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/internal/cli"
 	"github.com/tpctl/tpctl/manage"
+	"github.com/tpctl/tpctl/pipeline"
+	"github.com/tpctl/tpctl/preflight/ports"
 )
 
 // clusterClient is what the pipeline and instance commands need.
@@ -31,10 +33,83 @@ type clusterDeps struct {
 	// isTerminal reports whether r is an interactive terminal.
 	isTerminal func(r any) bool
 	now        func() time.Time
+	// hostListeners returns the ports programs on this host listen on, or
+	// nil when the host is not a node tpctl installed; nil skips the check.
+	hostListeners func() ([]pipeline.HostListener, error)
 }
 
 func defaultClusterDeps() clusterDeps {
-	return clusterDeps{connect: connectCluster, isTerminal: isTerminal, now: time.Now}
+	return clusterDeps{connect: connectCluster, isTerminal: isTerminal, now: time.Now, hostListeners: nodeListeners}
+}
+
+// nodeListeners reads the listening sockets of this host when it is the
+// K3s node tpctl installed (its kubeconfig exists): TCP listeners and bound
+// UDP sockets on any address but loopback, each with its program's name.
+func nodeListeners() ([]pipeline.HostListener, error) {
+	if _, err := os.Stat(manage.K3sKubeconfig); err != nil {
+		return nil, nil
+	}
+	t, err := ports.ReadSocketTable("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []pipeline.HostListener
+	for _, proto := range []ports.Protocol{ports.TCP, ports.UDP} {
+		for _, sock := range t.Conflicts(ports.Row{Port: pipeline.MinPort, EndPort: pipeline.MaxPort, Protocol: proto, Binding: ports.BindHost}) {
+			if sock.Addr.Unmap().IsLoopback() {
+				continue
+			}
+			p, err := pipeline.ParseProtocol(string(proto))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, pipeline.HostListener{Port: pipeline.Port{Protocol: p, Number: int32(sock.Port)}, Program: sock.Process})
+		}
+	}
+	return out, nil
+}
+
+// recordHostListeners puts this node's listeners on p (see
+// v1alpha1.AnnotationHostListeners), so the operator gives none of them to
+// p as a frontend.
+func recordHostListeners(w io.Writer, d clusterDeps, p *v1alpha1.Pipeline) {
+	if d.hostListeners == nil {
+		return
+	}
+	ls, err := d.hostListeners()
+	if err != nil {
+		fmt.Fprintf(w, "warning: could not read this node's listening ports (%v); the operator cannot skip them\n", err)
+		return
+	}
+	if len(ls) == 0 {
+		return
+	}
+	value := pipeline.FormatHostListeners(ls)
+	if p.Annotations == nil {
+		p.Annotations = map[string]string{}
+	}
+	p.Annotations[v1alpha1.AnnotationHostListeners] = value
+}
+
+// explainHostListeners tells which of p's ports are in use on the node (as
+// recordHostListeners recorded them), and how many were recorded.
+func explainHostListeners(w io.Writer, p *v1alpha1.Pipeline) {
+	recorded, err := pipeline.ParseHostListeners(p.Annotations[v1alpha1.AnnotationHostListeners])
+	if err != nil || len(recorded) == 0 {
+		return
+	}
+	byPort := map[pipeline.Port]string{}
+	for _, l := range recorded {
+		byPort[l.Port] = l.Program
+	}
+	if res, err := manage.EffectivePorts(&p.Spec); err == nil {
+		for _, e := range res.Ports {
+			if prog, ok := byPort[e.Port]; ok {
+				fmt.Fprintf(w, "port %s is in use on this node by %s: the operator skips it and gives this pipeline another frontend\n", e.Port, prog)
+			}
+		}
+	}
+	fmt.Fprintf(w, "recorded %d listening port(s) of this node on the pipeline; no newer pipeline gets them as a frontend\n", len(recorded))
 }
 
 func connectCluster(kubeconfig, namespace string) (clusterClient, error) {
@@ -186,7 +261,12 @@ func pipelineCreateCmd(d clusterDeps, cf *clusterFlags) *cobra.Command {
 		Long: `Create a pipeline. Its ports are the --port values plus those the configuration's
 listening plugins use (their port setting or documented default), unless
 --no-auto-ports. A backend port (protocol and number) may appear once per
-pipeline; TCP and UDP may share a number.`,
+pipeline; TCP and UDP may share a number.
+
+Run on the node tpctl installed, it records the ports programs there listen on
+(annotation `+v1alpha1.AnnotationHostListeners+`), so the operator never gives one
+of them to this or a newer pipeline as a frontend, and says which of the
+pipeline's ports that moves.`,
 		Example: `  tpctl pipeline create --name syslog --config-file syslog.conf --port udp/5140
   tpctl pipeline create --name fwd --config-file fwd.yaml --service-type NodePort --wait
   tpctl pipeline create --name tcp-in --port tcp/5170 --workload daemonset --dry-run -o yaml`,
@@ -212,10 +292,12 @@ pipeline; TCP and UDP may share a number.`,
 				return err
 			}
 			p := manage.NewPipeline(c.Namespace(), pf.Name, pf.Instance, ch)
+			recordHostListeners(cmd.ErrOrStderr(), d, p)
 			got, err := c.CreatePipeline(cmd.Context(), p, ch.PortTexts, manage.WriteOptions{DryRun: wf.dryRun})
 			if err != nil {
 				return userError(err)
 			}
+			explainHostListeners(cmd.ErrOrStderr(), got)
 			return finishWrite(cmd, d, c, f, &wf, got, "created", cond, wait)
 		},
 	}

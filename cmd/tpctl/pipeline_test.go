@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/tpctl/tpctl/internal/cli"
 	"github.com/tpctl/tpctl/manage"
 	"github.com/tpctl/tpctl/manage/managetest"
+	"github.com/tpctl/tpctl/pipeline"
 )
 
 var mgmtNow = time.Date(2025, 1, 1, 0, 5, 0, 0, time.UTC)
@@ -254,4 +256,28 @@ func TestPipelineDeleteConfirmation(t *testing.T) {
 	require.NoError(t, mgmtPipeline(t, m, "create", "--name", "b").err)
 	require.NoError(t, mgmtPipeline(t, m, "delete", "b", "--yes").err)
 	assert.Nil(t, m.Pipeline("b"))
+}
+
+func TestPipelineCreateOnTheNodeSkipsHostListeners(t *testing.T) {
+	m := mgmtCluster(t)
+	d := mgmtDeps(m, false)
+	d.hostListeners = func() ([]pipeline.HostListener, error) {
+		return []pipeline.HostListener{{Port: pipeline.TCP(22), Program: "sshd"}, {Port: pipeline.TCP(8080), Program: "nginx"}}, nil
+	}
+	r := mgmtRun(t, newPipelineCmdWith(d), "", "create", "--name", "web", "--port", "tcp/8080", "--port", "tcp/9000")
+	require.NoError(t, r.err)
+	assert.Contains(t, r.errOut, "port tcp/8080 is in use on this node by nginx: the operator skips it and gives this pipeline another frontend")
+	assert.NotContains(t, r.errOut, "tcp/9000")
+	assert.Contains(t, r.errOut, "recorded 2 listening port(s) of this node")
+	p := m.Pipeline("web")
+	require.NotNil(t, p)
+	assert.Equal(t, "tcp/22=sshd,tcp/8080=nginx", p.Annotations[v1alpha1.AnnotationHostListeners])
+	require.Len(t, p.Status.Ports, 2)
+	assert.Equal(t, int32(8081), p.Status.Ports[0].Frontend, "the in-memory operator applies the same rule")
+
+	d.hostListeners = func() ([]pipeline.HostListener, error) { return nil, errors.New("no /proc") }
+	r = mgmtRun(t, newPipelineCmdWith(d), "", "create", "--name", "other", "--port", "tcp/7000")
+	require.NoError(t, r.err)
+	assert.Contains(t, r.errOut, "warning: could not read this node's listening ports (no /proc)")
+	assert.Empty(t, m.Pipeline("other").Annotations[v1alpha1.AnnotationHostListeners])
 }

@@ -410,8 +410,14 @@ func (m *Memory) AssignAsOperator(reserved pipeline.PortSet) func(p *v1alpha1.Pi
 			spec = &inst.Spec
 		}
 		var claims []pipeline.Claim
+		taken := pipeline.Reserved(spec, reserved)
+		pipeline.HoldHostListeners(taken, p.Name, creation(p, now), p.Annotations[v1alpha1.AnnotationHostListeners])
 		for _, o := range m.pipelines {
-			if o.Name == p.Name || o.Spec.Instance != p.Spec.Instance || isHealthCheck(o) {
+			if o.Name == p.Name || o.Spec.Instance != p.Spec.Instance {
+				continue
+			}
+			pipeline.HoldHostListeners(taken, o.Name, o.CreationTimestamp.Time, o.Annotations[v1alpha1.AnnotationHostListeners])
+			if isHealthCheck(o) {
 				continue
 			}
 			held := heldPorts(o.Status.Ports)
@@ -431,7 +437,7 @@ func (m *Memory) AssignAsOperator(reserved pipeline.PortSet) func(p *v1alpha1.Pi
 			// frontends the pipeline holds.
 			held := heldPorts(p.Status.Ports)
 			claims = append(claims, pipeline.Claims(p.Name, pipeline.EntriesFromStatus(held), held, now)...)
-			assigned, conflicts := pipeline.Assign(claims, pipeline.Reserved(spec, reserved))
+			assigned, conflicts := pipeline.Assign(claims, taken)
 			p.Status.Ports = nil
 			if r := pipeline.Group(assigned, conflicts)[p.Name]; r != nil {
 				p.Status.Ports = r.Ports
@@ -439,7 +445,7 @@ func (m *Memory) AssignAsOperator(reserved pipeline.PortSet) func(p *v1alpha1.Pi
 			cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalidPorts, err.Error()
 		default:
 			claims = append(claims, pipeline.Claims(p.Name, res.Ports, p.Status.Ports, now)...)
-			assigned, conflicts := pipeline.Assign(claims, pipeline.Reserved(spec, reserved))
+			assigned, conflicts := pipeline.Assign(claims, taken)
 			r := pipeline.Group(assigned, conflicts)[p.Name]
 			cond = r.Condition()
 			p.Status.Ports = nil
@@ -452,6 +458,14 @@ func (m *Memory) AssignAsOperator(reserved pipeline.PortSet) func(p *v1alpha1.Pi
 		meta.SetStatusCondition(&p.Status.Conditions, cond)
 		p.Status.ServiceType = p.Spec.EffectiveServiceType(spec)
 	}
+}
+
+// creation is p's creation time, or now for one not stored yet.
+func creation(p *v1alpha1.Pipeline, now time.Time) time.Time {
+	if p.CreationTimestamp.IsZero() {
+		return now
+	}
+	return p.CreationTimestamp.Time
 }
 
 // heldPorts are the entries of a status that hold a frontend.
