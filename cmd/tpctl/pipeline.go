@@ -264,7 +264,7 @@ listening plugins use (their port setting or documented default), unless
 pipeline; TCP and UDP may share a number.
 
 Run on the node tpctl installed, it records the ports programs there listen on
-(annotation `+v1alpha1.AnnotationHostListeners+`), so the operator never gives one
+(annotation ` + v1alpha1.AnnotationHostListeners + `), so the operator never gives one
 of them to this or a newer pipeline as a frontend, and says which of the
 pipeline's ports that moves.`,
 		Example: `  tpctl pipeline create --name syslog --config-file syslog.conf --port udp/5140
