@@ -263,10 +263,13 @@ func (s *space) firstFree(p int32) int32 {
 //
 // Rules (see the package documentation for the reasoning):
 //   - frontend (protocol, number) is unique; TCP and UDP are independent;
-//   - reserved ports are never given out: they belong to the oldest component;
+//   - reserved ports are never given out by a search; each has a Hold naming
+//     its holder, which the messages of claims that skip it repeat;
 //   - a claim keeps its Previous frontend while that number is still valid for
-//     it, not reserved and not kept by an older claim: unchanged entries never
-//     move, and no newer claim can take a frontend away;
+//     it, not kept by an older claim and not reserved by a holder as old as
+//     the claim or older (a holder since always counts as the oldest):
+//     unchanged entries never move, and no newer claim or holder can take a
+//     frontend away (a newer holder is reported: Assignment.Contested);
 //   - every other claim, oldest first (Since, then pipeline name, then index),
 //     gets the lowest free number from its backend up: the backend itself, or
 //     backend+1, +2, …;
