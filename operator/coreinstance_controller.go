@@ -30,8 +30,9 @@ import (
 type CoreInstanceReconciler struct {
 	// Client writes; it also reads the instance (from the cache).
 	Client client.Client
-	// Reader lists pipelines without a cache, so every reconcile sees every
-	// pipeline that exists, including one created a moment ago.
+	// Reader lists pipelines without a cache before the health-check
+	// pipeline is created or updated, so that it never takes over a
+	// pipeline of that name the cache does not show yet.
 	Reader   client.Reader
 	Recorder events.EventRecorder
 	// Reserved are the node's own ports and those of the enabled packaged
@@ -61,6 +62,20 @@ type resolvedPorts struct {
 	generation int64
 	res        pipeline.Resolved
 	err        error
+	// written is the ports status last written for writtenGeneration.
+	written           *portsStatus
+	writtenGeneration int64
+}
+
+// recordWrite remembers the ports status written to a pipeline.
+func (m *resolveMemo) recordWrite(inst, key string, generation int64, st *portsStatus) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if memo := m.m[inst]; memo != nil {
+		e := memo[key]
+		e.written, e.writtenGeneration = st, generation
+		memo[key] = e
+	}
 }
 
 // take removes and returns the memo of one instance.
@@ -135,11 +150,13 @@ func (r *CoreInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if inst.DeletionTimestamp != nil {
 		return ctrl.Result{}, nil
 	}
-	// Plan from the cache first: when it shows nothing to write (the common
-	// case, e.g. a pipeline became Ready), only the instance status may
-	// change. Anything to write is portPlan again from a direct list, so
-	// writes never rest on a cache that lags behind an earlier write; a
-	// change the cache has not seen yet brings its own event later.
+	// Plan from the cache. Where the cache has not yet seen this
+	// reconciler's last status write to a pipeline, the plan uses what was
+	// written (see resolveMemo), so an assignment never rests on a lagging
+	// cache; a change the cache has not seen yet brings its own event
+	// later. Only creating or updating the health-check pipeline looks past
+	// the cache first, so that it never takes over a pipeline of that name
+	// the cache does not show yet.
 	now := r.now().UTC().Truncate(time.Second)
 	taken, err := r.taken(ctx, inst)
 	if err != nil {
@@ -150,7 +167,7 @@ func (r *CoreInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, err
 	}
 	plans, assigned := r.plan(inst, members, taken, now)
-	if r.needsWrite(inst, plans, health) {
+	if healthNeedsWrite(inst, health) {
 		if members, health, err = r.members(ctx, inst, false); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -228,21 +245,13 @@ func (r *CoreInstanceReconciler) members(ctx context.Context, inst *v1alpha1.Cor
 	return members, health, nil
 }
 
-// needsWrite reports whether a plan would write anything but the instance
-// status: a pipeline status, an owner reference or the health check.
-func (r *CoreInstanceReconciler) needsWrite(inst *v1alpha1.CoreInstance, plans []*portPlan, health *v1alpha1.Pipeline) bool {
-	if health == nil && inst.Spec.HealthCheckEnabled() {
-		return true
+// healthNeedsWrite reports whether the health-check pipeline must be
+// created or updated.
+func healthNeedsWrite(inst *v1alpha1.CoreInstance, health *v1alpha1.Pipeline) bool {
+	if health == nil {
+		return inst.Spec.HealthCheckEnabled()
 	}
-	if health != nil && metav1.IsControlledBy(health, inst) && !healthUpToDate(health, inst) {
-		return true
-	}
-	for _, pl := range plans {
-		if !unchanged(pl) || (!isHealthCheck(pl.p, inst) && !hasOwner(pl.p, inst)) {
-			return true
-		}
-	}
-	return false
+	return metav1.IsControlledBy(health, inst) && !healthUpToDate(health, inst)
 }
 
 // plan resolves every member's ports (memoised per uid and generation) and
@@ -265,10 +274,16 @@ func (r *CoreInstanceReconciler) plan(inst *v1alpha1.CoreInstance, members []*v1
 		if isHealthCheck(p, inst) {
 			continue
 		}
-		key := string(p.UID) + "/" + p.Name
+		key := memoKey(p)
 		rp, ok := before[key]
+		if w := rp.written; ok && w != nil && rp.writtenGeneration == p.Generation && !statusSays(p, w) {
+			// The cache has not caught up with the last write.
+			p = withPortsStatus(p, w)
+			pl.p = p
+		}
 		if !ok || rp.generation != p.Generation {
-			rp = resolvedPorts{generation: p.Generation}
+			written, writtenGen := rp.written, rp.writtenGeneration
+			rp = resolvedPorts{generation: p.Generation, written: written, writtenGeneration: writtenGen}
 			rp.res, rp.err = pipeline.ResolvePorts(&p.Spec)
 		}
 		memo[key] = rp
@@ -334,6 +349,30 @@ func holdHostListeners(reserved pipeline.PortSet, members []*v1alpha1.Pipeline) 
 			pipeline.HoldHostListeners(reserved, p.Name, p.CreationTimestamp.Time, v)
 		}
 	}
+}
+
+func memoKey(p *v1alpha1.Pipeline) string { return string(p.UID) + "/" + p.Name }
+
+// statusSays reports whether p's status holds what st says.
+func statusSays(p *v1alpha1.Pipeline, st *portsStatus) bool {
+	return p.Status.PortSummary == st.PortSummary && sameCondition(p.Status.Conditions, st.Conditions[0]) &&
+		equality.Semantic.DeepEqual(normalizePorts(p.Status.Ports), normalizePorts(st.Ports))
+}
+
+// withPortsStatus returns a copy of p (sharing everything but its status
+// slices) whose ports status is st.
+func withPortsStatus(p *v1alpha1.Pipeline, st *portsStatus) *v1alpha1.Pipeline {
+	cp := *p
+	cp.Status.Ports = st.Ports
+	cp.Status.PortSummary = st.PortSummary
+	conds := make([]metav1.Condition, 0, len(p.Status.Conditions)+1)
+	for _, c := range p.Status.Conditions {
+		if c.Type != v1alpha1.ConditionPortsAssigned {
+			conds = append(conds, c)
+		}
+	}
+	cp.Status.Conditions = append(conds, st.Conditions...)
+	return &cp
 }
 
 // servedPorts are the ports of a status that hold a frontend.
@@ -461,6 +500,9 @@ func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alp
 			failed[pl] = true
 			mu.Unlock()
 			return
+		}
+		if !isHealthCheck(pl.p, inst) {
+			r.resolved.recordWrite(inst.Namespace+"/"+inst.Name, memoKey(pl.p), pl.p.Generation, &pl.want)
 		}
 		r.explain(pl)
 	})

@@ -472,3 +472,32 @@ func TestPlanSkipsRecordedHostListeners(t *testing.T) {
 	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{p}, nil, t0.Add(time.Minute))
 	assert.Equal(t, int32(8080), plans[0].want.Ports[0].Frontend, "an unreadable annotation adds nothing")
 }
+
+func TestPlanUsesItsLastWriteWhenTheCacheLags(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := &CoreInstanceReconciler{}
+	inst := testInstance()
+	key := inst.Namespace + "/" + inst.Name
+	a := member("a", t0, tcp(2200))
+	a.UID = "a-uid"
+	plans, _ := r.plan(inst, []*v1alpha1.Pipeline{a}, nil, t0)
+	require.Equal(t, int32(2200), plans[0].want.Ports[0].Frontend)
+	r.resolved.recordWrite(key, memoKey(a), a.Generation, &plans[0].want) // as writePipelines does
+
+	// The cache still shows a without ports when b arrives: b must not be
+	// given a's frontend, and a's written status is what the plan sees.
+	b := member("b", t0.Add(time.Minute), tcp(2200))
+	b.UID = "b-uid"
+	plans, assigned := r.plan(inst, []*v1alpha1.Pipeline{a, b}, nil, t0.Add(time.Minute))
+	got := byName(plans)
+	assert.Equal(t, int32(2200), got["a"].want.Ports[0].Frontend)
+	assert.True(t, unchanged(got["a"]), "nothing to write for a")
+	assert.Empty(t, a.Status.Ports, "the cached object is not modified")
+	assert.Equal(t, int32(2201), got["b"].want.Ports[0].Frontend)
+	assert.Len(t, assigned, 2)
+
+	// A new generation of a is planned from its own status again.
+	a.Generation = 2
+	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{a}, nil, t0.Add(2*time.Minute))
+	assert.Empty(t, plans[0].p.Status.Ports, "the write was for generation 1")
+}

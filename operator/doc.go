@@ -27,11 +27,13 @@
 // when every pipeline of the instance is Ready). Because one reconciler owns
 // one instance's whole port space and the work queue never runs one key twice
 // at once, no two pipelines can be given the same frontend. It plans from
-// the informer cache first; when that plan would write anything but the
-// instance status it lists the pipelines again directly from the API server
-// and plans once more, so a write never rests on a cache that has not yet
-// seen an earlier write (a change the cache has not seen brings its own
-// event later).
+// the informer cache (without copying it); where the cache has not yet seen
+// its last status write to a pipeline (same generation, different ports
+// status), it plans with what it wrote, so an assignment never rests on a
+// lagging cache, and no reconcile lists every pipeline from the API server.
+// A change the cache has not seen brings its own event later. Only before
+// creating or updating the health-check pipeline does it list directly, so
+// that it never takes over a same-named pipeline the cache does not show.
 //
 // The Pipeline reconciler turns a pipeline whose ports are assigned for its
 // current generation into objects and writes status.conditions[Ready],
