@@ -11,16 +11,11 @@ import (
 	"github.com/tpctl/tpctl/pipeline"
 )
 
-// LabelRole marks the operator's own pipelines; RoleHealthCheck is the
-// value on an instance's health-check pipeline.
-const (
-	LabelRole       = v1alpha1.Group + "/role"
-	RoleHealthCheck = "health-check"
-)
-
 // IsHealthCheck reports whether p is an instance's health-check pipeline,
 // which the operator creates and owns.
-func IsHealthCheck(p *v1alpha1.Pipeline) bool { return p.Labels[LabelRole] == RoleHealthCheck }
+func IsHealthCheck(p *v1alpha1.Pipeline) bool {
+	return p.Labels[v1alpha1.LabelRole] == v1alpha1.RoleHealthCheck
+}
 
 // ServiceTypeText is the Service type in effect (as the operator reports
 // it), else the one asked for, else "default".

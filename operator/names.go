@@ -28,9 +28,9 @@ const (
 	LabelInstance  = "app.kubernetes.io/instance"
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	LabelPartOf    = "app.kubernetes.io/part-of"
-	LabelPipeline  = v1alpha1.Group + "/pipeline"
-	LabelCore      = v1alpha1.Group + "/instance"
-	LabelRole      = v1alpha1.Group + "/role"
+	LabelPipeline  = v1alpha1.LabelPipeline
+	LabelCore      = v1alpha1.LabelInstance
+	LabelRole      = v1alpha1.LabelRole
 
 	// ManagedBy is the value of LabelManagedBy; the operator's cache only
 	// holds objects that carry it.
@@ -38,7 +38,7 @@ const (
 	// AppName is the value of LabelName on pipeline objects.
 	AppName = "tpctl-pipeline"
 	// RoleHealthCheck marks the health-check pipeline of an instance.
-	RoleHealthCheck = "health-check"
+	RoleHealthCheck = v1alpha1.RoleHealthCheck
 
 	// AnnotationConfigHash on the pod template changes with the configuration,
 	// so a new configuration rolls the pods.

@@ -95,7 +95,7 @@ func sampleCluster(t testing.TB) *managetest.Memory {
 	m.AddPipeline(a)
 	m.AddPipeline(b)
 	health := &v1alpha1.Pipeline{ObjectMeta: metav1.ObjectMeta{Name: "core-health", Generation: 1,
-		Labels: map[string]string{manage.LabelRole: manage.RoleHealthCheck}},
+		Labels: map[string]string{v1alpha1.LabelRole: v1alpha1.RoleHealthCheck}},
 		Spec: v1alpha1.PipelineSpec{Instance: "core", Ports: []v1alpha1.PipelinePort{{Protocol: "TCP", Port: 2020, Name: "health"}}}}
 	m.AssignAsOperator(nil)(health)
 	ready(health)

@@ -417,7 +417,7 @@ func (m *Memory) AssignAsOperator(reserved pipeline.PortSet) func(p *v1alpha1.Pi
 				continue
 			}
 			pipeline.HoldHostListeners(taken, o.Name, o.CreationTimestamp.Time, o.Annotations[v1alpha1.AnnotationHostListeners])
-			if isHealthCheck(o) {
+			if manage.IsHealthCheck(o) {
 				continue
 			}
 			held := heldPorts(o.Status.Ports)
@@ -426,7 +426,7 @@ func (m *Memory) AssignAsOperator(reserved pipeline.PortSet) func(p *v1alpha1.Pi
 		cond := metav1.Condition{Type: v1alpha1.ConditionPortsAssigned}
 		res, err := pipeline.ResolvePorts(&p.Spec)
 		switch {
-		case isHealthCheck(p) && spec != nil:
+		case manage.IsHealthCheck(p) && spec != nil:
 			port := spec.HealthCheckPort()
 			p.Status.Ports = []v1alpha1.PortStatus{{Protocol: v1alpha1.ProtocolTCP, Frontend: port, Backend: port,
 				Name: "health", Since: metav1.NewTime(now), Source: "healthCheck.port"}}
@@ -477,10 +477,6 @@ func heldPorts(ports []v1alpha1.PortStatus) []v1alpha1.PortStatus {
 		}
 	}
 	return out
-}
-
-func isHealthCheck(p *v1alpha1.Pipeline) bool {
-	return p.Labels[manage.LabelRole] == manage.RoleHealthCheck
 }
 
 // WaitPipeline polls the store like manage.Client.WaitPipeline does.
