@@ -417,16 +417,7 @@ func servedGeneration(p *v1alpha1.Pipeline) int64 {
 }
 
 func healthPortStatus(inst *v1alpha1.CoreInstance, p *v1alpha1.Pipeline, now time.Time) v1alpha1.PortStatus {
-	port := inst.Spec.HealthCheckPort()
-	st := v1alpha1.PortStatus{Protocol: v1alpha1.ProtocolTCP, Frontend: port, Backend: port,
-		Name: healthCheckPortName, Since: metav1.NewTime(now), Source: "healthCheck.port"}
-	for _, old := range p.Status.Ports {
-		if old.Protocol == st.Protocol && old.Backend == port && !old.Since.IsZero() {
-			st.Since = old.Since
-		}
-	}
-	st.Since = st.Since.Rfc3339Copy()
-	return st
+	return pipeline.HealthCheckPortStatus(&inst.Spec, p.Status.Ports, now)
 }
 
 // invalidReason tells a configuration problem from a ports problem.

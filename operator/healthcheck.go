@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
+	"github.com/tpctl/tpctl/pipeline"
 )
 
 // HealthCheckConfig is the Fluent Bit configuration of a health-check
@@ -33,7 +34,7 @@ pipeline:
 }
 
 // healthCheckPortName names the health-check pipeline's only port.
-const healthCheckPortName = "health"
+const healthCheckPortName = pipeline.HealthCheckPortName
 
 // HealthCheckPipeline returns the fields of inst's health-check pipeline
 // that the operator owns, as an object for server-side apply.

@@ -255,3 +255,23 @@ func HoldHostListeners(reserved PortSet, pipeline string, created time.Time, rec
 			By: "host program " + l.Program + " (seen on the node when pipeline " + pipeline + " was created)"})
 	}
 }
+
+// HealthCheckPortName names the health-check pipeline's only port.
+const HealthCheckPortName = "health"
+
+// HealthCheckPortStatus is the status of an instance's health-check
+// pipeline's port: frontend = backend = the instance's health-check port,
+// which no other pipeline of the instance gets (see Reserved); its age is
+// kept from prev when the port is unchanged.
+func HealthCheckPortStatus(instance *v1alpha1.CoreInstanceSpec, prev []v1alpha1.PortStatus, now time.Time) v1alpha1.PortStatus {
+	port := instance.HealthCheckPort()
+	st := v1alpha1.PortStatus{Protocol: v1alpha1.ProtocolTCP, Frontend: port, Backend: port,
+		Name: HealthCheckPortName, Since: metav1.NewTime(now), Source: "healthCheck.port"}
+	for _, old := range prev {
+		if old.Protocol == st.Protocol && old.Backend == port && !old.Since.IsZero() {
+			st.Since = old.Since
+		}
+	}
+	st.Since = st.Since.Rfc3339Copy()
+	return st
+}

@@ -427,11 +427,9 @@ func (m *Memory) AssignAsOperator(reserved pipeline.PortSet) func(p *v1alpha1.Pi
 		res, err := pipeline.ResolvePorts(&p.Spec)
 		switch {
 		case manage.IsHealthCheck(p) && spec != nil:
-			port := spec.HealthCheckPort()
-			p.Status.Ports = []v1alpha1.PortStatus{{Protocol: v1alpha1.ProtocolTCP, Frontend: port, Backend: port,
-				Name: "health", Since: metav1.NewTime(now), Source: "healthCheck.port"}}
+			p.Status.Ports = []v1alpha1.PortStatus{pipeline.HealthCheckPortStatus(spec, p.Status.Ports, now)}
 			cond.Status, cond.Reason = metav1.ConditionTrue, v1alpha1.ReasonAssigned
-			cond.Message = "health-check port tcp/" + strconv.Itoa(int(port))
+			cond.Message = "health-check port tcp/" + strconv.Itoa(int(spec.HealthCheckPort()))
 		case err != nil:
 			// As the operator does: an invalid generation keeps the
 			// frontends the pipeline holds.
