@@ -33,6 +33,11 @@ type removal struct {
 	How  string `json:"how"`
 }
 
+// nodeConfigDir holds the node password K3s generates for this node; the
+// datastore keeps its hash (the <node>.node-password.k3s Secret), so the two
+// are cluster data: --keep-data keeps both or the node is refused later.
+const nodeConfigDir = "/etc/rancher/node"
+
 // k3sOwned are the paths K3s creates and fills itself. They are removed
 // whole, also inside a data dir that existed before the install.
 func k3sOwned(c Config) []string {
@@ -40,7 +45,7 @@ func k3sOwned(c Config) []string {
 	for _, d := range []string{"server", "agent", "data", "storage"} {
 		out = append(out, filepath.Join(c.DataDir, d))
 	}
-	return append(out, "/etc/rancher/node", KubeconfigPath)
+	return append(out, nodeConfigDir, KubeconfigPath)
 }
 
 // removalPlan lists what uninstall removes, deepest first: K3s's own paths
@@ -49,7 +54,9 @@ func k3sOwned(c Config) []string {
 // nothing is planned. keepData leaves the data dir and what is marked as
 // cluster data.
 func removalPlan(st State, c Config, keepData bool) ([]removal, error) {
-	keep := func(p string, data bool) bool { return keepData && (data || inside(p, c.DataDir)) }
+	keep := func(p string, data bool) bool {
+		return keepData && (data || inside(p, c.DataDir) || inside(p, nodeConfigDir))
+	}
 	var trees []string
 	for _, k := range k3sOwned(c) {
 		if !keep(k, false) {

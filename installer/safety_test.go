@@ -649,3 +649,22 @@ func TestPendingRecordsAreSettled(t *testing.T) {
 	assert.Equal(t, []Created{{Path: "/etc/rancher", Kind: KindDir}, {Path: "/usr/local/bin/k3s", Kind: KindFile}}, st.Get().Created,
 		"made before the kill: recorded; never made: dropped")
 }
+
+// The node password in /etc/rancher/node pairs with the node-password
+// Secret in the datastore: --keep-data keeps both, or K3s refuses the node
+// on the next install over the kept data.
+func TestKeepDataKeepsTheNodePassword(t *testing.T) {
+	c := Config{DataDir: DefaultDataDir}
+	s := State{Version: StateVersion, Config: c, Created: []Created{
+		{Path: "/etc/rancher/node", Kind: KindDir},
+		{Path: "/etc/rancher/node/password", Kind: KindFile},
+	}}
+	kept, err := removalPlan(s, c, true)
+	require.NoError(t, err)
+	for _, r := range kept {
+		assert.False(t, inside(r.Path, "/etc/rancher/node"), "--keep-data removes %s", r.Path)
+	}
+	all, err := removalPlan(s, c, false)
+	require.NoError(t, err)
+	assert.Contains(t, all, removal{Path: "/etc/rancher/node", How: removeTree})
+}
