@@ -152,7 +152,7 @@ func TestFlagsWinOverFile(t *testing.T) {
 	fs := pflag.NewFlagSet("install", pflag.ContinueOnError)
 	f.Register(fs)
 	require.NoError(t, fs.Parse([]string{"--config", file, "--node-name", "from-flag", "--disable", "servicelb", "--disable", "metrics-server", "--no-proxy", "b.example, c.example", "--airgap=false"}))
-	c, err := f.Load(fs, os.ReadFile, fixedHost("host"))
+	c, err := f.Load(fs, os.ReadFile, fixedHost("host"), noEnv)
 	require.NoError(t, err)
 	assert.Equal(t, "from-flag", c.NodeName)
 	assert.Equal(t, CNICilium, c.CNI, "unset flags leave the file's value")
@@ -167,13 +167,13 @@ func TestLoadReportsFileAndValidationErrors(t *testing.T) {
 	fs := pflag.NewFlagSet("install", pflag.ContinueOnError)
 	f.Register(fs)
 	require.NoError(t, fs.Parse([]string{"--config", "/nonexistent/install.yaml"}))
-	_, err := f.Load(fs, os.ReadFile, fixedHost("host"))
+	_, err := f.Load(fs, os.ReadFile, fixedHost("host"), noEnv)
 	require.ErrorIs(t, err, os.ErrNotExist)
 
 	file := t.TempDir() + "/c.yaml"
 	require.NoError(t, os.WriteFile(file, []byte("bogus: 1\n"), 0o600))
 	require.NoError(t, fs.Parse([]string{"--config", file}))
-	_, err = f.Load(fs, os.ReadFile, fixedHost("host"))
+	_, err = f.Load(fs, os.ReadFile, fixedHost("host"), noEnv)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), file)
 	assert.Contains(t, err.Error(), `unknown field "bogus"`)
@@ -182,7 +182,7 @@ func TestLoadReportsFileAndValidationErrors(t *testing.T) {
 	f = ConfigFlags{}
 	f.Register(fs)
 	require.NoError(t, fs.Parse([]string{"--cni", "weave"}))
-	_, err = f.Load(fs, os.ReadFile, fixedHost("host"))
+	_, err = f.Load(fs, os.ReadFile, fixedHost("host"), noEnv)
 	var ve *ValidationError
 	require.ErrorAs(t, err, &ve)
 }

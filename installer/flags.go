@@ -3,9 +3,12 @@ package installer
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/tpctl/tpctl/preflight"
 )
 
 // ConfigFlags are the install configuration's flags. Flags the user set win
@@ -15,6 +18,9 @@ type ConfigFlags struct {
 	v    Config
 	// noProxy is comma-separated on the command line.
 	noProxy string
+	// ProxyEnv names the environment variables the proxy came from (set by
+	// Load when neither a proxy flag nor a proxy key was given).
+	ProxyEnv []string
 }
 
 // Register adds the flags to fs.
@@ -39,8 +45,10 @@ func (f *ConfigFlags) Register(fs *pflag.FlagSet) {
 }
 
 // Load reads the --config file (when given), overlays the flags that were
-// set, fills defaults and validates the result as a whole.
-func (f *ConfigFlags) Load(fs *pflag.FlagSet, readFile func(string) ([]byte, error), hostname func() (string, error)) (Config, error) {
+// set, fills defaults and validates the result as a whole. Without any proxy
+// flag or key, the proxy comes from lookupEnv (HTTP_PROXY, HTTPS_PROXY and
+// NO_PROXY in either case), as K3s's own installer takes it from its shell.
+func (f *ConfigFlags) Load(fs *pflag.FlagSet, readFile func(string) ([]byte, error), hostname func() (string, error), lookupEnv func(string) (string, bool)) (Config, error) {
 	var c Config
 	if f.File != "" {
 		raw, err := readFile(f.File)
@@ -52,6 +60,25 @@ func (f *ConfigFlags) Load(fs *pflag.FlagSet, readFile func(string) ([]byte, err
 		}
 	}
 	f.apply(&c, fs.Changed)
+	f.ProxyEnv = nil
+	flagged := fs.Changed("http-proxy") || fs.Changed("https-proxy") || fs.Changed("no-proxy")
+	if p := preflight.ProxyFromEnv(lookupEnv); p.Set() && !flagged && !c.hasProxy() {
+		var errs []FieldError
+		for _, v := range []struct{ name, value string }{{"HTTP_PROXY", p.HTTP}, {"HTTPS_PROXY", p.HTTPS}} {
+			if v.value == "" {
+				continue
+			}
+			if msg := checkProxyURL(v.value); msg != "" {
+				errs = append(errs, FieldError{Field: v.name + " (from the environment)", Value: redactURL(v.value),
+					Message: msg + "; fix or unset it, or give --http-proxy/--https-proxy"})
+			}
+		}
+		if len(errs) > 0 {
+			return Config{}, &ValidationError{Fields: errs}
+		}
+		c.HTTPProxy, c.HTTPSProxy, c.NoProxy = p.HTTP, p.HTTPS, p.NoProxy
+		f.ProxyEnv = p.Vars
+	}
 	c, err := c.Complete(hostname)
 	if err != nil {
 		return Config{}, err
@@ -94,6 +121,15 @@ func (f *ConfigFlags) apply(c *Config, changed func(string) bool) {
 	if changed("airgap") {
 		c.AirGap = f.v.AirGap
 	}
+}
+
+// hasProxy reports whether the configuration sets any proxy key.
+func (c Config) hasProxy() bool { return c.HTTPProxy != "" || c.HTTPSProxy != "" || len(c.NoProxy) > 0 }
+
+// proxyConfigured reports whether the configuration sets a proxy other than
+// the one the environment gives.
+func (c Config) proxyConfigured(p preflight.EnvProxy) bool {
+	return c.hasProxy() && (c.HTTPProxy != p.HTTP || c.HTTPSProxy != p.HTTPS || !slices.Equal(c.NoProxy, p.NoProxy))
 }
 
 func splitList(s string) []string {

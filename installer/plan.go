@@ -29,9 +29,13 @@ type PreflightFunc func(ctx context.Context, c Config, ignore ...string) (prefli
 
 // DefaultPreflight runs preflight.DefaultChecks against the host below root,
 // with the install's own network, CNI and data dir, and the ignore set.
-func DefaultPreflight(root string, ignore preflight.IgnoreSet) PreflightFunc {
+// lookupEnv is the environment tpctl runs in (the proxy variables), as given
+// to ConfigFlags.Load.
+func DefaultPreflight(root string, ignore preflight.IgnoreSet, lookupEnv func(string) (string, bool)) PreflightFunc {
 	return func(ctx context.Context, c Config, more ...string) (preflight.Report, error) {
-		checks, err := preflight.DefaultChecks(PreflightOptions(c))
+		o := PreflightOptions(c)
+		o.ProxyConfigured = c.proxyConfigured(preflight.ProxyFromEnv(lookupEnv))
+		checks, err := preflight.DefaultChecks(o)
 		if err != nil {
 			return preflight.Report{}, fmt.Errorf("preflight options: %w", err)
 		}
@@ -42,7 +46,9 @@ func DefaultPreflight(root string, ignore preflight.IgnoreSet) PreflightFunc {
 		for k := range preflight.ParseIgnoreSet(more...) {
 			set[k] = struct{}{}
 		}
-		return preflight.Run(ctx, checks, preflight.NewHost(root), set), nil
+		host := preflight.NewHost(root)
+		host.LookupEnv = lookupEnv
+		return preflight.Run(ctx, checks, host, set), nil
 	}
 }
 
@@ -74,9 +80,13 @@ func Summary(env *Env) []string {
 // Options configure an install (or uninstall) plan. Every seam is a field.
 type Options struct {
 	// Root stands for "/" (a temporary directory in tests).
-	Root    string
-	Config  Config
-	Sources Sources
+	Root   string
+	Config Config
+	// ProxyEnv names the environment variables the configuration's proxy
+	// came from (ConfigFlags.ProxyEnv); empty when it came from the
+	// configuration or there is none.
+	ProxyEnv []string
+	Sources  Sources
 	// Bundle is the embedded payload (bundle.Open()).
 	Bundle *bundle.Bundle
 	// Preflight runs the host checks (DefaultPreflight).

@@ -137,18 +137,7 @@ func hasKubeletArg(args []string, name string) bool {
 // NoProxyList is the NO_PROXY K3s gets: the user's entries, then loopback
 // and the cluster's own ranges and domains, without repeats, in that order.
 func NoProxyList(c Config) []string {
-	all := append(slices.Clone(c.NoProxy), "localhost", "127.0.0.1", "::1", c.ClusterCIDR, c.ServiceCIDR, ".svc", ".cluster.local")
-	seen := map[string]bool{}
-	out := make([]string, 0, len(all))
-	for _, e := range all {
-		key := strings.ToLower(e)
-		if e == "" || seen[key] {
-			continue
-		}
-		seen[key] = true
-		out = append(out, e)
-	}
-	return out
+	return preflight.NoProxyList(c.NoProxy, c.ClusterCIDR, c.ServiceCIDR)
 }
 
 // RenderEnv renders the unit's environment file (0600: proxy URLs may hold
@@ -156,13 +145,7 @@ func NoProxyList(c Config) []string {
 func RenderEnv(c Config) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(writtenBy)
-	if c.HTTPProxy == "" && c.HTTPSProxy == "" {
-		return b.Bytes(), nil
-	}
-	for _, kv := range [][2]string{{"HTTP_PROXY", c.HTTPProxy}, {"HTTPS_PROXY", c.HTTPSProxy}, {"NO_PROXY", strings.Join(NoProxyList(c), ",")}} {
-		if kv[1] == "" {
-			continue
-		}
+	for _, kv := range preflight.ProxyEnvLines(c.HTTPProxy, c.HTTPSProxy, NoProxyList(c)) {
 		if strings.ContainsAny(kv[1], " \t\r\n\"'\\") {
 			return nil, fmt.Errorf("render %s: %s holds a space, quote or backslash", EnvFilePath, kv[0])
 		}

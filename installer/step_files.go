@@ -3,6 +3,7 @@ package installer
 import (
 	"context"
 	"io/fs"
+	"strings"
 )
 
 // FilePreview is one file a step writes, as the dry run shows it.
@@ -30,6 +31,8 @@ type fileStep struct {
 	redact func([]byte) []byte
 	// reload: the file is a unit (systemd must re-read it).
 	reload bool
+	// note says where the content comes from, for the dry run.
+	note func() string
 }
 
 func newK3sConfigStep(env *Env) *fileStep {
@@ -39,7 +42,14 @@ func newK3sConfigStep(env *Env) *fileStep {
 
 func newEnvFileStep(env *Env) *fileStep {
 	return &fileStep{env: env, name: "write environment file", path: EnvFilePath, perm: 0o600,
-		render: func() ([]byte, error) { return RenderEnv(env.Config) }, redact: RedactEnv}
+		render: func() ([]byte, error) { return RenderEnv(env.Config) }, redact: RedactEnv,
+		note: func() string {
+			if len(env.ProxyEnv) == 0 {
+				return ""
+			}
+			return "the proxy comes from this shell's " + strings.Join(env.ProxyEnv, ", ") +
+				" (no proxy flag or configuration key was given), as K3s's own installer carries it"
+		}}
 }
 
 func newUnitStep(env *Env) *fileStep {
@@ -76,7 +86,11 @@ func (s *fileStep) Run(ctx context.Context, ev Events) error {
 	if _, err := s.env.FS.WriteFile(ctx, s.path, s.name, data, s.perm); err != nil {
 		return err
 	}
-	summarize(ev, "%s written", s.path)
+	if s.note != nil && s.note() != "" {
+		summarize(ev, "%s written; %s", s.path, s.note())
+	} else {
+		summarize(ev, "%s written", s.path)
+	}
 	return nil
 }
 
@@ -89,5 +103,9 @@ func (s *fileStep) Files() []FilePreview {
 	if s.redact != nil {
 		data = s.redact(data)
 	}
-	return []FilePreview{{Path: s.path, Mode: s.perm, Content: string(data)}}
+	fp := FilePreview{Path: s.path, Mode: s.perm, Content: string(data)}
+	if s.note != nil {
+		fp.Note = s.note()
+	}
+	return []FilePreview{fp}
 }

@@ -55,6 +55,9 @@ type Options struct {
 	ClusterCIDR, ServiceCIDR string
 	// DataDir is K3s's data directory.
 	DataDir string
+	// ProxyConfigured: the install configuration sets a proxy of its own,
+	// so the proxy variables of the environment are not used.
+	ProxyConfigured bool
 }
 
 func (o Options) cni() string {
@@ -216,7 +219,7 @@ func DefaultChecks(o Options) ([]Check, error) {
 		timeSyncCheck(),
 		hostnameCheck(),
 		resolvConfCheck(),
-		proxyCheck(joinPrefixes(rs.cluster), joinPrefixes(rs.service)),
+		proxyCheck(joinPrefixes(rs.cluster), joinPrefixes(rs.service), o.ProxyConfigured),
 		existingInstallCheck(),
 		cidrCheck("cluster", "--cluster-cidr", rs.cluster, rs.service),
 		cidrCheck("service", "--service-cidr", rs.service, rs.cluster),

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -124,12 +125,105 @@ func suggestHostname(s string) string {
 	return out
 }
 
-// proxyVars are read in this order; K3s reads the upper-case ones from its
-// environment file.
+// proxyVars are the variables K3s's install script carries from the shell
+// into the service's environment file (it matches ^(NO|HTTP|HTTPS)_PROXY
+// without regard to case), in the order K3s (Go's net/http) reads them:
+// the upper-case name wins over the lower-case one.
 var proxyVars = []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
 
-// redactProxy hides the password of a proxy URL.
-func redactProxy(v string) string {
+// EnvProxy is the proxy the environment of tpctl gives K3s when the install
+// configuration sets none.
+type EnvProxy struct {
+	HTTP, HTTPS string
+	NoProxy     []string
+	// Vars lists the variables that are set (non-empty), in proxyVars order.
+	Vars []string
+}
+
+// Set reports whether the environment names an HTTP or HTTPS proxy.
+func (p EnvProxy) Set() bool { return p.HTTP != "" || p.HTTPS != "" }
+
+// ProxyFromEnv reads HTTP_PROXY, HTTPS_PROXY and NO_PROXY (either case; the
+// upper-case name wins, as in K3s itself). A proxy without a scheme is an
+// http:// proxy, as Go's net/http reads it.
+func ProxyFromEnv(lookup func(string) (string, bool)) EnvProxy {
+	var p EnvProxy
+	if lookup == nil {
+		return p
+	}
+	get := func(name string) string {
+		for _, k := range []string{name, strings.ToLower(name)} {
+			if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
+				return strings.TrimSpace(v)
+			}
+		}
+		return ""
+	}
+	for _, k := range proxyVars {
+		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
+			p.Vars = append(p.Vars, k)
+		}
+	}
+	p.HTTP = schemedProxy(get("HTTP_PROXY"))
+	p.HTTPS = schemedProxy(get("HTTPS_PROXY"))
+	for _, e := range strings.Split(get("NO_PROXY"), ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			p.NoProxy = append(p.NoProxy, e)
+		}
+	}
+	return p
+}
+
+// schemedProxy reads a proxy as net/http's httpproxy does: one without a
+// scheme or host is tried as an http:// proxy.
+func schemedProxy(v string) string {
+	if v == "" {
+		return ""
+	}
+	if u, err := url.Parse(v); err == nil && u.Scheme != "" && u.Host != "" {
+		return v
+	}
+	if _, err := url.Parse("http://" + v); err == nil {
+		return "http://" + v
+	}
+	return v
+}
+
+// NoProxyList is the NO_PROXY tpctl install gives K3s: the user's entries,
+// then loopback and the cluster's own ranges and domains, without repeats,
+// in that order.
+func NoProxyList(user []string, clusterCIDR, serviceCIDR string) []string {
+	all := append(slices.Clone(user), "localhost", "127.0.0.1", "::1", clusterCIDR, serviceCIDR, ".svc", ".cluster.local")
+	seen := map[string]bool{}
+	out := make([]string, 0, len(all))
+	for _, e := range all {
+		key := strings.ToLower(e)
+		if e == "" || seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, e)
+	}
+	return out
+}
+
+// ProxyEnvLines are the proxy lines of K3s's environment file for these
+// proxies (none without an HTTP or HTTPS proxy), passwords unredacted.
+func ProxyEnvLines(httpProxy, httpsProxy string, noProxy []string) [][2]string {
+	if httpProxy == "" && httpsProxy == "" {
+		return nil
+	}
+	var out [][2]string
+	for _, kv := range [][2]string{{"HTTP_PROXY", httpProxy}, {"HTTPS_PROXY", httpsProxy}, {"NO_PROXY", strings.Join(noProxy, ",")}} {
+		if kv[1] != "" {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// RedactProxy hides the password of a proxy URL.
+func RedactProxy(v string) string {
 	u, err := url.Parse(v)
 	if err != nil || u.User == nil {
 		return v
@@ -140,19 +234,31 @@ func redactProxy(v string) string {
 	return u.String()
 }
 
-func proxyCheck(clusterCIDR, serviceCIDR string) Check {
+// proxyCheck is "Proxy": what the proxy variables of this shell do to the
+// install. configured: the install configuration sets a proxy of its own,
+// and then the variables are not used.
+func proxyCheck(clusterCIDR, serviceCIDR string, configured bool) Check {
 	return checkFunc{name: "Proxy", run: func(_ context.Context, h *Host, r Result) Result {
+		p := ProxyFromEnv(h.LookupEnv)
 		var set []string
-		for _, k := range proxyVars {
-			if v, ok := h.LookupEnv(k); ok && v != "" {
-				set = append(set, k+"="+redactProxy(v))
-			}
+		for _, k := range p.Vars {
+			v, _ := h.LookupEnv(k)
+			set = append(set, k+"="+RedactProxy(strings.TrimSpace(v)))
 		}
-		if len(set) == 0 {
+		switch {
+		case len(set) == 0:
 			return r.pass("no proxy variables set")
+		case configured:
+			return r.pass(fmt.Sprintf("%s; not used: the install configuration sets the proxy (httpProxy, httpsProxy, noProxy)", strings.Join(set, " ")))
+		case !p.Set():
+			return r.pass(fmt.Sprintf("%s; without HTTP_PROXY or HTTPS_PROXY tpctl install writes no proxy into K3s's environment file", strings.Join(set, " ")))
 		}
-		return r.pass(fmt.Sprintf("%s; these are carried into K3s's environment file, with NO_PROXY extended by localhost, 127.0.0.1, %s, %s, .svc and .cluster.local",
-			strings.Join(set, " "), clusterCIDR, serviceCIDR))
+		var lines []string
+		for _, kv := range ProxyEnvLines(p.HTTP, p.HTTPS, NoProxyList(p.NoProxy, clusterCIDR, serviceCIDR)) {
+			lines = append(lines, kv[0]+"="+RedactProxy(kv[1]))
+		}
+		return r.pass(fmt.Sprintf("%s; these are carried into K3s's environment file as %s (unless the install configuration sets a proxy)",
+			strings.Join(set, " "), strings.Join(lines, " ")))
 	}}
 }
 

@@ -67,13 +67,13 @@ func TestHostname(t *testing.T) {
 
 func TestProxy(t *testing.T) {
 	h := fakeHost(t, "v2", nil)
-	r := runOne(t, proxyCheck("10.42.0.0/16", "10.43.0.0/16"), h)
+	r := runOne(t, proxyCheck("10.42.0.0/16", "10.43.0.0/16", false), h)
 	assert.Equal(t, Pass, r.Severity)
 	assert.Equal(t, "no proxy variables set", r.Message)
 
 	env := map[string]string{"HTTPS_PROXY": "http://alice:s3cret@proxy.example:3128", "NO_PROXY": "example.net"}
 	h.LookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	r = runOne(t, proxyCheck("10.42.0.0/16", "10.43.0.0/16"), h)
+	r = runOne(t, proxyCheck("10.42.0.0/16", "10.43.0.0/16", false), h)
 	assert.Equal(t, Pass, r.Severity)
 	assert.Contains(t, r.Message, "HTTPS_PROXY=http://alice:xxxxx@proxy.example:3128")
 	assert.Contains(t, r.Message, "NO_PROXY=example.net")

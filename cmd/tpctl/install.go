@@ -85,7 +85,7 @@ Exit codes: 0 installed, 1 a step failed, 2 usage or configuration error
 			if err != nil {
 				return err
 			}
-			cfg, err := cf.Load(cmd.Flags(), os.ReadFile, installer.Hostname)
+			cfg, err := cf.Load(cmd.Flags(), os.ReadFile, installer.Hostname, os.LookupEnv)
 			if err != nil {
 				return configError(err)
 			}
@@ -94,6 +94,9 @@ Exit codes: 0 installed, 1 a step failed, 2 usage or configuration error
 				b, err := cfg.Redacted().YAML()
 				if err != nil {
 					return err
+				}
+				if len(cf.ProxyEnv) > 0 {
+					b = append([]byte("# The proxy comes from the environment ("+strings.Join(cf.ProxyEnv, ", ")+"): no proxy flag or key was given.\n"), b...)
 				}
 				_, err = out.Write(b)
 				return err
@@ -107,6 +110,7 @@ Exit codes: 0 installed, 1 a step failed, 2 usage or configuration error
 			}
 			opts := installOptions(cfg, src, b, preflight.ParseIgnoreSet(ignore...))
 			opts.DataDirForce = force
+			opts.ProxyEnv = cf.ProxyEnv
 			if !skipCharts {
 				ch.Version = buildinfo.Get().Version
 				opts.ChartSteps = ch.Steps
@@ -161,7 +165,7 @@ func installOptions(cfg installer.Config, src installer.Sources, b *bundle.Bundl
 		Config:    cfg,
 		Sources:   src,
 		Bundle:    b,
-		Preflight: installer.DefaultPreflight("/", ignore),
+		Preflight: installer.DefaultPreflight("/", ignore, os.LookupEnv),
 		Systemd: func(ctx context.Context) (systemd.Manager, error) {
 			return systemd.Connect(ctx)
 		},

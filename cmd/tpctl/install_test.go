@@ -43,6 +43,22 @@ writeKubeconfigMode: "0600"
 `, out)
 }
 
+func TestInstallPrintConfigTakesProxyFromEnvironment(t *testing.T) {
+	t.Setenv("HTTPS_PROXY", "http://bob:hunter2@proxy.example:3128")
+	t.Setenv("NO_PROXY", "corp.example")
+	out, err := runCmd(t, newInstallCmd(), "--node-name", "edge-1", "--print-config")
+	require.NoError(t, err)
+	assert.Contains(t, out, "# The proxy comes from the environment (HTTPS_PROXY, NO_PROXY)")
+	assert.Contains(t, out, "httpsProxy: http://bob:xxxxx@proxy.example:3128\n")
+	assert.Contains(t, out, "noProxy:\n- corp.example\n")
+	assert.NotContains(t, out, "hunter2")
+
+	out, err = runCmd(t, newInstallCmd(), "--node-name", "edge-1", "--https-proxy", "http://other.example:8080", "--print-config")
+	require.NoError(t, err)
+	assert.NotContains(t, out, "proxy.example")
+	assert.NotContains(t, out, "corp.example")
+}
+
 func TestInstallConfigErrorsAreUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"--cni", "weave", "--print-config"},
