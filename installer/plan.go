@@ -54,7 +54,7 @@ func DefaultPreflight(root string, ignore preflight.IgnoreSet, lookupEnv func(st
 
 // PreflightOptions are the preflight selection for an install configuration.
 func PreflightOptions(c Config) preflight.Options {
-	o := preflight.Options{CNI: c.CNI, ClusterCIDR: c.ClusterCIDR, ServiceCIDR: c.ServiceCIDR, DataDir: c.DataDir}
+	o := preflight.Options{CNI: c.CNI, ClusterCIDR: c.ClusterCIDR, ServiceCIDR: c.ServiceCIDR, DataDir: c.DataDir, NodeIP: c.NodeIP}
 	if c.CNI == CNICilium {
 		o.FlannelBackend = "none"
 	}

@@ -111,6 +111,9 @@ func newStageStep(ctx context.Context, env *Env) (*stageStep, error) {
 	imgDir := ImagesDir(env.Config)
 	if len(env.Sources.K3sImages) > 0 {
 		for _, p := range env.Sources.K3sImages {
+			if err := CheckImageArchive(p); err != nil {
+				return nil, err
+			}
 			it, err := fileItem("air-gap images "+filepath.Base(p), p, filepath.Join(imgDir, filepath.Base(p)), 0o644, true)
 			if err != nil {
 				return nil, err
@@ -146,6 +149,22 @@ func (s *stageStep) hasImages() bool {
 		}
 	}
 	return false
+}
+
+// ImageArchiveSuffixes are the archive suffixes K3s imports from its images
+// directory (pkg/agent/containerd, compared without regard to case); it
+// skips any other file.
+var ImageArchiveSuffixes = []string{".tar", ".tar.lz4", ".tar.bz2", ".tbz", ".tar.gz", ".tgz", ".tar.zst", ".tzst"}
+
+// CheckImageArchive refuses a --k3s-images file K3s would not import.
+func CheckImageArchive(p string) error {
+	name := strings.ToLower(filepath.Base(p))
+	for _, s := range ImageArchiveSuffixes {
+		if strings.HasSuffix(name, s) && len(name) > len(s) {
+			return nil
+		}
+	}
+	return fmt.Errorf("--k3s-images %s: K3s imports only image archives named *%s", p, strings.Join(ImageArchiveSuffixes, ", *"))
 }
 
 func fileItem(what, src, dst string, perm fs.FileMode, data bool) (*stageItem, error) {

@@ -7,7 +7,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
+	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,46 +228,156 @@ func onlyLoopback(ns []string) bool {
 // SystemdResolvConf is the upstream resolver list of systemd-resolved.
 const SystemdResolvConf = "/run/systemd/resolve/resolv.conf"
 
+// k3sNameserver matches a nameserver line as K3s reads it.
+var k3sNameserver = regexp.MustCompile(`^nameserver\s+([^\s]*)`)
+
+// resolvConfProblem says why K3s would not give pods a resolv.conf, or ""
+// when it would. K3s (pkg/agent/config, isValidResolvConf) takes a file
+// only when it names at least one nameserver and every nameserver is a
+// global unicast address; otherwise it tries the next file, and after
+// /etc/resolv.conf and systemd-resolved's it writes its own with
+// nameserver 8.8.8.8.
+func resolvConfProblem(b []byte, err error) string {
+	if err != nil {
+		if isNotExist(err) {
+			return "missing"
+		}
+		return "unreadable: " + err.Error()
+	}
+	var found bool
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		m := k3sNameserver.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		ip := net.ParseIP(m[1])
+		switch {
+		case ip == nil:
+			return fmt.Sprintf("nameserver %q is not an IP address", m[1])
+		case ip.IsLoopback():
+			return fmt.Sprintf("loopback nameserver %s", m[1])
+		case !ip.IsGlobalUnicast():
+			return fmt.Sprintf("nameserver %s is not a global unicast address", m[1])
+		}
+		found = true
+	}
+	if sc.Err() != nil {
+		return "unreadable: " + sc.Err().Error()
+	}
+	if !found {
+		return "no nameserver"
+	}
+	return ""
+}
+
 // upstreamResolvConf returns the resolv.conf the kubelet should give pods
-// when /etc/resolv.conf names only loopback resolvers, or "".
+// when K3s cannot use /etc/resolv.conf but systemd-resolved's list is
+// usable (K3s makes the same choice), or "".
 func (h *Host) upstreamResolvConf() string {
-	b, err := h.ReadFile("/etc/resolv.conf")
-	if err != nil || !onlyLoopback(resolvNameservers(b)) {
+	if b, err := h.ReadFile("/etc/resolv.conf"); resolvConfProblem(b, err) == "" {
 		return ""
 	}
-	if up, err := h.ReadFile(SystemdResolvConf); err == nil {
-		if ns := resolvNameservers(up); len(ns) > 0 && !onlyLoopback(ns) {
-			return SystemdResolvConf
-		}
+	if up, err := h.ReadFile(SystemdResolvConf); resolvConfProblem(up, err) == "" {
+		return SystemdResolvConf
 	}
 	return ""
 }
 
 // resolvConfCheck is "ResolvConf". CoreDNS forwards to the resolvers of
-// the node; a loopback resolver seen from a pod is the pod itself, so
-// queries loop until CoreDNS detects it and crashes.
+// the node's resolv.conf as K3s picks it (see resolvConfProblem); a
+// loopback resolver seen from a pod is the pod itself.
 func resolvConfCheck() Check {
 	return checkFunc{name: "ResolvConf", run: func(_ context.Context, h *Host, r Result) Result {
 		b, err := h.ReadFile("/etc/resolv.conf")
-		if err != nil {
-			return r.warn(fmt.Sprintf("cannot read /etc/resolv.conf: %s", err),
-				"create /etc/resolv.conf with the network's DNS servers")
+		etc := resolvConfProblem(b, err)
+		if etc == "" {
+			return r.pass("nameservers " + strings.Join(resolvNameservers(b), ", "))
 		}
 		ns := resolvNameservers(b)
-		switch {
-		case len(ns) == 0:
-			return r.warn("/etc/resolv.conf names no nameserver: pods will not resolve external names",
-				"add the network's DNS servers to /etc/resolv.conf")
-		case onlyLoopback(ns):
-			if up := h.upstreamResolvConf(); up != "" {
-				return r.warn(fmt.Sprintf("/etc/resolv.conf names only loopback resolvers (%s): CoreDNS would forward to itself and loop; "+
-					"tpctl install passes --kubelet-arg=resolv-conf=%s, which lists the real upstream servers", strings.Join(ns, ", "), up),
-					"nothing to do for tpctl install; for another setup point the kubelet's resolv-conf at "+up)
-			}
-			return r.warn(fmt.Sprintf("/etc/resolv.conf names only loopback resolvers (%s): CoreDNS would forward to itself and loop (the CoreDNS loop trap)", strings.Join(ns, ", ")),
-				"write a resolv.conf with the real upstream servers (e.g. /etc/k3s-resolv.conf) and pass it to the kubelet: --kubelet-arg=resolv-conf=/etc/k3s-resolv.conf")
+		if up := h.upstreamResolvConf(); up != "" {
+			return r.warn(fmt.Sprintf("/etc/resolv.conf is not usable by K3s (%s): CoreDNS would forward to itself and loop; "+
+				"K3s and tpctl install (--kubelet-arg=resolv-conf=%s) give pods systemd-resolved's list instead", etc, up),
+				"nothing to do for tpctl install; for another setup point the kubelet's resolv-conf at "+up)
 		}
-		return r.pass("nameservers " + strings.Join(ns, ", "))
+		up, uerr := h.ReadFile(SystemdResolvConf)
+		msg := fmt.Sprintf("neither /etc/resolv.conf (%s) nor %s (%s) is usable: K3s gives pods nameserver 8.8.8.8, "+
+			"which a network without Internet DNS cannot reach, and pods resolve no local names", etc, SystemdResolvConf, resolvConfProblem(up, uerr))
+		if onlyLoopback(ns) {
+			return r.warn(msg, "write a resolv.conf with the real upstream servers (e.g. /etc/k3s-resolv.conf) and pass it to the kubelet: --kubelet-arg=resolv-conf=/etc/k3s-resolv.conf")
+		}
+		return r.warn(msg, "list the network's DNS servers in /etc/resolv.conf, or write them to a file and pass --kubelet-arg=resolv-conf=FILE")
+	}}
+}
+
+// defaultRoutes lists the interfaces of the default routes as K3s's node
+// address choice reads them (k8s.io/apimachinery's ChooseHostInterface):
+// IPv4 routes to 0.0.0.0, IPv6 routes to :: with a gateway.
+func defaultRoutes(v4, v6 []byte) []string {
+	var out []string
+	for _, line := range strings.Split(string(v4), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] != "Iface" && f[1] == "00000000" {
+			out = append(out, f[0]+" (IPv4)")
+		}
+	}
+	zero := strings.Repeat("0", 32)
+	for _, line := range strings.Split(string(v6), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 10 && f[0] == zero && f[4] != zero {
+			out = append(out, f[9]+" (IPv6)")
+		}
+	}
+	return out
+}
+
+// defaultRouteCheck is "DefaultRoute": without nodeIP, K3s takes the node
+// address from the interface of a default route and does not start
+// without one.
+func defaultRouteCheck(nodeIP string) Check {
+	return checkFunc{name: "DefaultRoute", run: func(_ context.Context, h *Host, r Result) Result {
+		if nodeIP != "" {
+			return r.pass(fmt.Sprintf("node address %s is set (nodeIP): K3s needs no default route to choose one", nodeIP))
+		}
+		v4, err := h.ReadFile("/proc/net/route")
+		if err != nil {
+			return r.warn(fmt.Sprintf("cannot read the routes: %s", err), "check ip route shows a default route, or set nodeIP (--node-ip)")
+		}
+		v6, err := h.ReadFile("/proc/net/ipv6_route")
+		if err != nil && !isNotExist(err) {
+			return r.warn(fmt.Sprintf("cannot read the IPv6 routes: %s", err), "check ip -6 route shows a default route, or set nodeIP (--node-ip)")
+		}
+		if via := defaultRoutes(v4, v6); len(via) > 0 {
+			return r.pass("default route via " + strings.Join(dedupe(via), ", ") + "; K3s takes the node address from it")
+		}
+		return r.fail("no default route (/proc/net/route, /proc/net/ipv6_route) and no nodeIP: K3s chooses the node address from the default route's interface and would not start",
+			"set the node address: tpctl install --node-ip ADDRESS (nodeIP), or add a default route (ip route add default via GATEWAY)")
+	}}
+}
+
+// K3sConfigDropIns is the directory whose *.yaml files K3s merges over
+// /etc/rancher/k3s/config.yaml.
+const K3sConfigDropIns = "/etc/rancher/k3s/config.yaml.d"
+
+// dropInCheck is "K3sConfigDropIns".
+func dropInCheck() Check {
+	return checkFunc{name: "K3sConfigDropIns", run: func(_ context.Context, h *Host, r Result) Result {
+		ents, err := os.ReadDir(h.Path(K3sConfigDropIns))
+		if isNotExist(err) {
+			return r.pass("no " + K3sConfigDropIns)
+		}
+		what := "it is empty now; files added later"
+		if err != nil {
+			what = "it cannot be read (" + err.Error() + "); its files"
+		} else if len(ents) > 0 {
+			names := make([]string, 0, len(ents))
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			what = "it holds " + strings.Join(names, ", ") + "; these"
+		}
+		return r.warn(fmt.Sprintf("%s exists: K3s merges the *.yaml files there over the config.yaml tpctl writes, so %s override tpctl's keys", K3sConfigDropIns, what),
+			"move those settings into the tpctl install configuration and remove "+K3sConfigDropIns+", or make sure its files set none of tpctl's keys")
 	}}
 }
 

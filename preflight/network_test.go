@@ -308,3 +308,72 @@ func TestListNFTablesInNetns(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "--- PASS: TestListNFTablesInNetns")
 }
+
+func TestResolvConfAsK3sReadsIt(t *testing.T) {
+	// One loopback nameserver among others: K3s rejects the whole file.
+	mixed := map[string]string{"etc/resolv.conf": "nameserver 10.0.0.1\nnameserver 127.0.0.53\n"}
+	r := runOne(t, resolvConfCheck(), fakeHost(t, "v2", mixed))
+	assert.Equal(t, Warn, r.Severity)
+	assert.Contains(t, r.Message, "8.8.8.8")
+	assert.Contains(t, r.Message, "loopback nameserver 127.0.0.53")
+
+	linkLocal := map[string]string{"etc/resolv.conf": "nameserver fe80::1%eth0\n"}
+	r = runOne(t, resolvConfCheck(), fakeHost(t, "v2", linkLocal))
+	assert.Equal(t, Warn, r.Severity)
+	assert.Contains(t, r.Message, "8.8.8.8")
+
+	// No /etc/resolv.conf, but systemd-resolved's list is usable: K3s takes it.
+	h := fakeHost(t, "v2", map[string]string{"etc/resolv.conf": del, SystemdResolvConf[1:]: "nameserver 192.168.1.1\n"})
+	r = runOne(t, resolvConfCheck(), h)
+	assert.Equal(t, Warn, r.Severity)
+	assert.NotContains(t, r.Message, "8.8.8.8")
+	assert.Contains(t, r.Message, SystemdResolvConf)
+	assert.Contains(t, GatherFacts(h).KubeletArgs, "resolv-conf="+SystemdResolvConf)
+
+	assert.Equal(t, "", resolvConfProblem([]byte("search x\nnameserver 10.1.1.1\n nameserver 127.0.0.1\n"), nil), "K3s reads only lines that start with nameserver")
+	assert.Equal(t, "no nameserver", resolvConfProblem([]byte("search x\n"), nil))
+}
+
+func TestDefaultRoute(t *testing.T) {
+	r := runOne(t, defaultRouteCheck(""), fakeHost(t, "v2", nil))
+	assert.Equal(t, Pass, r.Severity)
+	assert.Contains(t, r.Message, "eth0")
+
+	noDefault := map[string]string{
+		"proc/net/route": "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+			"eth0\t0001A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n",
+		// The kernel's unreachable default on lo has no gateway: not a default route for K3s.
+		"proc/net/ipv6_route": "00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n",
+	}
+	r = runOne(t, defaultRouteCheck(""), fakeHost(t, "v2", noDefault))
+	assert.Equal(t, Fail, r.Severity)
+	assert.Contains(t, r.Message, "no default route")
+	assert.Contains(t, r.Remedy, "--node-ip")
+
+	r = runOne(t, defaultRouteCheck("192.168.1.10"), fakeHost(t, "v2", noDefault))
+	assert.Equal(t, Pass, r.Severity)
+
+	noDefault["proc/net/ipv6_route"] = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003     eth1\n"
+	r = runOne(t, defaultRouteCheck(""), fakeHost(t, "v2", noDefault))
+	assert.Equal(t, Pass, r.Severity)
+	assert.Contains(t, r.Message, "eth1 (IPv6)")
+
+	checks, err := DefaultChecks(Options{NodeIP: "192.168.1.10"})
+	require.NoError(t, err)
+	var names []string
+	for _, c := range checks {
+		names = append(names, c.Name())
+	}
+	assert.Contains(t, names, "DefaultRoute")
+	assert.Contains(t, names, "K3sConfigDropIns")
+}
+
+func TestK3sConfigDropIns(t *testing.T) {
+	r := runOne(t, dropInCheck(), fakeHost(t, "v2", nil))
+	assert.Equal(t, Pass, r.Severity)
+
+	r = runOne(t, dropInCheck(), fakeHost(t, "v2", map[string]string{K3sConfigDropIns[1:] + "/10-site.yaml": "node-ip: 10.0.0.9\n"}))
+	assert.Equal(t, Warn, r.Severity)
+	assert.Contains(t, r.Message, "10-site.yaml")
+	assert.Contains(t, r.Message, "override tpctl's keys")
+}

@@ -55,6 +55,9 @@ type Options struct {
 	ClusterCIDR, ServiceCIDR string
 	// DataDir is K3s's data directory.
 	DataDir string
+	// NodeIP is the node address the install sets (nodeIP), or "" when
+	// K3s chooses it from the default route.
+	NodeIP string
 	// ProxyConfigured: the install configuration sets a proxy of its own,
 	// so the proxy variables of the environment are not used.
 	ProxyConfigured bool
@@ -219,6 +222,8 @@ func DefaultChecks(o Options) ([]Check, error) {
 		timeSyncCheck(),
 		hostnameCheck(),
 		resolvConfCheck(),
+		defaultRouteCheck(o.NodeIP),
+		dropInCheck(),
 		proxyCheck(joinPrefixes(rs.cluster), joinPrefixes(rs.service), o.ProxyConfigured),
 		existingInstallCheck(),
 		cidrCheck("cluster", "--cluster-cidr", rs.cluster, rs.service),

@@ -101,6 +101,11 @@ Exit codes: 0 installed, 1 a step failed, 2 usage or configuration error
 				_, err = out.Write(b)
 				return err
 			}
+			for _, p := range src.K3sImages {
+				if err := installer.CheckImageArchive(p); err != nil {
+					return &cli.UsageError{Err: err}
+				}
+			}
 			b, err := bundle.Open()
 			if err != nil {
 				return err

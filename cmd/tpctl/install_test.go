@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tpctl/tpctl/installer"
 	"github.com/tpctl/tpctl/internal/cli"
 )
 
@@ -100,4 +101,20 @@ func TestInstallDataDirRefusals(t *testing.T) {
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "--data-dir-force")
 	assert.Contains(t, err.Error(), "/nonexistent/k3s")
+}
+
+func TestInstallRefusesImageArchivesK3sWouldSkip(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"images.zip", "images.tar.xz", "images.txt", ".tar"} {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte("x"), 0o600))
+		_, err := runCmd(t, newInstallCmd(), "--dry-run", "--k3s-images", p)
+		require.Error(t, err, name)
+		assert.Equal(t, cli.ExitUsage, cli.ExitCode(err), name)
+		assert.Contains(t, err.Error(), "K3s imports only image archives named", name)
+		assert.Contains(t, err.Error(), "*.tar.zst", name)
+	}
+	for _, name := range []string{"a.tar", "a.tar.lz4", "a.tar.bz2", "a.tbz", "a.tar.gz", "a.tgz", "a.tar.zst", "a.tzst", "A.TAR.ZST"} {
+		assert.NoError(t, installer.CheckImageArchive(filepath.Join(dir, name)), name)
+	}
 }

@@ -25,7 +25,8 @@ func newPreflightCmd() *cobra.Command {
 without changing anything: privileges, OS and architecture, systemd, kernel
 version, options and modules, cgroup version and controllers, CPU, memory and
 free disk under the K3s data dir, swap, SELinux, AppArmor, firewall, time
-synchronisation, DNS (resolv.conf), host name, existing K3s/Kubernetes/container
+synchronisation, DNS (resolv.conf as K3s picks it), a default route (unless
+--node-ip), K3s config drop-ins (/etc/rancher/k3s/config.yaml.d), host name, existing K3s/Kubernetes/container
 runtimes, cluster and service CIDR clashes, proxy variables, CAP_SYS_RESOURCE,
 and every port of the selected catalog tables (see "tpctl preflight ports").
 
@@ -99,6 +100,7 @@ Exit codes:
 	fl.StringArrayVar(&opts.Conditions, "condition", nil, "enable a catalog condition, e.g. es-metrics or kuma-mode=global (repeatable)")
 	fl.StringVar(&opts.ClusterCIDR, "cluster-cidr", preflight.DefaultClusterCIDR, "pod network range (comma-separated for dual stack)")
 	fl.StringVar(&opts.ServiceCIDR, "service-cidr", preflight.DefaultServiceCIDR, "Service range (comma-separated for dual stack)")
+	fl.StringVar(&opts.NodeIP, "node-ip", "", "node address the install sets (without it K3s needs a default route to choose one)")
 	fl.StringVar(&opts.DataDir, "data-dir", preflight.DefaultDataDir, "K3s data directory (free space is checked there)")
 	cmd.AddCommand(newPreflightPortsCmd())
 	return cmd
