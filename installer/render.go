@@ -239,10 +239,32 @@ func ContainerdTemplateName(version string) string {
 	return templateV2
 }
 
+// templateK3s records, in a derived template, the sha256 of the K3s binary
+// whose generated config it was derived from: a frozen copy of one K3s
+// version's config goes stale when K3s changes, so a template recording
+// another binary is derived again.
+var templateK3s = regexp.MustCompile(`(?m)^# tpctl: k3s sha256 ([0-9a-f]{64})\b`)
+
+// TemplateK3sSHA256 returns the K3s binary sha256 a derived template (or a
+// config K3s rendered from it) records, or "".
+func TemplateK3sSHA256(b []byte) string {
+	if m := templateK3s.FindSubmatch(b); m != nil {
+		return string(m[1])
+	}
+	return ""
+}
+
 // DeriveContainerdTemplate turns K3s's generated containerd config into a
 // template that renders the same config with restrict_oom_score_adj = true
-// in the CRI runtime table. It returns the template's file name.
+// in the CRI runtime table. It returns the template's file name. The
+// template records no K3s binary (see DeriveContainerdTemplateFor).
 func DeriveContainerdTemplate(generated []byte) (string, []byte, error) {
+	return DeriveContainerdTemplateFor(generated, "")
+}
+
+// DeriveContainerdTemplateFor is DeriveContainerdTemplate recording
+// k3sSHA256, the sha256 of the K3s binary that generated the config.
+func DeriveContainerdTemplateFor(generated []byte, k3sSHA256 string) (string, []byte, error) {
 	m := tomlVersion.FindSubmatch(generated)
 	if m == nil {
 		return "", nil, fmt.Errorf("derive containerd template: the generated %s has no version line", ContainerdConfigFile)
@@ -275,6 +297,9 @@ func DeriveContainerdTemplate(generated []byte) (string, []byte, error) {
 	var out strings.Builder
 	out.WriteString(templateMarker + " = true, derived by tpctl install from K3s's generated " + ContainerdConfigFile + "\n")
 	out.WriteString("# because this host lacks CAP_SYS_RESOURCE. `tpctl uninstall` removes it.\n")
+	if k3sSHA256 != "" {
+		fmt.Fprintf(&out, "# tpctl: k3s sha256 %s (derived again when the K3s binary changes)\n", k3sSHA256)
+	}
 	for i, line := range lines {
 		if i == key {
 			line = set

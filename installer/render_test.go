@@ -131,9 +131,10 @@ func TestDeriveContainerdTemplate(t *testing.T) {
 			gen, err := os.ReadFile(filepath.Join("testdata", tc.fixture))
 			require.NoError(t, err)
 			assert.False(t, ContainerdTemplateApplied(gen))
-			name, tmpl, err := DeriveContainerdTemplate(gen)
+			name, tmpl, err := DeriveContainerdTemplateFor(gen, testK3sSHA)
 			require.NoError(t, err)
 			assert.Equal(t, tc.name, name)
+			assert.Equal(t, testK3sSHA, TemplateK3sSHA256(tmpl))
 			golden(t, strings.TrimSuffix(tc.fixture, ".toml")+".tmpl", tmpl)
 
 			// K3s executes the template; the result is the generated
@@ -156,6 +157,8 @@ func TestDeriveContainerdTemplate(t *testing.T) {
 	_, _, err = DeriveContainerdTemplate([]byte("version = 4\n"))
 	assert.ErrorContains(t, err, "version 4 is not supported")
 }
+
+const testK3sSHA = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 func execTemplate(t *testing.T, tmpl []byte) string {
 	t.Helper()

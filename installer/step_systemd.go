@@ -3,8 +3,11 @@ package installer
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -128,13 +131,17 @@ func during(ctx context.Context, ev Events, now func() time.Time, msg string, f 
 }
 
 // containerdStep sets restrict_oom_score_adj on hosts that lack
-// CAP_SYS_RESOURCE (see DeriveContainerdTemplate), restarting K3s once.
+// CAP_SYS_RESOURCE (see DeriveContainerdTemplate), restarting K3s once. It
+// writes nothing when K3s's own config already sets the key (K3s does in a
+// user namespace). The template records the sha256 of the K3s binary it was
+// derived for; when the binary changes (an upgrade), the template is
+// removed, K3s regenerates its own config and the template is derived again.
 type containerdStep struct{ env *Env }
 
 func (s *containerdStep) Name() string { return "containerd template" }
 
 func (s *containerdStep) Describe() string {
-	return "when CAP_SYS_RESOURCE is missing: derive a containerd template with restrict_oom_score_adj = true from K3s's generated config, restart K3s"
+	return "when CAP_SYS_RESOURCE is missing and K3s's generated containerd config lacks restrict_oom_score_adj: derive a template that sets it from that config, restart K3s"
 }
 
 func (s *containerdStep) generated() string {
@@ -156,19 +163,44 @@ func (s *containerdStep) template() (string, []byte, error) {
 	return "", nil, nil
 }
 
+// k3sSHA256 hashes the installed K3s binary.
+func (s *containerdStep) k3sSHA256() (string, error) {
+	f, err := os.Open(s.env.FS.Path(K3sBinaryPath))
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", K3sBinaryPath, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", K3sBinaryPath, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ownGenerated reports whether K3s rendered a config from a tpctl template.
+func ownGenerated(gen []byte) bool { return bytes.HasPrefix(gen, []byte(templateMarker)) }
+
 func (s *containerdStep) Done(context.Context) (bool, error) {
 	if !s.env.Facts.NoCapSysResource {
 		return true, nil
 	}
 	p, tmpl, err := s.template()
-	if err != nil || p == "" || !bytes.HasPrefix(tmpl, []byte(templateMarker)) {
+	if err != nil {
 		return false, err
 	}
-	gen, err := os.ReadFile(s.env.FS.Path(s.generated()))
-	if err != nil {
+	gen, gerr := os.ReadFile(s.env.FS.Path(s.generated()))
+	if p == "" {
+		// K3s's own config may set the key already.
+		return gerr == nil && !ownGenerated(gen) && ContainerdTemplateApplied(gen), nil
+	}
+	if !bytes.HasPrefix(tmpl, []byte(templateMarker)) || gerr != nil {
 		return false, nil
 	}
-	return ContainerdTemplateApplied(gen), nil
+	sum, err := s.k3sSHA256()
+	if err != nil {
+		return false, err
+	}
+	return TemplateK3sSHA256(tmpl) == sum && TemplateK3sSHA256(gen) == sum && ContainerdTemplateApplied(gen), nil
 }
 
 func (s *containerdStep) Run(ctx context.Context, ev Events) error {
@@ -179,13 +211,53 @@ func (s *containerdStep) Run(ctx context.Context, ev Events) error {
 	if p != "" && !bytes.HasPrefix(tmpl, []byte(templateMarker)) {
 		return fmt.Errorf("%s exists and was not written by tpctl: add restrict_oom_score_adj = true to its CRI runtime table, or remove it, then run again", p)
 	}
+	sum, err := s.k3sSHA256()
+	if err != nil {
+		return err
+	}
+	mgr, err := s.env.Manager(ctx)
+	if err != nil {
+		return err
+	}
 	ev.Emit(Event{Type: EventProgress, Message: "waiting for K3s to generate " + s.generated()})
 	gen, err := waitFile(ctx, s.env.FS.Path(s.generated()), s.env.Poll)
 	if err != nil {
 		return fmt.Errorf("wait for K3s's containerd config: %w", err)
 	}
-	if p == "" || !ContainerdTemplateApplied(gen) {
-		name, derived, err := DeriveContainerdTemplate(gen)
+	current := p != "" && TemplateK3sSHA256(tmpl) == sum
+	if current && TemplateK3sSHA256(gen) == sum && ContainerdTemplateApplied(gen) {
+		summarize(ev, "restrict_oom_score_adj = true in %s", s.generated())
+		return nil
+	}
+	if !current {
+		if p != "" || ownGenerated(gen) {
+			// The template (or the config K3s rendered from it) belongs to
+			// another K3s binary: let this K3s generate its own config first.
+			if p != "" {
+				if err := os.Remove(s.env.FS.Path(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("remove the stale %s: %w", p, err)
+				}
+			}
+			if err := during(ctx, ev, s.env.Now, "restarting K3s to regenerate its containerd config", func() error { return mgr.Restart(ctx, UnitName) }); err != nil {
+				return err
+			}
+			for {
+				gen, err = os.ReadFile(s.env.FS.Path(s.generated()))
+				if err == nil && !ownGenerated(gen) {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("wait for K3s to regenerate %s: %w", s.generated(), ctx.Err())
+				case <-time.After(s.env.Poll):
+				}
+			}
+		}
+		if ContainerdTemplateApplied(gen) {
+			summarize(ev, "K3s already sets restrict_oom_score_adj = true in %s; no template written", s.generated())
+			return nil
+		}
+		name, derived, err := DeriveContainerdTemplateFor(gen, sum)
 		if err != nil {
 			return err
 		}
@@ -193,16 +265,12 @@ func (s *containerdStep) Run(ctx context.Context, ev Events) error {
 			return err
 		}
 	}
-	mgr, err := s.env.Manager(ctx)
-	if err != nil {
-		return err
-	}
 	if err := during(ctx, ev, s.env.Now, "restarting K3s with restrict_oom_score_adj", func() error { return mgr.Restart(ctx, UnitName) }); err != nil {
 		return err
 	}
 	for {
 		gen, err := os.ReadFile(s.env.FS.Path(s.generated()))
-		if err == nil && ContainerdTemplateApplied(gen) {
+		if err == nil && ContainerdTemplateApplied(gen) && TemplateK3sSHA256(gen) == sum {
 			summarize(ev, "restrict_oom_score_adj = true in %s", s.generated())
 			return nil
 		}
@@ -221,7 +289,8 @@ func (s *containerdStep) Files() []FilePreview {
 		return []FilePreview{{Path: filepath.Join(dir, "config-v3.toml.tmpl"), Note: "not written: this host has CAP_SYS_RESOURCE"}}
 	}
 	return []FilePreview{{Path: filepath.Join(dir, "config-v3.toml.tmpl (or config.toml.tmpl)"), Mode: 0o600,
-		Note: "derived after K3s's first start from its generated " + ContainerdConfigFile + ", with restrict_oom_score_adj = true in the CRI runtime table; K3s is restarted once"}}
+		Note: "derived after K3s's first start from its generated " + ContainerdConfigFile + ", with restrict_oom_score_adj = true in the CRI runtime table, " +
+			"unless K3s sets it already; it records the K3s binary's sha256 and is derived again when that binary changes; K3s is restarted once"}}
 }
 
 // waitFile polls until path exists and returns its content.
