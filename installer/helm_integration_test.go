@@ -59,7 +59,9 @@ func TestHelmChartsInstallUpgradeUninstall(t *testing.T) {
 	dep, err := cs.AppsV1().Deployments("tpctl-system").Get(ctx, "tp-operator", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, "tpctl.local/tpctl-operator:1.0.0", dep.Spec.Template.Spec.Containers[0].Image)
-	_, err = cs.RbacV1().ClusterRoles().Get(ctx, "tp-operator", metav1.GetOptions{})
+	// By default the operator watches the instance's namespace: cluster-wide
+	// it only reads Services.
+	_, err = cs.RbacV1().ClusterRoles().Get(ctx, "tp-operator-services", metav1.GetOptions{})
 	require.NoError(t, err)
 
 	ci, ciLog := chartRelease(t, cp, charts.CoreInstance, "tp-core-instance", "1.0.0",

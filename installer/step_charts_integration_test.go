@@ -80,12 +80,17 @@ func TestChartStepsAgainstAPIServer(t *testing.T) {
 	t.Setenv("HOME", home)
 
 	// The operator stands in: once the CoreInstance exists, it reports
-	// Ready for the instance's generation (no kubelet runs its pods here).
+	// Ready for the instance's generation (no kubelet runs its pods here),
+	// once the wait step has seen it unreconciled.
+	rec := &recorder{}
 	operated := make(chan error, 1)
 	go func() {
 		deadline := time.Now().Add(time.Minute)
 		for time.Now().Before(deadline) {
-			time.Sleep(500 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
+			if len(rec.messages("wait for core instance", EventProgress)) == 0 {
+				continue
+			}
 			inst, err := dyn.Resource(coreInstancesGVR).Namespace(InstanceNamespace).Get(ctx, "core", metav1.GetOptions{})
 			if err != nil {
 				continue
@@ -100,7 +105,6 @@ func TestChartStepsAgainstAPIServer(t *testing.T) {
 		operated <- context.DeadlineExceeded
 	}()
 
-	rec := &recorder{}
 	require.NoError(t, Run(ctx, chartPlan(env, ch, false), rec), cp.Logs(30))
 	assert.DirExists(t, env.FS.Path(HelmCacheDir), "Helm's discovery cache lives in the state dir")
 	assert.NoDirExists(t, filepath.Join(home, ".kube"), "nothing is cached in $HOME, where uninstall would not look")
@@ -327,10 +331,7 @@ func TestUninstallKeepDataThenInstallKeepsPipelines(t *testing.T) {
 	before := pipelinesOf(t, kc, inst, 4) // and the health check
 	assert.Equal(t, "TCP/5171->5170", before["logs-b"].Frontends, "the newer pipeline moved")
 	assert.Equal(t, "UDP/5140->5140,TCP/2021->2020", before["syslog"].Frontends, "2020 is the health check's")
-	for name := range before {
-		_, err := cs.AppsV1().Deployments(InstanceNamespace).Get(ctx, name, metav1.GetOptions{})
-		require.NoError(t, err, "workload of %s", name)
-	}
+	workloads(t, cs, before)
 
 	// uninstall --keep-data: the operator's release goes, the instance's
 	// release, CoreInstance and pipelines stay.
@@ -360,10 +361,7 @@ func TestUninstallKeepDataThenInstallKeepsPipelines(t *testing.T) {
 	require.NoError(t, kc.Get(ctx, client.ObjectKeyFromObject(inst), kept))
 	assert.Equal(t, inst.UID, kept.UID)
 	assert.Equal(t, before, pipelinesOf(t, kc, inst, 4), "same pipelines, same frontends")
-	for name := range before {
-		_, err := cs.AppsV1().Deployments(InstanceNamespace).Get(ctx, name, metav1.GetOptions{})
-		require.NoError(t, err, "workload of %s", name)
-	}
+	workloads(t, cs, before)
 
 	// A stuck first install (pending-install, no working revision) is
 	// recovered by uninstalling the release: Helm keeps the CoreInstance,
@@ -402,6 +400,17 @@ func TestUninstallKeepDataThenInstallKeepsPipelines(t *testing.T) {
 		_, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
 		assert.True(t, apierrors.IsNotFound(err), "CRD %s deleted: %v", name, err)
 	}
+}
+
+// workloads waits until every pipeline has its Deployment.
+func workloads(t *testing.T, cs kubernetes.Interface, pipelines map[string]pipelineSeen) {
+	t.Helper()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		for name := range pipelines {
+			_, err := cs.AppsV1().Deployments(InstanceNamespace).Get(context.Background(), name, metav1.GetOptions{})
+			require.NoError(c, err, "workload of %s", name)
+		}
+	}, time.Minute, 100*time.Millisecond)
 }
 
 // gcProbe waits until the garbage collector deletes a ConfigMap whose
