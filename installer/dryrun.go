@@ -13,6 +13,10 @@ type Describer interface{ Describe() string }
 // FileLister is a step that writes files the dry run can show.
 type FileLister interface{ Files() []FilePreview }
 
+// deferrer is a step that waits for something the user does first (the
+// charts while cni: cilium has no network plugin yet).
+type deferrer interface{ Deferred() string }
+
 // blocker is a step that would stop the run (preflight with failing
 // checks).
 type blocker interface{ Blocks() error }
@@ -20,7 +24,8 @@ type blocker interface{ Blocks() error }
 // StepPreview is one step of a dry run.
 type StepPreview struct {
 	Name string `json:"name"`
-	// Would is "run", "no change", "fail" or "unknown" (Error says why).
+	// Would is "run", "no change", "deferred" (Note says until when), "fail"
+	// or "unknown" (Error says why).
 	Would       string        `json:"would"`
 	Description string        `json:"description,omitempty"`
 	Note        string        `json:"note,omitempty"`
@@ -64,6 +69,9 @@ func DryRun(ctx context.Context, p *Plan) DryRunReport {
 		}
 		if n, ok := s.(Noter); ok {
 			sp.Note = n.Note()
+		}
+		if d, ok := s.(deferrer); ok {
+			sp.Would, sp.Note = "deferred", d.Deferred()
 		}
 		if f, ok := s.(FileLister); ok {
 			sp.Files = f.Files()

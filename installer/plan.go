@@ -3,9 +3,11 @@ package installer
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"time"
 
 	bundle "github.com/tpctl/tpctl/embed"
@@ -61,14 +63,88 @@ func PreflightOptions(c Config) preflight.Options {
 	return o
 }
 
+// cniPending reports whether the node waits for a network plugin tpctl does
+// not install (cni: cilium) and is not Ready yet. Without a kubeconfig or an
+// answer from the API server it is pending: K3s has not started yet.
+func cniPending(ctx context.Context, env *Env) bool {
+	if env.Config.CNI != CNICilium {
+		return false
+	}
+	kc := env.Kubeconfig()
+	if _, err := os.Stat(kc); err != nil || env.Cluster == nil {
+		return true
+	}
+	cl, err := env.Cluster(kc)
+	if err != nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	n, err := cl.Node(ctx, env.Config.NodeName)
+	if err != nil {
+		return true
+	}
+	ready, _ := NodeReady(n)
+	return !ready
+}
+
+// CiliumNextSteps says what the user does after an install with cni: cilium
+// whose node has no network plugin yet. charts: the operator and
+// core-instance charts were asked for (and are deferred).
+func CiliumNextSteps(c Config, charts bool) []string {
+	key := "ipam.operator.clusterPoolIPv4PodCIDRList"
+	if p, err := netip.ParsePrefix(c.ClusterCIDR); err == nil && p.Addr().Is6() {
+		key = "ipam.operator.clusterPoolIPv6PodCIDRList"
+	}
+	out := []string{
+		fmt.Sprintf("Next: install Cilium, e.g. with its CLI: KUBECONFIG=%s cilium install --set %s=%s (or its Helm chart with the same value); "+
+			"then wait until `kubectl get node %s` says Ready.", KubeconfigPath, key, c.ClusterCIDR, c.NodeName),
+	}
+	if charts {
+		out = append(out, "The operator and core-instance charts are deferred until then: run `tpctl install` again with the same configuration once the node is Ready; it installs them.")
+	} else {
+		out = append(out, "Then run `tpctl install` again with the same configuration to check the node (add the charts by leaving out --skip-charts).")
+	}
+	return out
+}
+
+// deferredChartsStep stands for the chart steps while the node has no
+// network plugin: it changes nothing and says when they run.
+type deferredChartsStep struct{ env *Env }
+
+func (s *deferredChartsStep) Name() string { return "charts (deferred)" }
+
+func (s *deferredChartsStep) Describe() string {
+	return "the operator and core-instance charts need a Ready node; with cni: cilium it is Ready only once Cilium is installed"
+}
+
+func (s *deferredChartsStep) Done(context.Context) (bool, error) { return true, nil }
+
+func (s *deferredChartsStep) Run(context.Context, Events) error { return nil }
+
+// Note is shown with the skipped step.
+func (s *deferredChartsStep) Note() string { return s.Deferred() }
+
+// Deferred says why the step waits and what the user does next.
+func (s *deferredChartsStep) Deferred() string {
+	return strings.Join(CiliumNextSteps(s.env.Config, true), " ")
+}
+
 // Summary is what a finished install tells the user.
 func Summary(env *Env) []string {
 	st := env.State.Get()
+	node := fmt.Sprintf("K3s %s runs as %s; node %s is Ready.", orUnknown(st.K3s.Version), UnitName, env.Config.NodeName)
+	if env.cniPending {
+		node = fmt.Sprintf("K3s %s runs as %s; node %s is registered but stays NotReady until Cilium is installed (cni: cilium: K3s runs without flannel).",
+			orUnknown(st.K3s.Version), UnitName, env.Config.NodeName)
+	}
 	out := []string{
-		fmt.Sprintf("K3s %s runs as %s; node %s is Ready.", orUnknown(st.K3s.Version), UnitName, env.Config.NodeName),
+		node,
 		fmt.Sprintf("kubeconfig: %s (mode %s); kubectl, crictl and ctr are in %s.", KubeconfigPath, env.Config.WriteKubeconfigMode, filepath.Dir(K3sBinaryPath)),
 	}
 	switch {
+	case env.cniPending:
+		out = append(out, CiliumNextSteps(env.Config, env.ChartSteps != nil)...)
 	case env.charts != nil:
 		out = append(out, env.charts.summary()...)
 	case env.ChartSteps == nil:
@@ -127,6 +203,10 @@ type Env struct {
 	// reuseK3s: the plan drives a K3s that was on the host already.
 	reuseK3s bool
 	mgr      systemd.Manager
+	// cniPending: cni is cilium and the node is not Ready yet (no network
+	// plugin until Cilium is installed): the install waits only for the
+	// node to register and defers the charts.
+	cniPending bool
 	// charts is set by Charts.Steps; keepData by the uninstall plan.
 	charts   *chartsRun
 	keepData bool
@@ -200,6 +280,7 @@ func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	env.cniPending = cniPending(ctx, env)
 	var beforeStart, afterReady []Step
 	if env.ChartSteps != nil {
 		for _, s := range env.ChartSteps(env) {
@@ -208,6 +289,11 @@ func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
 			} else {
 				afterReady = append(afterReady, s)
 			}
+		}
+		if env.cniPending && len(afterReady) > 0 {
+			// Nothing schedules on a node without a network plugin: the
+			// charts wait for a run after Cilium is installed.
+			afterReady = []Step{&deferredChartsStep{env: env}}
 		}
 	}
 	steps := append([]Step{&preflightStep{env: env}, stage}, beforeStart...)

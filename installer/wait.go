@@ -107,6 +107,10 @@ type waitStep struct {
 func (s *waitStep) Name() string { return "wait for node" }
 
 func (s *waitStep) Describe() string {
+	if s.env.cniPending {
+		return "wait for " + KubeconfigPath + ", the API server's /readyz and node " + s.env.Config.NodeName +
+			" to register; not for node Ready or the core add-ons: with cni: cilium the node has no network plugin until Cilium is installed"
+	}
 	return "wait for " + KubeconfigPath + ", the API server's /readyz, node Ready and the core add-ons (" + strings.Join(CoreAddons(s.env.Config), ", ") + ")"
 }
 
@@ -133,6 +137,9 @@ func (s *waitStep) check(ctx context.Context) (string, error) {
 	n, err := cl.Node(ctx, s.env.Config.NodeName)
 	if err != nil {
 		return "node " + s.env.Config.NodeName + " to register (" + err.Error() + ")", nil
+	}
+	if s.env.cniPending {
+		return "", nil
 	}
 	if ok, why := NodeReady(n); !ok {
 		return "node " + s.env.Config.NodeName + " to be Ready (" + why + ")", nil
@@ -162,6 +169,10 @@ func (s *waitStep) Run(ctx context.Context, ev Events) error {
 		missing, err := s.check(ctx)
 		if err != nil {
 			return err
+		}
+		if missing == "" && s.env.cniPending {
+			summarize(ev, "node %s registered; it stays NotReady until Cilium is installed", s.env.Config.NodeName)
+			return nil
 		}
 		if missing == "" {
 			summarize(ev, "node %s Ready, core add-ons available", s.env.Config.NodeName)

@@ -57,6 +57,11 @@ namespace default, with the proxies of this configuration and the health check
 on TCP 2020) → wait for the CoreInstance to be Ready. --skip-charts stops at
 the node.
 
+With --cni cilium K3s runs without a network plugin until Cilium is installed:
+install waits only for the node to register, defers the charts and prints the
+next steps (install Cilium, then run tpctl install again, which installs the
+charts once the node is Ready).
+
 The operator image comes from the payload, or is built from this tpctl binary
 (which must then be static, as ` + "`make build`" + ` and release builds are).
 
