@@ -142,7 +142,9 @@ func NewManager(cfg *rest.Config, o Options) (manager.Manager, error) {
 	for _, obj := range []client.Object{&corev1.ConfigMap{}, &appsv1.Deployment{}, &appsv1.DaemonSet{}, &appsv1.StatefulSet{}} {
 		byObject[obj] = cache.ByObject{Label: owned}
 	}
-	cacheOpts := cache.Options{ByObject: byObject}
+	// Nothing the operator does reads managedFields: dropping them from
+	// the cache roughly halves the memory each cached object takes.
+	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
 	if len(o.Namespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range o.Namespaces {
