@@ -92,3 +92,14 @@ func TestRootfsKey(t *testing.T) {
 	_, err := CachedRootfs(t.TempDir(), s)
 	assert.ErrorIs(t, err, ErrNoRootfs)
 }
+
+func TestMountsBelowDeepestFirstAndStrictlyBelow(t *testing.T) {
+	table := []byte(`22 1 0:5 / /build/root/proc rw - proc proc rw
+23 22 0:6 / /build/root/proc/sys/fs/binfmt_misc rw - binfmt_misc binfmt rw
+24 1 0:7 / /build/root rw - tmpfs tmpfs rw
+25 1 0:8 / /build/rootother/proc rw - proc proc rw
+`)
+	got, err := mountsBelow(table, "/build/root/")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/build/root/proc/sys/fs/binfmt_misc", "/build/root/proc"}, got)
+}

@@ -8,7 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tpctl/tpctl/internal/mountinfo"
 )
 
 // RootfsSpec describes the Debian root file system a Host boots: a minimal
@@ -102,8 +107,13 @@ func BuildRootfs(ctx context.Context, cacheDir string, spec RootfsSpec, logf fun
 	if err != nil {
 		return "", fmt.Errorf("make build dir: %w", err)
 	}
-	defer os.RemoveAll(work)
 	root := filepath.Join(work, "root")
+	defer func() {
+		// Never remove through a mount left in the build root.
+		if detachBelow(root) == nil {
+			_ = os.RemoveAll(work)
+		}
+	}()
 	logf("hosttest: debootstrap %s (%s) into %s", spec.Suite, spec.Variant, root)
 	if _, err := run(ctx, nil, "debootstrap", "--variant="+spec.Variant, "--include="+strings.Join(spec.Include, ","),
 		spec.Suite, root, spec.Mirror); err != nil {
@@ -135,8 +145,14 @@ func BuildRootfs(ctx context.Context, cacheDir string, spec RootfsSpec, logf fun
 	for _, l := range lists {
 		_ = os.Remove(l)
 	}
+	// debootstrap mounts proc (and sometimes sys) in the target and may
+	// leave it behind when something still held it; neither belongs in the
+	// tarball, and the build dir cannot be removed while they are mounted.
+	if err := detachBelow(root); err != nil {
+		return "", err
+	}
 	tmp := filepath.Join(work, "root.tar")
-	if _, err := run(ctx, nil, "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-C", root, "-cf", tmp, "."); err != nil {
+	if _, err := run(ctx, nil, "tar", "--numeric-owner", "--one-file-system", "--xattrs", "--xattrs-include=*", "-C", root, "-cf", tmp, "."); err != nil {
 		return "", err
 	}
 	dst := filepath.Join(cacheDir, spec.TarballName())
@@ -145,4 +161,41 @@ func BuildRootfs(ctx context.Context, cacheDir string, spec RootfsSpec, logf fun
 	}
 	logf("hosttest: root tarball %s", dst)
 	return dst, nil
+}
+
+// mountsBelow lists the mount points strictly below dir in a mountinfo
+// table, deepest first.
+func mountsBelow(table []byte, dir string) ([]string, error) {
+	ms, err := mountinfo.Parse(table)
+	if err != nil {
+		return nil, err
+	}
+	prefix := filepath.Clean(dir) + "/"
+	var out []string
+	for _, m := range ms {
+		if strings.HasPrefix(m.MountPoint, prefix) {
+			out = append(out, m.MountPoint)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return strings.Count(out[i], "/") > strings.Count(out[j], "/") })
+	return out, nil
+}
+
+// detachBelow lazily unmounts everything mounted below dir (a build root
+// of this package's own making).
+func detachBelow(dir string) error {
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return fmt.Errorf("read mount table: %w", err)
+	}
+	points, err := mountsBelow(raw, dir)
+	if err != nil {
+		return err
+	}
+	for _, p := range points {
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("unmount %s left in the build root: %w", p, err)
+		}
+	}
+	return nil
 }
