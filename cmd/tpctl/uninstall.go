@@ -42,8 +42,10 @@ why. A state that cannot be trusted (corrupt, or naming paths tpctl does not
 create) is copied aside and nothing is removed; a missing state beside a
 tpctl-written unit is an error, not "nothing to uninstall".
 
---keep-data keeps K3s's data dir (cluster state, images) and the CRDs. When
-the API server cannot be reached the releases are left to the data dir.
+--keep-data keeps K3s's data dir (cluster state, images), the CRDs and the
+core-instance release with its CoreInstance and every Pipeline: a later
+install on that data dir finds them as they were. When the API server cannot
+be reached the releases are left to the data dir.
 Without a terminal, uninstall needs --yes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
