@@ -70,6 +70,11 @@ func buildArtifacts(ctx context.Context, dir string) (artifacts, error) {
 	if _, err := bins.Require("kine", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl"); err != nil {
 		return a, err
 	}
+	for _, b := range []string{"containerd", "containerd-shim-runc-v2", "ctr"} {
+		if _, err := os.Stat(filepath.Join(bins.Dir, b+"-"+launcher.ContainerdVersion())); err != nil {
+			return a, fmt.Errorf("the launcher's containerd (run scripts/test-deps): %w", err)
+		}
+	}
 	a.components = bins.Dir
 	// TPCTL_E2E_TPCTL names a tpctl binary to test instead of building one
 	// (a release build, say).

@@ -216,13 +216,17 @@ spec:
   - {name: http, port: 18091, targetPort: 8080}
 `
 
+// apply writes a manifest to /tmp in the host (outside the snapshot: the
+// test's own files are no uninstall residue) and applies it.
 func (e *e2e) apply(ctx context.Context, t *testing.T, name, manifest string) {
 	t.Helper()
-	p := "/root/tpctl-e2e/" + name
+	p := manifestPath(name)
 	require.NoError(t, os.WriteFile(e.h.Path(p), []byte(manifest), 0o644))
 	out, err := e.kubectl(ctx, "apply", "-f", p)
 	require.NoError(t, err, out)
 }
+
+func manifestPath(name string) string { return "/tmp/tpctl-e2e-" + name }
 
 // sinkReceived reads the sink's /received through the LoadBalancer port.
 func sinkReceived(ctx context.Context) (map[string]any, error) {
@@ -295,7 +299,7 @@ func (e *e2e) loadBalancers(t *testing.T) {
 	_, err = e.kubectl(ctx, "-n", "kube-system", "get", "daemonset", launcher.SvcLBName(s))
 	assert.Error(t, err, "the svclb DaemonSet of a deleted Service is deleted")
 	e.waitIngress(ctx, t, "default", "lb-b")
-	_, err = e.kubectl(ctx, "delete", "-f", "/root/tpctl-e2e/lb-b.yaml", "-f", "/root/tpctl-e2e/lb-a.yaml", "--ignore-not-found", "--wait=true", "--timeout=2m")
+	_, err = e.kubectl(ctx, "delete", "-f", manifestPath("lb-b.yaml"), "-f", manifestPath("lb-a.yaml"), "--ignore-not-found", "--wait=true", "--timeout=2m")
 	require.NoError(t, err)
 }
 
@@ -369,7 +373,7 @@ func (e *e2e) localPath(t *testing.T) {
 	st, err := os.Stat(e.h.Path(dir))
 	require.NoError(t, err, "the volume directory on the node")
 	assert.True(t, st.IsDir())
-	_, err = e.kubectl(ctx, "delete", "-f", "/root/tpctl-e2e/pvc.yaml", "--wait=true", "--timeout=2m")
+	_, err = e.kubectl(ctx, "delete", "-f", manifestPath("pvc.yaml"), "--wait=true", "--timeout=2m")
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		_, err := os.Stat(e.h.Path(dir))

@@ -230,45 +230,34 @@ func (a *airGap) watch(ctx context.Context) {
 	}
 }
 
-// CtrImport is the ImportFunc over `ctr`: import into k8s.io, then label
-// each imported image pinned.
+// CtrImport is the ImportFunc over containerd 2's `ctr`: import into
+// k8s.io with the pinned label on every image of the archive.
 func CtrImport(ctr, socket string) ImportFunc {
 	return func(ctx context.Context, archive string) ([]string, error) {
-		run := func(args ...string) ([]byte, error) {
-			cmd := exec.CommandContext(ctx, ctr, append([]string{"--address", socket, "-n", "k8s.io"}, args...)...)
-			cmd.Env = ChildEnv(os.Environ())
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				return out, fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-			}
-			return out, nil
-		}
-		out, err := run("images", "import", archive)
+		args := []string{"--address", socket, "-n", "k8s.io", "images", "import", "--label", PinnedLabel + "=pinned", archive}
+		cmd := exec.CommandContext(ctx, ctr, args...)
+		cmd.Env = ChildEnv(os.Environ())
+		out, err := cmd.CombinedOutput()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 		}
-		refs := ImportedRefs(out)
-		if len(refs) == 0 {
-			return nil, fmt.Errorf("ctr imported no image from %s: %s", archive, strings.TrimSpace(string(out)))
-		}
-		for _, r := range refs {
-			if _, err := run("images", "label", r, PinnedLabel+"=pinned"); err != nil {
-				return nil, err
-			}
-		}
-		return refs, nil
+		return ImportedRefs(out), nil
 	}
 }
 
-// ImportedRefs reads the references from `ctr images import` output
-// ("unpacking <ref> (sha256:…)...done").
+// ImportedRefs reads the references from `ctr images import` output, as
+// far as it names them ("unpacking <ref> (sha256:…)...done" of a local
+// import; "<ref> saved" of a transfer).
 func ImportedRefs(out []byte) []string {
 	var refs []string
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) >= 2 && f[0] == "unpacking" {
+		switch {
+		case len(f) >= 2 && f[0] == "unpacking":
 			refs = append(refs, f[1])
+		case len(f) == 2 && f[1] == "saved":
+			refs = append(refs, f[0])
 		}
 	}
 	return refs

@@ -13,11 +13,13 @@
 // K3s merges them, key+ appending) and on the command line, and rejects any
 // other with an error naming it, so drift shows; it runs the upstream
 // components (kine on SQLite, kube-apiserver, kube-controller-manager,
-// kube-scheduler, containerd, kubelet, kube-proxy, a bridge CNI network named
-// cni0 with the portmap plugin) as its children; it keeps its state in the
+// kube-scheduler, containerd 2 built from github.com/containerd/containerd/v2,
+// kubelet, kube-proxy, a bridge CNI network named cni0 with the portmap
+// plugin) as its children; it keeps its state in the
 // data dir K3s uses (server/tls, server/db, agent/etc/containerd,
-// agent/images, …), renders containerd's config.toml from config.toml.tmpl
-// when one is there, imports the image archives of <data-dir>/agent/images at
+// agent/images, …), generates containerd's config.toml in K3s's version 3
+// layout (no restrict_oom_score_adj key, as K3s's) or renders it from
+// config-v3.toml.tmpl, else config.toml.tmpl, when one is there, imports the image archives of <data-dir>/agent/images at
 // every start and pins them (io.cri-containerd.pinned=pinned), skipping those
 // an opt-in .cache.json records unchanged, and imports archives that appear
 // there while it runs (airgap.go), writes the admin kubeconfig to /etc/rancher/k3s/k3s.yaml with

@@ -19,11 +19,14 @@ func (l Layout) BinDir() string {
 // componentNames are the names the components get in BinDir. A real K3s
 // runs them inside its own process (k3s-server), so no process of it is
 // called kubelet or kube-apiserver; the launcher's copies carry k3s- names
-// for the same reason. containerd keeps its name, as in K3s.
+// for the same reason. containerd, its runc shim and ctr keep their names,
+// as in K3s's bin directory, which K3s puts first in its children's PATH
+// (containerd finds the shim there).
 func componentNames() map[string]string {
 	return map[string]string{
 		"kine": "k3s-kine", "kube-apiserver": "k3s-apiserver", "kube-controller-manager": "k3s-controller-manager",
 		"kube-scheduler": "k3s-scheduler", "kubelet": "k3s-kubelet", "kube-proxy": "k3s-kube-proxy", "containerd": "containerd",
+		"containerd-shim-runc-v2": "containerd-shim-runc-v2", "ctr": "ctr",
 	}
 }
 

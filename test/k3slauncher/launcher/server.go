@@ -58,15 +58,20 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("component binaries (this launcher runs the upstream binaries from %s): %w", s.Components, err)
 	}
-	for _, tool := range []string{"containerd", "ctr"} {
-		p, err := LookPathNotSelf(tool)
-		if err != nil {
-			return fmt.Errorf("%s is needed (the Debian package containerd): %w", tool, err)
-		}
-		bins[tool] = p
+	ctrd, err := containerdPaths(s.Components)
+	if err != nil {
+		return err
+	}
+	for n, p := range ctrd {
+		bins[n] = p
 	}
 	if bins, err = installComponents(l, bins); err != nil {
 		return err
+	}
+	// As K3s, put the bin directory first in PATH: containerd finds its
+	// runc shim there.
+	if err := os.Setenv("PATH", l.BinDir()+string(os.PathListSeparator)+os.Getenv("PATH")); err != nil {
+		return fmt.Errorf("set PATH: %w", err)
 	}
 	nodeIP := c.NodeIP
 	if nodeIP == "" {

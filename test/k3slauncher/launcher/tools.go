@@ -3,8 +3,6 @@ package launcher
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"syscall"
 
 	"github.com/tpctl/tpctl/test/cluster"
@@ -24,34 +22,6 @@ type UsageError struct{ Err error }
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
 
-// LookPathNotSelf finds a program in PATH, skipping this launcher itself:
-// tpctl links ctr, crictl and kubectl to the K3s binary in /usr/local/bin,
-// which comes first in PATH, so a plain lookup of ctr would find the
-// launcher again.
-func LookPathNotSelf(name string) (string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("find this executable: %w", err)
-	}
-	if s, err := filepath.EvalSymlinks(self); err == nil {
-		self = s
-	}
-	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
-		if dir == "" {
-			continue
-		}
-		p, err := exec.LookPath(filepath.Join(dir, name))
-		if err != nil {
-			continue
-		}
-		if real, err := filepath.EvalSymlinks(p); err == nil && real == self {
-			continue
-		}
-		return p, nil
-	}
-	return "", fmt.Errorf("%s: not found in PATH (other than this launcher): %w", name, exec.ErrNotFound)
-}
-
 // VersionString is `k3s --version`'s first line, in K3s's format, for the
 // Kubernetes version the launcher runs.
 func VersionString(goVersion string) string {
@@ -60,8 +30,8 @@ func VersionString(goVersion string) string {
 }
 
 // ExecTool replaces the process with kubectl (with K3s's kubeconfig unless
-// KUBECONFIG or --kubeconfig says otherwise) or ctr (on K3s's containerd
-// socket). It returns only on failure.
+// KUBECONFIG or --kubeconfig says otherwise) or containerd's own ctr (on
+// K3s's containerd socket). It returns only on failure.
 func ExecTool(componentDir, name string, args []string) error {
 	var bin string
 	var argv []string
@@ -77,11 +47,11 @@ func ExecTool(componentDir, name string, args []string) error {
 			env = append(env, "KUBECONFIG="+KubeconfigPath)
 		}
 	case "ctr":
-		p, err := LookPathNotSelf("ctr")
+		paths, err := containerdPaths(componentDir)
 		if err != nil {
 			return err
 		}
-		bin, argv = p, append([]string{"ctr", "--address", ContainerdSocket}, args...)
+		bin, argv = paths["ctr"], append([]string{"ctr", "--address", ContainerdSocket}, args...)
 	default:
 		return fmt.Errorf("%s is not provided by this launcher", name)
 	}
