@@ -378,7 +378,33 @@ func (r *PipelineReconciler) writeReady(ctx context.Context, p *v1alpha1.Pipelin
 		return err
 	}
 	c := ReadyCondition(p.Spec.WorkloadKind(), ready, desired, settled, found)
+	if c.Status == metav1.ConditionTrue && svcType == v1alpha1.ServiceTypeLoadBalancer {
+		svc := &corev1.Service{}
+		switch err := r.Client.Get(ctx, client.ObjectKeyFromObject(p), svc); {
+		case apierrors.IsNotFound(err):
+			svc = nil // no port has a frontend: there is no Service to wait for
+		case err != nil:
+			return fmt.Errorf("get Service %s/%s: %w", p.Namespace, p.Name, err)
+		}
+		c = LoadBalancerCondition(c, svc)
+	}
 	return r.writeStatus(ctx, p, c, ready, svcType)
+}
+
+// LoadBalancerCondition turns a Ready condition False when svc is a
+// LoadBalancer Service no load balancer has given an address
+// (status.loadBalancer.ingress is empty). A nil svc, another type or a
+// condition that is not True is returned unchanged.
+func LoadBalancerCondition(c metav1.Condition, svc *corev1.Service) metav1.Condition {
+	if c.Status != metav1.ConditionTrue || svc == nil || svc.Spec.Type != corev1.ServiceTypeLoadBalancer ||
+		len(svc.Status.LoadBalancer.Ingress) > 0 {
+		return c
+	}
+	c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.ReasonLoadBalancerPending
+	c.Message = fmt.Sprintf("%s; no load balancer has given LoadBalancer Service %s/%s an address yet "+
+		"(on K3s: the servicelb pods are Pending because another Service holds the host port, or servicelb is disabled)",
+		c.Message, svc.Namespace, svc.Name)
+	return c
 }
 
 func (r *PipelineReconciler) notReady(ctx context.Context, p *v1alpha1.Pipeline, reason, msg string, svcType v1alpha1.ServiceType) error {

@@ -88,4 +88,7 @@ const (
 	ReasonInstanceNotFound = "InstanceNotFound" // spec.instance names no CoreInstance
 	ReasonReconcileError   = "ReconcileError"   // the operator failed to apply an object
 	ReasonNameTaken        = "NameTaken"        // an object of the pipeline's name exists and is not the pipeline's
+	// ReasonLoadBalancerPending: the pods are ready but no load balancer has
+	// given the pipeline's LoadBalancer Service an address.
+	ReasonLoadBalancerPending = "LoadBalancerPending"
 )
