@@ -262,3 +262,14 @@ func TestCoreInstanceIsKeptByHelm(t *testing.T) {
 		}
 	}
 }
+
+// The operator is told which packaged K3s components hold node ports:
+// traefik by default, none when the value is empty (an explicit empty flag,
+// since the operator's own default is traefik).
+func TestOperatorPackagedComponents(t *testing.T) {
+	out := render(t, Operator, nil, false)
+	assert.Contains(t, out, "- --packaged-component=traefik\n")
+	out = render(t, Operator, map[string]any{"packagedComponents": []any{}}, false)
+	assert.Contains(t, out, "- --packaged-component=\n")
+	assert.NotContains(t, out, "--packaged-component=traefik")
+}

@@ -201,6 +201,7 @@ func (r *chartsRun) values(chart string) (map[string]any, error) {
 		if c.CNI == CNICilium {
 			v["nodeConditions"] = []any{"cni=cilium"}
 		}
+		v["packagedComponents"] = packagedComponents(c)
 		return v, nil
 	}
 	proxy := map[string]any{"httpProxy": c.HTTPProxy, "httpsProxy": c.HTTPSProxy, "noProxy": ""}
@@ -208,7 +209,7 @@ func (r *chartsRun) values(chart string) (map[string]any, error) {
 		// Pipeline pods reach the cluster's own addresses directly.
 		proxy["noProxy"] = strings.Join(NoProxyList(c), ",")
 	}
-	defaults := map[string]any{"serviceType": "LoadBalancer"}
+	defaults := map[string]any{"serviceType": string(DefaultPipelineServiceType(c))}
 	if r.PipelineImage != "" {
 		defaults["image"] = r.PipelineImage
 	}
@@ -225,6 +226,25 @@ func (r *chartsRun) values(chart string) (map[string]any, error) {
 		"healthCheck":      map[string]any{"enabled": true, "port": HealthCheckPort},
 		"pipelineDefaults": defaults,
 	}, nil
+}
+
+// packagedComponents lists the enabled K3s packaged components whose node
+// ports the operator never gives to a pipeline (its --packaged-component).
+func packagedComponents(c Config) []any {
+	if c.Disabled("traefik") {
+		return []any{}
+	}
+	return []any{"traefik"}
+}
+
+// DefaultPipelineServiceType is the Service type of pipelines that name
+// none: LoadBalancer when K3s's servicelb gives LoadBalancer Services an
+// address, NodePort when servicelb is disabled (nothing else would).
+func DefaultPipelineServiceType(c Config) v1alpha1.ServiceType {
+	if c.Disabled("servicelb") {
+		return v1alpha1.ServiceTypeNodePort
+	}
+	return v1alpha1.ServiceTypeLoadBalancer
 }
 
 // kubeconfigReady reports whether K3s's kubeconfig exists (before the
@@ -603,6 +623,14 @@ func (s *instanceWaitStep) Run(ctx context.Context, ev Events) error {
 	}
 }
 
+// serviceTypeLine says which Service type pipelines get by default and why.
+func (r *chartsRun) serviceTypeLine() string {
+	if DefaultPipelineServiceType(r.env.Config) == v1alpha1.ServiceTypeNodePort {
+		return "No service load balancer (servicelb disabled): pipelines default to NodePort (a frontend inside the node port range is the node port; `tpctl pipeline endpoints` shows the others)."
+	}
+	return "Pipelines default to LoadBalancer Services (K3s servicelb publishes their ports on the node)."
+}
+
 // summary is what the install summary says about the charts.
 func (r *chartsRun) summary() []string {
 	ref := "(unknown)"
@@ -618,6 +646,7 @@ func (r *chartsRun) summary() []string {
 		fmt.Sprintf("Operator: Helm release %s in namespace %s, image %s.", OperatorRelease, OperatorNamespace, ref),
 		fmt.Sprintf("Core instance: CoreInstance %s/%s (Helm release %s); its health check answers on TCP %d: http://%s:%d/api/v1/health (`tpctl pipeline endpoints %s-health` shows the address).",
 			InstanceNamespace, name, InstanceRelease, HealthCheckPort, host, HealthCheckPort, name),
+		r.serviceTypeLine(),
 		"Next: `tpctl pipeline create --name NAME --config-file FILE [--port tcp/5170]` adds a pipeline; `tpctl tui` manages them on screen.",
 	}
 }

@@ -72,6 +72,7 @@ func TestInstallWithChartsThenRerunChangesNothing(t *testing.T) {
 	assert.Equal(t, map[string]any{"repository": "tpctl.local/tpctl-operator", "tag": "1.2.3", "pullPolicy": "IfNotPresent"}, op["image"])
 	assert.Equal(t, "30000-32767", op["nodePortRange"])
 	assert.NotContains(t, op, "nodeConditions", "flannel is the catalog's default")
+	assert.Equal(t, []any{"traefik"}, op["packagedComponents"], "traefik is enabled by default")
 	inst := ci.cluster.instances["default/core"]
 	require.NotNil(t, inst)
 	assert.Equal(t, "http://u:pw@proxy:3128", inst.Spec.HTTPSProxy)
@@ -178,6 +179,30 @@ func TestChartValuesFollowTheConfiguration(t *testing.T) {
 		"healthCheck":      map[string]any{"enabled": true, "port": 2020},
 		"pipelineDefaults": map[string]any{"serviceType": "LoadBalancer", "image": "sink:1", "args": []any{"--http", ":2020"}},
 	}, inst, "without a proxy there is no NO_PROXY either")
+}
+
+// A node without servicelb has nothing that gives LoadBalancer Services an
+// address: pipelines default to NodePort and the summary says so; a node
+// without traefik tells the operator that 80 and 443 are free.
+func TestChartValuesFollowDisabledComponents(t *testing.T) {
+	ci := newChartInstall(t, Config{Disable: []string{"servicelb", "traefik"}}, "1.2.3")
+	r := &chartsRun{Charts: ci.charts, env: newEnv(ci.opts), src: map[string]*chartSource{}}
+	op, err := r.values(charts.Operator)
+	require.NoError(t, err)
+	assert.Equal(t, []any{}, op["packagedComponents"])
+	inst, err := r.values(charts.CoreInstance)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"serviceType": "NodePort"}, inst["pipelineDefaults"])
+	assert.Contains(t, r.summary(), "No service load balancer (servicelb disabled): pipelines default to NodePort (a frontend inside the node port range is the node port; `tpctl pipeline endpoints` shows the others).")
+
+	ci = newChartInstall(t, Config{Disable: []string{"traefik"}}, "1.2.3")
+	r = &chartsRun{Charts: ci.charts, env: newEnv(ci.opts), src: map[string]*chartSource{}}
+	inst, err = r.values(charts.CoreInstance)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"serviceType": "LoadBalancer"}, inst["pipelineDefaults"])
+	for _, line := range r.summary() {
+		assert.NotContains(t, line, "servicelb disabled")
+	}
 }
 
 func TestChartsValidate(t *testing.T) {
