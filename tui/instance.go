@@ -75,8 +75,10 @@ func (m *instanceModel) view(namespace string) string {
 	c := m.selected()
 	kv := func(k, v string) { b.WriteString(st.Label.Render(pad(k, 22)) + v + "\n") }
 	b.WriteString("\n" + st.Header.Render(c.Name) + "\n")
-	kv("HTTP proxy", dashIfEmpty(c.Spec.HTTPProxy, "none"))
-	kv("HTTPS proxy", dashIfEmpty(c.Spec.HTTPSProxy, "none"))
+	// Proxy credentials are never shown: they live in a Secret (an
+	// instance written before that may still hold some in its spec).
+	kv("HTTP proxy", proxyText(&c.Spec, v1alpha1.ProxySecretKeyHTTP))
+	kv("HTTPS proxy", proxyText(&c.Spec, v1alpha1.ProxySecretKeyHTTPS))
 	kv("No proxy", dashIfEmpty(c.Spec.NoProxy, "none"))
 	hc := manage.HealthCheckText(c)
 	if c.Spec.HealthCheckEnabled() {
@@ -124,14 +126,23 @@ type instanceForm struct {
 	width                     int
 }
 
+// proxyText is manage.ProxyText with "(none)" for no proxy.
+func proxyText(spec *v1alpha1.CoreInstanceSpec, key string) string {
+	if t := manage.ProxyText(spec, key); t != "-" {
+		return t
+	}
+	return dashIfEmpty("", "none")
+}
+
 func newInstanceForm(st Styles, inst *v1alpha1.CoreInstance) instanceForm {
 	f := instanceForm{st: st, orig: inst, health: inst.Spec.HealthCheckEnabled()}
 	f.http = st.newInput("http://proxy.example:3128", 512)
 	f.https = st.newInput("http://proxy.example:3128", 512)
 	f.noProxy = st.newInput("localhost,.svc,10.0.0.0/8", 1024)
 	f.hcp = st.newInput(strconv.Itoa(int(v1alpha1.DefaultHealthCheckPort)), 5)
-	f.http.SetValue(inst.Spec.HTTPProxy)
-	f.https.SetValue(inst.Spec.HTTPSProxy)
+	// The form shows proxies redacted; an untouched field is no change.
+	f.http.SetValue(manage.RedactProxyURL(inst.Spec.HTTPProxy))
+	f.https.SetValue(manage.RedactProxyURL(inst.Spec.HTTPSProxy))
 	f.noProxy.SetValue(inst.Spec.NoProxy)
 	f.hcp.SetValue(strconv.Itoa(int(inst.Spec.HealthCheckPort())))
 	f.validate()
@@ -212,8 +223,8 @@ func (f *instanceForm) change() manage.InstanceChange {
 		}
 		return nil
 	}
-	c.HTTPProxy = str(f.http, f.orig.Spec.HTTPProxy)
-	c.HTTPSProxy = str(f.https, f.orig.Spec.HTTPSProxy)
+	c.HTTPProxy = str(f.http, manage.RedactProxyURL(f.orig.Spec.HTTPProxy))
+	c.HTTPSProxy = str(f.https, manage.RedactProxyURL(f.orig.Spec.HTTPSProxy))
 	c.NoProxy = str(f.noProxy, f.orig.Spec.NoProxy)
 	if f.health != f.orig.Spec.HealthCheckEnabled() {
 		h := f.health
@@ -229,8 +240,15 @@ func (f *instanceForm) change() manage.InstanceChange {
 
 func (f *instanceForm) validate() {
 	f.errs = map[int]string{}
+	was := map[int]string{iHTTP: manage.RedactProxyURL(f.orig.Spec.HTTPProxy), iHTTPS: manage.RedactProxyURL(f.orig.Spec.HTTPSProxy)}
 	for i, in := range map[int]textinput.Model{iHTTP: f.http, iHTTPS: f.https} {
-		if v := strings.TrimSpace(in.Value()); v != "" {
+		v := strings.TrimSpace(in.Value())
+		switch {
+		case v == "" || v == was[i]:
+		case strings.Contains(v, "***@"):
+			// Saving the placeholder would replace the real credentials.
+			f.errs[i] = "the credentials are hidden (***): retype them or remove them"
+		default:
 			if err := manage.ValidateProxyURL(v); err != nil {
 				f.errs[i] = err.Error()
 			}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 )
 
 func TestInstanceScreen(t *testing.T) {
@@ -59,4 +60,36 @@ func TestInstanceFormValidates(t *testing.T) {
 	assert.Equal(t, viewInstanceForm, m.view, "not saved while invalid")
 	m = feed(t, m, keyMsg("esc"))
 	assert.Equal(t, viewInstances, m.view)
+}
+
+// Proxy credentials never reach the screen: the instance view and the edit
+// form show them redacted, and an untouched redacted field is no change.
+func TestInstanceScreenRedactsProxyCredentials(t *testing.T) {
+	api := sampleCluster(t)
+	inst, err := api.GetInstance(t.Context(), "core")
+	require.NoError(t, err)
+	inst.Spec.HTTPProxy = "http://user:s3cret@proxy.test:3128"
+	inst.Spec.HTTPSProxy = ""
+	inst.Spec.ProxySecretRef = &corev1.LocalObjectReference{Name: "core-proxy"}
+	api.AddInstance(inst)
+	tm := start(t, api, options())
+	waitFor(t, tm, "core-health")
+	send(tm, "i")
+	waitFor(t, tm, "http://***@proxy.test:3128")
+	waitFor(t, tm, "in Secret core-proxy (key httpsProxy)")
+	send(tm, "e")
+	waitFor(t, tm, "Edit core instance core")
+	waitFor(t, tm, "***@proxy.test:3128")
+	send(tm, "tab", "tab", "tab", "space") // https → no proxy → health check: off
+	waitFor(t, tm, "[ ] run the health-check pipeline")
+	send(tm, "ctrl+s")
+	waitFor(t, tm, "core instance core updated")
+	got, err := api.GetInstance(t.Context(), "core")
+	require.NoError(t, err)
+	assert.Equal(t, "http://user:s3cret@proxy.test:3128", got.Spec.HTTPProxy, "the untouched proxy keeps its credentials")
+	assert.False(t, got.Spec.HealthCheckEnabled())
+	assert.NotContains(t, tm.drawn.String(), "s3cret", "everything drawn so far")
+	s := screen(t, tm)
+	assert.NotContains(t, s, "s3cret")
+	assert.NotContains(t, s, "user:")
 }
