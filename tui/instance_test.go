@@ -93,3 +93,26 @@ func TestInstanceScreenRedactsProxyCredentials(t *testing.T) {
 	assert.NotContains(t, s, "s3cret")
 	assert.NotContains(t, s, "user:")
 }
+
+// Editing a redacted proxy without retyping its credentials would save the
+// placeholder in their place: the form refuses it.
+func TestInstanceFormRefusesRedactedPlaceholder(t *testing.T) {
+	api := sampleCluster(t)
+	inst, err := api.GetInstance(t.Context(), "core")
+	require.NoError(t, err)
+	inst.Spec.HTTPProxy = "http://user:s3cret@proxy.test:3128"
+	api.AddInstance(inst)
+	m := loaded(t, api)
+	m = feed(t, m, keyMsg("i"), keyMsg("e"))
+	require.Equal(t, viewInstanceForm, m.view)
+	assert.Equal(t, "http://***@proxy.test:3128", m.instForm.http.Value())
+	assert.Empty(t, m.instForm.errs[iHTTP], "untouched")
+	assert.Nil(t, m.instForm.change().HTTPProxy, "untouched is no change")
+	m = typeInto(t, m, "9")
+	assert.Contains(t, m.instForm.errs[iHTTP], "credentials are hidden")
+	m = feed(t, m, keyMsg("ctrl+s"))
+	assert.Equal(t, viewInstanceForm, m.view, "not saved")
+	got, err := api.GetInstance(t.Context(), "core")
+	require.NoError(t, err)
+	assert.Equal(t, "http://user:s3cret@proxy.test:3128", got.Spec.HTTPProxy)
+}
