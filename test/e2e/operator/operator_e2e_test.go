@@ -74,7 +74,9 @@ func TestOperatorOnNode(t *testing.T) {
 	opArchive, err := charts.Archive(charts.Operator, charts.SemVer(version))
 	require.NoError(t, err)
 	op := &installer.HelmRelease{Kubeconfig: n.Kubeconfig(), Namespace: ns, Name: "tp-operator", Chart: opArchive,
-		Values:  map[string]any{"defaultPipelineImage": images.SinkRef},
+		// The chart watches only `default` unless told: this test's
+		// instance lives in the operator's own namespace.
+		Values:  map[string]any{"defaultPipelineImage": images.SinkRef, "watchNamespaces": []any{ns}},
 		Timeout: 3 * time.Minute, Progress: func(s string) { progress = append(progress, s); t.Log("helm:", s) }}
 	res, err := op.Apply(ctx)
 	require.NoError(t, err, "operator chart:\n%s", n.Logs(40))
