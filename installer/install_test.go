@@ -271,7 +271,7 @@ func TestInstallThenRerunChangesNothing(t *testing.T) {
 		paths[c.Path] = c
 	}
 	for _, p := range []string{"/usr", "/usr/local/bin/k3s", "/usr/local/bin/kubectl", "/etc/rancher", "/etc/rancher/k3s/config.yaml",
-		"/etc/systemd/system/k3s.service", "/var/lib/rancher/k3s", "/var/lib/kubelet", "/run/k3s", "/run/containerd"} {
+		"/etc/systemd/system/k3s.service", "/var/lib/rancher/k3s", "/var/lib/kubelet", "/run/k3s", "/run/containerd", "/run/nri"} {
 		assert.Contains(t, paths, p)
 	}
 	assert.True(t, paths["/var/lib/rancher/k3s"].Data, "the data dir is cluster data")

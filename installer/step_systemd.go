@@ -20,7 +20,9 @@ import (
 func runtimePaths(c Config) []string {
 	// /run/containerd: containerd's shims put their sockets (s/) and runc
 	// its state (runc/) there whatever containerd's own state dir is.
-	p := []string{"/run/k3s", "/run/containerd", "/run/flannel", "/run/netns", "/var/lib/kubelet", "/var/lib/cni", "/var/log/pods", "/var/log/containers"}
+	// /run/nri: containerd 2 (K3s 1.36's) starts its NRI plugin, whose
+	// socket lives there.
+	p := []string{"/run/k3s", "/run/containerd", "/run/nri", "/run/flannel", "/run/netns", "/var/lib/kubelet", "/var/lib/cni", "/var/log/pods", "/var/log/containers"}
 	if c.CNI == CNICilium {
 		p = append(p, "/etc/cni", "/opt/cni", "/run/cilium")
 	}

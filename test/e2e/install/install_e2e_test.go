@@ -306,9 +306,7 @@ func (e *e2e) uninstall(t *testing.T) {
 // is a gap of tpctl's uninstall, listed so that any other residue fails the
 // test while these are being fixed. Remove an entry once it is fixed.
 func knownResidue() [][2]string {
-	return [][2]string{
-		{"/run/nri", "containerd 2 (K3s 1.36's) starts its NRI plugin, which makes /run/nri and its socket; uninstall does not remove them"},
-	}
+	return [][2]string{}
 }
 
 // splitKnown separates the diff lines about known residue paths.
