@@ -162,9 +162,17 @@ func TestOperatorOnNode(t *testing.T) {
 		gone(ctx, t, c, &appsv1.Deployment{}, "alpha")
 		gone(ctx, t, c, &corev1.Service{}, "alpha")
 		gone(ctx, t, c, &corev1.ConfigMap{}, "alpha-config")
-		// Uninstalling the instance chart deletes the CoreInstance, and the
-		// garbage collector its pipelines and their objects.
+		// Uninstalling the instance chart keeps the CoreInstance (it
+		// carries helm.sh/resource-policy: keep, so its pipelines are never
+		// lost with the release); deleting it, as a full `tpctl uninstall`
+		// does, lets the garbage collector take its pipelines and their
+		// objects.
 		require.NoError(t, ci.Uninstall(ctx, false))
+		time.Sleep(2 * time.Second)
+		kept := get[v1alpha1.CoreInstance](ctx, t, c, "core")
+		require.Nil(t, kept.DeletionTimestamp, "the release's uninstall must not delete the CoreInstance")
+		get[v1alpha1.Pipeline](ctx, t, c, "beta")
+		require.NoError(t, c.Delete(ctx, &v1alpha1.CoreInstance{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "core"}}))
 		for _, name := range []string{"beta", "gamma", "core-health"} {
 			gone(ctx, t, c, &v1alpha1.Pipeline{}, name)
 		}
