@@ -154,8 +154,11 @@ func (n *Node) teardown() error {
 	}
 	for _, l := range linkNames() {
 		if !n.before.links[l] && strings.HasPrefix(l, "veth") {
-			_, err := run(ctx, "ip", "link", "del", l)
-			add(err)
+			// A veth goes by itself when its pod's namespace or its peer
+			// goes: one that vanished meanwhile is not an error.
+			if _, err := run(ctx, "ip", "link", "del", l); err != nil && pathExists(filepath.Join("/sys/class/net", l)) {
+				add(err)
+			}
 		}
 	}
 	add(iptablesCleanup(ctx, "iptables"))
@@ -163,8 +166,9 @@ func (n *Node) teardown() error {
 	add(nftCleanup(ctx, n.before.nft))
 
 	if n.before.aliasAdded {
-		_, err := run(ctx, "ip", "addr", "del", n.layout.nodeIP+"/32", "dev", "lo")
-		add(err)
+		if _, err := run(ctx, "ip", "addr", "del", n.layout.nodeIP+"/32", "dev", "lo"); err != nil && loHasAddr(ctx, n.layout.nodeIP) {
+			add(err)
+		}
 	}
 	add(n.restoreSysctls())
 	if !n.before.kubepods {
@@ -284,4 +288,19 @@ func (n *Node) removeState() error {
 		return fmt.Errorf("remove node state: %w", err)
 	}
 	return nil
+}
+
+// loHasAddr reports whether ip is assigned to lo (teardown is idempotent:
+// an alias already gone is not an error).
+func loHasAddr(ctx context.Context, ip string) bool {
+	out, err := run(ctx, "ip", "-o", "addr", "show", "dev", "lo")
+	if err != nil {
+		return true // cannot tell: keep the error
+	}
+	for _, f := range strings.Fields(out) {
+		if f == ip+"/32" {
+			return true
+		}
+	}
+	return false
 }
