@@ -256,7 +256,7 @@ func (e *e2e) loadBalancers(t *testing.T) {
 
 	// Bytes sent to <node address>:18090 reach the sink's TCP 5170.
 	msg := "through the service load balancer\n"
-	require.Eventually(t, func() bool {
+	ok := assert.Eventually(t, func() bool {
 		c, err := (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, "tcp", nodeIP+":18090")
 		if err != nil {
 			return false
@@ -269,6 +269,19 @@ func (e *e2e) loadBalancers(t *testing.T) {
 		rcv, err := sinkReceived(ctx)
 		return err == nil && strings.Contains(fmt.Sprint(rcv), strings.TrimSpace(msg))
 	}, 2*time.Minute, 2*time.Second, "the bytes sent to %s:18090 never reached the pod", nodeIP)
+	if !ok {
+		// What the next look needs: where the pods are, what the svclb
+		// forwarder said, and the Service's ports.
+		for _, args := range [][]string{
+			{"get", "pods", "-A", "-o", "wide"},
+			{"-n", "kube-system", "logs", "-l", "svccontroller.k3s.cattle.io/svcname=lb-a", "--all-containers", "--tail", "50"},
+			{"-n", "default", "get", "service", "lb-a", "-o", "yaml"},
+		} {
+			out, err := e.kubectl(ctx, args...)
+			t.Logf("kubectl %v (err %v):\n%s", args, err, out)
+		}
+		t.FailNow()
+	}
 
 	// A second LoadBalancer Service on 18091: its svclb pod cannot hold
 	// the port, stays Pending, and the Service gets no ingress.
