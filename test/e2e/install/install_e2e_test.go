@@ -25,19 +25,9 @@ import (
 // result through systemd itself, the node through kubectl, and the host
 // through before/after snapshots.
 func TestInstallOnBootedHost(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: boots a systemd host that shares the network")
-	}
+	needBootedHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	cacheDir, err := hosttest.CacheDir()
-	require.NoError(t, err)
-	if _, err := hosttest.CachedRootfs(cacheDir, hosttest.DefaultRootfs()); err != nil {
-		t.Skipf("needs the Debian root tarball (scripts/test-deps): %v", err)
-	}
-	if _, err := cluster.FindBinaries(); err != nil {
-		t.Skipf("needs the Kubernetes binaries (scripts/test-deps): %v", err)
-	}
 	a, err := buildArtifacts(ctx, t.TempDir())
 	require.NoError(t, err)
 
