@@ -15,6 +15,10 @@ import (
 	"time"
 )
 
+// Mirrors K3s: pkg/agent/containerd/containerd.go (pre-import and the
+// pinned label) and pkg/agent/containerd/watcher.go (archives that appear
+// while running).
+
 // Air-gap images, as K3s handles <data-dir>/agent/images: every archive is
 // imported into containerd's k8s.io namespace at start and the images are
 // pinned (io.cri-containerd.pinned=pinned, so the kubelet's image garbage

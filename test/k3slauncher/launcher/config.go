@@ -16,6 +16,9 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// Mirrors K3s: pkg/configfilearg/parser.go and defaultparser.go
+// (config.yaml, then config.yaml.d/*.yaml|yml in name order, key+ appends).
+
 // DefaultConfigFile is where K3s reads its server configuration.
 const DefaultConfigFile = "/etc/rancher/k3s/config.yaml"
 

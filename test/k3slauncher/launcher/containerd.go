@@ -8,6 +8,9 @@ import (
 	"strings"
 )
 
+// Mirrors K3s: pkg/agent/containerd/config_linux.go and
+// pkg/agent/templates/ (the version 3 config and the template file names).
+
 //go:embed containerd.env
 var containerdEnv string
 

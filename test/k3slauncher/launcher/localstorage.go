@@ -15,6 +15,9 @@ import (
 	"github.com/tpctl/tpctl/test/images"
 )
 
+// Mirrors K3s: manifests/local-storage.yaml (StorageClass local-path as the
+// default class, the local-path-provisioner Deployment, <data-dir>/storage).
+
 // LocalPathImage is the local-storage provisioner's image (a stand-in:
 // see test/images/localpath).
 const LocalPathImage = images.LocalPathRef

@@ -15,6 +15,9 @@ import (
 	"github.com/tpctl/tpctl/test/images"
 )
 
+// Mirrors K3s: manifests/traefik.yaml (the packaged chart, a LoadBalancer
+// Service on 80 and 443 in kube-system) and the --disable traefik switch.
+
 // TraefikImage is the packaged Traefik's image (a stand-in: see
 // test/images/traefik).
 const TraefikImage = images.TraefikRef
