@@ -298,6 +298,23 @@ func TestUninstallKeepDataThenInstallKeepsPipelines(t *testing.T) {
 	install(env)
 	startGarbageCollector(t, cp)
 
+	// Only the release's own CoreInstances are ever deleted by uninstall:
+	// one a user made, and one of another release, are not the release's.
+	for name, ann := range map[string]map[string]string{
+		"mine":  nil,
+		"other": {helmReleaseNameAnnotation: "other", helmReleaseNamespaceAnnotation: InstanceNamespace},
+	} {
+		require.NoError(t, kc.Create(ctx, &v1alpha1.CoreInstance{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: InstanceNamespace, Annotations: ann}}))
+	}
+	capi, err := NewChartAPI(env.Kubeconfig())
+	require.NoError(t, err)
+	own, err := capi.ReleaseInstances(ctx, InstanceNamespace, InstanceRelease)
+	require.NoError(t, err)
+	assert.Equal(t, []string{DefaultInstanceName}, own, "uninstall deletes only the release's CoreInstances")
+	for _, name := range []string{"mine", "other"} {
+		require.NoError(t, kc.Delete(ctx, &v1alpha1.CoreInstance{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: InstanceNamespace}}))
+	}
+
 	// The operator, in process, assigns frontends and owns the pipelines.
 	reserved, err := operator.DefaultReservedPorts()
 	require.NoError(t, err)
