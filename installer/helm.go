@@ -26,7 +26,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 )
 
@@ -80,6 +79,10 @@ type HelmRelease struct {
 	// NamespaceLabels label the namespace when Apply creates it (through
 	// Kubeconfig); a namespace that exists is left as it is.
 	NamespaceLabels map[string]string
+	// AdvisoryNamespaceLabels label a namespace that exists already (one
+	// tpctl did not create) through server-side apply; a label it has with
+	// another value stays. Uninstall removes the ones tpctl still owns.
+	AdvisoryNamespaceLabels map[string]string
 	// Name of the release.
 	Name string
 	// Chart is the chart archive (.tgz).
@@ -317,6 +320,15 @@ func (h *HelmRelease) Apply(ctx context.Context) (HelmResult, error) {
 	if err := h.createNamespace(ctx); err != nil {
 		return res, err
 	}
+	if len(h.AdvisoryNamespaceLabels) > 0 {
+		cs, err := h.kubeClient()
+		if err != nil {
+			return res, err
+		}
+		if err := h.applyAdvisoryLabels(ctx, cs); err != nil {
+			return res, err
+		}
+	}
 	var rel *release.Release
 	if cur == nil {
 		h.progress("installing release %s (chart %s %s) in namespace %s", h.Name, ch.Metadata.Name, ch.Metadata.Version, h.Namespace)
@@ -419,13 +431,9 @@ func (h *HelmRelease) createNamespace(ctx context.Context) error {
 	if len(h.NamespaceLabels) == 0 {
 		return nil
 	}
-	rc, err := h.flags().ToRESTConfig()
+	cs, err := h.kubeClient()
 	if err != nil {
-		return fmt.Errorf("load kubeconfig %s: %w", h.Kubeconfig, err)
-	}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return fmt.Errorf("make Kubernetes client: %w", err)
+		return err
 	}
 	_, err = cs.CoreV1().Namespaces().Get(ctx, h.Namespace, metav1.GetOptions{})
 	if err == nil {
@@ -523,6 +531,15 @@ func (h *HelmRelease) Uninstall(ctx context.Context, deleteCRDs bool) error {
 	}
 	if err := h.uninstall(ctx, cfg); err != nil {
 		return err
+	}
+	if len(h.AdvisoryNamespaceLabels) > 0 {
+		cs, err := h.kubeClient()
+		if err != nil {
+			return err
+		}
+		if err := h.removeAdvisoryLabels(ctx, cs); err != nil {
+			return err
+		}
 	}
 	if !deleteCRDs {
 		return nil

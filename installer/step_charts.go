@@ -82,6 +82,9 @@ type Charts struct {
 	Ctr func(ctx context.Context, k3s string, args ...string) ([]byte, error)
 	// Helm wraps a release (the release itself when nil).
 	Helm func(*HelmRelease) HelmClient
+	// HealthProbe asks the health-check URL from this host
+	// (HTTPHealthProbe when nil).
+	HealthProbe HealthProbe
 }
 
 // Validate checks the chart settings; errors name the flag.
@@ -114,6 +117,8 @@ type chartsRun struct {
 	mu  sync.Mutex
 	src map[string]*chartSource
 	img *operatorImage
+	// healthURL is the health-check URL from this host, once known.
+	healthURL string
 }
 
 // chartSource is one chart archive and where it came from.
@@ -308,7 +313,7 @@ func (s *releaseStep) Describe() string {
 		}
 		return what + ": the CRDs (applied server-side), least-privilege RBAC and the operator Deployment, image " + ref + ", pull policy IfNotPresent"
 	}
-	return what + fmt.Sprintf(": CoreInstance %s/%s with the install's proxies and the health check on TCP %d", InstanceNamespace, s.r.instanceName(), HealthCheckPort)
+	return what + fmt.Sprintf(": CoreInstance %s/%s with the install's proxies and the health check on TCP %d; Pod Security restricted warn and audit labels (not enforce) on namespace %s", InstanceNamespace, s.r.instanceName(), HealthCheckPort, InstanceNamespace)
 }
 
 // helm returns the release, reporting progress on ev (nil: none).
@@ -326,6 +331,10 @@ func (s *releaseStep) helm(ev Events, withValues bool) (HelmClient, error) {
 		// A namespace tpctl creates runs only pods that meet the
 		// restricted Pod Security Standard ("default" is not tpctl's).
 		h.NamespaceLabels = restrictedNamespaceLabels()
+	} else {
+		// "default" is shared with whatever else runs there: warn and
+		// audit, never refuse others' pods.
+		h.AdvisoryNamespaceLabels = advisoryNamespaceLabels()
 	}
 	if withValues {
 		if h.Values, err = s.r.values(s.chart); err != nil {
@@ -406,7 +415,7 @@ func (s *instanceWaitStep) check(ctx context.Context, api ChartAPI) (string, err
 	if why := instanceNotReady(inst); why != "" {
 		return "CoreInstance " + InstanceNamespace + "/" + name + " to be Ready (" + why + ")", nil
 	}
-	return "", nil
+	return s.r.checkHealthURL(ctx, api)
 }
 
 // instanceNotReady says why inst is not Ready for its generation ("" when
@@ -484,15 +493,9 @@ func (r *chartsRun) summary() []string {
 	if img, err := r.image(); err == nil {
 		ref = img.ref
 	}
-	host := r.env.Config.NodeIP
-	if host == "" {
-		host = "<node address>"
-	}
-	name := r.instanceName()
 	return []string{
 		fmt.Sprintf("Operator: Helm release %s in namespace %s, image %s.", OperatorRelease, OperatorNamespace, ref),
-		fmt.Sprintf("Core instance: CoreInstance %s/%s (Helm release %s); its health check answers on TCP %d: http://%s:%d/api/v1/health (`tpctl pipeline endpoints %s-health` shows the address).",
-			InstanceNamespace, name, InstanceRelease, HealthCheckPort, host, HealthCheckPort, name),
+		r.healthCheckLine(),
 		r.serviceTypeLine(),
 		"Next: `tpctl pipeline create --name NAME --config-file FILE [--port tcp/5170]` adds a pipeline; `tpctl tui` manages them on screen.",
 	}
