@@ -7,6 +7,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -41,6 +42,10 @@ type ChartAPI interface {
 	// (spec.instance) in namespace, and returns how many of them still
 	// exist (0: all gone).
 	DeleteInstance(ctx context.Context, namespace, name string) (int, error)
+	// Service and Node read one object: the health-check pipeline's
+	// Service and the node's addresses give the health-check URL.
+	Service(ctx context.Context, namespace, name string) (*corev1.Service, error)
+	Node(ctx context.Context, name string) (*corev1.Node, error)
 }
 
 // Helm's ownership metadata (helm.sh/helm/v3/pkg/action), which it checks
@@ -96,6 +101,14 @@ func (k *kubeChartAPI) Readyz(ctx context.Context) error {
 		return fmt.Errorf("/readyz: %s", s)
 	}
 	return nil
+}
+
+func (k *kubeChartAPI) Service(ctx context.Context, ns, name string) (*corev1.Service, error) {
+	return k.cs.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+}
+
+func (k *kubeChartAPI) Node(ctx context.Context, name string) (*corev1.Node, error) {
+	return k.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 }
 
 func (k *kubeChartAPI) Deployment(ctx context.Context, ns, name string) (*appsv1.Deployment, error) {

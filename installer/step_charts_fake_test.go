@@ -43,6 +43,12 @@ type fakeCluster struct {
 	crds         []string
 	readyAfter   int
 	looks        map[string]int
+	// services are the health-check pipelines' Services the stand-in
+	// operator makes; probed the URLs asked from the host, of which the
+	// first refuse are refused.
+	services map[string]*corev1.Service
+	probed   []string
+	refuse   int
 	// calls logs Helm's changes; refs are containerd's images; imports
 	// the archives given to `ctr images import`; k3s the binary ctr ran.
 	calls   []string
@@ -59,7 +65,7 @@ type fakeRelease struct {
 
 func newFakeCluster() *fakeCluster {
 	return &fakeCluster{releases: map[string]*fakeRelease{}, deployments: map[string]*appsv1.Deployment{},
-		instances: map[string]*v1alpha1.CoreInstance{}, readyAfter: 3, looks: map[string]int{}}
+		instances: map[string]*v1alpha1.CoreInstance{}, readyAfter: 3, looks: map[string]int{}, services: map[string]*corev1.Service{}}
 }
 
 func (c *fakeCluster) api(string) (ChartAPI, error) { return c, nil }
@@ -126,8 +132,66 @@ func (c *fakeCluster) CoreInstance(_ context.Context, ns, name string) (*v1alpha
 		inst.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue,
 			Reason: v1alpha1.ReasonAvailable, Message: "1 pipeline(s) ready", ObservedGeneration: inst.Generation}}
 		inst.Status.PipelineCount = 1
+		c.healthService(ns, name)
 	}
 	return inst.DeepCopy(), nil
+}
+
+// healthService makes the health-check pipeline's Service, of the type the
+// core-instance release's values give pipelines: a NodePort Service gets
+// node port 31234, a LoadBalancer Service the ingress 198.51.100.7 (c.mu
+// held).
+func (c *fakeCluster) healthService(ns, name string) {
+	key := ns + "/" + name + "-health"
+	if _, ok := c.services[key]; ok {
+		return
+	}
+	typ := corev1.ServiceTypeLoadBalancer
+	if r, ok := c.releases[ns+"/"+InstanceRelease]; ok {
+		if d, ok := r.values["pipelineDefaults"].(map[string]any); ok {
+			if t, ok := d["serviceType"].(string); ok {
+				typ = corev1.ServiceType(t)
+			}
+		}
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-health"},
+		Spec: corev1.ServiceSpec{Type: typ, ClusterIP: "10.43.0.20", Ports: []corev1.ServicePort{{Name: "health", Protocol: corev1.ProtocolTCP, Port: HealthCheckPort}}}}
+	switch typ {
+	case corev1.ServiceTypeNodePort:
+		svc.Spec.Ports[0].NodePort = 31234
+	case corev1.ServiceTypeLoadBalancer:
+		svc.Spec.Ports[0].NodePort = 31234
+		svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "198.51.100.7"}}
+	}
+	c.services[key] = svc
+}
+
+func (c *fakeCluster) Service(_ context.Context, ns, name string) (*corev1.Service, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.services[ns+"/"+name]
+	if !ok {
+		return nil, notFound("services", name)
+	}
+	return s.DeepCopy(), nil
+}
+
+func (c *fakeCluster) Node(_ context.Context, name string) (*corev1.Node, error) {
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{
+		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.0.2.99"}}}}, nil
+}
+
+// probe is the HealthProbe: it records the URL and refuses the first
+// c.refuse requests.
+func (c *fakeCluster) probe(_ context.Context, url string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.probed = append(c.probed, url)
+	if c.refuse > 0 {
+		c.refuse--
+		return errors.New("connection refused")
+	}
+	return nil
 }
 
 func (c *fakeCluster) CoreInstances(context.Context) ([]v1alpha1.CoreInstance, error) {
@@ -369,7 +433,7 @@ func newChartInstall(t *testing.T, c Config, version string) *chartInstall {
 	ti := newTestInstall(t, c)
 	fc := newFakeCluster()
 	ci := &chartInstall{testInstall: ti, cluster: fc,
-		charts: Charts{Version: "v" + version, Helm: fc.helm, Ctr: fc.ctr,
+		charts: Charts{Version: "v" + version, Helm: fc.helm, Ctr: fc.ctr, HealthProbe: fc.probe,
 			Executable: func() (string, error) { return "", errors.New("the payload has the image: no build") }}}
 	ti.opts.Bundle = chartPayload(t, version, false)
 	ti.opts.ChartAPI = fc.api

@@ -98,14 +98,31 @@ func TestChartStepsAgainstAPIServer(t *testing.T) {
 			cond := map[string]any{"type": "Ready", "status": "True", "reason": "Available", "message": "1 pipeline(s) ready",
 				"observedGeneration": inst.GetGeneration(), "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}
 			_ = unstructured.SetNestedSlice(inst.Object, []any{cond}, "status", "conditions")
-			_, err = dyn.Resource(coreInstancesGVR).Namespace(InstanceNamespace).UpdateStatus(ctx, inst, metav1.UpdateOptions{})
+			if _, err = dyn.Resource(coreInstancesGVR).Namespace(InstanceNamespace).UpdateStatus(ctx, inst, metav1.UpdateOptions{}); err != nil {
+				operated <- err
+				return
+			}
+			// The health-check pipeline's Service, with the address
+			// servicelb would give it.
+			svc, err := cs.CoreV1().Services(InstanceNamespace).Create(ctx, &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: "core-health", Namespace: InstanceNamespace},
+				Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "core-health"},
+					Ports: []corev1.ServicePort{{Name: "health", Protocol: corev1.ProtocolTCP, Port: HealthCheckPort}}},
+			}, metav1.CreateOptions{})
+			if err == nil {
+				svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.80"}}
+				_, err = cs.CoreV1().Services(InstanceNamespace).UpdateStatus(ctx, svc, metav1.UpdateOptions{})
+			}
 			operated <- err
 			return
 		}
 		operated <- context.DeadlineExceeded
 	}()
 
+	var probed []string
+	ch.HealthProbe = func(_ context.Context, url string) error { probed = append(probed, url); return nil }
 	require.NoError(t, Run(ctx, chartPlan(env, ch, false), rec), cp.Logs(30))
+	assert.Equal(t, []string{"http://192.0.2.80:2020/api/v1/health"}, probed, "the Service's load balancer address, asked once it exists")
 	assert.DirExists(t, env.FS.Path(HelmCacheDir), "Helm's discovery cache lives in the state dir")
 	assert.NoDirExists(t, filepath.Join(home, ".kube"), "nothing is cached in $HOME, where uninstall would not look")
 	require.NoError(t, <-operated)

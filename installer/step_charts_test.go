@@ -85,7 +85,9 @@ func TestInstallWithChartsThenRerunChangesNothing(t *testing.T) {
 	assert.Contains(t, rec.messages("install operator chart", EventProgress), "applying tpctl-system/tp-operator", "Helm's progress reaches the events")
 	logs := strings.Join(rec.messages("", EventLog), "\n")
 	assert.Contains(t, logs, "Operator: Helm release tp-operator in namespace tpctl-system, image tpctl.local/tpctl-operator:1.2.3.")
-	assert.Contains(t, logs, "health check answers on TCP 2020: http://192.0.2.10:2020/api/v1/health")
+	assert.Contains(t, logs, "its health check (TCP 2020) answers from this host at http://198.51.100.7:2020/api/v1/health",
+		"the load balancer's address, asked before the install ended")
+	assert.Contains(t, ci.cluster.probed, "http://198.51.100.7:2020/api/v1/health")
 	assert.Contains(t, logs, "tpctl pipeline create --name NAME")
 	assert.Contains(t, logs, "tpctl tui")
 	assert.NotContains(t, logs, "not installed")
@@ -264,7 +266,18 @@ func TestWaitForCoreInstanceIsBoundedAndSaysWhy(t *testing.T) {
 	ci.cluster.instances["default/core"].Status.Conditions[0].ObservedGeneration = 2
 	done, err = w.Done(context.Background())
 	require.NoError(t, err)
+	assert.False(t, done, "Ready, but the health-check pipeline's Service does not exist yet")
+	ci.cluster.healthService("default", "core")
+	done, err = w.Done(context.Background())
+	require.NoError(t, err)
 	assert.True(t, done)
+
+	// Ready, but the health check does not answer from the host: the
+	// wait goes on, bounded, and says which URL it asks.
+	ci.cluster.refuse = 1 << 30
+	err = w.Run(context.Background(), rec)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "waiting for the health check http://198.51.100.7:2020/api/v1/health to answer from this host (connection refused)")
 }
 
 func TestUninstallRemovesReleasesThenCRDs(t *testing.T) {

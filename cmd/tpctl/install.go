@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tpctl/tpctl/api/v1alpha1"
 	bundle "github.com/tpctl/tpctl/embed"
 	"github.com/tpctl/tpctl/installer"
 	"github.com/tpctl/tpctl/internal/buildinfo"
@@ -144,7 +145,7 @@ Exit codes: 0 installed, 1 a step failed, 2 usage or configuration error
 				return &cli.CodeError{Code: cli.ExitError, Err: errors.New("not confirmed; nothing was changed")}
 			}
 			if f == cli.Table && cli.IsTerminal(os.Stdin) && isTerminal(out) {
-				return runPlanScreen(ctx, plan, cfg, !skipCharts, out)
+				return runPlanScreen(ctx, plan, env, cfg, !skipCharts, out)
 			}
 			return runPlan(ctx, plan, f, out, true)
 		},
@@ -216,7 +217,7 @@ func runPlan(ctx context.Context, plan *installer.Plan, f cli.Format, out io.Wri
 
 // runPlanScreen runs an install plan behind the progress screen (a terminal
 // on both ends); the log file gets the same events as plain lines.
-func runPlanScreen(ctx context.Context, plan *installer.Plan, cfg installer.Config, charts bool, out io.Writer) error {
+func runPlanScreen(ctx context.Context, plan *installer.Plan, env *installer.Env, cfg installer.Config, charts bool, out io.Writer) error {
 	lf, err := installer.OpenLogFile(filepath.Join(plan.Root, installer.LogPath))
 	if err != nil {
 		return err
@@ -224,7 +225,7 @@ func runPlanScreen(ctx context.Context, plan *installer.Plan, cfg installer.Conf
 	defer lf.Close()
 	err = tui.RunInstall(ctx, os.Stdin, out, renderer(out), func(ctx context.Context, ev installer.Events) (tui.InstallSummary, error) {
 		err := installer.Run(ctx, plan, installer.Multi(ev, lf))
-		return tui.NewInstallSummary(installer.KubeconfigPath, installer.LogPath, installEndpoints(cfg, charts)...), err
+		return tui.NewInstallSummary(installer.KubeconfigPath, installer.LogPath, installEndpoints(cfg, charts, installer.HealthCheckURLOf(env))...), err
 	}, stepNames(plan)...)
 	return planError(err)
 }
@@ -238,15 +239,23 @@ func stepNames(plan *installer.Plan) []string {
 	return names
 }
 
-// installEndpoints are the addresses a finished install offers.
-func installEndpoints(cfg installer.Config, charts bool) []string {
+// installEndpoints are the addresses a finished install offers; health is
+// the health-check URL the install asked from this host ("" when it did
+// not get that far).
+func installEndpoints(cfg installer.Config, charts bool, health string) []string {
 	host := cfg.NodeIP
 	if host == "" {
 		host = "<node address>"
 	}
 	eps := []string{"API server: https://" + net.JoinHostPort(host, "6443")}
-	if charts {
-		eps = append(eps, fmt.Sprintf("Health check: http://%s/api/v1/health", net.JoinHostPort(host, strconv.Itoa(installer.HealthCheckPort))))
+	switch {
+	case charts && health != "":
+		eps = append(eps, "Health check: "+health)
+	case charts && installer.DefaultPipelineServiceType(cfg) == v1alpha1.ServiceTypeNodePort:
+		// 2020 is outside the node port range: the node port is another.
+		eps = append(eps, fmt.Sprintf("Health check: http://%s:<node port>%s (`tpctl pipeline endpoints` shows it)", host, installer.HealthCheckPath))
+	case charts:
+		eps = append(eps, fmt.Sprintf("Health check: http://%s%s", net.JoinHostPort(host, strconv.Itoa(installer.HealthCheckPort)), installer.HealthCheckPath))
 	}
 	return eps
 }

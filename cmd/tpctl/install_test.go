@@ -118,3 +118,16 @@ func TestInstallRefusesImageArchivesK3sWouldSkip(t *testing.T) {
 		assert.NoError(t, installer.CheckImageArchive(filepath.Join(dir, name)), name)
 	}
 }
+
+// The progress screen's closing addresses: the health-check URL the
+// install asked from the host; before that is known, a NodePort install
+// (servicelb disabled) names a node port, never :2020.
+func TestInstallEndpointsHealthCheck(t *testing.T) {
+	cfg := installer.Config{NodeIP: "192.0.2.10"}
+	assert.Equal(t, []string{"API server: https://192.0.2.10:6443", "Health check: http://192.0.2.10:31234/api/v1/health"},
+		installEndpoints(cfg, true, "http://192.0.2.10:31234/api/v1/health"))
+	assert.Equal(t, "Health check: http://192.0.2.10:2020/api/v1/health", installEndpoints(cfg, true, "")[1])
+	cfg.Disable = []string{"servicelb"}
+	assert.Equal(t, "Health check: http://192.0.2.10:<node port>/api/v1/health (`tpctl pipeline endpoints` shows it)", installEndpoints(cfg, true, "")[1])
+	assert.Len(t, installEndpoints(cfg, false, ""), 1)
+}

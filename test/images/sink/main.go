@@ -4,7 +4,7 @@
 //
 //	sink --tcp 5170,24224 --udp 5140 --http :8080
 //
-// GET /healthz answers "ok"; GET /received returns JSON with the bytes,
+// GET /healthz and GET /api/v1/health (Fluent Bit's) answer "ok"; GET /received returns JSON with the bytes,
 // message count and last payloads per port, plus the HTTP_PROXY, HTTPS_PROXY
 // and NO_PROXY the process was started with. SINK_TCP, SINK_UDP, SINK_HTTP and
 // SINK_HOST set the same as the flags.

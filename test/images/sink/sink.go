@@ -190,10 +190,15 @@ func (s *Sink) ServeUDP(ctx context.Context, pc net.PacketConn, port int) error 
 	}
 }
 
-// Handler serves GET /healthz and GET /received.
+// Handler serves GET /healthz, GET /api/v1/health (Fluent Bit's health
+// endpoint, the URL tpctl's install summary prints for the health-check
+// pipeline) and GET /received.
 func (s *Sink) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /api/v1/health", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /received", func(w http.ResponseWriter, _ *http.Request) {

@@ -149,12 +149,14 @@ func TestSinkReceivesTCPAndUDP(t *testing.T) {
 	cfg := Config{TCP: []int{tcp1, tcp2}, UDP: []int{udp}, HTTP: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")), Host: "127.0.0.1"}
 	base, logs := startSink(t, cfg, map[string]string{"HTTP_PROXY": "http://proxy.example:3128", "NO_PROXY": ".svc"})
 
-	resp, err := http.Get(base + "/healthz")
-	require.NoError(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, "ok\n", string(body))
+	for _, path := range []string{"/healthz", "/api/v1/health"} {
+		resp, err := http.Get(base + path)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
+		assert.Equal(t, "ok\n", string(body), path)
+	}
 
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", tcp1))
 	require.NoError(t, err)
