@@ -14,11 +14,11 @@ func TestDeleteAsksFirst(t *testing.T) {
 	api := sampleCluster(t)
 	m := loaded(t, api)
 	m = feed(t, m, keyMsg("down"), keyMsg("d"))
-	require.Equal(t, "b", m.confirm)
+	require.Equal(t, "b", m.confirming())
 	requireScreen(t, m.View())
 
 	m = feed(t, m, keyMsg("n"))
-	assert.Empty(t, m.confirm)
+	assert.Empty(t, m.confirming())
 	assert.Contains(t, m.View(), "delete cancelled")
 	assert.NotNil(t, api.Pipeline("b"))
 
@@ -36,7 +36,7 @@ func TestDeleteFromDetailAndFailure(t *testing.T) {
 	api.Fail(managetest.OpDelete, errors.New(`pipelines.telemetry.tpctl.dev "a" is forbidden`))
 	m := loaded(t, api)
 	m = feed(t, m, keyMsg("enter"), keyMsg("d"))
-	require.Equal(t, "a", m.confirm)
+	require.Equal(t, "a", m.confirming())
 	next, cmd := m.Update(keyMsg("y"))
 	m = next.(Model)
 	m = feed(t, m, cmd())

@@ -18,6 +18,7 @@ import (
 // detailModel shows one pipeline: settings, port triplets with their
 // addresses, conditions, recent events and the configuration, scrollable.
 type detailModel struct {
+	env       *env
 	st        Styles
 	keys      keys
 	p         *v1alpha1.Pipeline
@@ -28,10 +29,11 @@ type detailModel struct {
 	gone      bool // deleted while shown
 	vp        viewport.Model
 	now       func() time.Time
+	seq       int // of the newest load: only its answer is taken
 }
 
-func newDetail(st Styles, k keys, now func() time.Time) detailModel {
-	return detailModel{st: st, keys: k, vp: viewport.New(80, 10), now: now}
+func newDetail(e *env) *detailModel {
+	return &detailModel{env: e, st: e.st, keys: e.keys, vp: viewport.New(80, 10), now: e.opts.Now}
 }
 
 // show starts showing p; endpoints and events load separately.
@@ -59,31 +61,122 @@ func (m *detailModel) deleted() {
 	m.render()
 }
 
-func (m *detailModel) loaded(msg detailDataMsg) {
-	m.loading = false
-	m.endpoints, m.events, m.loadErr = msg.endpoints, msg.events, msg.err
+// load loads the shown pipeline's endpoints and events; only the newest
+// load is taken.
+func (m *detailModel) load() tea.Cmd {
+	m.seq++
+	return loadDetail(m.env.ctx, m.env.api, m.name(), m.seq)
+}
+
+// applyEvents folds watch events into the shown pipeline. It reports
+// whether its ports, Service type or readiness changed, which makes its
+// endpoints and events worth loading again.
+func (m *detailModel) applyEvents(events []manage.PipelineEvent) bool {
+	if m.p == nil {
+		return false
+	}
+	name := m.name()
+	reload := false
+	show := func(p *v1alpha1.Pipeline) {
+		reload = reload || statusMoved(m.p, p)
+		m.changed(p)
+	}
+	for _, e := range events {
+		switch {
+		case e.Type == manage.EventReset:
+			found := false
+			for i := range e.Pipelines {
+				if e.Pipelines[i].Name == name {
+					show(&e.Pipelines[i])
+					found = true
+				}
+			}
+			if !found {
+				m.deleted()
+			}
+		case e.Pipeline != nil && e.Pipeline.Name == name:
+			if e.Type == manage.EventDeleted {
+				m.deleted()
+			} else {
+				show(e.Pipeline)
+			}
+		}
+	}
+	return reload
+}
+
+// statusMoved reports a change that shows in endpoints or events.
+func statusMoved(old, cur *v1alpha1.Pipeline) bool {
+	return old.Status.PortSummary != cur.Status.PortSummary || old.Status.ServiceType != cur.Status.ServiceType ||
+		old.Status.ReadyReplicas != cur.Status.ReadyReplicas || old.Generation != cur.Generation ||
+		manage.StatusText(old) != manage.StatusText(cur)
+}
+
+// SetSize implements page: the body less a line of room.
+func (m *detailModel) SetSize(w, h int) {
+	m.vp.Width, m.vp.Height = w, max(h-1, 1)
 	m.render()
 }
 
-func (m *detailModel) setSize(w, h int) {
-	m.vp.Width, m.vp.Height = w, max(h, 1)
-	m.render()
+// Title implements page.
+func (m *detailModel) Title() string { return "Pipeline " + m.name() }
+
+// Typing implements page.
+func (m *detailModel) Typing() bool { return false }
+
+// ShortHelp implements help.KeyMap.
+func (m *detailModel) ShortHelp() []key.Binding { return m.keys.detailHelp().ShortHelp() }
+
+// FullHelp implements help.KeyMap.
+func (m *detailModel) FullHelp() [][]key.Binding { return m.keys.detailHelp().FullHelp() }
+
+// Update implements page.
+func (m *detailModel) Update(msg tea.Msg) (tea.Cmd, nav) {
+	switch msg := msg.(type) {
+	case detailDataMsg:
+		if msg.name == m.name() && msg.seq == m.seq {
+			m.loading = false
+			m.endpoints, m.events, m.loadErr = msg.endpoints, msg.events, msg.err
+			m.render()
+		}
+	case tea.KeyMsg:
+		return m.key(msg)
+	}
+	return nil, nil
 }
 
-func (m detailModel) update(msg tea.KeyMsg) (detailModel, tea.Cmd) {
-	var cmd tea.Cmd
+func (m *detailModel) key(msg tea.KeyMsg) (tea.Cmd, nav) {
+	k := m.keys
 	switch {
-	case key.Matches(msg, m.keys.Top):
+	case key.Matches(msg, k.Back):
+		return nil, navBack{}
+	case key.Matches(msg, k.Edit):
+		if m.p != nil && !m.gone {
+			return nil, navEdit{p: m.p}
+		}
+	case key.Matches(msg, k.Delete):
+		if m.p != nil && !m.gone {
+			return nil, navDelete{name: m.name()}
+		}
+	case key.Matches(msg, k.Refresh):
+		if m.p != nil {
+			m.loading = true
+			return m.load(), nil
+		}
+	case key.Matches(msg, k.Top):
 		m.vp.GotoTop()
-	case key.Matches(msg, m.keys.Bottom):
+	case key.Matches(msg, k.Bottom):
 		m.vp.GotoBottom()
 	default:
+		var cmd tea.Cmd
 		m.vp, cmd = m.vp.Update(msg)
+		return cmd, nil
 	}
-	return m, cmd
+	return nil, nil
 }
 
-func (m *detailModel) view() string { return m.vp.View() }
+// View implements page.
+func (m *detailModel) View() string { return m.vp.View() }
 
 func (m *detailModel) render() {
 	if m.p == nil {

@@ -1,13 +1,15 @@
 // Package tui holds the Bubble Tea models of tpctl's terminal UI: the
 // pipelines manager (`tpctl tui`) and the install progress screen.
 //
-// The manager is one root model (Model) that owns the sub-models of its
-// views — the pipelines list, a pipeline's detail, the create/edit form,
-// the core-instance view and its form — and routes messages to the one on
-// screen. Messages are small types named after what happened
-// (pipelineSavedMsg, watchEventsMsg, …). Every cluster call goes through a
-// manage.API inside a tea.Cmd, so models stay pure and tests drive them with
-// an in-memory API.
+// The manager is one root model (Model) over pages (page, shaped like
+// soft-serve's common.Component: Update, View, SetSize and a help.KeyMap):
+// the pipelines list, a pipeline's detail, the create/edit form, the
+// core-instance view and its form, and the delete confirmation. The root
+// keeps only the navigation between them, the watch and the status line;
+// a page asks to go elsewhere by returning a nav from Update. Messages are
+// small types named after what happened (pipelineSavedMsg, watchEventsMsg,
+// …). Every cluster call goes through a manage.API inside a tea.Cmd, so
+// tests drive the models with an in-memory API.
 //
 // Live refresh: a watch (manage.API.WatchPipelines) runs in a command that
 // hands over the events waiting at that moment as one message; the model

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -66,6 +67,7 @@ const defaultServiceOption = "instance default"
 // the user types: names, ports (each line, and backends listed twice), the
 // configuration and what it makes the operator detect.
 type formModel struct {
+	env       *env
 	st        Styles
 	orig      *v1alpha1.Pipeline
 	namespace string
@@ -90,8 +92,9 @@ type formModel struct {
 	width    int
 }
 
-func newForm(st Styles, namespace string, instances []string, orig *v1alpha1.Pipeline) formModel {
-	m := formModel{st: st, orig: orig, namespace: namespace, autoPorts: true}
+func newForm(e *env, instances []string, orig *v1alpha1.Pipeline) *formModel {
+	st := e.st
+	m := &formModel{env: e, st: st, orig: orig, namespace: e.api.Namespace(), autoPorts: true}
 	m.name = st.newInput("lowercase letters, digits and -", 54)
 	m.configPath = st.newInput("path of a Fluent Bit configuration (YAML or classic)", 512)
 	m.replicas = st.newInput("1", 6)
@@ -149,7 +152,8 @@ func (m *formModel) focusable(f field) bool {
 	return true
 }
 
-func (m *formModel) setWidth(w int) {
+// SetSize implements page.
+func (m *formModel) SetSize(w, _ int) {
 	m.width = w
 	iw := min(max(w-24, 20), 60)
 	for _, in := range []*textinput.Model{&m.name, &m.configPath, &m.replicas, &m.image} {
@@ -207,34 +211,94 @@ func (m *formModel) pathChanged() bool {
 	return p != "" && p != m.loadedPath
 }
 
-func (m formModel) update(msg tea.KeyMsg) (formModel, tea.Cmd, formAction) {
+// Title implements page.
+func (m *formModel) Title() string { return "Pipelines" }
+
+// Typing implements page: every key goes to the form.
+func (m *formModel) Typing() bool { return true }
+
+// ShortHelp implements help.KeyMap.
+func (m *formModel) ShortHelp() []key.Binding {
+	return m.env.keys.formHelp(m.focus == fPorts).ShortHelp()
+}
+
+// FullHelp implements help.KeyMap.
+func (m *formModel) FullHelp() [][]key.Binding {
+	return m.env.keys.formHelp(m.focus == fPorts).FullHelp()
+}
+
+// Update implements page.
+func (m *formModel) Update(msg tea.Msg) (tea.Cmd, nav) {
+	switch msg := msg.(type) {
+	case formErrMsg:
+		m.saving, m.saveErr = false, msg.err.Error()
+	case configLoadedMsg:
+		m.configLoaded(msg)
+	case editorReadyMsg:
+		return runEditor(m.env.opts.Editor, msg.path), nil
+	case editorDoneMsg:
+		m.edited(msg)
+	case tea.KeyMsg:
+		cmd, act := m.update(msg)
+		return m.act(cmd, act)
+	}
+	return nil, nil
+}
+
+// act does what a key asked of the form.
+func (m *formModel) act(cmd tea.Cmd, act formAction) (tea.Cmd, nav) {
+	switch act {
+	case formCancel:
+		return nil, navBack{status: "nothing saved"}
+	case formLoadConfig:
+		path := strings.TrimSpace(m.configPath.Value())
+		return tea.Batch(cmd, readConfigFile(m.env.opts.ReadFile, path)), nil
+	case formEditor:
+		content, ext := m.editorContent()
+		return prepareEditor(content, ext), nil
+	case formSubmit:
+		m.saving, m.saveErr = true, ""
+		ch := m.change()
+		if m.editing() {
+			if ch.IsEmpty() {
+				m.saving, m.saveErr = false, "nothing changed yet"
+				return nil, nil
+			}
+			return updatePipeline(m.env.ctx, m.env.api, m.orig.Name, ch), nil
+		}
+		return createPipeline(m.env.ctx, m.env.api, m.candidate(), ch.PortTexts), nil
+	}
+	return cmd, nil
+}
+
+func (m *formModel) update(msg tea.KeyMsg) (tea.Cmd, formAction) {
 	if m.saving {
-		return m, nil, formNone
+		return nil, formNone
 	}
 	switch msg.String() {
 	case "esc":
-		return m, nil, formCancel
+		return nil, formCancel
 	case "ctrl+s":
 		return m.trySubmit()
 	case "tab":
 		cmd, act := m.move(1)
-		return m, cmd, act
+		return cmd, act
 	case "shift+tab":
 		cmd, act := m.move(-1)
-		return m, cmd, act
+		return cmd, act
 	case "ctrl+e":
-		return m, nil, formEditor
+		return nil, formEditor
 	case "ctrl+n":
 		if m.focus != fPorts {
 			cmd := m.setFocus(fPorts, true)
 			if strings.TrimSpace(m.ports.entries[m.ports.cursor].Value()) == "" {
 				m.validate()
-				return m, cmd, formNone // focusing gave an empty line already
+				return cmd, formNone // focusing gave an empty line already
 			}
 		}
 		cmd := m.ports.add()
 		m.validate()
-		return m, cmd, formNone
+		return cmd, formNone
 	}
 	var cmd tea.Cmd
 	act := formNone
@@ -259,7 +323,7 @@ func (m formModel) update(msg tea.KeyMsg) (formModel, tea.Cmd, formAction) {
 		}
 	}
 	m.validate()
-	return m, cmd, act
+	return cmd, act
 }
 
 func (m *formModel) input() *textinput.Model {
@@ -306,15 +370,15 @@ func (m *formModel) choose(d int) {
 	}
 }
 
-func (m formModel) trySubmit() (formModel, tea.Cmd, formAction) {
+func (m *formModel) trySubmit() (tea.Cmd, formAction) {
 	if m.focus == fConfig && m.pathChanged() {
-		return m, nil, formLoadConfig // load first; the user saves again
+		return nil, formLoadConfig // load first; the user saves again
 	}
 	m.validate()
 	if !m.valid() {
-		return m, nil, formNone
+		return nil, formNone
 	}
-	return m, nil, formSubmit
+	return nil, formSubmit
 }
 
 // configLoaded takes the file the user named.
@@ -482,7 +546,8 @@ func samePorts(a, b []v1alpha1.PipelinePort) bool {
 
 const labelWidth = 16
 
-func (m *formModel) view() string {
+// View implements page.
+func (m *formModel) View() string {
 	st := m.st
 	var b strings.Builder
 	title := "Create a pipeline in namespace " + m.namespace

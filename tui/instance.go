@@ -16,6 +16,7 @@ import (
 // instanceModel lists the core instances and describes the selected one:
 // proxies, health check, defaults and the frontend ports in use.
 type instanceModel struct {
+	env    *env
 	st     Styles
 	keys   keys
 	items  []v1alpha1.CoreInstance
@@ -41,17 +42,60 @@ func (m *instanceModel) selected() *v1alpha1.CoreInstance {
 	return nil
 }
 
-func (m instanceModel) update(msg tea.KeyMsg) instanceModel {
-	switch {
-	case key.Matches(msg, m.keys.Up):
-		m.cursor = max(m.cursor-1, 0)
-	case key.Matches(msg, m.keys.Down):
-		m.cursor = min(m.cursor+1, max(len(m.items)-1, 0))
+// names are the instances' names, in order.
+func (m *instanceModel) names() []string {
+	names := make([]string, len(m.items))
+	for i, inst := range m.items {
+		names[i] = inst.Name
 	}
-	return m
+	return names
 }
 
-func (m *instanceModel) view(namespace string) string {
+// none reports a namespace known to have no core instance.
+func (m *instanceModel) none() bool { return m.loaded && len(m.items) == 0 && m.err == nil }
+
+// SetSize implements page.
+func (m *instanceModel) SetSize(w, _ int) { m.width = w }
+
+// Title implements page.
+func (m *instanceModel) Title() string { return "Core instances" }
+
+// Typing implements page.
+func (m *instanceModel) Typing() bool { return false }
+
+// ShortHelp implements help.KeyMap.
+func (m *instanceModel) ShortHelp() []key.Binding { return m.keys.instanceHelp().ShortHelp() }
+
+// FullHelp implements help.KeyMap.
+func (m *instanceModel) FullHelp() [][]key.Binding { return m.keys.instanceHelp().FullHelp() }
+
+// Update implements page.
+func (m *instanceModel) Update(msg tea.Msg) (tea.Cmd, nav) {
+	km, ok := msg.(tea.KeyMsg)
+	if !ok {
+		return nil, nil
+	}
+	k := m.keys
+	switch {
+	case key.Matches(km, k.Back):
+		return nil, navBack{}
+	case key.Matches(km, k.Refresh):
+		return loadInstances(m.env.ctx, m.env.api), nil
+	case key.Matches(km, k.Edit):
+		if inst := m.selected(); inst != nil {
+			return nil, navEditInstance{inst: inst.DeepCopy()}
+		}
+	case key.Matches(km, k.Up):
+		m.cursor = max(m.cursor-1, 0)
+	case key.Matches(km, k.Down):
+		m.cursor = min(m.cursor+1, max(len(m.items)-1, 0))
+	}
+	return nil, nil
+}
+
+// View implements page.
+func (m *instanceModel) View() string {
+	namespace := m.env.api.Namespace()
 	st := m.st
 	var b strings.Builder
 	b.WriteString(st.Dim.Render(plural(len(m.items), "core instance")+" in namespace "+namespace) + "\n")
@@ -115,6 +159,7 @@ const (
 
 // instanceForm edits an instance's proxies and health check.
 type instanceForm struct {
+	env                       *env
 	st                        Styles
 	orig                      *v1alpha1.CoreInstance
 	focus                     int
@@ -134,8 +179,9 @@ func proxyText(spec *v1alpha1.CoreInstanceSpec, key string) string {
 	return dashIfEmpty("", "none")
 }
 
-func newInstanceForm(st Styles, inst *v1alpha1.CoreInstance) instanceForm {
-	f := instanceForm{st: st, orig: inst, health: inst.Spec.HealthCheckEnabled()}
+func newInstanceForm(e *env, inst *v1alpha1.CoreInstance) *instanceForm {
+	st := e.st
+	f := &instanceForm{env: e, st: st, orig: inst, health: inst.Spec.HealthCheckEnabled()}
 	f.http = st.newInput("http://proxy.example:3128", 512)
 	f.https = st.newInput("http://proxy.example:3128", 512)
 	f.noProxy = st.newInput("localhost,.svc,10.0.0.0/8", 1024)
@@ -153,7 +199,8 @@ func (f *instanceForm) inputs() []*textinput.Model {
 	return []*textinput.Model{iHTTP: &f.http, iHTTPS: &f.https, iNoProxy: &f.noProxy, iPort: &f.hcp}
 }
 
-func (f *instanceForm) setWidth(w int) {
+// SetSize implements page.
+func (f *instanceForm) SetSize(w, _ int) {
 	f.width = w
 	for _, in := range f.inputs() {
 		if in != nil {
@@ -186,20 +233,44 @@ func (f *instanceForm) move(d int) tea.Cmd {
 	return f.setFocus(i)
 }
 
-func (f instanceForm) update(msg tea.KeyMsg) (instanceForm, tea.Cmd, formAction) {
+// Title implements page.
+func (f *instanceForm) Title() string { return "Core instances" }
+
+// Typing implements page: every key goes to the form.
+func (f *instanceForm) Typing() bool { return true }
+
+// ShortHelp implements help.KeyMap.
+func (f *instanceForm) ShortHelp() []key.Binding { return f.env.keys.instanceFormHelp().ShortHelp() }
+
+// FullHelp implements help.KeyMap.
+func (f *instanceForm) FullHelp() [][]key.Binding { return f.env.keys.instanceFormHelp().FullHelp() }
+
+// Update implements page.
+func (f *instanceForm) Update(msg tea.Msg) (tea.Cmd, nav) {
+	switch msg := msg.(type) {
+	case formErrMsg:
+		f.saving, f.saveErr = false, msg.err.Error()
+	case tea.KeyMsg:
+		return f.key(msg)
+	}
+	return nil, nil
+}
+
+func (f *instanceForm) key(msg tea.KeyMsg) (tea.Cmd, nav) {
 	if f.saving {
-		return f, nil, formNone
+		return nil, nil
 	}
 	var cmd tea.Cmd
 	switch s := msg.String(); {
 	case s == "esc":
-		return f, nil, formCancel
+		return nil, navBack{status: "nothing saved"}
 	case s == "ctrl+s" || (s == "enter" && f.focus == iSubmit):
 		f.validate()
 		if len(f.errs) > 0 {
-			return f, nil, formNone
+			return nil, nil
 		}
-		return f, nil, formSubmit
+		f.saving, f.saveErr = true, ""
+		return updateInstance(f.env.ctx, f.env.api, f.orig.Name, f.change()), nil
 	case s == "tab" || s == "down" || s == "enter":
 		cmd = f.move(1)
 	case s == "shift+tab" || s == "up":
@@ -211,7 +282,7 @@ func (f instanceForm) update(msg tea.KeyMsg) (instanceForm, tea.Cmd, formAction)
 		*in, cmd = in.Update(msg)
 	}
 	f.validate()
-	return f, cmd, formNone
+	return cmd, nil
 }
 
 // change is what differs from the instance as it was.
@@ -267,7 +338,8 @@ func (f *instanceForm) validate() {
 	}
 }
 
-func (f *instanceForm) view() string {
+// View implements page.
+func (f *instanceForm) View() string {
 	st := f.st
 	var b strings.Builder
 	b.WriteString(st.Title.Render("Edit core instance "+f.orig.Name) + "\n")

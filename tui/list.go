@@ -74,6 +74,7 @@ func (r *row) cell(k sortKey) string {
 // listModel is the pipelines list: rows kept sorted and filtered as the
 // watch changes them; only the rows on screen are rendered.
 type listModel struct {
+	env       *env
 	st        Styles
 	keys      keys
 	rows      map[string]*row
@@ -86,13 +87,16 @@ type listModel struct {
 	filter    textinput.Model
 	filtering bool
 	loaded    bool
-	width     int
-	height    int // rows of the table body
+	// noInstance: the namespace has no core instance (the empty list
+	// says to install one).
+	noInstance bool
+	width      int
+	height     int // rows of the table body
 }
 
-func newList(st Styles, k keys) listModel {
-	f := st.newInput("text in any column", 64)
-	return listModel{st: st, keys: k, rows: map[string]*row{}, filter: f}
+func newList(e *env) *listModel {
+	f := e.st.newInput("text in any column", 64)
+	return &listModel{env: e, st: e.st, keys: e.keys, rows: map[string]*row{}, filter: f}
 }
 
 // selected returns the pipeline under the cursor, or nil.
@@ -194,31 +198,78 @@ func (m *listModel) clamp() {
 	}
 }
 
-func (m *listModel) setSize(w, h int) {
-	m.width, m.height = w, h
+// SetSize implements page: h is the body's height, with the info line
+// and the header.
+func (m *listModel) SetSize(w, h int) {
+	m.width, m.height = w, h-listChrome+1
 	m.filter.Width = max(w-12, 10)
 	m.clamp()
 }
 
-// update handles keys meant for the list itself; the root handles the rest.
-func (m listModel) update(msg tea.KeyMsg) (listModel, tea.Cmd, bool) {
+// Title implements page.
+func (m *listModel) Title() string { return "Pipelines" }
+
+// Typing implements page: the filter has the keys while it is typed.
+func (m *listModel) Typing() bool { return m.filtering }
+
+// ShortHelp implements help.KeyMap.
+func (m *listModel) ShortHelp() []key.Binding { return m.keys.listHelp(m.filtering).ShortHelp() }
+
+// FullHelp implements help.KeyMap.
+func (m *listModel) FullHelp() [][]key.Binding { return m.keys.listHelp(m.filtering).FullHelp() }
+
+// Update implements page.
+func (m *listModel) Update(msg tea.Msg) (tea.Cmd, nav) {
+	km, ok := msg.(tea.KeyMsg)
+	if !ok {
+		return nil, nil
+	}
+	if cmd, handled := m.move(km); handled {
+		return cmd, nil
+	}
+	k := m.keys
+	switch {
+	case key.Matches(km, k.Open):
+		if p := m.selected(); p != nil {
+			return nil, navOpen{p: p}
+		}
+	case key.Matches(km, k.New):
+		return nil, navEdit{}
+	case key.Matches(km, k.Edit):
+		if p := m.selected(); p != nil {
+			return nil, navEdit{p: p}
+		}
+	case key.Matches(km, k.Delete):
+		if p := m.selected(); p != nil {
+			return nil, navDelete{name: p.Name}
+		}
+	case key.Matches(km, k.Instances):
+		return nil, navInstances{}
+	case key.Matches(km, k.Refresh):
+		return nil, navRefresh{}
+	}
+	return nil, nil
+}
+
+// move handles the keys that move in the list, filter and sort it.
+func (m *listModel) move(msg tea.KeyMsg) (tea.Cmd, bool) {
 	if m.filtering {
 		switch msg.String() {
 		case "enter":
 			m.filtering = false
 			m.filter.Blur()
-			return m, nil, true
+			return nil, true
 		case "esc":
 			m.filtering = false
 			m.filter.Blur()
 			m.filter.SetValue("")
 			m.refilter(m.selectedName())
-			return m, nil, true
+			return nil, true
 		}
 		var cmd tea.Cmd
 		m.filter, cmd = m.filter.Update(msg)
 		m.refilter(m.selectedName())
-		return m, cmd, true
+		return cmd, true
 	}
 	k := m.keys
 	switch {
@@ -236,24 +287,24 @@ func (m listModel) update(msg tea.KeyMsg) (listModel, tea.Cmd, bool) {
 		m.cursor = len(m.visible) - 1
 	case key.Matches(msg, k.Filter):
 		m.filtering = true
-		return m, m.filter.Focus(), true
+		return m.filter.Focus(), true
 	case key.Matches(msg, k.Sort):
 		m.sortBy = (m.sortBy + 1) % numSortKeys
 		m.resort()
-		return m, nil, true
+		return nil, true
 	case key.Matches(msg, k.Reverse):
 		m.desc = !m.desc
 		m.resort()
-		return m, nil, true
+		return nil, true
 	case msg.String() == "esc" && m.filter.Value() != "":
 		m.filter.SetValue("")
 		m.refilter(m.selectedName())
-		return m, nil, true
+		return nil, true
 	default:
-		return m, nil, false
+		return nil, false
 	}
 	m.clamp()
-	return m, nil, true
+	return nil, true
 }
 
 func (m *listModel) selectedName() string {
@@ -329,8 +380,9 @@ func pad(s string, w int) string {
 	return s
 }
 
-// view renders the header line, the visible rows and the filter line.
-func (m *listModel) view(namespace string, noInstance bool) string {
+// View implements page: the info line, the header and the rows on screen.
+func (m *listModel) View() string {
+	namespace := m.env.api.Namespace()
 	var b strings.Builder
 	st := m.st
 	arrow := st.marker("^", "↑")
@@ -356,7 +408,7 @@ func (m *listModel) view(namespace string, noInstance bool) string {
 		return b.String()
 	}
 	if len(m.rows) == 0 {
-		if noInstance {
+		if m.noInstance {
 			b.WriteString(st.Warn.Render("No core instance in namespace "+namespace+": install one (tpctl install) before creating pipelines.") + "\n")
 		} else {
 			b.WriteString("No pipelines in namespace " + namespace + ". Press n to create one.\n")
