@@ -64,11 +64,6 @@ func components() []string {
 	return []string{"coredns", "local-storage", "metrics-server", "runtimes", "servicelb", "traefik"}
 }
 
-// notProvided are packaged components this launcher does not run: a
-// configuration must disable them, or the node would wait for add-ons that
-// never come.
-func notProvided() []string { return []string{"metrics-server"} }
-
 // Args is a parsed `server` command line: the config file to read and the
 // keys given as flags.
 type Args struct {
@@ -355,15 +350,6 @@ func Build(vals map[string][]string) (Config, error) {
 		if !slices.Contains(components(), d) {
 			bad("disable: %q is not a K3s component (one of: %s)", d, strings.Join(components(), ", "))
 		}
-	}
-	var missing []string
-	for _, d := range notProvided() {
-		if !slices.Contains(c.Disable, d) {
-			missing = append(missing, d)
-		}
-	}
-	if len(missing) > 0 {
-		bad("disable: this launcher does not deploy %s; disable it too", strings.Join(missing, ", "))
 	}
 	if c.FlannelBackend != "vxlan" && c.FlannelBackend != "none" {
 		bad("flannel-backend: %q is not supported by this launcher (vxlan or none)", c.FlannelBackend)

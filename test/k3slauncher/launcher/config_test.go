@@ -187,8 +187,12 @@ func TestRejectsBadValues(t *testing.T) {
 			assert.Error(t, err)
 		})
 	}
-	_, err := Load(Args{ConfigFile: "c"}, fileOf("node-name: n\n"), noDir)
-	assert.ErrorContains(t, err, "does not deploy metrics-server")
+	// K3s's defaults: nothing disabled is a valid configuration (every
+	// packaged component is deployed, metrics-server included).
+	c, err := Load(Args{ConfigFile: "c"}, fileOf("node-name: n\n"), noDir)
+	require.NoError(t, err)
+	assert.Empty(t, c.Disable)
+	assert.False(t, c.Disabled("metrics-server"))
 }
 
 func TestConfigFileReadError(t *testing.T) {

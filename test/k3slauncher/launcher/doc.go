@@ -37,9 +37,13 @@
 // datastore); containerd's shims and the pods stay up, as with K3s under
 // KillMode=process.
 //
+// metrics-server is a kube-system Deployment of that name running the pause
+// image (metricsserver.go): tpctl waits for it as for any packaged add-on,
+// but it serves no metrics API.
+//
 // What it does not do: flannel (the bridge network stands in for it;
-// flannel-backend none runs no network), metrics-server (a configuration
-// must disable it), HelmChart resources (Traefik is created directly, not
+// flannel-backend none runs no network), the metrics API
+// (v1beta1.metrics.k8s.io), HelmChart resources (Traefik is created directly, not
 // through helm-install jobs), agents
 // joining, and any K3s key tpctl does not write.
 package launcher

@@ -237,6 +237,11 @@ func (s *Server) backgroundJobs(cs kubernetes.Interface, begin time.Time) []func
 			s.retry(ctx, "Traefik add-on", func(ctx context.Context) error { return deployTraefik(ctx, cs) })
 		})
 	}
+	if !c.Disabled("metrics-server") {
+		jobs = append(jobs, func(ctx context.Context) {
+			s.retry(ctx, "metrics-server add-on", func(ctx context.Context) error { return deployMetricsServer(ctx, cs) })
+		})
+	}
 	if !c.Disabled("local-storage") {
 		l := Layout{Data: c.DataDir}
 		jobs = append(jobs, func(ctx context.Context) {
