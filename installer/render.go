@@ -30,6 +30,10 @@ type Facts struct {
 	// resolv-conf=<file> when /etc/resolv.conf only names loopback
 	// resolvers). The user's own kubeletArgs win on the same name.
 	KubeletArgs []string `json:"kubeletArgs,omitempty"`
+	// HostListeners are the ports ("tcp/22") other programs serve on the
+	// host's addresses: the operator never gives one out as a frontend
+	// (with servicelb it would take that program's traffic).
+	HostListeners []string `json:"hostListeners,omitempty"`
 }
 
 // FactsFrom takes the facts install acts on from a preflight report.
@@ -38,7 +42,16 @@ func FactsFrom(pf preflight.Facts) Facts {
 		CgroupV1:         pf.CgroupVersion == 1,
 		NoCapSysResource: pf.RestrictOOMScoreAdj,
 		KubeletArgs:      slices.Clone(pf.KubeletArgs),
+		HostListeners:    hostListeners(pf.HostListeners),
 	}
+}
+
+func hostListeners(ls []preflight.HostListener) []string {
+	var out []string
+	for _, l := range ls {
+		out = append(out, l.String())
+	}
+	return out
 }
 
 // Host paths install writes, relative to the root directory.

@@ -207,6 +207,13 @@ func (r *chartsRun) values(chart string) (map[string]any, error) {
 			v["nodeConditions"] = []any{"cni=cilium"}
 		}
 		v["packagedComponents"] = packagedComponents(c)
+		if ls := r.env.Facts.HostListeners; len(ls) > 0 {
+			reserved := make([]any, len(ls))
+			for i, l := range ls {
+				reserved[i] = l
+			}
+			v["reservedPorts"] = reserved
+		}
 		return v, nil
 	}
 	proxy := map[string]any{"httpProxy": c.HTTPProxy, "httpsProxy": c.HTTPSProxy, "noProxy": ""}
@@ -311,7 +318,11 @@ func (s *releaseStep) Describe() string {
 		if img, err := s.r.image(); err == nil {
 			ref = img.ref
 		}
-		return what + ": the CRDs (applied server-side), least-privilege RBAC and the operator Deployment, image " + ref + ", pull policy IfNotPresent"
+		what += ": the CRDs (applied server-side), least-privilege RBAC and the operator Deployment, image " + ref + ", pull policy IfNotPresent"
+		if ls := s.r.env.Facts.HostListeners; len(ls) > 0 {
+			what += "; never a frontend, as programs on this host serve them: " + strings.Join(ls, ", ")
+		}
+		return what
 	}
 	return what + fmt.Sprintf(": CoreInstance %s/%s with the install's proxies and the health check on TCP %d; Pod Security restricted warn and audit labels (not enforce) on namespace %s", InstanceNamespace, s.r.instanceName(), HealthCheckPort, InstanceNamespace)
 }

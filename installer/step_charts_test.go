@@ -17,6 +17,7 @@ import (
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/charts"
+	"github.com/tpctl/tpctl/preflight"
 )
 
 var chartInstallSteps = []string{
@@ -418,4 +419,23 @@ func TestStatusReportsOperatorInstancesPipelines(t *testing.T) {
 	assert.Contains(t, rep.Unavailable["operator"], "not installed (no Deployment tpctl-system/tp-operator")
 	assert.Equal(t, "not installed (the CoreInstance CRD is absent)", rep.Unavailable["instance"])
 	assert.Equal(t, "not installed (the Pipeline CRD is absent)", rep.Unavailable["pipelines"])
+}
+
+// The ports other programs serve on the host, as preflight saw them, reach
+// the operator as reserved ports, and the plan names them.
+func TestChartValuesReserveHostListeners(t *testing.T) {
+	ci := newChartInstall(t, Config{}, "1.2.3")
+	env := newEnv(ci.opts)
+	r := &chartsRun{Charts: ci.charts, env: env, src: map[string]*chartSource{}}
+	op, err := r.values(charts.Operator)
+	require.NoError(t, err)
+	assert.NotContains(t, op, "reservedPorts", "nothing seen, nothing reserved")
+
+	env.Facts = FactsFrom(preflight.Facts{HostListeners: []preflight.HostListener{
+		{Protocol: "tcp", Port: 22, Program: "sshd"}, {Protocol: "udp", Port: 53, Program: "dnsmasq"}}})
+	op, err = r.values(charts.Operator)
+	require.NoError(t, err)
+	assert.Equal(t, []any{"tcp/22", "udp/53"}, op["reservedPorts"])
+	step := &releaseStep{r: r, chart: charts.Operator, namespace: OperatorNamespace, release: OperatorRelease, name: "install operator chart"}
+	assert.Contains(t, step.Describe(), "never a frontend, as programs on this host serve them: tcp/22, udp/53")
 }

@@ -25,6 +25,10 @@ type Facts struct {
 	KubeletArgs []string `json:"kubeletArgs,omitempty"`
 	// K3s describes a K3s already on the host (nil when none).
 	K3s *K3sFact `json:"k3s,omitempty"`
+	// HostListeners are the ports other programs serve on the host's
+	// addresses, outside K3s's port table and the ephemeral range (found
+	// by the port check; empty when it did not run).
+	HostListeners []HostListener `json:"hostListeners,omitempty"`
 }
 
 // K3sFact is an existing K3s.
@@ -55,6 +59,7 @@ func GatherFacts(h *Host) Facts {
 	if up := h.upstreamResolvConf(); up != "" {
 		f.KubeletArgs = append(f.KubeletArgs, "resolv-conf="+up)
 	}
+	f.HostListeners = h.listeners
 	if ii, err := h.installInfo(); err == nil && (ii.ByTpctl || len(ii.K3s) > 0) {
 		f.K3s = &K3sFact{Binary: ii.K3sBinary, InstalledByTpctl: ii.ByTpctl}
 	}

@@ -68,6 +68,9 @@ type Host struct {
 	procs    lazy[[]process]
 	install  lazy[*installInfo]
 	capBound lazy[uint64]
+
+	// listeners are the foreign host listeners the port check found.
+	listeners []HostListener
 }
 
 // DiskSpace is what Statfs reports, in bytes.

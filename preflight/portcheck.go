@@ -40,6 +40,7 @@ func (c portCheck) Run(_ context.Context, h *Host) []Result {
 		}
 		return strings.HasPrefix(s.Exe, path.Join(c.dataDir, "data")+"/")
 	}
+	h.listeners = foreignListeners(tbl, c.rows, ours, h.ephemeralFrom())
 	out := make([]Result, 0, len(c.rows))
 	for _, row := range c.rows {
 		r := Result{Name: "Port-" + row.Key()}

@@ -99,3 +99,37 @@ func TestPortsFileRowsAreChecked(t *testing.T) {
 	_, err = DefaultChecks(Options{PortsFiles: []string{"testdata/site-ports.yaml", "testdata/site-ports.yaml"}})
 	assert.ErrorContains(t, err, "already taken")
 }
+
+// The port check also records what other programs serve on the host, for
+// the operator never to give out: not K3s's own sockets, not a port of the
+// K3s table, not loopback, not the ephemeral range.
+func TestPortCheckRecordsForeignHostListeners(t *testing.T) {
+	rows := []ports.Row{
+		{Port: 6443, Protocol: ports.TCP, Binding: ports.BindHost, Component: "k3s server"},
+		{Port: 8472, Protocol: ports.UDP, Binding: ports.BindHost, Component: "flannel"},
+	}
+	h := fakeHost(t, "v2", map[string]string{
+		"etc/systemd/system/k3s.service":        tpctlUnit,
+		"usr/local/bin/k3s":                     "ELF",
+		"proc/sys/net/ipv4/ip_local_port_range": "40000\t60999\n",
+	})
+	any4 := netip.MustParseAddr("0.0.0.0")
+	h.WithSocketReader(sockets(
+		ports.Socket{Protocol: ports.TCP, Addr: any4, Port: 22, PID: 5, Process: "sshd", Exe: "/usr/sbin/sshd"},
+		ports.Socket{Protocol: ports.TCP, Addr: netip.MustParseAddr("::"), Port: 22, PID: 5, Process: "sshd", Exe: "/usr/sbin/sshd"},
+		ports.Socket{Protocol: ports.UDP, Addr: netip.MustParseAddr("192.168.1.10"), Port: 53, PID: 6, Process: "dnsmasq", Exe: "/usr/sbin/dnsmasq"},
+		ports.Socket{Protocol: ports.TCP, Addr: netip.MustParseAddr("127.0.0.1"), Port: 631, PID: 7, Process: "cupsd"},
+		ports.Socket{Protocol: ports.TCP, Addr: any4, Port: 6443, PID: 700, Process: "k3s-server", Exe: "/usr/local/bin/k3s"},
+		ports.Socket{Protocol: ports.UDP, Addr: any4, Port: 8472},
+		ports.Socket{Protocol: ports.TCP, Addr: any4, Port: 9999, PID: 701, Process: "containerd", Exe: "/var/lib/rancher/k3s/data/abc/bin/containerd"},
+		ports.Socket{Protocol: ports.UDP, Addr: any4, Port: 2049},
+		ports.Socket{Protocol: ports.UDP, Addr: any4, Port: 45000, PID: 8, Process: "rpc.statd"},
+	))
+	portCheck{rows: rows, dataDir: DefaultDataDir}.Run(context.Background(), h)
+	f := GatherFacts(h)
+	assert.Equal(t, []HostListener{
+		{Protocol: "tcp", Port: 22, Program: "sshd"},
+		{Protocol: "udp", Port: 53, Program: "dnsmasq"},
+		{Protocol: "udp", Port: 2049},
+	}, f.HostListeners)
+}
