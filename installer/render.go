@@ -11,6 +11,7 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 	"sigs.k8s.io/yaml"
 
+	"github.com/tpctl/tpctl/pipeline"
 	"github.com/tpctl/tpctl/preflight"
 	"github.com/tpctl/tpctl/systemd"
 )
@@ -30,7 +31,7 @@ type Facts struct {
 	// resolv-conf=<file> when /etc/resolv.conf only names loopback
 	// resolvers). The user's own kubeletArgs win on the same name.
 	KubeletArgs []string `json:"kubeletArgs,omitempty"`
-	// HostListeners are the ports ("tcp/22") other programs serve on the
+	// HostListeners are the ports ("tcp/22=sshd") other programs serve on the
 	// host's addresses: the operator never gives one out as a frontend
 	// (with servicelb it would take that program's traffic).
 	HostListeners []string `json:"hostListeners,omitempty"`
@@ -46,12 +47,22 @@ func FactsFrom(pf preflight.Facts) Facts {
 	}
 }
 
+// hostListeners renders preflight's listeners as the operator's --reserve
+// takes them, "tcp/22=sshd" (pipeline.FormatHostListeners: program names
+// cleaned, at most pipeline.MaxHostListeners, the lowest ports).
 func hostListeners(ls []preflight.HostListener) []string {
-	var out []string
+	var hl []pipeline.HostListener
 	for _, l := range ls {
-		out = append(out, l.String())
+		p, err := pipeline.ParseProtocol(l.Protocol)
+		if err != nil {
+			continue
+		}
+		hl = append(hl, pipeline.HostListener{Port: pipeline.Port{Protocol: p, Number: int32(l.Port)}, Program: l.Program})
 	}
-	return out
+	if s := pipeline.FormatHostListeners(hl); s != "" {
+		return strings.Split(s, ",")
+	}
+	return nil
 }
 
 // Host paths install writes, relative to the root directory.

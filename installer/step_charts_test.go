@@ -435,7 +435,7 @@ func TestChartValuesReserveHostListeners(t *testing.T) {
 		{Protocol: "tcp", Port: 22, Program: "sshd"}, {Protocol: "udp", Port: 53, Program: "dnsmasq"}}})
 	op, err = r.values(charts.Operator)
 	require.NoError(t, err)
-	assert.Equal(t, []any{"tcp/22", "udp/53"}, op["reservedPorts"])
+	assert.Equal(t, []any{"tcp/22=sshd", "udp/53=dnsmasq"}, op["reservedPorts"])
 	step := &releaseStep{r: r, chart: charts.Operator, namespace: OperatorNamespace, release: OperatorRelease, name: "install operator chart"}
-	assert.Contains(t, step.Describe(), "never a frontend, as programs on this host serve them: tcp/22, udp/53")
+	assert.Contains(t, step.Describe(), "never a frontend, as programs on this host serve them: tcp/22=sshd, udp/53=dnsmasq")
 }

@@ -56,7 +56,8 @@ func (r PortRange) String() string {
 // ReservedPorts builds Options.Reserved: the host-bound K3s rows of the
 // built-in catalog under the given node conditions ("cni=cilium", …), the
 // node ports of the enabled packaged components (see
-// PackagedComponentPorts), plus extra ports in ParseReservedPort syntax.
+// PackagedComponentPorts), plus extra ports in ParseReservedPort syntax, or
+// as "tcp/22=sshd" naming the program on the node that serves the port.
 func ReservedPorts(conditions, components, extra []string) (pipeline.PortSet, error) {
 	tables, err := ports.Builtin()
 	if err != nil {
@@ -76,6 +77,16 @@ func ReservedPorts(conditions, components, extra []string) (pipeline.PortSet, er
 	}
 	set.Merge(packaged)
 	for _, s := range extra {
+		if strings.Contains(s, "=") {
+			// "tcp/22=sshd": a program on the node serves it (the
+			// installer passes what preflight saw).
+			ls, err := pipeline.ParseHostListeners(s)
+			if err != nil || len(ls) != 1 {
+				return nil, fmt.Errorf("reserved port %q: want PROTOCOL/PORT or PROTOCOL/PORT=PROGRAM", s)
+			}
+			set.Hold(ls[0].Port, pipeline.Hold{By: "host program " + ls[0].Program + " (serves it on the node)"})
+			continue
+		}
 		p, err := ParseReservedPort(s)
 		if err != nil {
 			return nil, err

@@ -211,6 +211,16 @@ func TestNodeReservedPorts(t *testing.T) {
 	assert.Equal(t, pipeline.Hold{By: "the operator's --reserve list"}, withTraefik[pipeline.TCP(9100)])
 	_, err = ReservedPorts(nil, []string{"nginx"}, nil)
 	assert.ErrorContains(t, err, `packaged component "nginx"`)
+
+	// What the installer passes: the program serving the port is named.
+	withHost, err := ReservedPorts(nil, nil, []string{"tcp/22=sshd", "udp/53=dnsmasq"})
+	require.NoError(t, err)
+	assert.Equal(t, pipeline.Hold{By: "host program sshd (serves it on the node)"}, withHost[pipeline.TCP(22)])
+	assert.Equal(t, pipeline.Hold{By: "host program dnsmasq (serves it on the node)"}, withHost[pipeline.UDP(53)])
+	for _, bad := range []string{"tcp/22=", "tcp/22=a b", "tcp/22=sshd,udp/53=x", "=sshd", "tcp/0=sshd"} {
+		_, err = ReservedPorts(nil, nil, []string{bad})
+		assert.Error(t, err, bad)
+	}
 }
 
 func lbService(ns, name string, created time.Time, typ corev1.ServiceType, ports ...corev1.ServicePort) *corev1.Service {
