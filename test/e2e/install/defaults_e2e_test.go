@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,20 +25,14 @@ import (
 	"github.com/tpctl/tpctl/test/k3slauncher/launcher"
 )
 
-// defaultsConfig keeps K3s's packaged Traefik, service load balancer and
-// local storage, as a default install does; only what the launcher does
-// not deploy (metrics-server) is disabled.
-const defaultsConfig = `nodeIP: ` + nodeIP + `
-disable: [metrics-server]
-airGap: true
-`
-
-// TestDefaultComponentsOnBootedHost installs with K3s's service load
-// balancer and Traefik on, then checks what tpctl relies on: LoadBalancer
+// TestDefaultComponentsOnBootedHost runs the default install (nothing
+// disabled: K3s's service load balancer, Traefik, local storage and
+// metrics-server on), then checks what tpctl relies on: LoadBalancer
 // Services get the node's address as ingress and carry bytes sent to
 // <node address>:<port> to their pods; Traefik holds 80 and 443; a second
 // LoadBalancer Service on a port already held stays Pending without
-// ingress until the port is free.
+// ingress until the port is free; and pipelines made with `tpctl pipeline
+// create` carry TCP and UDP through their LoadBalancer Services.
 func TestDefaultComponentsOnBootedHost(t *testing.T) {
 	needBootedHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -54,7 +47,6 @@ func TestDefaultComponentsOnBootedHost(t *testing.T) {
 		BindRO: map[string]string{launcher.DefaultComponentDir: a.components},
 	})
 	prepareHost(ctx, t, h, a)
-	require.NoError(t, os.WriteFile(filepath.Join(h.Root(), configFile), []byte(defaultsConfig), 0o644))
 	before, err := h.Snapshot(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -67,14 +59,16 @@ func TestDefaultComponentsOnBootedHost(t *testing.T) {
 	begin := time.Now()
 	r := tpctl(ctx, h, nil, nil, installArgs(a.images)...)
 	require.NoError(t, r.err, "%s", r)
-	t.Logf("FIGURE install with Traefik and the service load balancer: %s", r.took.Round(time.Millisecond))
+	t.Logf("FIGURE install with Traefik, metrics-server and the service load balancer (the default install): %s", r.took.Round(time.Millisecond))
+	e.healthURLAnswersAtOnce(t, r)
 	e.checkNode(ctx, t)
 
 	ok := t.Run("traefik holds 80 and 443", e.traefik) &&
 		t.Run("LoadBalancer Service carries bytes, a clash stays Pending", e.loadBalancers) &&
 		t.Run("local-path volume on the node", e.localPath)
 	if _, charts := r.stepEvent("wait for core instance", installer.EventDone); charts && ok {
-		t.Run("health-check pipeline answers on the node address", e.healthCheckOnNode)
+		ok = t.Run("health-check pipeline answers on the node address", e.healthCheckOnNode) &&
+			t.Run("pipelines through the service load balancer", e.pipelines)
 	}
 	t.Run("uninstall leaves the host as before", e.uninstall)
 	t.Logf("FIGURE default-components test: %s", time.Since(begin).Round(time.Millisecond))

@@ -83,6 +83,7 @@ func (e *e2e) install(t *testing.T) {
 	ctx := e.ctx(t, 10*time.Minute)
 	r := tpctl(ctx, e.h, nil, nil, installArgs(e.a.images)...)
 	require.NoError(t, r.err, "%s", r)
+	e.healthURLAnswersAtOnce(t, r)
 	for step, typ := range r.outcome() {
 		assert.NotEqual(t, installer.EventFailed, typ, step)
 	}

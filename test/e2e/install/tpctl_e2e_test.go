@@ -36,10 +36,10 @@ const (
 )
 
 // installConfig is what a user of a machine like this writes: the node
-// address (a /32 the test put on lo), the packaged add-ons the node does
-// not need, air-gap images only.
+// address (a /32 the test put on lo) and air-gap images only. Nothing is
+// disabled: K3s's packaged Traefik, service load balancer, local storage
+// and metrics-server run, as after `tpctl install --yes` on any host.
 const installConfig = `nodeIP: ` + nodeIP + `
-disable: [traefik, metrics-server, local-storage, servicelb]
 airGap: true
 `
 
