@@ -402,8 +402,8 @@ type instanceWaitStep struct{ r *chartsRun }
 func (s *instanceWaitStep) Name() string { return "wait for core instance" }
 
 func (s *instanceWaitStep) Describe() string {
-	return fmt.Sprintf("wait until CoreInstance %s/%s is Ready (its health-check pipeline runs), at most %s",
-		InstanceNamespace, s.r.instanceName(), s.timeout())
+	return fmt.Sprintf("wait until CoreInstance %s/%s is Ready (its health-check pipeline runs) and the health check answers from this host (%s on the Service's address), at most %s",
+		InstanceNamespace, s.r.instanceName(), HealthCheckPath, s.timeout())
 }
 
 func (s *instanceWaitStep) timeout() time.Duration {
