@@ -53,6 +53,7 @@ type fakeCluster struct {
 	// the archives given to `ctr images import`; k3s the binary ctr ran.
 	calls   []string
 	refs    []string
+	pinned  map[string]bool
 	imports []string
 	k3s     string
 }
@@ -65,7 +66,8 @@ type fakeRelease struct {
 
 func newFakeCluster() *fakeCluster {
 	return &fakeCluster{releases: map[string]*fakeRelease{}, deployments: map[string]*appsv1.Deployment{},
-		instances: map[string]*v1alpha1.CoreInstance{}, readyAfter: 3, looks: map[string]int{}, services: map[string]*corev1.Service{}}
+		instances: map[string]*v1alpha1.CoreInstance{}, readyAfter: 3, looks: map[string]int{}, services: map[string]*corev1.Service{},
+		pinned: map[string]bool{}}
 }
 
 func (c *fakeCluster) api(string) (ChartAPI, error) { return c, nil }
@@ -86,7 +88,33 @@ func (c *fakeCluster) ctr(_ context.Context, k3s string, args ...string) ([]byte
 	c.k3s = k3s
 	switch strings.Join(args[:min(len(args), 4)], " ") {
 	case "-n k8s.io images ls":
-		return []byte(strings.Join(c.refs, "\n") + "\n"), nil
+		// ls -q [name==REF[,labels."io.cri-containerd.pinned"==pinned]]
+		var name string
+		var wantPinned bool
+		if len(args) > 5 {
+			for _, part := range strings.Split(args[5], ",") {
+				if v, ok := strings.CutPrefix(part, "name=="); ok {
+					name = v
+				} else if part == `labels."io.cri-containerd.pinned"==pinned` {
+					wantPinned = true
+				} else {
+					return nil, fmt.Errorf("unexpected filter %q", part)
+				}
+			}
+		}
+		var out []string
+		for _, r := range c.refs {
+			if (name == "" || r == name) && (!wantPinned || c.pinned[r]) {
+				out = append(out, r)
+			}
+		}
+		return []byte(strings.Join(out, "\n") + "\n"), nil
+	case "-n k8s.io images label":
+		if len(args) != 6 || args[5] != "io.cri-containerd.pinned=pinned" || !slices.Contains(c.refs, args[4]) {
+			return nil, fmt.Errorf("ctr: image label %v: not found or unexpected", args[4:])
+		}
+		c.pinned[args[4]] = true
+		return []byte(args[4] + "\n"), nil
 	case "-n k8s.io images import":
 		file := args[4]
 		c.imports = append(c.imports, file)

@@ -288,11 +288,23 @@ func (s *imageStageStep) Run(ctx context.Context, ev Events) error {
 	return nil
 }
 
-// imageImportStep makes sure the node's containerd has the operator image.
-// K3s imports the images directory only when it starts; when K3s was
-// already running (a re-run after upgrading tpctl brings a new image tag)
-// the archive is imported with `k3s ctr images import`, without a restart.
+// imageImportStep makes sure the node's containerd has the operator image,
+// pinned. K3s imports the images directory when it starts (and, as of its
+// watcher, when archives appear) and labels what it imports
+// io.cri-containerd.pinned=pinned, so the kubelet's image garbage collection
+// never removes it: on an air-gapped host nothing could bring it back. When
+// K3s was already running (a re-run after upgrading tpctl brings a new image
+// tag) the archive is imported with `k3s ctr images import`, without a
+// restart, and pinned the same way; an image present but not pinned (an
+// older tpctl imported it) is pinned.
 type imageImportStep struct{ r *chartsRun }
+
+// Pinned image label of containerd's CRI plugin: the kubelet never garbage
+// collects an image the CRI reports pinned.
+const (
+	pinnedLabel      = "io.cri-containerd.pinned"
+	pinnedLabelValue = "pinned"
+)
 
 func (s *imageImportStep) Name() string { return "import operator image" }
 
@@ -301,7 +313,8 @@ func (s *imageImportStep) Describe() string {
 	if img, err := s.r.image(); err == nil {
 		ref = img.ref
 	}
-	return "make sure containerd (namespace k8s.io) has " + ref + "; when K3s was running already, import it with `k3s ctr images import`"
+	return "make sure containerd (namespace k8s.io) has " + ref + ", pinned (" + pinnedLabel + "=" + pinnedLabelValue +
+		", so image garbage collection keeps it); when K3s was running already, import it with `k3s ctr images import`"
 }
 
 func (s *imageImportStep) ctr(ctx context.Context, args ...string) ([]byte, error) {
@@ -316,9 +329,14 @@ func (s *imageImportStep) ctr(ctx context.Context, args ...string) ([]byte, erro
 	return out, nil
 }
 
-// present asks containerd whether it has ref.
-func (s *imageImportStep) present(ctx context.Context, ref string) (bool, error) {
-	out, err := s.ctr(ctx, "-n", "k8s.io", "images", "ls", "-q")
+// has asks containerd whether it has ref, and with pinned whether it is
+// pinned too (a containerd filter: `name==REF,labels."KEY"==VALUE`).
+func (s *imageImportStep) has(ctx context.Context, ref string, pinned bool) (bool, error) {
+	filter := "name==" + ref
+	if pinned {
+		filter += `,labels."` + pinnedLabel + `"==` + pinnedLabelValue
+	}
+	out, err := s.ctr(ctx, "-n", "k8s.io", "images", "ls", "-q", filter)
 	if err != nil {
 		return false, fmt.Errorf("list the node's images: %w", err)
 	}
@@ -338,7 +356,7 @@ func (s *imageImportStep) Done(ctx context.Context) (bool, error) {
 	if !s.r.env.FS.Exists(K3sBinaryPath) || !s.r.kubeconfigReady() {
 		return false, nil
 	}
-	return s.present(ctx, img.ref)
+	return s.has(ctx, img.ref, true)
 }
 
 func (s *imageImportStep) Run(ctx context.Context, ev Events) error {
@@ -346,17 +364,35 @@ func (s *imageImportStep) Run(ctx context.Context, ev Events) error {
 	if err != nil {
 		return err
 	}
-	ev.Emit(Event{Type: EventProgress, Message: "importing " + img.dst})
-	if _, err := s.ctr(ctx, "-n", "k8s.io", "images", "import", s.r.env.FS.Path(img.dst)); err != nil {
-		return fmt.Errorf("import the operator image: %w", err)
-	}
-	ok, err := s.present(ctx, img.ref)
+	present, err := s.has(ctx, img.ref, false)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return fmt.Errorf("containerd does not list %s after importing %s", img.ref, img.dst)
+	imported := !present
+	if imported {
+		ev.Emit(Event{Type: EventProgress, Message: "importing " + img.dst})
+		if _, err := s.ctr(ctx, "-n", "k8s.io", "images", "import", s.r.env.FS.Path(img.dst)); err != nil {
+			return fmt.Errorf("import the operator image: %w", err)
+		}
+		if present, err = s.has(ctx, img.ref, false); err != nil {
+			return err
+		}
+		if !present {
+			return fmt.Errorf("containerd does not list %s after importing %s", img.ref, img.dst)
+		}
 	}
-	summarize(ev, "%s imported into the running K3s", img.ref)
+	if _, err := s.ctr(ctx, "-n", "k8s.io", "images", "label", img.ref, pinnedLabel+"="+pinnedLabelValue); err != nil {
+		return fmt.Errorf("pin the operator image: %w", err)
+	}
+	if ok, err := s.has(ctx, img.ref, true); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("containerd does not list %s as pinned after labelling it %s=%s", img.ref, pinnedLabel, pinnedLabelValue)
+	}
+	if imported {
+		summarize(ev, "%s imported into the running K3s and pinned", img.ref)
+	} else {
+		summarize(ev, "%s pinned (it was there, unpinned)", img.ref)
+	}
 	return nil
 }

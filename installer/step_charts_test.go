@@ -144,6 +144,7 @@ func TestUpgradedTpctlImportsItsImageIntoTheRunningK3s(t *testing.T) {
 	assert.NotContains(t, ci.k3s.Calls(), "restart", "the image reaches containerd without restarting K3s")
 	assert.Equal(t, "tpctl.local/tpctl-operator:1.3.0", ci.cluster.deployments["tpctl-system/tp-operator"].Spec.Template.Spec.Containers[0].Image)
 	assert.Contains(t, ci.cluster.refs, "tpctl.local/tpctl-operator:1.3.0")
+	assert.True(t, ci.cluster.pinned["tpctl.local/tpctl-operator:1.3.0"], "imported into a running K3s, and pinned as K3s pins what it imports")
 	_, err = os.Stat(filepath.Join(ci.root, old))
 	assert.ErrorIs(t, err, os.ErrNotExist, "the older image archive this install staged is gone")
 	st, err := LoadState(filepath.Join(ci.root, StatePath), time.Now)
@@ -159,11 +160,31 @@ func TestUpgradedTpctlImportsItsImageIntoTheRunningK3s(t *testing.T) {
 func TestImageAlreadyImportedByK3sIsNoChange(t *testing.T) {
 	ci := newChartInstall(t, Config{}, "1.2.3")
 	// K3s imports its images directory when it starts.
+	// K3s imports its images directory when it starts, and pins what it
+	// imports.
 	ci.cluster.refs = []string{"docker.io/rancher/mirrored-pause:3.6", "tpctl.local/tpctl-operator:1.2.3"}
+	ci.cluster.pinned = map[string]bool{"docker.io/rancher/mirrored-pause:3.6": true, "tpctl.local/tpctl-operator:1.2.3": true}
 	rec, err := ci.run(t)
 	require.NoError(t, err)
 	assert.Contains(t, rec.of(EventSkipped), "import operator image")
 	assert.Empty(t, ci.cluster.imports)
+}
+
+// An operator image containerd has but does not pin (imported by hand, or
+// by an older tpctl) would be removed by the kubelet's image garbage
+// collection, and an air-gapped host could not bring it back: it is pinned,
+// not imported again.
+func TestUnpinnedOperatorImageIsPinned(t *testing.T) {
+	ci := newChartInstall(t, Config{}, "1.2.3")
+	ci.cluster.refs = []string{"tpctl.local/tpctl-operator:1.2.3"}
+	rec, err := ci.run(t)
+	require.NoError(t, err)
+	assert.Contains(t, rec.of(EventDone), "import operator image")
+	assert.Empty(t, ci.cluster.imports, "present already: not imported again")
+	assert.True(t, ci.cluster.pinned["tpctl.local/tpctl-operator:1.2.3"])
+	rec, err = ci.run(t)
+	require.NoError(t, err)
+	assert.Contains(t, rec.of(EventSkipped), "import operator image", "pinned: nothing to do")
 }
 
 func TestChartValuesFollowTheConfiguration(t *testing.T) {
