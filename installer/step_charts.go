@@ -474,7 +474,7 @@ func (s *instanceWaitStep) Run(ctx context.Context, ev Events) error {
 			return err
 		}
 		if missing == "" {
-			summarize(ev, "CoreInstance %s/%s is Ready", InstanceNamespace, s.r.instanceName())
+			summarize(ev, "CoreInstance %s/%s is Ready; its health check answers at %s", InstanceNamespace, s.r.instanceName(), HealthCheckURLOf(s.r.env))
 			return nil
 		}
 		if missing != last {

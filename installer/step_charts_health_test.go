@@ -45,6 +45,7 @@ func TestInstallWaitsUntilTheHealthCheckAnswers(t *testing.T) {
 	assert.Contains(t, rec.messages("wait for core instance", EventProgress),
 		"waiting for the health check "+url+" to answer from this host (connection refused)")
 	assert.Equal(t, url, HealthCheckURLOf(env))
+	assert.Equal(t, []string{"CoreInstance default/core is Ready; its health check answers at " + url}, rec.messages("wait for core instance", EventDone))
 }
 
 func TestHealthCheckURL(t *testing.T) {
