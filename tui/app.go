@@ -7,20 +7,20 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/help"
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/manage"
 )
 
-// Options configure the manager. The zero value works: default renderer,
-// wall clock, os.ReadFile and $VISUAL/$EDITOR.
+// Options configure the manager. The zero value works: the colours of
+// standard output, wall clock, os.ReadFile and $VISUAL/$EDITOR.
 type Options struct {
-	// Renderer draws the styles (nil: lipgloss's default renderer).
-	Renderer *lipgloss.Renderer
+	// Colours are the terminal's (nil: those of standard output).
+	Colours *Colours
 	// Now is the clock for ages (nil: time.Now).
 	Now func() time.Time
 	// ReadFile reads configuration files (nil: os.ReadFile).
@@ -77,7 +77,7 @@ func New(ctx context.Context, api manage.API, o Options) Model {
 	if o.Editor == nil {
 		o.Editor = editorCommand(os.Getenv)
 	}
-	st := NewStyles(o.Renderer)
+	st := NewStyles(o.Colours)
 	e := &env{ctx: ctx, api: api, opts: o, st: st, keys: newKeys()}
 	h := help.New()
 	h.Styles = st.Help
@@ -124,7 +124,7 @@ func (m *Model) resize() {
 	for _, p := range m.pages() {
 		p.SetSize(m.width, body)
 	}
-	m.help.Width = m.width
+	m.help.SetWidth(m.width)
 }
 
 // page is the page of the current view.
@@ -166,7 +166,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.width, m.height = msg.Width, msg.Height
 		m.resize()
 		return m, nil
-	case tea.KeyMsg:
+	case tea.KeyPressMsg:
 		return m.key(msg)
 	case watchStartedMsg:
 		if msg.gen != m.watchGen {
@@ -202,6 +202,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case instancesMsg:
 		m.instances.set(msg.items, msg.err)
 		m.list.noInstance = m.instances.none()
+		if m.form != nil && msg.err == nil {
+			m.form.setInstances(m.instances.names())
+		}
 		if msg.err != nil {
 			m.err = fmt.Errorf("list core instances: %w", msg.err)
 		}
@@ -246,7 +249,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 // key handles the global keys (ctrl+c; ? and q unless the page takes
 // typed text), then hands the key to the page on screen.
-func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	if msg.String() == "ctrl+c" {
 		return m, tea.Quit
 	}
@@ -323,8 +326,15 @@ func (m Model) navigate(cmd tea.Cmd, to nav) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
-// View implements tea.Model.
-func (m Model) View() string {
+// View implements tea.Model: the manager takes the alternate screen.
+func (m Model) View() tea.View {
+	v := tea.NewView(m.env.st.screen(m.render()))
+	v.AltScreen = true
+	return v
+}
+
+// render draws the title line, the page, the status line and the keys.
+func (m Model) render() string {
 	st := m.env.st
 	p := m.shown()
 	body := p.View()

@@ -3,8 +3,8 @@ package tui
 import (
 	"fmt"
 
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 )
 
 // confirmPage asks before a pipeline is deleted: a dialog over the page it
@@ -36,7 +36,7 @@ func (c *confirmPage) FullHelp() [][]key.Binding { return c.env.keys.confirmHelp
 
 // Update implements page.
 func (c *confirmPage) Update(msg tea.Msg) (tea.Cmd, nav) {
-	km, ok := msg.(tea.KeyMsg)
+	km, ok := msg.(tea.KeyPressMsg)
 	if !ok {
 		return nil, nil
 	}

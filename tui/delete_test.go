@@ -15,11 +15,11 @@ func TestDeleteAsksFirst(t *testing.T) {
 	m := loaded(t, api)
 	m = feed(t, m, keyMsg("down"), keyMsg("d"))
 	require.Equal(t, "b", m.confirming())
-	requireScreen(t, m.View())
+	requireScreen(t, m.View().Content)
 
 	m = feed(t, m, keyMsg("n"))
 	assert.Empty(t, m.confirming())
-	assert.Contains(t, m.View(), "delete cancelled")
+	assert.Contains(t, m.View().Content, "delete cancelled")
 	assert.NotNil(t, api.Pipeline("b"))
 
 	m = feed(t, m, keyMsg("d"))
@@ -28,7 +28,7 @@ func TestDeleteAsksFirst(t *testing.T) {
 	require.NotNil(t, cmd)
 	m = feed(t, m, cmd())
 	assert.Nil(t, api.Pipeline("b"), "deleted after y")
-	assert.Contains(t, m.View(), "pipeline b deleted")
+	assert.Contains(t, m.View().Content, "pipeline b deleted")
 }
 
 func TestDeleteFromDetailAndFailure(t *testing.T) {
@@ -40,7 +40,7 @@ func TestDeleteFromDetailAndFailure(t *testing.T) {
 	next, cmd := m.Update(keyMsg("y"))
 	m = next.(Model)
 	m = feed(t, m, cmd())
-	assert.Contains(t, m.View(), `delete pipeline a: pipelines.telemetry.tpctl.dev "a" is forbidden`)
+	assert.Contains(t, m.View().Content, `delete pipeline a: pipelines.telemetry.tpctl.dev "a" is forbidden`)
 	assert.NotNil(t, api.Pipeline("a"))
 	assert.Equal(t, viewDetail, m.view)
 }

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/viewport"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/viewport"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/manage"
@@ -33,7 +33,7 @@ type detailModel struct {
 }
 
 func newDetail(e *env) *detailModel {
-	return &detailModel{env: e, st: e.st, keys: e.keys, vp: viewport.New(80, 10), now: e.opts.Now}
+	return &detailModel{env: e, st: e.st, keys: e.keys, vp: viewport.New(viewport.WithWidth(80), viewport.WithHeight(10)), now: e.opts.Now}
 }
 
 // show starts showing p; endpoints and events load separately.
@@ -114,7 +114,8 @@ func statusMoved(old, cur *v1alpha1.Pipeline) bool {
 
 // SetSize implements page: the body less a line of room.
 func (m *detailModel) SetSize(w, h int) {
-	m.vp.Width, m.vp.Height = w, max(h-1, 1)
+	m.vp.SetWidth(w)
+	m.vp.SetHeight(max(h-1, 1))
 	m.render()
 }
 
@@ -139,13 +140,13 @@ func (m *detailModel) Update(msg tea.Msg) (tea.Cmd, nav) {
 			m.endpoints, m.events, m.loadErr = msg.endpoints, msg.events, msg.err
 			m.render()
 		}
-	case tea.KeyMsg:
+	case tea.KeyPressMsg:
 		return m.key(msg)
 	}
 	return nil, nil
 }
 
-func (m *detailModel) key(msg tea.KeyMsg) (tea.Cmd, nav) {
+func (m *detailModel) key(msg tea.KeyPressMsg) (tea.Cmd, nav) {
 	k := m.keys
 	switch {
 	case key.Matches(msg, k.Back):

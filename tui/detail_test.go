@@ -43,10 +43,10 @@ func TestDetailFollowsTheWatch(t *testing.T) {
 	b := api.Pipeline("b")
 	ready(b)
 	m = feed(t, m, watchEventsMsg{events: []manage.PipelineEvent{{Type: manage.EventModified, Pipeline: b}}})
-	assert.Contains(t, m.View(), "2/2 · Available", "a newer version replaces the shown one")
+	assert.Contains(t, m.View().Content, "2/2 · Available", "a newer version replaces the shown one")
 
 	m = feed(t, m, watchEventsMsg{events: []manage.PipelineEvent{{Type: manage.EventDeleted, Pipeline: b}}})
-	assert.Contains(t, m.View(), "This pipeline was deleted.")
+	assert.Contains(t, m.View().Content, "This pipeline was deleted.")
 	m = feed(t, m, keyMsg("e"))
 	assert.Equal(t, viewDetail, m.view, "a deleted pipeline cannot be edited")
 	m = feed(t, m, keyMsg("esc"))
@@ -62,9 +62,9 @@ func TestDetailScrolls(t *testing.T) {
 	api.AddPipeline(b)
 	m := loaded(t, api)
 	m = feed(t, m, keyMsg("down"), keyMsg("enter"))
-	top := m.View()
+	top := m.View().Content
 	m = feed(t, m, keyMsg("G"))
-	assert.NotEqual(t, top, m.View())
-	assert.Contains(t, m.View(), "# line")
-	assert.NotContains(t, m.View(), "Instance          core", "scrolled past the top")
+	assert.NotEqual(t, top, m.View().Content)
+	assert.Contains(t, m.View().Content, "# line")
+	assert.NotContains(t, m.View().Content, "Instance          core", "scrolled past the top")
 }

@@ -17,9 +17,12 @@
 // restarted after a pause, and the first event of a new watch replaces the
 // whole list.
 //
-// Colours come from a lipgloss renderer; on a terminal without colours
-// (TERM=dumb, NO_COLOR) the renderer's profile is ASCII and the views mark
-// selection, reassigned ports and states with characters instead.
+// The models are Bubble Tea v2 models drawn with Lip Gloss v2 styles and
+// Bubbles v2 components. Colours (Colours: a colour profile and whether the
+// background is dark) are found once, before the program starts; on a
+// terminal without colours (TERM=dumb, NO_COLOR) the screens are plain text
+// and the views mark selection, reassigned ports and states with
+// characters instead.
 //
 // The install screen (InstallModel, RunInstall) consumes the installer's
 // event stream: each step with its state, a byte progress bar while the

@@ -3,16 +3,16 @@ package tui
 import (
 	"bytes"
 	"context"
-	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/exp/golden"
-	"github.com/charmbracelet/x/exp/teatest"
-	"github.com/muesli/termenv"
+	"github.com/charmbracelet/x/exp/teatest/v2"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,11 +32,9 @@ const (
 
 var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func TestMain(m *testing.M) {
-	// The ASCII profile makes screens plain text: what a dumb terminal shows.
-	lipgloss.SetColorProfile(termenv.Ascii)
-	os.Exit(m.Run())
-}
+// plain are the colours of a terminal without any: screens are plain text,
+// what a dumb terminal shows.
+var plain = &Colours{Profile: colorprofile.ASCII, Dark: true}
 
 func now() time.Time { return t0.Add(10 * time.Minute) }
 
@@ -114,25 +112,68 @@ func sampleCluster(t testing.TB) *managetest.Memory {
 }
 
 func options() Options {
-	return Options{Now: now, Editor: []string{"false"}}
+	return Options{Now: now, Editor: []string{"false"}, Colours: plain}
 }
 
-// term is a test program and everything it has drawn so far.
+// term is a test program, every frame its model drew and every byte it
+// wrote to the terminal so far.
 type term struct {
 	*teatest.TestModel
-	drawn bytes.Buffer
+	frames *frames
+	drawn  bytes.Buffer
+}
+
+// frames keep every view a model drew. The program writes only the cells
+// that changed, so the terminal's bytes need not hold a text whole; the
+// frames do.
+type frames struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (f *frames) contains(s string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return bytes.Contains(f.buf.Bytes(), []byte(s))
+}
+
+func (f *frames) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.buf.String()
+}
+
+// recorder is a model that keeps the frames of the model it wraps.
+type recorder struct {
+	tea.Model
+	frames *frames
+}
+
+func (r recorder) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	m, cmd := r.Model.Update(msg)
+	r.Model = m
+	return r, cmd
+}
+
+func (r recorder) View() tea.View {
+	v := r.Model.View()
+	r.frames.mu.Lock()
+	r.frames.buf.WriteString(v.Content + "\n")
+	r.frames.mu.Unlock()
+	return v
 }
 
 // start runs the manager in a test program at the fixed size.
 func start(t *testing.T, api manage.API, o Options) *term {
 	t.Helper()
-	tm := teatest.NewTestModel(t, New(t.Context(), api, o), teatest.WithInitialTermSize(screenW, screenH))
+	f := &frames{}
+	tm := teatest.NewTestModel(t, recorder{Model: New(t.Context(), api, o), frames: f}, teatest.WithInitialTermSize(screenW, screenH))
 	t.Cleanup(func() { _ = tm.Quit() })
-	return &term{TestModel: tm}
+	return &term{TestModel: tm, frames: f}
 }
 
-// waitFor waits until every part has been drawn (now or earlier: the
-// program redraws only what changed, so one frame may not hold them all).
+// waitFor waits until every part has been drawn (now or earlier: one
+// frame may not hold them all). The terminal's bytes are kept in drawn.
 func waitFor(t *testing.T, tm *term, parts ...string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -147,7 +188,7 @@ func waitFor(t *testing.T, tm *term, parts ...string) {
 		}
 		missing := ""
 		for _, p := range parts {
-			if !bytes.Contains(tm.drawn.Bytes(), []byte(p)) {
+			if !tm.frames.contains(p) {
 				missing = p
 				break
 			}
@@ -156,7 +197,7 @@ func waitFor(t *testing.T, tm *term, parts ...string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%q not drawn within 10s; drawn so far:\n%s", missing, tm.drawn.String())
+			t.Fatalf("%q not drawn within 10s; drawn so far:\n%s", missing, tm.frames.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -165,9 +206,9 @@ func waitFor(t *testing.T, tm *term, parts ...string) {
 // screen quits the program and returns the last screen it drew.
 func screen(t *testing.T, tm *term) string {
 	t.Helper()
-	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
+	tm.Send(keyMsg("ctrl+c"))
 	fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second))
-	return fm.View()
+	return fm.View().Content
 }
 
 // requireScreen compares a screen with its golden file and checks its size.
@@ -181,40 +222,27 @@ func requireScreen(t *testing.T, s string) {
 	golden.RequireEqual(t, []byte(s))
 }
 
-func keyMsg(s string) tea.KeyMsg {
-	switch s {
-	case "enter":
-		return tea.KeyMsg{Type: tea.KeyEnter}
-	case "esc":
-		return tea.KeyMsg{Type: tea.KeyEsc}
-	case "tab":
-		return tea.KeyMsg{Type: tea.KeyTab}
-	case "shift+tab":
-		return tea.KeyMsg{Type: tea.KeyShiftTab}
-	case "up":
-		return tea.KeyMsg{Type: tea.KeyUp}
-	case "down":
-		return tea.KeyMsg{Type: tea.KeyDown}
-	case "left":
-		return tea.KeyMsg{Type: tea.KeyLeft}
-	case "right":
-		return tea.KeyMsg{Type: tea.KeyRight}
-	case "space":
-		return tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}}
-	case "backspace":
-		return tea.KeyMsg{Type: tea.KeyBackspace}
-	case "ctrl+s":
-		return tea.KeyMsg{Type: tea.KeyCtrlS}
-	case "ctrl+n":
-		return tea.KeyMsg{Type: tea.KeyCtrlN}
-	case "ctrl+x":
-		return tea.KeyMsg{Type: tea.KeyCtrlX}
-	case "ctrl+e":
-		return tea.KeyMsg{Type: tea.KeyCtrlE}
-	case "ctrl+u":
-		return tea.KeyMsg{Type: tea.KeyCtrlU}
+func keyMsg(s string) tea.KeyPressMsg {
+	special := map[string]tea.KeyPressMsg{
+		"enter":     {Code: tea.KeyEnter},
+		"esc":       {Code: tea.KeyEscape},
+		"tab":       {Code: tea.KeyTab},
+		"shift+tab": {Code: tea.KeyTab, Mod: tea.ModShift},
+		"up":        {Code: tea.KeyUp},
+		"down":      {Code: tea.KeyDown},
+		"left":      {Code: tea.KeyLeft},
+		"right":     {Code: tea.KeyRight},
+		"space":     {Code: tea.KeySpace, Text: " "},
+		"backspace": {Code: tea.KeyBackspace},
 	}
-	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)}
+	if k, ok := special[s]; ok {
+		return k
+	}
+	if c, ok := strings.CutPrefix(s, "ctrl+"); ok {
+		return tea.KeyPressMsg{Code: []rune(c)[0], Mod: tea.ModCtrl}
+	}
+	r := []rune(s)
+	return tea.KeyPressMsg{Code: r[0], Text: s}
 }
 
 // send types keys one by one.

@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/textinput"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/manage"
@@ -141,6 +141,21 @@ func newForm(e *env, instances []string, orig *v1alpha1.Pipeline) *formModel {
 
 func (m *formModel) editing() bool { return m.orig != nil }
 
+// setInstances takes the core instances that were loaded after the create
+// form opened; the chosen one stays chosen while it exists.
+func (m *formModel) setInstances(names []string) {
+	if m.editing() {
+		return
+	}
+	cur := m.instance.value()
+	m.instance = picker{options: append([]string(nil), names...)}
+	if len(m.instance.options) == 0 {
+		m.instance.options = []string{""}
+	}
+	m.instance.set(cur)
+	m.validate()
+}
+
 // focusable reports whether f can take the focus now.
 func (m *formModel) focusable(f field) bool {
 	switch f {
@@ -157,7 +172,7 @@ func (m *formModel) SetSize(w, _ int) {
 	m.width = w
 	iw := min(max(w-24, 20), 60)
 	for _, in := range []*textinput.Model{&m.name, &m.configPath, &m.replicas, &m.image} {
-		in.Width = iw
+		in.SetWidth(iw)
 	}
 	m.ports.setWidth(iw)
 	m.ports.lineWidth = w
@@ -238,7 +253,7 @@ func (m *formModel) Update(msg tea.Msg) (tea.Cmd, nav) {
 		return runEditor(m.env.opts.Editor, msg.path), nil
 	case editorDoneMsg:
 		m.edited(msg)
-	case tea.KeyMsg:
+	case tea.KeyPressMsg:
 		cmd, act := m.update(msg)
 		return m.act(cmd, act)
 	}
@@ -271,7 +286,7 @@ func (m *formModel) act(cmd tea.Cmd, act formAction) (tea.Cmd, nav) {
 	return cmd, nil
 }
 
-func (m *formModel) update(msg tea.KeyMsg) (tea.Cmd, formAction) {
+func (m *formModel) update(msg tea.KeyPressMsg) (tea.Cmd, formAction) {
 	if m.saving {
 		return nil, formNone
 	}
@@ -338,7 +353,7 @@ func (m *formModel) input() *textinput.Model {
 	return &m.image
 }
 
-func (m *formModel) choiceKey(msg tea.KeyMsg) (tea.Cmd, formAction) {
+func (m *formModel) choiceKey(msg tea.KeyPressMsg) (tea.Cmd, formAction) {
 	switch msg.String() {
 	case "up", "k":
 		return m.move(-1)
@@ -351,7 +366,7 @@ func (m *formModel) choiceKey(msg tea.KeyMsg) (tea.Cmd, formAction) {
 		return m.move(1)
 	case "left", "h":
 		m.choose(-1)
-	case "right", "l", " ":
+	case "right", "l", "space":
 		m.choose(1)
 	}
 	return nil, formNone

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -83,6 +84,22 @@ func typeInto(t *testing.T, m Model, s string) Model {
 	return m
 }
 
+// The instances may arrive after the form opened (a quick n after start):
+// its picker takes them instead of saying there is none.
+func TestFormTakesInstancesLoadedLater(t *testing.T) {
+	api := emptyCluster(t)
+	m := feed(t, New(context.Background(), api, options()), tea.WindowSizeMsg{Width: screenW, Height: screenH},
+		watchEventsMsg{events: []manage.PipelineEvent{{Type: manage.EventReset}}}, keyMsg("n"))
+	require.Equal(t, viewForm, m.view)
+	assert.Contains(t, m.form.errs[fInstance], "no core instance")
+	inst, err := api.ListInstances(context.Background())
+	require.NoError(t, err)
+	m = feed(t, m, instancesMsg{items: inst})
+	assert.Equal(t, "core", m.form.instance.value())
+	assert.Empty(t, m.form.errs[fInstance])
+	assert.Contains(t, m.View().Content, "< core >")
+}
+
 func TestFormValidatesAsYouType(t *testing.T) {
 	m := formAt(t, emptyCluster(t))
 	assert.Contains(t, m.form.errs[fName], "name is required")
@@ -108,7 +125,7 @@ func TestFormValidatesAsYouType(t *testing.T) {
 	m = feed(t, m, keyMsg("enter"))
 	m = typeInto(t, m, "tcp/99999")
 	assert.Contains(t, m.form.ports.errs[3], `port "tcp/99999"`)
-	requireScreen(t, m.View())
+	requireScreen(t, m.View().Content)
 
 	m = feed(t, m, keyMsg("ctrl+x"), keyMsg("ctrl+x"))
 	assert.Empty(t, m.form.ports.dup)
@@ -129,7 +146,7 @@ func TestFormDaemonSetHasNoReplicas(t *testing.T) {
 	assert.Equal(t, fImage, m.form.focus, "replicas are skipped for a DaemonSet")
 	ch := m.form.change()
 	assert.Nil(t, ch.Replicas)
-	assert.Contains(t, m.View(), "one pod per node (DaemonSet)")
+	assert.Contains(t, m.View().Content, "one pod per node (DaemonSet)")
 }
 
 func TestFormConfigProblems(t *testing.T) {
@@ -167,7 +184,7 @@ func TestEditKeepsTheServiceType(t *testing.T) {
 	require.True(t, m.form.editing())
 	assert.Equal(t, "NodePort", m.form.service.value(), "the form starts from the pipeline")
 	assert.Equal(t, []string{"tcp/2200", "udp/5140"}, m.form.ports.values())
-	requireScreen(t, m.View())
+	requireScreen(t, m.View().Content)
 
 	for m.form.focus != fImage {
 		m = feed(t, m, keyMsg("tab"))
@@ -187,7 +204,7 @@ func TestEditKeepsTheServiceType(t *testing.T) {
 	require.NotNil(t, cmd)
 	m = feed(t, m, cmd())
 	assert.Equal(t, viewDetail, m.view)
-	assert.Contains(t, m.View(), "pipeline b updated")
+	assert.Contains(t, m.View().Content, "pipeline b updated")
 	b := api.Pipeline("b")
 	assert.Equal(t, "fluent/fluent-bit:4.1", b.Spec.Image)
 	assert.Equal(t, v1alpha1.ServiceTypeNodePort, b.Spec.ServiceType)
@@ -209,13 +226,13 @@ func TestFormShowsTheServersRejection(t *testing.T) {
 	m = feed(t, m, cmd())
 	assert.Equal(t, viewForm, m.view, "the form stays open")
 	assert.False(t, m.form.saving)
-	assert.Contains(t, m.View(), `the API server refused it (Invalid, 422)`)
-	requireScreen(t, m.View())
+	assert.Contains(t, m.View().Content, `the API server refused it (Invalid, 422)`)
+	requireScreen(t, m.View().Content)
 
 	api.Fail(managetest.OpCreate, nil)
 	m = feed(t, m, keyMsg("esc"))
 	assert.Equal(t, viewList, m.view)
-	assert.Contains(t, m.View(), "nothing saved")
+	assert.Contains(t, m.View().Content, "nothing saved")
 	list, err := api.ListPipelines(context.Background())
 	require.NoError(t, err)
 	assert.Empty(t, list)

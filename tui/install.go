@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/progress"
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	"charm.land/bubbles/v2/progress"
+	tea "charm.land/bubbletea/v2"
+	xterm "github.com/charmbracelet/x/term"
 
 	"github.com/tpctl/tpctl/installer"
 )
@@ -89,18 +89,15 @@ type InstallModel struct {
 	height   int
 }
 
-// NewInstallModel returns the install screen drawn with r (nil: default).
-func NewInstallModel(r *lipgloss.Renderer) InstallModel {
-	st := NewStyles(r)
-	profile := lipgloss.ColorProfile()
-	if r != nil {
-		profile = r.ColorProfile()
-	}
-	opts := []progress.Option{progress.WithoutPercentage(), progress.WithWidth(40), progress.WithColorProfile(profile)}
+// NewInstallModel returns the install screen drawn in colours c (nil: those
+// of standard output).
+func NewInstallModel(c *Colours) InstallModel {
+	st := NewStyles(c)
+	opts := []progress.Option{progress.WithoutPercentage(), progress.WithWidth(40)}
 	if st.ASCII {
 		opts = append(opts, progress.WithFillCharacters('#', '-'))
 	} else {
-		opts = append(opts, progress.WithDefaultGradient())
+		opts = append(opts, progress.WithDefaultBlend())
 	}
 	return InstallModel{st: st, bar: progress.New(opts...), current: -1, width: 80, height: 24}
 }
@@ -123,8 +120,8 @@ func (m InstallModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
-		m.bar.Width = min(max(msg.Width-30, 10), 60)
-	case tea.KeyMsg:
+		m.bar.SetWidth(min(max(msg.Width-30, 10), 60))
+	case tea.KeyPressMsg:
 		if msg.String() == "ctrl+c" {
 			m.err = errors.New("interrupted")
 			return m, tea.Quit
@@ -201,7 +198,11 @@ func (m *InstallModel) event(e installer.Event) {
 }
 
 // View implements tea.Model.
-func (m InstallModel) View() string {
+func (m InstallModel) View() tea.View {
+	return tea.NewView(m.st.screen(m.render()))
+}
+
+func (m InstallModel) render() string {
 	st := m.st
 	var b strings.Builder
 	b.WriteString(st.Title.Render("tpctl install") + "\n\n")
@@ -330,10 +331,20 @@ type InstallRun func(ctx context.Context, ev installer.Events) (InstallSummary, 
 // cancels run's context; RunInstall still waits for run to return, so
 // the installer can stop cleanly. steps, when given, name the plan's steps
 // so the screen lists them all from the start.
-func RunInstall(ctx context.Context, in io.Reader, out io.Writer, r *lipgloss.Renderer, run InstallRun, steps ...string) error {
+// c are the colours of out (nil: found from out).
+func RunInstall(ctx context.Context, in io.Reader, out io.Writer, c *Colours, run InstallRun, steps ...string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p := tea.NewProgram(NewInstallModel(r).WithSteps(steps...), tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out))
+	if c == nil {
+		c = coloursOf(in, out)
+	}
+	m := NewInstallModel(c).WithSteps(steps...)
+	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out), tea.WithColorProfile(c.Profile)}
+	if f, ok := out.(xterm.File); !ok || !xterm.IsTerminal(f.Fd()) {
+		// No terminal to ask for its size: draw at the screen's own.
+		opts = append(opts, tea.WithWindowSize(m.width, m.height))
+	}
+	p := tea.NewProgram(m, opts...)
 	errc := make(chan error, 1)
 	go func() {
 		sum, err := run(ctx, installer.EventsFunc(func(e installer.Event) { p.Send(installEventMsg(e)) }))

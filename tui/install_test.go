@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/exp/golden"
-	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/charmbracelet/x/exp/teatest/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -43,7 +43,7 @@ func feedInstall(m InstallModel, msgs ...tea.Msg) InstallModel {
 }
 
 func installModelWith(events []installer.Event) InstallModel {
-	m := feedInstall(NewInstallModel(nil), tea.WindowSizeMsg{Width: screenW, Height: screenH})
+	m := feedInstall(NewInstallModel(plain), tea.WindowSizeMsg{Width: screenW, Height: screenH})
 	for _, e := range events {
 		m = feedInstall(m, installEventMsg(e))
 	}
@@ -52,7 +52,7 @@ func installModelWith(events []installer.Event) InstallModel {
 
 func TestInstallScreenProgress(t *testing.T) {
 	m := installModelWith(installEvents())
-	s := m.View()
+	s := m.View().Content
 	assert.Contains(t, s, "[ok] preflight: 0 failures, 1 warning (1.2s)")
 	assert.Contains(t, s, "[--] write K3s configuration: no change")
 	assert.Contains(t, s, "[..] stage payload: k3s-airgap-images-amd64.tar.zst")
@@ -78,7 +78,7 @@ func TestInstallScreenSummary(t *testing.T) {
 	done, err := m.Finished()
 	assert.True(t, done)
 	assert.NoError(t, err)
-	s := m.View()
+	s := m.View().Content
 	assert.NotContains(t, s, "MiB of", "no progress bar once finished")
 	assert.Contains(t, s, "Kubeconfig  /etc/rancher/k3s/k3s.yaml")
 	golden.RequireEqual(t, []byte(s))
@@ -90,7 +90,7 @@ func TestInstallScreenFailure(t *testing.T) {
 		Error: "sha256 of k3s-airgap-images-amd64.tar.zst is 1f2e…, want 9a8b…", Elapsed: 3 * time.Second})
 	m := installModelWith(events)
 	m = feedInstall(m, installDoneMsg{err: errors.New("stage payload: checksum mismatch"), summary: InstallSummary{LogFile: "/var/log/tpctl/install.log"}})
-	s := m.View()
+	s := m.View().Content
 	assert.Contains(t, s, "[!!] stage payload: failed: sha256")
 	assert.Contains(t, s, "Install failed: stage payload: checksum mismatch")
 	golden.RequireEqual(t, []byte(s))
@@ -129,9 +129,9 @@ func TestRunInstallShowsTheStreamAndReturnsTheError(t *testing.T) {
 }
 
 func TestRunInstallInterruptCancelsTheRun(t *testing.T) {
-	tm := teatest.NewTestModel(t, NewInstallModel(nil), teatest.WithInitialTermSize(screenW, screenH))
+	tm := teatest.NewTestModel(t, NewInstallModel(plain), teatest.WithInitialTermSize(screenW, screenH))
 	tm.Send(installEventMsg(installEvents()[0]))
-	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
+	tm.Send(keyMsg("ctrl+c"))
 	fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(InstallModel)
 	_, err := fm.Finished()
 	assert.EqualError(t, err, "interrupted")
@@ -143,17 +143,17 @@ func TestNewInstallSummary(t *testing.T) {
 	assert.Equal(t, []string{"API server: https://192.0.2.10:6443"}, s.Endpoints)
 	require.Len(t, s.Next, 4)
 	assert.Contains(t, s.Next[1], "tpctl pipeline create --name NAME")
-	m := feedInstall(NewInstallModel(nil), installDoneMsg{summary: s})
-	assert.Contains(t, m.View(), "tpctl tui")
+	m := feedInstall(NewInstallModel(plain), installDoneMsg{summary: s})
+	assert.Contains(t, m.View().Content, "tpctl tui")
 }
 
 func TestInstallScreenNamesEveryStepUpFront(t *testing.T) {
 	names := []string{"preflight", "write K3s configuration", "stage payload", "start K3s", "wait for node"}
-	m := feedInstall(NewInstallModel(nil).WithSteps(names...), tea.WindowSizeMsg{Width: screenW, Height: screenH})
+	m := feedInstall(NewInstallModel(plain).WithSteps(names...), tea.WindowSizeMsg{Width: screenW, Height: screenH})
 	for _, e := range installEvents() {
 		m = feedInstall(m, installEventMsg(e))
 	}
-	s := m.View()
+	s := m.View().Content
 	assert.Contains(t, s, "[ok] preflight: 0 failures, 1 warning (1.2s)")
 	assert.Contains(t, s, "[..] stage payload")
 	assert.Contains(t, s, "[  ] start K3s", "a step that has not started is named")

@@ -4,9 +4,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/textinput"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/manage"
@@ -71,7 +71,7 @@ func (m *instanceModel) FullHelp() [][]key.Binding { return m.keys.instanceHelp(
 
 // Update implements page.
 func (m *instanceModel) Update(msg tea.Msg) (tea.Cmd, nav) {
-	km, ok := msg.(tea.KeyMsg)
+	km, ok := msg.(tea.KeyPressMsg)
 	if !ok {
 		return nil, nil
 	}
@@ -204,7 +204,7 @@ func (f *instanceForm) SetSize(w, _ int) {
 	f.width = w
 	for _, in := range f.inputs() {
 		if in != nil {
-			in.Width = min(max(w-26, 20), 60)
+			in.SetWidth(min(max(w-26, 20), 60))
 		}
 	}
 }
@@ -250,13 +250,13 @@ func (f *instanceForm) Update(msg tea.Msg) (tea.Cmd, nav) {
 	switch msg := msg.(type) {
 	case formErrMsg:
 		f.saving, f.saveErr = false, msg.err.Error()
-	case tea.KeyMsg:
+	case tea.KeyPressMsg:
 		return f.key(msg)
 	}
 	return nil, nil
 }
 
-func (f *instanceForm) key(msg tea.KeyMsg) (tea.Cmd, nav) {
+func (f *instanceForm) key(msg tea.KeyPressMsg) (tea.Cmd, nav) {
 	if f.saving {
 		return nil, nil
 	}
@@ -275,7 +275,7 @@ func (f *instanceForm) key(msg tea.KeyMsg) (tea.Cmd, nav) {
 		cmd = f.move(1)
 	case s == "shift+tab" || s == "up":
 		cmd = f.move(-1)
-	case f.focus == iHealth && (s == " " || s == "left" || s == "right"):
+	case f.focus == iHealth && (s == "space" || s == "left" || s == "right"):
 		f.health = !f.health
 	case f.focus < len(f.inputs()) && f.inputs()[f.focus] != nil:
 		in := f.inputs()[f.focus]

@@ -55,7 +55,7 @@ func TestInstanceFormValidates(t *testing.T) {
 	m = feed(t, m, keyMsg("ctrl+u"))
 	m = typeInto(t, m, "70000")
 	assert.Contains(t, m.instForm.errs[iPort], "want a number from 1 to 65535")
-	requireScreen(t, m.View())
+	requireScreen(t, m.View().Content)
 	m = feed(t, m, keyMsg("ctrl+s"))
 	assert.Equal(t, viewInstanceForm, m.view, "not saved while invalid")
 	m = feed(t, m, keyMsg("esc"))

@@ -1,6 +1,6 @@
 package tui
 
-import "github.com/charmbracelet/bubbles/key"
+import "charm.land/bubbles/v2/key"
 
 // keys are every binding of the manager; each view shows the ones it uses.
 type keys struct {
@@ -41,7 +41,7 @@ func newKeys() keys {
 		Prev:       b("shift+tab", "previous", "shift+tab"),
 		Left:       b("←/→", "choose", "left"),
 		Right:      b("→", "next choice", "right"),
-		Toggle:     b("space", "toggle", " "),
+		Toggle:     b("space", "toggle", "space"),
 		AddPort:    b("ctrl+n", "add port", "ctrl+n"),
 		RemovePort: b("ctrl+x", "remove port", "ctrl+x"),
 		Editor:     b("ctrl+e", "$EDITOR", "ctrl+e"),

@@ -5,9 +5,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/textinput"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
@@ -202,7 +202,7 @@ func (m *listModel) clamp() {
 // and the header.
 func (m *listModel) SetSize(w, h int) {
 	m.width, m.height = w, h-listChrome+1
-	m.filter.Width = max(w-12, 10)
+	m.filter.SetWidth(max(w-12, 10))
 	m.clamp()
 }
 
@@ -220,7 +220,7 @@ func (m *listModel) FullHelp() [][]key.Binding { return m.keys.listHelp(m.filter
 
 // Update implements page.
 func (m *listModel) Update(msg tea.Msg) (tea.Cmd, nav) {
-	km, ok := msg.(tea.KeyMsg)
+	km, ok := msg.(tea.KeyPressMsg)
 	if !ok {
 		return nil, nil
 	}
@@ -252,7 +252,7 @@ func (m *listModel) Update(msg tea.Msg) (tea.Cmd, nav) {
 }
 
 // move handles the keys that move in the list, filter and sort it.
-func (m *listModel) move(msg tea.KeyMsg) (tea.Cmd, bool) {
+func (m *listModel) move(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	if m.filtering {
 		switch msg.String() {
 		case "enter":

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -86,8 +86,8 @@ func TestListFilterAndSort(t *testing.T) {
 	assert.Equal(t, []string{"b"}, names(m), "filters as you type, on the ports too")
 	m = feed(t, m, keyMsg("enter"))
 	assert.False(t, m.list.filtering)
-	assert.Contains(t, m.View(), "1 of 4 pipelines")
-	assert.Contains(t, m.View(), "filter: 514")
+	assert.Contains(t, m.View().Content, "1 of 4 pipelines")
+	assert.Contains(t, m.View().Content, "filter: 514")
 	m = feed(t, m, keyMsg("esc"))
 	assert.Len(t, names(m), 4, "esc clears the filter")
 
@@ -101,7 +101,7 @@ func TestListFilterAndSort(t *testing.T) {
 	assert.Equal(t, []string{"new", "a", "core-health", "b"}, names(m), "DaemonSet, Deployment…, StatefulSet")
 	m = feed(t, m, keyMsg("S"))
 	assert.Equal(t, []string{"b", "a", "core-health", "new"}, names(m), "reversed; ties stay by name")
-	assert.Contains(t, m.View(), "sort: workload v")
+	assert.Contains(t, m.View().Content, "sort: workload v")
 }
 
 func TestListCursorFollowsThePipeline(t *testing.T) {
@@ -139,21 +139,21 @@ func TestListResize(t *testing.T) {
 	m := loaded(t, sampleCluster(t))
 	for _, size := range []tea.WindowSizeMsg{{Width: 60, Height: 12}, {Width: 140, Height: 40}} {
 		m = feed(t, m, size)
-		lines := strings.Split(m.View(), "\n")
+		lines := strings.Split(m.View().Content, "\n")
 		assert.Len(t, lines, size.Height, "%v", size)
 		for _, l := range lines {
 			assert.LessOrEqual(t, lipglossWidth(l), size.Width, "%v: %q", size, l)
 		}
 	}
-	assert.Contains(t, m.View(), "tcp/2201->2200, udp/5140", "wide enough for every port")
+	assert.Contains(t, m.View().Content, "tcp/2201->2200, udp/5140", "wide enough for every port")
 }
 
 func TestHelpToggles(t *testing.T) {
 	m := loaded(t, sampleCluster(t))
-	assert.NotContains(t, m.View(), "pgup")
+	assert.NotContains(t, m.View().Content, "pgup")
 	m = feed(t, m, keyMsg("?"))
-	assert.Contains(t, m.View(), "pgup", "? shows every key")
-	assert.Contains(t, m.View(), "reverse")
+	assert.Contains(t, m.View().Content, "pgup", "? shows every key")
+	assert.Contains(t, m.View().Content, "reverse")
 	m = feed(t, m, keyMsg("?"))
-	assert.NotContains(t, m.View(), "pgup")
+	assert.NotContains(t, m.View().Content, "pgup")
 }

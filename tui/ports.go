@@ -3,8 +3,8 @@ package tui
 import (
 	"strings"
 
-	"github.com/charmbracelet/bubbles/textinput"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/manage"
@@ -40,7 +40,7 @@ func newPortsEditor(st Styles, texts []string) portsEditor {
 
 func (e *portsEditor) newEntry() textinput.Model {
 	in := e.st.newInput("tcp/5170, 5140/udp or name=udp/514", 40)
-	in.Width = max(e.width, 20)
+	in.SetWidth(max(e.width, 20))
 	return in
 }
 
@@ -116,7 +116,7 @@ func (e *portsEditor) validate() {
 func (e *portsEditor) setWidth(w int) {
 	e.width = w
 	for i := range e.entries {
-		e.entries[i].Width = max(w, 20)
+		e.entries[i].SetWidth(max(w, 20))
 	}
 }
 
@@ -184,7 +184,7 @@ func (e *portsEditor) remove() tea.Cmd {
 
 // update handles a key inside the editor. leave is -1 or +1 when the
 // cursor moved out above or below.
-func (e portsEditor) update(msg tea.KeyMsg) (portsEditor, tea.Cmd, int) {
+func (e portsEditor) update(msg tea.KeyPressMsg) (portsEditor, tea.Cmd, int) {
 	switch msg.String() {
 	case "up":
 		if e.cursor == 0 {

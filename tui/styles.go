@@ -1,21 +1,48 @@
 package tui
 
 import (
+	"image/color"
+	"os"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/cursor"
-	"github.com/charmbracelet/bubbles/help"
-	"github.com/charmbracelet/bubbles/textinput"
-	"github.com/charmbracelet/lipgloss"
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/textinput"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
-	"github.com/muesli/termenv"
+	xterm "github.com/charmbracelet/x/term"
 )
 
-// Styles are the looks of every view, made from one renderer.
+// Colours say how the terminal draws: its colour profile and whether its
+// background is dark. Without colours (a profile of ASCII or less:
+// TERM=dumb, NO_COLOR, not a terminal) screens are plain text and views mark
+// states with characters instead.
+type Colours struct {
+	Profile colorprofile.Profile
+	Dark    bool
+}
+
+// DetectColours reads out's colour profile from the environment and, when
+// out has colours, asks the terminal on in and out whether its background
+// is dark.
+func DetectColours(in, out xterm.File) *Colours {
+	c := &Colours{Profile: colorprofile.Detect(out, os.Environ()), Dark: true}
+	if c.Profile > colorprofile.ASCII {
+		c.Dark = lipgloss.HasDarkBackground(in, out)
+	}
+	return c
+}
+
+// plain reports a terminal without colours.
+func (c *Colours) plain() bool { return c.Profile <= colorprofile.ASCII }
+
+// Styles are the looks of every view, made for one terminal's colours.
 type Styles struct {
-	// ASCII is true when the renderer has no colours: views then mark
-	// states with characters only.
+	// ASCII is true when the terminal has no colours: views then mark
+	// states with characters only, and screens are plain text.
 	ASCII bool
+	// Dark is the terminal's background.
+	Dark bool
 
 	Title, Header, Dim, Label, Value lipgloss.Style
 	Selected, Cursor                 lipgloss.Style
@@ -25,47 +52,63 @@ type Styles struct {
 	Button, ButtonFocused            lipgloss.Style
 	Dialog                           lipgloss.Style
 	Help                             help.Styles
+	accent                           color.Color
 }
 
-// NewStyles builds the styles for r (nil: lipgloss's default renderer).
-func NewStyles(r *lipgloss.Renderer) Styles {
-	if r == nil {
-		r = lipgloss.DefaultRenderer()
+// NewStyles builds the styles for c (nil: the colours of standard output).
+func NewStyles(c *Colours) Styles {
+	if c == nil {
+		c = coloursOf(os.Stdin, os.Stdout)
 	}
-	accent := lipgloss.AdaptiveColor{Light: "#5A3FC0", Dark: "#A78BFA"}
-	subtle := lipgloss.AdaptiveColor{Light: "#767676", Dark: "#8A8A8A"}
+	ld := lipgloss.LightDark(c.Dark)
+	accent := ld(lipgloss.Color("#5A3FC0"), lipgloss.Color("#A78BFA"))
+	subtle := ld(lipgloss.Color("#767676"), lipgloss.Color("#8A8A8A"))
+	warn := ld(lipgloss.Color("#A05A00"), lipgloss.Color("#F5B041"))
+	n := lipgloss.NewStyle
 	s := Styles{
-		ASCII:         r.ColorProfile() == termenv.Ascii,
-		Title:         r.NewStyle().Bold(true).Foreground(accent),
-		Header:        r.NewStyle().Bold(true),
-		Dim:           r.NewStyle().Foreground(subtle),
-		Label:         r.NewStyle().Foreground(subtle),
-		Value:         r.NewStyle(),
-		Selected:      r.NewStyle().Reverse(true),
-		Cursor:        r.NewStyle().Foreground(accent).Bold(true),
-		Error:         r.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "#C0262D", Dark: "#FF6B6B"}),
-		Warn:          r.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "#A05A00", Dark: "#F5B041"}),
-		OK:            r.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "#1E7B34", Dark: "#5CD68A"}),
-		Reassigned:    r.NewStyle().Bold(true).Foreground(lipgloss.AdaptiveColor{Light: "#A05A00", Dark: "#F5B041"}),
-		Focused:       r.NewStyle().Foreground(accent).Bold(true),
-		Blurred:       r.NewStyle().Foreground(subtle),
-		Button:        r.NewStyle().Padding(0, 1).Foreground(subtle),
-		ButtonFocused: r.NewStyle().Padding(0, 1).Reverse(true).Bold(true),
-		Dialog:        r.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(accent).Padding(0, 1),
+		ASCII:         c.plain(),
+		Dark:          c.Dark,
+		Title:         n().Bold(true).Foreground(accent),
+		Header:        n().Bold(true),
+		Dim:           n().Foreground(subtle),
+		Label:         n().Foreground(subtle),
+		Value:         n(),
+		Selected:      n().Reverse(true),
+		Cursor:        n().Foreground(accent).Bold(true),
+		Error:         n().Foreground(ld(lipgloss.Color("#C0262D"), lipgloss.Color("#FF6B6B"))),
+		Warn:          n().Foreground(warn),
+		OK:            n().Foreground(ld(lipgloss.Color("#1E7B34"), lipgloss.Color("#5CD68A"))),
+		Reassigned:    n().Bold(true).Foreground(warn),
+		Focused:       n().Foreground(accent).Bold(true),
+		Blurred:       n().Foreground(subtle),
+		Button:        n().Padding(0, 1).Foreground(subtle),
+		ButtonFocused: n().Padding(0, 1).Reverse(true).Bold(true),
+		Dialog:        n().Border(lipgloss.RoundedBorder()).BorderForeground(accent).Padding(0, 1),
+		accent:        accent,
 	}
 	if s.ASCII {
-		s.Dialog = r.NewStyle().Border(lipgloss.ASCIIBorder()).Padding(0, 1)
+		s.Dialog = n().Border(lipgloss.ASCIIBorder()).Padding(0, 1)
 	}
 	s.Help = help.Styles{
-		ShortKey:       r.NewStyle().Foreground(accent),
-		ShortDesc:      r.NewStyle().Foreground(subtle),
-		ShortSeparator: r.NewStyle().Foreground(subtle),
-		Ellipsis:       r.NewStyle().Foreground(subtle),
-		FullKey:        r.NewStyle().Foreground(accent),
-		FullDesc:       r.NewStyle().Foreground(subtle),
-		FullSeparator:  r.NewStyle().Foreground(subtle),
+		ShortKey:       n().Foreground(accent),
+		ShortDesc:      n().Foreground(subtle),
+		ShortSeparator: n().Foreground(subtle),
+		Ellipsis:       n().Foreground(subtle),
+		FullKey:        n().Foreground(accent),
+		FullDesc:       n().Foreground(subtle),
+		FullSeparator:  n().Foreground(subtle),
 	}
 	return s
+}
+
+// screen is what a view draws, as the terminal shows it: without colours,
+// plain text (the components' own styles, such as the text cursor's
+// reverse video, included).
+func (s Styles) screen(content string) string {
+	if s.ASCII {
+		return ansi.Strip(content)
+	}
+	return content
 }
 
 // errorBlock renders an error message wrapped to w columns: the first
@@ -100,10 +143,11 @@ func (s Styles) newInput(placeholder string, limit int) textinput.Model {
 	ti.Prompt = ""
 	ti.Placeholder = placeholder
 	ti.CharLimit = limit
-	ti.PlaceholderStyle = s.Dim
-	ti.TextStyle = s.Value
-	ti.Cursor.Style = s.Cursor
-	ti.Cursor.TextStyle = s.Value
-	ti.Cursor.SetMode(cursor.CursorStatic)
+	st := textinput.DefaultStyles(s.Dark)
+	for _, state := range []*textinput.StyleState{&st.Focused, &st.Blurred} {
+		state.Placeholder, state.Text, state.Prompt = s.Dim, s.Value, lipgloss.NewStyle()
+	}
+	st.Cursor.Color, st.Cursor.Blink = s.accent, false
+	ti.SetStyles(st)
 	return ti
 }

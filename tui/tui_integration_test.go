@@ -34,7 +34,8 @@ func TestTUICreatesAPipelineOnTheCluster(t *testing.T) {
 	tm := start(t, env.Client, options())
 	waitFor(t, tm, "core-health (hc)", "tcp/2200")
 	send(tm, "n")
-	waitFor(t, tm, "Create a pipeline in namespace "+env.Namespace)
+	// The instances may load after the list: the form takes them when they come.
+	waitFor(t, tm, "Create a pipeline in namespace "+env.Namespace, "Instance      < core >")
 	send(tm, typeText("b")...)
 	send(tm, "ctrl+n")
 	send(tm, typeText("tcp/2200")...)

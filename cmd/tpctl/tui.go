@@ -4,8 +4,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/charmbracelet/lipgloss"
-	"github.com/muesli/termenv"
+	"github.com/charmbracelet/colorprofile"
 	"github.com/spf13/cobra"
 
 	"github.com/tpctl/tpctl/internal/cli"
@@ -37,19 +36,19 @@ same: tpctl pipeline …, tpctl instance ….`,
 			if err != nil {
 				return err
 			}
-			return tui.Run(cmd.Context(), c, in, out, tui.Options{Renderer: renderer(out)})
+			return tui.Run(cmd.Context(), c, in, out, tui.Options{Colours: renderer(out)})
 		},
 	}
 	cf.register(cmd)
 	return cmd
 }
 
-// renderer draws for out, without colours when out is not a colour
-// terminal (TERM=dumb, NO_COLOR).
-func renderer(out io.Writer) *lipgloss.Renderer {
-	r := lipgloss.NewRenderer(out)
-	if f, ok := out.(*os.File); !ok || !cli.ColorEnabled(f) {
-		r.SetColorProfile(termenv.Ascii)
+// renderer gives the colours to draw out with: none when out is not a
+// colour terminal (TERM=dumb, NO_COLOR).
+func renderer(out io.Writer) *tui.Colours {
+	f, ok := out.(*os.File)
+	if !ok || !cli.ColorEnabled(f) {
+		return &tui.Colours{Profile: colorprofile.ASCII, Dark: true}
 	}
-	return r
+	return tui.DetectColours(os.Stdin, f)
 }

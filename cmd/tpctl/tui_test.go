@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/muesli/termenv"
+	"github.com/charmbracelet/colorprofile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -45,9 +45,9 @@ func TestTUIReportsConnectionErrors(t *testing.T) {
 }
 
 func TestRendererWithoutColours(t *testing.T) {
-	assert.Equal(t, termenv.Ascii, renderer(&bytes.Buffer{}).ColorProfile(), "not a terminal: no colours")
+	assert.Equal(t, colorprofile.ASCII, renderer(&bytes.Buffer{}).Profile, "not a terminal: no colours")
 	f, err := os.CreateTemp(t.TempDir(), "out")
 	require.NoError(t, err)
 	defer f.Close()
-	assert.Equal(t, termenv.Ascii, renderer(f).ColorProfile(), "a file is not a colour terminal")
+	assert.Equal(t, colorprofile.ASCII, renderer(f).Profile, "a file is not a colour terminal")
 }
