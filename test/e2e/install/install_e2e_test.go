@@ -5,6 +5,7 @@ package install
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -62,7 +63,36 @@ func TestInstallOnBootedHost(t *testing.T) {
 		t.Run("uninstall after resume", e.uninstall) &&
 		t.Run("killed after the unit is written, resumed", func(t *testing.T) { e.killAndResume(t, "write unit", installer.EventDone) }) &&
 		t.Run("killed while waiting for the node, resumed", func(t *testing.T) { e.killAndResume(t, "wait for node", installer.EventStarted) }) &&
-		t.Run("final uninstall", e.uninstall)
+		t.Run("final uninstall", e.uninstall) &&
+		t.Run("without servicelb: the health check on a node port", e.nodePortInstall) &&
+		t.Run("uninstall without servicelb", e.uninstall)
+}
+
+// nodePortInstall installs with servicelb disabled (the one configuration
+// here that disables anything: without a service load balancer pipelines
+// default to NodePort, and 2020 is outside the node port range). The
+// summary must print the node port URL, and that URL answers the first
+// request right after install returned.
+func (e *e2e) nodePortInstall(t *testing.T) {
+	ctx := e.ctx(t, 10*time.Minute)
+	// The configuration goes to /tmp, outside the snapshot.
+	cfg := manifestPath("install-nodeport.yaml")
+	require.NoError(t, os.WriteFile(e.h.Path(cfg), []byte(installConfig+"disable: [servicelb]\n"), 0o644))
+	args := installArgs(e.a.images)
+	for i := range args {
+		if args[i] == configFile {
+			args[i] = cfg
+		}
+	}
+	r := tpctl(ctx, e.h, nil, nil, args...)
+	require.NoError(t, r.err, "%s", r)
+	t.Logf("FIGURE install without servicelb: %s", r.took.Round(time.Millisecond))
+	url := e.healthURLAnswersAtOnce(t, r)
+	_, port, err := net.SplitHostPort(strings.TrimSuffix(strings.TrimPrefix(url, "http://"), installer.HealthCheckPath))
+	require.NoError(t, err, url)
+	n, err := strconv.Atoi(port)
+	require.NoError(t, err, url)
+	assert.True(t, n >= 30000 && n <= 32767, "the health check's URL %s is a node port (30000-32767), not %d", url, installer.HealthCheckPort)
 }
 
 type e2e struct {

@@ -30,10 +30,10 @@ var healthURLRE = regexp.MustCompile(`answers from this host at (http://\S+/api/
 // healthURLAnswersAtOnce: the health-check URL the install's summary
 // printed answers the first request made right after install returned
 // (no retry: the install itself waited for it).
-func (e *e2e) healthURLAnswersAtOnce(t *testing.T, r tpctlRun) {
+func (e *e2e) healthURLAnswersAtOnce(t *testing.T, r tpctlRun) string {
 	t.Helper()
 	if _, charts := r.stepEvent("wait for core instance", installer.EventDone); !charts {
-		return
+		return ""
 	}
 	var url string
 	for _, ev := range r.events {
@@ -48,6 +48,7 @@ func (e *e2e) healthURLAnswersAtOnce(t *testing.T, r tpctlRun) {
 	require.NoError(t, err, "the first request to %s right after install returned", url)
 	assert.Equal(t, http.StatusOK, code, "%s: %s", url, body)
 	t.Logf("the health-check URL %s answered the first request after install returned: %d %q", url, code, strings.TrimSpace(body))
+	return url
 }
 
 // A pipeline configuration: the sink stand-in runs instead of Fluent Bit
