@@ -168,6 +168,12 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tea.KeyPressMsg:
 		return m.key(msg)
+	case tea.PasteMsg:
+		// Pasted text goes where keys are typed, if anywhere.
+		if p := m.shown(); p.Typing() {
+			return m.navigate(p.Update(msg))
+		}
+		return m, nil
 	case watchStartedMsg:
 		if msg.gen != m.watchGen {
 			return m, nil

@@ -256,8 +256,27 @@ func (m *formModel) Update(msg tea.Msg) (tea.Cmd, nav) {
 	case tea.KeyPressMsg:
 		cmd, act := m.update(msg)
 		return m.act(cmd, act)
+	case tea.PasteMsg:
+		return m.paste(msg), nil
 	}
 	return nil, nil
+}
+
+// paste puts pasted text into the field that has the focus, if it takes text.
+func (m *formModel) paste(msg tea.PasteMsg) tea.Cmd {
+	if m.saving {
+		return nil
+	}
+	var cmd tea.Cmd
+	switch m.focus {
+	case fPorts:
+		cmd = m.ports.paste(msg)
+	case fName, fConfig, fReplicas, fImage:
+		in := m.input()
+		*in, cmd = in.Update(msg)
+	}
+	m.validate()
+	return cmd
 }
 
 // act does what a key asked of the form.

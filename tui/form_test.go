@@ -100,6 +100,23 @@ func TestFormTakesInstancesLoadedLater(t *testing.T) {
 	assert.Contains(t, m.View().Content, "< core >")
 }
 
+// Pasted text (a message of its own since Bubble Tea v2) lands in the
+// focused field, the port line and the list's filter.
+func TestPasteGoesWhereKeysAreTyped(t *testing.T) {
+	m := formAt(t, emptyCluster(t))
+	m = feed(t, m, tea.PasteMsg{Content: "pasted-name"})
+	assert.Equal(t, "pasted-name", m.form.name.Value())
+	assert.Empty(t, m.form.errs[fName])
+	m = feed(t, m, keyMsg("ctrl+n"), tea.PasteMsg{Content: "udp/514"})
+	assert.Equal(t, []string{"udp/514"}, m.form.ports.values())
+
+	m = loaded(t, sampleCluster(t))
+	m = feed(t, m, tea.PasteMsg{Content: "5140"})
+	assert.Len(t, names(m), 4, "not filtering: a paste does nothing")
+	m = feed(t, m, keyMsg("/"), tea.PasteMsg{Content: "5140"})
+	assert.Equal(t, []string{"b"}, names(m))
+}
+
 func TestFormValidatesAsYouType(t *testing.T) {
 	m := formAt(t, emptyCluster(t))
 	assert.Contains(t, m.form.errs[fName], "name is required")

@@ -252,6 +252,14 @@ func (f *instanceForm) Update(msg tea.Msg) (tea.Cmd, nav) {
 		f.saving, f.saveErr = false, msg.err.Error()
 	case tea.KeyPressMsg:
 		return f.key(msg)
+	case tea.PasteMsg:
+		var cmd tea.Cmd
+		if !f.saving && f.focus < len(f.inputs()) && f.inputs()[f.focus] != nil {
+			in := f.inputs()[f.focus]
+			*in, cmd = in.Update(msg)
+			f.validate()
+		}
+		return cmd, nil
 	}
 	return nil, nil
 }

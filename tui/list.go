@@ -220,6 +220,12 @@ func (m *listModel) FullHelp() [][]key.Binding { return m.keys.listHelp(m.filter
 
 // Update implements page.
 func (m *listModel) Update(msg tea.Msg) (tea.Cmd, nav) {
+	if pm, ok := msg.(tea.PasteMsg); ok && m.filtering {
+		var cmd tea.Cmd
+		m.filter, cmd = m.filter.Update(pm)
+		m.refilter(m.selectedName())
+		return cmd, nil
+	}
 	km, ok := msg.(tea.KeyPressMsg)
 	if !ok {
 		return nil, nil

@@ -211,6 +211,17 @@ func (e portsEditor) update(msg tea.KeyPressMsg) (portsEditor, tea.Cmd, int) {
 	return e, cmd, 0
 }
 
+// paste puts pasted text into the line under the cursor.
+func (e *portsEditor) paste(msg tea.PasteMsg) tea.Cmd {
+	if e.cursor >= len(e.entries) {
+		return nil
+	}
+	var cmd tea.Cmd
+	e.entries[e.cursor], cmd = e.entries[e.cursor].Update(msg)
+	e.validate()
+	return cmd
+}
+
 // view renders the lines under a label column of labelWidth.
 func (e *portsEditor) view(labelWidth int) string {
 	st := e.st
