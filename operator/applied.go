@@ -10,8 +10,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/tpctl/tpctl/api/v1alpha1"
 )
 
 // appliedMemo remembers, per object, the apply configuration last applied
@@ -54,10 +52,11 @@ func (a *appliedMemo) forget(namespace, pipeline string) {
 	}
 }
 
-// applyOnce applies ac unless the cached object (read into cached) shows
-// that the same configuration was applied and nothing changed since.
-// An object that exists and is not controlled by p is not applied (see claim).
-func (r *PipelineReconciler) applyOnce(ctx context.Context, p *v1alpha1.Pipeline, ac runtime.ApplyConfiguration, cached client.Object, kind, namespace, name string) error {
+// applyOnce applies ac unless existing (the object as the cache or the API
+// server showed it, nil when it does not exist) shows that the same
+// configuration was applied and nothing changed since. The caller has
+// checked that an existing object is controlled by the pipeline (see claim).
+func (r *PipelineReconciler) applyOnce(ctx context.Context, ac runtime.ApplyConfiguration, existing client.Object, kind, namespace, name string) error {
 	what := kind + " " + name
 	data, err := json.Marshal(ac)
 	if err != nil {
@@ -66,12 +65,9 @@ func (r *PipelineReconciler) applyOnce(ctx context.Context, p *v1alpha1.Pipeline
 	sum := sha256.Sum256(data)
 	hash := hex.EncodeToString(sum[:])
 	key := kind + "/" + namespace + "/" + name
-	exists, err := r.claim(ctx, p, cached, kind, name)
-	if err != nil {
-		return err
-	}
+	exists := existing != nil
 	if exists {
-		if s, ok := r.applied.get(key); ok && s.hash == hash && s.resourceVersion == cached.GetResourceVersion() {
+		if s, ok := r.applied.get(key); ok && s.hash == hash && s.resourceVersion == existing.GetResourceVersion() {
 			return nil
 		}
 	}

@@ -7,6 +7,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
@@ -33,6 +37,15 @@ var benchPipelines = flag.Int("pipelines", 500, "pipelines BenchmarkCreatePipeli
 // before it reads its idle resident set.
 var benchIdle = flag.Duration("idle", 15*time.Second, "idle time before BenchmarkCreatePipelines reads the operator's idle RSS")
 
+// benchSteady bounds the wait for the steady state.
+var benchSteady = flag.Duration("steady-timeout", 10*time.Minute, "how long BenchmarkCreatePipelines waits for the steady state")
+
+// benchProfiles, when set, is a directory where BenchmarkCreatePipelines
+// writes the operator's CPU profiles (10 s each, from creation to steady
+// state) and heap profiles (at assigned, steady and idle), read from its
+// pprof endpoint on loopback.
+var benchProfiles = flag.String("profile-dir", "", "directory for the operator's CPU and heap profiles (default: none)")
+
 // BenchmarkCreatePipelines creates -pipelines pipelines (500 by default) of
 // one instance at once, all asking for tcp/6000, against a `tpctl operator`
 // process of its own (so its memory is measured alone), and reports:
@@ -45,6 +58,7 @@ var benchIdle = flag.Duration("idle", 15*time.Second, "idle time before Benchmar
 //	MiB-idle-rss its resident set (VmRSS) after -idle without changes
 //
 // Run: go test -tags integration -run '^$' -bench CreatePipelines -benchtime 1x ./operator/ -args -pipelines 5000
+// (add -profile-dir DIR for the operator's CPU and heap profiles).
 func BenchmarkCreatePipelines(b *testing.B) {
 	n := *benchPipelines
 	b.StopTimer()
@@ -63,7 +77,21 @@ func BenchmarkCreatePipelines(b *testing.B) {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}
 		require.NoError(b, c.Create(ctx, ns))
 		require.NoError(b, c.Create(ctx, &v1alpha1.CoreInstance{ObjectMeta: metav1.ObjectMeta{Name: "core", Namespace: "bench"}}))
-		op := startOperator(b, bin, cp.Kubeconfig())
+		// The progress is read from a watch (an informer cache of the
+		// namespace), not by listing thousands of objects again and again,
+		// which would load the API server the operator is measured against.
+		watched, err := cache.New(cfg, cache.Options{Scheme: scheme,
+			DefaultNamespaces: map[string]cache.Config{"bench": {}}, DefaultTransform: cache.TransformStripManagedFields()})
+		require.NoError(b, err)
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		go func() { _ = watched.Start(watchCtx) }()
+		_, err = watched.GetInformer(ctx, &v1alpha1.Pipeline{})
+		require.NoError(b, err)
+		_, err = watched.GetInformer(ctx, &corev1.Service{})
+		require.NoError(b, err)
+		require.True(b, watched.WaitForCacheSync(ctx))
+		op := startOperator(b, bin, cp.Kubeconfig(), *benchProfiles != "")
+		stopCPU := op.profileCPU(b, *benchProfiles)
 
 		b.StartTimer()
 		start := time.Now()
@@ -89,12 +117,12 @@ func BenchmarkCreatePipelines(b *testing.B) {
 		created := time.Since(start)
 
 		var assignedAt, steadyAt time.Duration
-		deadline := time.Now().Add(10 * time.Minute)
+		deadline := time.Now().Add(*benchSteady)
 		for time.Now().Before(deadline) {
 			var list v1alpha1.PipelineList
-			require.NoError(b, c.List(ctx, &list, client.InNamespace("bench")))
+			require.NoError(b, watched.List(ctx, &list, client.InNamespace("bench"), client.UnsafeDisableDeepCopy))
 			var svcs corev1.ServiceList
-			require.NoError(b, c.List(ctx, &svcs, client.InNamespace("bench")))
+			require.NoError(b, watched.List(ctx, &svcs, client.InNamespace("bench"), client.UnsafeDisableDeepCopy))
 			ports, ready := 0, 0
 			fronts := map[int32]string{}
 			for _, p := range list.Items {
@@ -113,6 +141,7 @@ func BenchmarkCreatePipelines(b *testing.B) {
 			}
 			if assignedAt == 0 && ports == n+1 { // + the health check
 				assignedAt = time.Since(start)
+				op.profileHeap(b, *benchProfiles, "assigned")
 				if _, ok := fronts[6443]; ok {
 					b.Fatal("the node's tcp/6443 was given out")
 				}
@@ -124,13 +153,20 @@ func BenchmarkCreatePipelines(b *testing.B) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		b.StopTimer()
-		require.NotZero(b, steadyAt, "no steady state within 10 minutes")
+		stopWatch()
+		stopCPU()
+		op.profileHeap(b, *benchProfiles, "steady")
+		require.NotZero(b, assignedAt, "not all pipelines assigned within %s", *benchSteady)
+		require.NotZero(b, steadyAt, "no steady state within %s", *benchSteady)
 		b.ReportMetric(created.Seconds(), "s-created")
 		b.ReportMetric(assignedAt.Seconds(), "s-assigned")
 		b.ReportMetric(steadyAt.Seconds(), "s-steady")
 		b.ReportMetric(float64(op.memory(b, "VmHWM:"))/(1<<20), "MiB-peak-rss")
 		time.Sleep(*benchIdle)
 		b.ReportMetric(float64(op.memory(b, "VmRSS:"))/(1<<20), "MiB-idle-rss")
+		b.Logf("idle: anonymous %.1f MiB, file-backed %.1f MiB (the binary's pages)",
+			float64(op.memory(b, "RssAnon:"))/(1<<20), float64(op.memory(b, "RssFile:"))/(1<<20))
+		op.profileHeap(b, *benchProfiles, "idle")
 		op.stop(b)
 		cp.Close()
 	}
@@ -149,20 +185,28 @@ func buildTpctl(b *testing.B) string {
 type operatorProc struct {
 	cmd *exec.Cmd
 	log string
+	// pprof is the operator's pprof address (empty: not served).
+	pprof string
 }
 
-func startOperator(b *testing.B, bin, kubeconfig string) *operatorProc {
+func startOperator(b *testing.B, bin, kubeconfig string, pprof bool) *operatorProc {
 	b.Helper()
 	log := filepath.Join(b.TempDir(), "operator.log")
 	f, err := os.Create(log)
 	require.NoError(b, err)
-	cmd := exec.Command(bin, "operator", "--kubeconfig", kubeconfig, "--leader-elect=false",
+	args := []string{"operator", "--kubeconfig", kubeconfig, "--leader-elect=false",
 		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--workers=4",
-		"--default-image=tpctl.test/sink:1")
+		"--default-image=tpctl.test/sink:1"}
+	op := &operatorProc{log: log}
+	if pprof {
+		op.pprof = freeLoopbackAddr(b)
+		args = append(args, "--pprof-bind-address="+op.pprof)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	require.NoError(b, cmd.Start())
 	f.Close()
-	op := &operatorProc{cmd: cmd, log: log}
+	op.cmd = cmd
 	b.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
@@ -191,6 +235,80 @@ func (o *operatorProc) memory(b *testing.B, field string) int64 {
 	}
 	b.Fatalf("no %s in /proc status", field)
 	return 0
+}
+
+// freeLoopbackAddr returns a loopback address with a port nothing listens on.
+func freeLoopbackAddr(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	addr := l.Addr().String()
+	require.NoError(b, l.Close())
+	return addr
+}
+
+// fetchProfile saves the operator's pprof endpoint path into file.
+func (o *operatorProc) fetchProfile(path, file string) error {
+	resp, err := http.Get("http://" + o.pprof + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// profileHeap writes the operator's heap profile to dir/heap-<name>.pprof
+// (nothing when dir is empty).
+func (o *operatorProc) profileHeap(b *testing.B, dir, name string) {
+	if dir == "" {
+		return
+	}
+	if err := o.fetchProfile("/debug/pprof/heap", filepath.Join(dir, "heap-"+name+".pprof")); err != nil {
+		b.Logf("heap profile %s: %v", name, err)
+	}
+	// The text form ends with the runtime's memory statistics.
+	if err := o.fetchProfile("/debug/pprof/heap?debug=1", filepath.Join(dir, "heap-"+name+".txt")); err != nil {
+		b.Logf("heap statistics %s: %v", name, err)
+	}
+}
+
+// profileCPU writes 10-second CPU profiles of the operator to
+// dir/cpu-NNN.pprof until the returned function is called (which waits for
+// the profile being taken). Nothing when dir is empty.
+func (o *operatorProc) profileCPU(b *testing.B, dir string) (stop func()) {
+	if dir == "" {
+		return func() {}
+	}
+	require.NoError(b, os.MkdirAll(dir, 0o755))
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			file := filepath.Join(dir, fmt.Sprintf("cpu-%03d.pprof", i))
+			if err := o.fetchProfile("/debug/pprof/profile?seconds=10", file); err != nil {
+				b.Logf("CPU profile %d: %v", i, err)
+				time.Sleep(time.Second)
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
 func (o *operatorProc) stop(b *testing.B) {

@@ -42,7 +42,7 @@ type CoreInstanceReconciler struct {
 	Reserved pipeline.PortSet
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
-	// Workers bounds the concurrent status writes of one reconcile (8 when 0).
+	// Workers bounds the concurrent status writes of one reconcile (16 when 0).
 	Workers int
 
 	// resolved memoises port resolution per pipeline uid and generation.
@@ -185,15 +185,26 @@ func (r *CoreInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			"pipeline %s exists and is not this instance's health-check pipeline; the health check does not run", hcName)
 	}
 
-	errs = append(errs, r.writePipelines(ctx, inst, plans)...)
+	owners, werrs := r.writePipelines(ctx, inst, plans)
+	errs = append(errs, werrs...)
 	if err := r.writeInstance(ctx, inst, plans, assigned, hcOwned && health == nil, now); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		log.Error(errors.Join(errs...), "reconcile instance")
+		return ctrl.Result{}, errors.Join(errs...)
 	}
-	return ctrl.Result{}, errors.Join(errs...)
+	if owners {
+		// Port statuses were written and owner references wait for a
+		// reconcile that writes none (see writePipelines).
+		return ctrl.Result{RequeueAfter: ownerRetry}, nil
+	}
+	return ctrl.Result{}, nil
 }
+
+// ownerRetry is when an instance reconcile that deferred owner references
+// runs again if nothing else brings it back sooner.
+const ownerRetry = time.Second
 
 // taken returns the ports no pipeline of inst may be given: Reserved and
 // the frontends of every other LoadBalancer Service in the cluster (read
@@ -332,7 +343,7 @@ func (r *CoreInstanceReconciler) plan(inst *v1alpha1.CoreInstance, members []*v1
 		// A refusal or a newer holder asking for a frontend is always told.
 		if old := meta.FindStatusCondition(p.Status.Conditions, cond.Type); old != nil && pl.invalid == nil && !pl.result.Contested() &&
 			old.Status == cond.Status && old.Reason == cond.Reason &&
-			equality.Semantic.DeepEqual(normalizePorts(p.Status.Ports), normalizePorts(pl.want.Ports)) {
+			samePorts(p.Status.Ports, pl.want.Ports) {
 			cond.Message = old.Message
 		}
 		pl.want.PortSummary = pipeline.Summary(pl.want.Ports)
@@ -356,7 +367,7 @@ func memoKey(p *v1alpha1.Pipeline) string { return string(p.UID) + "/" + p.Name 
 // statusSays reports whether p's status holds what st says.
 func statusSays(p *v1alpha1.Pipeline, st *portsStatus) bool {
 	return p.Status.PortSummary == st.PortSummary && sameCondition(p.Status.Conditions, st.Conditions[0]) &&
-		equality.Semantic.DeepEqual(normalizePorts(p.Status.Ports), normalizePorts(st.Ports))
+		samePorts(p.Status.Ports, st.Ports)
 }
 
 // withPortsStatus returns a copy of p (sharing everything but its status
@@ -436,27 +447,41 @@ func invalidReason(err error) string {
 // unchanged reports whether p's status already says what pl.want says.
 func unchanged(pl *portPlan) bool {
 	st := &pl.p.Status
-	return equality.Semantic.DeepEqual(normalizePorts(st.Ports), normalizePorts(pl.want.Ports)) &&
+	return samePorts(st.Ports, pl.want.Ports) &&
 		st.PortSummary == pl.want.PortSummary &&
 		sameCondition(st.Conditions, pl.want.Conditions[0])
 }
 
-func normalizePorts(in []v1alpha1.PortStatus) []v1alpha1.PortStatus {
-	out := make([]v1alpha1.PortStatus, len(in))
-	for i, p := range in {
-		p.Since = p.Since.Rfc3339Copy()
-		out[i] = p
+// samePorts compares port statuses as the API server keeps them: Since to
+// the second. It runs for every pipeline of an instance on every
+// reconcile, so it compares fields rather than reflecting.
+func samePorts(a, b []v1alpha1.PortStatus) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	return out
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Since.Unix() != y.Since.Unix() {
+			return false
+		}
+		x.Since, y.Since = metav1.Time{}, metav1.Time{}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
-// writePipelines writes the changed statuses, then the missing owner
-// references (so that port assignments land first), with at most Workers
-// writes at a time, and records the events that explain them.
-func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alpha1.CoreInstance, plans []*portPlan) []error {
+// writePipelines writes the changed statuses with at most Workers writes at
+// a time, and records the events that explain them. Only when no status
+// needed writing does it add the missing owner references: port
+// assignments land first, however many pipelines arrive at once (an owner
+// reference only matters when the instance is deleted). It reports whether
+// owner references are missing and were left for a later reconcile.
+func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alpha1.CoreInstance, plans []*portPlan) (ownersDeferred bool, _ []error) {
 	workers := r.Workers
 	if workers <= 0 {
-		workers = 8
+		workers = 16
 	}
 	var (
 		mu   sync.Mutex
@@ -467,7 +492,7 @@ func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alp
 		errs = append(errs, err)
 		mu.Unlock()
 	}
-	parallel := func(do func(pl *portPlan)) {
+	parallel := func(plans []*portPlan, do func(pl *portPlan)) {
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, workers)
 		for _, pl := range plans {
@@ -480,35 +505,44 @@ func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alp
 		}
 		wg.Wait()
 	}
-	failed := make(map[*portPlan]bool, len(plans))
-	parallel(func(pl *portPlan) {
-		if unchanged(pl) {
-			return
+	var changed, needOwner []*portPlan
+	for _, pl := range plans {
+		switch {
+		case !unchanged(pl):
+			changed = append(changed, pl)
+		case !isHealthCheck(pl.p, inst) && !hasOwner(pl.p, inst):
+			needOwner = append(needOwner, pl)
 		}
-		if err := applyStatus(ctx, r.Client, v1alpha1.KindPipeline, client.ObjectKeyFromObject(pl.p), &pl.want, FieldManagerPorts); err != nil {
-			fail(err)
-			mu.Lock()
-			failed[pl] = true
-			mu.Unlock()
-			return
-		}
-		if !isHealthCheck(pl.p, inst) {
-			r.resolved.recordWrite(inst.Namespace+"/"+inst.Name, memoKey(pl.p), pl.p.Generation, &pl.want)
-		}
-		r.explain(pl)
-	})
-	parallel(func(pl *portPlan) {
-		mu.Lock()
-		skip := failed[pl]
-		mu.Unlock()
-		if skip || isHealthCheck(pl.p, inst) || hasOwner(pl.p, inst) {
-			return
-		}
+	}
+	if len(changed) > 0 {
+		parallel(changed, func(pl *portPlan) {
+			if err := applyStatus(ctx, r.Client, v1alpha1.KindPipeline, client.ObjectKeyFromObject(pl.p), &pl.want, FieldManagerPorts); err != nil {
+				fail(err)
+				return
+			}
+			if !isHealthCheck(pl.p, inst) {
+				r.resolved.recordWrite(inst.Namespace+"/"+inst.Name, memoKey(pl.p), pl.p.Generation, &pl.want)
+			}
+			r.explain(pl)
+		})
+		return len(needOwner) > 0 || ownersMissing(changed, inst), errs
+	}
+	parallel(needOwner, func(pl *portPlan) {
 		if err := r.addOwner(ctx, inst, client.ObjectKeyFromObject(pl.p)); err != nil {
 			fail(err)
 		}
 	})
-	return errs
+	return false, errs
+}
+
+// ownersMissing reports whether any of plans lacks the instance as owner.
+func ownersMissing(plans []*portPlan, inst *v1alpha1.CoreInstance) bool {
+	for _, pl := range plans {
+		if !isHealthCheck(pl.p, inst) && !hasOwner(pl.p, inst) {
+			return true
+		}
+	}
+	return false
 }
 
 // addOwner makes inst an owner of the pipeline, so deleting the instance

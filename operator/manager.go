@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -90,6 +92,13 @@ type Options struct {
 	// Name distinguishes the controllers of several managers in one process
 	// (tests); empty in production.
 	Name string
+	// IdleAfter is how long the reconcilers must be quiet after a burst of
+	// work before the free heap is returned to the system
+	// (DefaultIdleAfter when zero).
+	IdleAfter time.Duration
+	// PprofAddr serves net/http/pprof (profiling); empty disables it. It
+	// must be a loopback address: profiles are not authenticated.
+	PprofAddr string
 }
 
 // NewScheme returns a scheme with the Kubernetes types the operator uses and
@@ -135,6 +144,9 @@ func NewManager(cfg *rest.Config, o Options) (manager.Manager, error) {
 	if o.RetryPeriod <= 0 {
 		o.RetryPeriod = DefaultRetryPeriod
 	}
+	if err := checkLoopback(o.PprofAddr); err != nil {
+		return nil, fmt.Errorf("pprof address: %w", err)
+	}
 	owned := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy})
 	byObject := map[client.Object]cache.ByObject{}
 	// Services are cached whatever their labels: every LoadBalancer
@@ -142,9 +154,9 @@ func NewManager(cfg *rest.Config, o Options) (manager.Manager, error) {
 	for _, obj := range []client.Object{&corev1.ConfigMap{}, &appsv1.Deployment{}, &appsv1.DaemonSet{}, &appsv1.StatefulSet{}} {
 		byObject[obj] = cache.ByObject{Label: owned}
 	}
-	// Nothing the operator does reads managedFields: dropping them from
-	// the cache roughly halves the memory each cached object takes.
-	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
+	// The cache keeps only the fields the reconcilers read (see
+	// TrimForCache): it holds several objects per pipeline.
+	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: TrimForCache}
 	if len(o.Namespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range o.Namespaces {
@@ -159,6 +171,7 @@ func NewManager(cfg *rest.Config, o Options) (manager.Manager, error) {
 		Cache:                         cacheOpts,
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:        o.ProbeAddr,
+		PprofBindAddress:              o.PprofAddr,
 		LeaderElection:                o.LeaderElection,
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
@@ -208,6 +221,10 @@ func Setup(mgr manager.Manager, o Options) error {
 	if reserved == nil {
 		reserved = pipeline.NewPortSet()
 	}
+	idle := newIdleReturner(o.IdleAfter, debug.FreeOSMemory)
+	if err := mgr.Add(idle); err != nil {
+		return fmt.Errorf("add the idle memory return: %w", err)
+	}
 	ci := &CoreInstanceReconciler{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
 		Recorder: mgr.GetEventRecorder("tpctl-operator"), Reserved: reserved, Now: o.Now,
@@ -218,7 +235,7 @@ func Setup(mgr manager.Manager, o Options) error {
 		Watches(&v1alpha1.Pipeline{}, handler.EnqueueRequestsFromMapFunc(pipelineToInstance),
 			builder.WithPredicates(pipelineMembershipChanged())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
-		Complete(ci)
+		Complete(idle.wrap(ci))
 	if err != nil {
 		return fmt.Errorf("set up the CoreInstance controller: %w", err)
 	}
@@ -237,9 +254,27 @@ func Setup(mgr manager.Manager, o Options) error {
 		Watches(&v1alpha1.CoreInstance{}, handler.EnqueueRequestsFromMapFunc(instanceToPipelines(mgr.GetClient())),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
-		Complete(pr)
+		Complete(idle.wrap(pr))
 	if err != nil {
 		return fmt.Errorf("set up the Pipeline controller: %w", err)
+	}
+	return nil
+}
+
+// checkLoopback refuses an address that is not empty and not on loopback.
+func checkLoopback(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)", addr)
 	}
 	return nil
 }

@@ -190,25 +190,35 @@ func objectPlan(p *v1alpha1.Pipeline, kind v1alpha1.WorkloadKind, withService bo
 // nothing and returns a *NameTakenError.
 func (r *PipelineReconciler) applyAll(ctx context.Context, p *v1alpha1.Pipeline, objs *Objects) error {
 	ns := p.Namespace
+	// Each object is looked up once: the lookup decides whether the object
+	// is this pipeline's (else nothing is applied) and whether it exists
+	// (only an existing, controlled object is applied with force).
+	found := map[string]client.Object{}
 	for _, o := range objectPlan(p, p.Spec.WorkloadKind(), objs.Service() != nil) {
-		if _, err := r.claim(ctx, p, o.obj, o.kind, o.name); err != nil {
+		exists, err := r.claim(ctx, p, o.obj, o.kind, o.name)
+		if err != nil {
 			return err
 		}
+		if exists {
+			found[o.kind+"/"+o.name] = o.obj
+		}
 	}
-	if err := r.applyOnce(ctx, p, objs.ConfigMap(), &corev1.ConfigMap{}, "ConfigMap", ns, ConfigMapName(p.Name)); err != nil {
+	existing := func(kind, name string) client.Object { return found[kind+"/"+name] }
+	if err := r.applyOnce(ctx, objs.ConfigMap(), existing("ConfigMap", ConfigMapName(p.Name)), "ConfigMap", ns, ConfigMapName(p.Name)); err != nil {
 		return err
 	}
 	kind := p.Spec.WorkloadKind()
 	var err error
 	switch kind {
 	case v1alpha1.WorkloadDaemonSet:
-		err = r.applyOnce(ctx, p, objs.DaemonSet(), &appsv1.DaemonSet{}, "DaemonSet", ns, p.Name)
+		err = r.applyOnce(ctx, objs.DaemonSet(), existing("DaemonSet", p.Name), "DaemonSet", ns, p.Name)
 	case v1alpha1.WorkloadStatefulSet:
-		if err = r.applyOnce(ctx, p, objs.HeadlessService(), &corev1.Service{}, "Service", ns, HeadlessServiceName(p.Name)); err == nil {
-			err = r.applyOnce(ctx, p, objs.StatefulSet(), &appsv1.StatefulSet{}, "StatefulSet", ns, p.Name)
+		hl := HeadlessServiceName(p.Name)
+		if err = r.applyOnce(ctx, objs.HeadlessService(), existing("Service", hl), "Service", ns, hl); err == nil {
+			err = r.applyOnce(ctx, objs.StatefulSet(), existing("StatefulSet", p.Name), "StatefulSet", ns, p.Name)
 		}
 	default:
-		err = r.applyOnce(ctx, p, objs.Deployment(), &appsv1.Deployment{}, "Deployment", ns, p.Name)
+		err = r.applyOnce(ctx, objs.Deployment(), existing("Deployment", p.Name), "Deployment", ns, p.Name)
 	}
 	if err != nil {
 		return err
@@ -216,7 +226,11 @@ func (r *PipelineReconciler) applyAll(ctx context.Context, p *v1alpha1.Pipeline,
 	if err := r.deleteOtherKinds(ctx, p, kind); err != nil {
 		return err
 	}
-	return r.applyService(ctx, p, objs)
+	var svc *corev1.Service
+	if obj, ok := existing("Service", p.Name).(*corev1.Service); ok {
+		svc = obj
+	}
+	return r.applyService(ctx, p, objs, svc)
 }
 
 // deleteOtherKinds removes the workloads of other kinds (after a kind
@@ -264,15 +278,18 @@ func (r *PipelineReconciler) deleteOwned(ctx context.Context, p *v1alpha1.Pipeli
 
 // applyService applies the pipeline's Service, keeping node ports that were
 // allocated before, and retries without requested node ports when the API
-// server says one is taken.
-func (r *PipelineReconciler) applyService(ctx context.Context, p *v1alpha1.Pipeline, objs *Objects) error {
-	existing := &corev1.Service{}
-	err := r.Client.Get(ctx, client.ObjectKeyFromObject(p), existing)
-	switch {
-	case apierrors.IsNotFound(err):
-		existing = nil
-	case err != nil:
-		return fmt.Errorf("get Service %s: %w", p.Name, err)
+// server says one is taken. existing is the pipeline's Service when the
+// pipeline wants one and it exists (see applyAll's lookup); when it wants
+// none, the cache is asked for one to delete.
+func (r *PipelineReconciler) applyService(ctx context.Context, p *v1alpha1.Pipeline, objs *Objects, existing *corev1.Service) error {
+	if objs.Service() == nil {
+		existing = &corev1.Service{}
+		switch err := r.Client.Get(ctx, client.ObjectKeyFromObject(p), existing); {
+		case apierrors.IsNotFound(err):
+			existing = nil
+		case err != nil:
+			return fmt.Errorf("get Service %s: %w", p.Name, err)
+		}
 	}
 	if existing != nil && existing.Spec.Type == corev1.ServiceTypeNodePort {
 		objs.NodePorts = map[string]int32{}
@@ -290,10 +307,14 @@ func (r *PipelineReconciler) applyService(ctx context.Context, p *v1alpha1.Pipel
 		}
 		return nil
 	}
-	err = r.applyOnce(ctx, p, svc, &corev1.Service{}, "Service", p.Namespace, p.Name)
+	var current client.Object
+	if existing != nil {
+		current = existing
+	}
+	err := r.applyOnce(ctx, svc, current, "Service", p.Namespace, p.Name)
 	if err != nil && apierrors.IsInvalid(err) && strings.Contains(err.Error(), "already allocated") && !objs.NoNodePortRequest {
 		objs.NoNodePortRequest = true
-		if err = r.applyOnce(ctx, p, objs.Service(), &corev1.Service{}, "Service", p.Namespace, p.Name); err == nil {
+		if err = r.applyOnce(ctx, objs.Service(), current, "Service", p.Namespace, p.Name); err == nil {
 			r.event(p, nil, "Warning", "NodePortUnavailable", "Apply",
 				"a frontend in the node port range could not be used as the node port (already allocated); Kubernetes allocated another, see Service %s", p.Name)
 		}

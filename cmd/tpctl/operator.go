@@ -2,6 +2,8 @@ package main
 
 import (
 	"log/slog"
+	"os"
+	"runtime/debug"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
@@ -43,7 +45,22 @@ taken too: with K3s's servicelb each is a port on every node.`,
 			if verbose {
 				level = slog.LevelDebug - 4
 			}
-			ctrl.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})))
+			logger := logr.FromSlogHandler(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			ctrl.SetLogger(logger)
+			// The collector's target and a soft memory limit below the
+			// container's, unless GOGC and GOMEMLIMIT say otherwise (the Go
+			// runtime has read them).
+			if _, set := os.LookupEnv("GOGC"); !set {
+				debug.SetGCPercent(operator.GCPercent)
+			}
+			if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+				if limit, ok := operator.CgroupMemoryLimit(os.DirFS("/")); ok {
+					soft := int64(float64(limit) * operator.MemoryLimitShare)
+					debug.SetMemoryLimit(soft)
+					logger.Info("Go soft memory limit set from the container's memory limit",
+						"containerLimitBytes", limit, "softLimitBytes", soft)
+				}
+			}
 			var err error
 			if o.NodePortRange, err = operator.ParsePortRange(portRange); err != nil {
 				return &cli.UsageError{Err: err}
@@ -76,8 +93,13 @@ taken too: with K3s's servicelb each is a port on every node.`,
 	f.StringSliceVar(&components, "packaged-component", []string{operator.ComponentTraefik},
 		"enabled K3s packaged component whose node ports are never given out (traefik; repeatable; --packaged-component= for none)")
 	f.IntVar(&o.Workers, "workers", 2, "concurrent reconciles per controller")
-	f.Float32Var(&qps, "kube-api-qps", 100, "requests per second to the API server")
-	f.IntVar(&burst, "kube-api-burst", 200, "burst of requests to the API server")
+	// The API server shares its capacity among clients (API Priority and
+	// Fairness); the client-side limit, per kind of object, only stops a
+	// runaway loop. Thousands of pipelines created at once take three
+	// status writes each on one kind (ports, owner, Ready).
+	f.Float32Var(&qps, "kube-api-qps", 300, "requests per second to the API server, per kind of object")
+	f.IntVar(&burst, "kube-api-burst", 600, "burst of requests to the API server, per kind of object")
+	f.StringVar(&o.PprofAddr, "pprof-bind-address", "", "serve profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060 (default: off)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log debug messages")
 	return cmd
 }
