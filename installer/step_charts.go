@@ -251,9 +251,12 @@ func packagedComponents(c Config) []any {
 
 // DefaultPipelineServiceType is the Service type of pipelines that name
 // none: LoadBalancer when K3s's servicelb gives LoadBalancer Services an
-// address, NodePort when servicelb is disabled (nothing else would).
+// address, NodePort when servicelb is disabled (nothing else would) or the
+// CNI is Cilium (servicelb's pods publish ports through hostPort, which
+// Cilium serves only when configured for it; a node port works with any
+// setup).
 func DefaultPipelineServiceType(c Config) v1alpha1.ServiceType {
-	if c.Disabled("servicelb") {
+	if c.Disabled("servicelb") || c.CNI == CNICilium {
 		return v1alpha1.ServiceTypeNodePort
 	}
 	return v1alpha1.ServiceTypeLoadBalancer
@@ -492,8 +495,13 @@ func (s *instanceWaitStep) Run(ctx context.Context, ev Events) error {
 
 // serviceTypeLine says which Service type pipelines get by default and why.
 func (r *chartsRun) serviceTypeLine() string {
-	if DefaultPipelineServiceType(r.env.Config) == v1alpha1.ServiceTypeNodePort {
-		return "No service load balancer (servicelb disabled): pipelines default to NodePort (a frontend inside the node port range is the node port; `tpctl pipeline endpoints` shows the others)."
+	const nodePort = "pipelines default to NodePort (a frontend inside the node port range is the node port; `tpctl pipeline endpoints` shows the others)"
+	switch {
+	case r.env.Config.Disabled("servicelb"):
+		return "No service load balancer (servicelb disabled): " + nodePort + "."
+	case DefaultPipelineServiceType(r.env.Config) == v1alpha1.ServiceTypeNodePort:
+		return "CNI Cilium: K3s's servicelb publishes LoadBalancer ports through hostPort, which Cilium serves only when set up for it, so " + nodePort +
+			"; give a pipeline --service-type LoadBalancer once Cilium (hostPort or its own load balancer) is set up."
 	}
 	return "Pipelines default to LoadBalancer Services (K3s servicelb publishes their ports on the node)."
 }

@@ -201,8 +201,11 @@ func TestChartValuesFollowTheConfiguration(t *testing.T) {
 		"name":             "core",
 		"proxy":            map[string]any{"httpProxy": "", "httpsProxy": "", "noProxy": ""},
 		"healthCheck":      map[string]any{"enabled": true, "port": 2020},
-		"pipelineDefaults": map[string]any{"serviceType": "LoadBalancer", "image": "sink:1", "args": []any{"--http", ":2020"}},
-	}, inst, "without a proxy there is no NO_PROXY either")
+		"pipelineDefaults": map[string]any{"serviceType": "NodePort", "image": "sink:1", "args": []any{"--http", ":2020"}},
+	}, inst, "without a proxy there is no NO_PROXY either; with Cilium, NodePort")
+	assert.Contains(t, r.summary(), "CNI Cilium: K3s's servicelb publishes LoadBalancer ports through hostPort, which Cilium serves only when set up for it, "+
+		"so pipelines default to NodePort (a frontend inside the node port range is the node port; `tpctl pipeline endpoints` shows the others); "+
+		"give a pipeline --service-type LoadBalancer once Cilium (hostPort or its own load balancer) is set up.")
 }
 
 // A node without servicelb has nothing that gives LoadBalancer Services an
