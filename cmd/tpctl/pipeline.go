@@ -209,6 +209,7 @@ The kubeconfig is --kubeconfig, else $KUBECONFIG, else ` + manage.K3sKubeconfig 
 	cmd.AddCommand(
 		pipelineCreateCmd(d, &cf), pipelineUpdateCmd(d, &cf), pipelineListCmd(d, &cf),
 		pipelineGetCmd(d, &cf), pipelineDeleteCmd(d, &cf), pipelineEndpointsCmd(d, &cf),
+		pipelineLogsCmd(connectLogs, &cf),
 	)
 	return cmd
 }
