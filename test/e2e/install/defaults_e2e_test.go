@@ -240,20 +240,30 @@ func (e *e2e) loadBalancers(t *testing.T) {
 
 	// Bytes sent to <node address>:18090 reach the sink's TCP 5170.
 	msg := "through the service load balancer\n"
+	var last string // what the last look saw: which half (sending, reading the report) fails
 	ok := assert.Eventually(t, func() bool {
 		c, err := (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, "tcp", nodeIP+":18090")
 		if err != nil {
+			last = "dial 18090: " + err.Error()
 			return false
 		}
 		_, err = c.Write([]byte(msg))
 		_ = c.Close()
 		if err != nil {
+			last = "write 18090: " + err.Error()
 			return false
 		}
 		rcv, err := sinkReceived(ctx)
-		return err == nil && strings.Contains(fmt.Sprint(rcv), strings.TrimSpace(msg))
+		if err != nil {
+			last = "report on 18091: " + err.Error()
+			return false
+		}
+		last = fmt.Sprintf("report on 18091: %v", rcv)
+		return strings.Contains(fmt.Sprint(rcv), strings.TrimSpace(msg))
 	}, 2*time.Minute, 2*time.Second, "the bytes sent to %s:18090 never reached the pod", nodeIP)
 	if !ok {
+		t.Logf("last look: %s", last)
+		e.logNetState(ctx, t, "18090", "18091")
 		// What the next look needs: where the pods are, what the svclb
 		// forwarder said, and the Service's ports.
 		for _, args := range [][]string{

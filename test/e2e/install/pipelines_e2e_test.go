@@ -87,6 +87,25 @@ func (e *e2e) createPipeline(ctx context.Context, t *testing.T, name string, arg
 	return &p
 }
 
+// logNetState logs the host's NAT rules and connection tracking entries
+// that mention any of ports: which path (servicelb's hostPort DNAT,
+// kube-proxy's load balancer rules) bytes to <node address>:<port> took.
+func (e *e2e) logNetState(ctx context.Context, t *testing.T, ports ...string) {
+	for _, args := range [][]string{{"iptables-save", "-t", "nat"}, {"conntrack", "-L"}} {
+		out, err := e.h.Exec(ctx, args...)
+		var keep []string
+		for _, l := range strings.Split(out, "\n") {
+			for _, p := range ports {
+				if strings.Contains(l, p) {
+					keep = append(keep, l)
+					break
+				}
+			}
+		}
+		t.Logf("%v, lines naming %v (err %v):\n%s", args, ports, err, strings.Join(keep, "\n"))
+	}
+}
+
 // logState logs what a failed look at the pipelines needs.
 func (e *e2e) logState(ctx context.Context, t *testing.T) {
 	for _, args := range [][]string{
@@ -175,6 +194,7 @@ func (e *e2e) sendUntilReceived(ctx context.Context, t *testing.T, proto string,
 	if !ok {
 		t.Logf("last look: %s", last)
 		e.logState(ctx, t)
+		e.logNetState(ctx, t, strconv.Itoa(int(front)), strconv.Itoa(int(report)))
 		t.FailNow()
 	}
 }
