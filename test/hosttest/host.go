@@ -36,6 +36,10 @@ type Options struct {
 	HostLock *cluster.HostLock
 	// Logf receives progress lines (default: none).
 	Logf func(format string, args ...any)
+	// DropCapabilities are removed from the container's bounding set
+	// (systemd-nspawn --drop-capability), e.g. CAP_SYS_RESOURCE as on an
+	// LXC host.
+	DropCapabilities []string
 }
 
 // Timings are measured while a Host boots.
@@ -181,6 +185,9 @@ func (h *Host) nspawnArgs() []string {
 		"--link-journal=no",
 		"--resolv-conf=copy-host",
 		"--timezone=off",
+	}
+	if len(h.opts.DropCapabilities) > 0 {
+		args = append(args, "--drop-capability="+strings.Join(h.opts.DropCapabilities, ","))
 	}
 	for inside, host := range h.opts.BindRO {
 		args = append(args, "--bind-ro="+host+":"+inside)
@@ -339,7 +346,17 @@ func (h *Host) Exec(ctx context.Context, args ...string) (string, error) {
 
 // Command returns an unstarted command that runs args inside the container.
 func (h *Host) Command(ctx context.Context, args ...string) *exec.Cmd {
-	full := append([]string{"-t", strconv.Itoa(h.pid1), "-a", "--"}, args...)
+	full := []string{"-t", strconv.Itoa(h.pid1), "-a", "--"}
+	if len(h.opts.DropCapabilities) > 0 {
+		// nsenter keeps this process's capabilities: drop from the bounding
+		// set what the container lacks, as a login inside it would.
+		var drop []string
+		for _, c := range h.opts.DropCapabilities {
+			drop = append(drop, "-"+strings.ToLower(strings.TrimPrefix(c, "CAP_")))
+		}
+		full = append(full, "setpriv", "--bounding-set", strings.Join(drop, ","), "--")
+	}
+	full = append(full, args...)
 	cmd := exec.CommandContext(ctx, "nsenter", full...)
 	cmd.Env = cleanEnv()
 	return cmd
