@@ -37,6 +37,11 @@ var benchPipelines = flag.Int("pipelines", 500, "pipelines BenchmarkCreatePipeli
 // before it reads its idle resident set.
 var benchIdle = flag.Duration("idle", 15*time.Second, "idle time before BenchmarkCreatePipelines reads the operator's idle RSS")
 
+// benchNodePorts is the node port range of the benchmark's cluster: room
+// for one LoadBalancer Service per pipeline, above the frontends the
+// pipelines get (from 6000 up).
+var benchNodePorts = PortRange{Min: 20000, Max: 32767}
+
 // benchSteady bounds the wait for the steady state.
 var benchSteady = flag.Duration("steady-timeout", 10*time.Minute, "how long BenchmarkCreatePipelines waits for the steady state")
 
@@ -66,7 +71,11 @@ func BenchmarkCreatePipelines(b *testing.B) {
 	bin := buildTpctl(b)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		cp := cluster.StartControlPlane(ctx, b)
+		// Every pipeline's LoadBalancer Service takes a node port: the
+		// default range (2,768 ports) could not hold thousands of them.
+		require.LessOrEqual(b, n+1, int(benchNodePorts.Max-benchNodePorts.Min+1), "more pipelines than node ports")
+		cp := cluster.StartControlPlane(ctx, b, cluster.ControlPlaneOptions{
+			APIServerArgs: []string{"--service-node-port-range=" + benchNodePorts.String()}})
 		cfg := cp.RESTConfig()
 		require.NoError(b, installChartCRDs(ctx, cfg))
 		cfg.QPS, cfg.Burst = 1000, 2000
@@ -196,7 +205,7 @@ func startOperator(b *testing.B, bin, kubeconfig string, pprof bool) *operatorPr
 	require.NoError(b, err)
 	args := []string{"operator", "--kubeconfig", kubeconfig, "--leader-elect=false",
 		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--workers=4",
-		"--default-image=tpctl.test/sink:1"}
+		"--default-image=tpctl.test/sink:1", "--node-port-range=" + benchNodePorts.String()}
 	op := &operatorProc{log: log}
 	if pprof {
 		op.pprof = freeLoopbackAddr(b)
