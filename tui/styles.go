@@ -86,9 +86,6 @@ func NewStyles(c *Colours) Styles {
 		Dialog:        n().Border(lipgloss.RoundedBorder()).BorderForeground(accent).Padding(0, 1),
 		accent:        accent,
 	}
-	if s.ASCII {
-		s.Dialog = n().Border(lipgloss.ASCIIBorder()).Padding(0, 1)
-	}
 	s.Help = help.Styles{
 		ShortKey:       n().Foreground(accent),
 		ShortDesc:      n().Foreground(subtle),
@@ -97,6 +94,16 @@ func NewStyles(c *Colours) Styles {
 		FullKey:        n().Foreground(accent),
 		FullDesc:       n().Foreground(subtle),
 		FullSeparator:  n().Foreground(subtle),
+	}
+	if s.ASCII {
+		// Layout only (padding, borders): nothing to draw escape codes for.
+		for _, st := range []*lipgloss.Style{&s.Title, &s.Header, &s.Dim, &s.Label, &s.Value, &s.Selected, &s.Cursor,
+			&s.Error, &s.Warn, &s.OK, &s.Reassigned, &s.Focused, &s.Blurred, &s.Button, &s.ButtonFocused,
+			&s.Help.ShortKey, &s.Help.ShortDesc, &s.Help.ShortSeparator, &s.Help.Ellipsis,
+			&s.Help.FullKey, &s.Help.FullDesc, &s.Help.FullSeparator} {
+			*st = st.UnsetForeground().UnsetBold().UnsetReverse()
+		}
+		s.Dialog = n().Border(lipgloss.ASCIIBorder()).Padding(0, 1)
 	}
 	return s
 }
