@@ -133,8 +133,8 @@ func TestTUIInTmux(t *testing.T) {
 	x := newTmux(t)
 	env := testenv.StartEnv(ctx, t, testenv.EnvOptions{})
 	argv := []string{bin, "tui", "--kubeconfig", env.Kubeconfig, "--namespace", env.Namespace}
-	// The pane's environment is the test's own: CI=true (as CI runs this)
-	// makes termenv treat every output as a non-terminal and draw ASCII.
+	// The pane's environment is the test's own, with CI unset: the pane is a
+	// colour terminal whatever runs the test (CI=true as CI runs it).
 	base := []string{"TERM=xterm-256color", "CI=", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
 
 	x.start("tui", 120, 36, base, argv...)
