@@ -3,7 +3,9 @@ package installer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -129,4 +131,57 @@ func proxyResult(t *testing.T, rep preflight.Report) string {
 	}
 	t.Fatal("no Proxy result")
 	return ""
+}
+
+// A proxy password taken from the environment reaches K3s's environment
+// file (0600, K3s needs it) and nothing else: not the events (plain or
+// JSON), the install log, the state, the dry runs of install and
+// uninstall, nor the summary.
+func TestEnvironmentProxyPasswordStaysSecret(t *testing.T) {
+	const sentinel = "Sentinel-Pw-51c0e"
+	env := envOf(map[string]string{"HTTPS_PROXY": "http://alice:" + sentinel + "@proxy.example:3128", "HTTP_PROXY": "http://bob:" + sentinel + "@proxy.example:3128"})
+	c, f, err := loadWith(t, env)
+	require.NoError(t, err)
+	ti := newTestInstall(t, c)
+	ti.opts.ProxyEnv = f.ProxyEnv
+
+	var outputs []string
+	plan, _, err := NewInstallPlan(context.Background(), ti.opts)
+	require.NoError(t, err)
+	js, err := json.Marshal(DryRun(context.Background(), plan))
+	require.NoError(t, err)
+	outputs = append(outputs, "install dry run: "+string(js))
+
+	var plain, lines strings.Builder
+	log, err := OpenLogFile(filepath.Join(ti.root, LogPath))
+	require.NoError(t, err)
+	plan, _, err = NewInstallPlan(context.Background(), ti.opts)
+	require.NoError(t, err)
+	require.NoError(t, Run(context.Background(), plan, Multi(NewPlain(&plain), NewJSONLines(&lines), log)))
+	require.NoError(t, log.Close())
+	outputs = append(outputs, "plain events: "+plain.String(), "JSON events: "+lines.String())
+	logged, _ := ti.read(t, LogPath)
+	state, mode := ti.read(t, StatePath)
+	assert.Equal(t, os.FileMode(0o600), mode, "state")
+	outputs = append(outputs, "install log: "+logged, "state: "+state)
+
+	envFile, mode := ti.read(t, EnvFilePath)
+	assert.Equal(t, os.FileMode(0o600), mode, "K3s's environment file holds the password: 0600")
+	assert.Contains(t, envFile, "HTTPS_PROXY=http://alice:"+sentinel+"@proxy.example:3128", "K3s gets the real proxy")
+
+	ops := DefaultHostOps()
+	ops.ProcDir = filepath.Join(ti.root, "proc")
+	ops.Links = func() ([]string, error) { return nil, nil }
+	ops.LookPath = func(string) (string, error) { return "", errors.New("not here") }
+	ops.Exec = func(context.Context, []byte, string, ...string) ([]byte, error) { return nil, errors.New("no programs here") }
+	un, _, err := NewUninstallPlan(UninstallOptions{Options: ti.opts, Ops: ops})
+	require.NoError(t, err)
+	js, err = json.Marshal(DryRun(context.Background(), un))
+	require.NoError(t, err)
+	outputs = append(outputs, "uninstall dry run: "+string(js))
+
+	for _, out := range outputs {
+		assert.NotContains(t, out, sentinel, "%.60s…", out)
+	}
+	assert.Contains(t, outputs[0], "alice:xxxxx@proxy.example", "the dry run shows the proxy, redacted")
 }
