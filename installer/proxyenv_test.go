@@ -173,7 +173,9 @@ func TestEnvironmentProxyPasswordStaysSecret(t *testing.T) {
 	ops.ProcDir = filepath.Join(ti.root, "proc")
 	ops.Links = func() ([]string, error) { return nil, nil }
 	ops.LookPath = func(string) (string, error) { return "", errors.New("not here") }
-	ops.Exec = func(context.Context, []byte, string, ...string) ([]byte, error) { return nil, errors.New("no programs here") }
+	ops.Exec = func(context.Context, []byte, string, ...string) ([]byte, error) {
+		return nil, errors.New("no programs here")
+	}
 	un, _, err := NewUninstallPlan(UninstallOptions{Options: ti.opts, Ops: ops})
 	require.NoError(t, err)
 	js, err = json.Marshal(DryRun(context.Background(), un))
