@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -96,18 +97,36 @@ func TestPipelineLogsOnNode(t *testing.T) {
 	follow := exec.Command(bin, append([]string{"pipeline", "logs", "sink", "-f", "--tail", "1"}, conn...)...)
 	stdout, err := follow.StdoutPipe()
 	require.NoError(t, err)
-	var followErr bytes.Buffer
-	follow.Stderr = &followErr
+	stderr, err := follow.StderrPipe()
+	require.NoError(t, err)
 	require.NoError(t, follow.Start())
 	defer func() { _ = follow.Process.Kill() }()
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stdout)
+	lines, notices := make(chan string, 100), make(chan string, 100)
+	scan := func(r io.Reader, ch chan<- string) {
+		sc := bufio.NewScanner(r)
 		for sc.Scan() {
-			lines <- sc.Text()
+			ch <- sc.Text()
 		}
-		close(lines)
-	}()
+		close(ch)
+	}
+	go scan(stdout, lines)
+	go scan(stderr, notices)
+	// waitFor reads ch until a line contains want.
+	waitFor := func(ch <-chan string, want, what string) string {
+		t.Helper()
+		deadline := time.After(2 * time.Minute)
+		for {
+			select {
+			case l, ok := <-ch:
+				require.True(t, ok, "the follow ended early while waiting for %s", what)
+				if strings.Contains(l, want) {
+					return l
+				}
+			case <-deadline:
+				t.Fatalf("%s never appeared in the followed log", what)
+			}
+		}
+	}
 	payload := fmt.Sprintf("logs-e2e-%d", time.Now().UnixNano())
 	addr := ""
 	svcOut, _, err := run(t, bin, append([]string{"pipeline", "endpoints", "sink"}, conn...)...)
@@ -127,27 +146,44 @@ func TestPipelineLogsOnNode(t *testing.T) {
 		_, err = c.Write([]byte(payload + "\n"))
 		return err == nil
 	}, time.Minute, 200*time.Millisecond)
-	deadline := time.After(time.Minute)
-	for found := false; !found; {
-		select {
-		case l, ok := <-lines:
-			require.True(t, ok, "the follow ended early; stderr: %s", followErr.String())
-			found = strings.Contains(l, payload)
-		case <-deadline:
-			t.Fatalf("the payload never appeared in the followed log; stderr: %s", followErr.String())
-		}
-	}
+	l := waitFor(lines, payload, "the payload")
+	assert.False(t, strings.HasPrefix(l, "["), "one pod: no prefix: %s", l)
+
+	// Scale up: the follow picks up the new pod, and from then on every
+	// line names its pod.
+	out, errOut, err = run(t, bin, append([]string{"pipeline", "update", "sink", "--replicas", "2"}, conn...)...)
+	require.NoError(t, err, "update: %s\n%s", out, errOut)
+	n1 := waitFor(notices, "appeared", "the new pod's notice")
+	t.Logf("stderr: %s", n1)
+	l = waitFor(lines, "sink listening", "the new pod's first line")
+	assert.True(t, strings.HasPrefix(l, "[sink-"), "several pods: prefixed: %s", l)
+
+	// SIGINT: both pipes end with the process, then it is waited for.
 	require.NoError(t, follow.Process.Signal(syscall.SIGINT))
-	werr := make(chan error, 1)
-	go func() { werr <- follow.Wait() }()
-	select {
-	case err := <-werr:
-		if errors.As(err, &exit) {
-			t.Fatalf("exit status %d after SIGINT; stderr: %s", exit.ExitCode(), followErr.String())
+	var rest []string
+	deadline := time.After(30 * time.Second)
+	for lines != nil || notices != nil {
+		select {
+		case _, ok := <-lines:
+			if !ok {
+				lines = nil
+			}
+		case l, ok := <-notices:
+			if !ok {
+				notices = nil
+				continue
+			}
+			rest = append(rest, l)
+		case <-deadline:
+			t.Fatal("the follow did not end on SIGINT")
 		}
-		require.NoError(t, err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the follow did not end on SIGINT")
 	}
-	assert.NotContains(t, followErr.String(), "Error", "no noise on SIGINT")
+	err = follow.Wait()
+	if errors.As(err, &exit) {
+		t.Fatalf("exit status %d after SIGINT; stderr: %s", exit.ExitCode(), strings.Join(rest, "\n"))
+	}
+	require.NoError(t, err)
+	for _, l := range rest {
+		assert.NotContains(t, l, "Error", "no noise on SIGINT")
+	}
 }
