@@ -201,10 +201,14 @@ func (f *follower) update(pod *corev1.Pod, initial bool) {
 			}
 			continue
 		}
+		// Earlier runs of this container never come back (a waiting
+		// container points at its last run, already streamed): forget
+		// them, so a crash loop does not grow the map.
 		restarted := false
 		for k := range runs {
 			if strings.HasPrefix(k, cs.Name+"/") {
 				restarted = true
+				delete(runs, k)
 			}
 		}
 		if restarted {
