@@ -99,15 +99,25 @@ func copyMap(in map[string]string) map[string]string {
 	return out
 }
 
-// checkNoCredential refuses a spec whose env values carry a URL password.
+// checkNoCredential refuses a spec whose env values carry a credential: a
+// proxy variable with a user or password (ProxyHasCredentials), or any URL
+// with a password.
 func checkNoCredential(p *v1alpha1.Pipeline) error {
 	for _, e := range p.Spec.Env {
-		if hasURLPassword(e.Value) {
+		if hasURLPassword(e.Value) || (isProxyVar(e.Name) && ProxyHasCredentials(e.Value)) {
 			return &InvalidError{Kind: v1alpha1.KindPipeline, Name: p.Name, Problems: []string{fmt.Sprintf(
-				"spec.env %s holds a URL with a password in plain text; it is not exported: keep it in a Secret (spec.secretRefs or env valueFrom) and export again", e.Name)}}
+				"spec.env %s holds a credential in plain text; it is not exported: keep it in a Secret (spec.secretRefs or env valueFrom) and export again", e.Name)}}
 		}
 	}
 	return nil
+}
+
+func isProxyVar(name string) bool {
+	switch strings.ToUpper(name) {
+	case "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "FTP_PROXY":
+		return true
+	}
+	return false
 }
 
 func hasURLPassword(s string) bool {
