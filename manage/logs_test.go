@@ -441,3 +441,62 @@ func TestFollowSlowReaderBoundsTheBuffer(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+// A watch that ends (a server timeout, an expired resource version) is
+// followed by a fresh list: pods deleted meanwhile end, new ones start.
+func TestFollowRelistsAfterTheWatchEnds(t *testing.T) {
+	cs := fake.NewClientset(logPod("a-1", "a", "c1"))
+	watchers := make(chan *watch.FakeWatcher, 10)
+	cs.PrependWatchReactor("pods", func(k8stesting.Action) (bool, watch.Interface, error) {
+		w := watch.NewFakeWithChanSize(10, false)
+		watchers <- w
+		return true, w, nil
+	})
+	fl := newFakeLogs()
+	r := NewLogReader(cs.CoreV1(), testNS, fl.open)
+	ctx, cancel := context.WithCancel(context.Background())
+	lines := make(chan LogLine, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- r.PipelineLogs(ctx, "a", LogOptions{Follow: true, Reconnect: 10 * time.Millisecond}, func(l LogLine) { lines <- l })
+	}()
+	next := func() LogLine {
+		t.Helper()
+		select {
+		case l := <-lines:
+			return l
+		case <-time.After(5 * time.Second):
+			t.Fatal("no line arrived")
+			return LogLine{}
+		}
+	}
+	var w *watch.FakeWatcher
+	select {
+	case w = <-watchers:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no watch")
+	}
+	w1 := fl.writer(t, "a-1/pipeline")
+	write(w1, stamp(1, "first"))
+	assert.Equal(t, "first", next().String())
+
+	// While no watch runs, a-1 is replaced by a-2.
+	pods := cs.CoreV1().Pods(testNS)
+	require.NoError(t, pods.Delete(context.Background(), "a-1", metav1.DeleteOptions{}))
+	_, err := pods.Create(context.Background(), logPod("a-2", "a", "c2"), metav1.CreateOptions{})
+	require.NoError(t, err)
+	w.Stop()
+
+	got := map[string]bool{}
+	for i := 0; i < 2; i++ {
+		l := next()
+		require.True(t, l.Notice, l.Text)
+		got[l.Text] = true
+	}
+	assert.True(t, got["pod a-1 of pipeline a is gone; its log ended"], got)
+	assert.True(t, got["pod a-2 of pipeline a appeared; following it"], got)
+	write(fl.writer(t, "a-2/pipeline"), stamp(2, "second"))
+	assert.Equal(t, "second", next().String(), "a-1 went before a-2 came: one pod at a time, no prefix")
+	cancel()
+	require.NoError(t, <-done)
+}
