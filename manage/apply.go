@@ -86,15 +86,43 @@ type ConflictError struct {
 }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%s; these fields were last set by another tool (`tpctl pipeline update`, the terminal UI, kubectl): nothing was changed; "+
+	return fmt.Sprintf("%s; these fields were last set by another tool (`tpctl pipeline update`, the terminal UI, kubectl): "+
 		"rerun with --force-conflicts to let the file win", e.Message)
+}
+
+// RefusedError is an apply that stopped before writing anything: Err
+// holds one *DocumentError per document refused.
+type RefusedError struct {
+	Err error
+}
+
+func (e *RefusedError) Error() string { return e.Err.Error() + "\nnothing was changed" }
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// InputOnly reports whether every refusal is about the file itself (no
+// API server refusal among them).
+func (e *RefusedError) InputOnly() bool {
+	var errs []error
+	if j, ok := e.Err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{e.Err}
+	}
+	for _, err := range errs {
+		var de *DocumentError
+		if !errors.As(err, &de) || !de.Input {
+			return false
+		}
+	}
+	return len(errs) > 0
 }
 
 // ReadDocuments reads a YAML (or JSON) stream of Pipeline objects, as
 // `tpctl pipeline export` writes them; `pipeline get -o yaml` and `kubectl
 // get -o yaml` output is accepted too: server-set metadata and status are
 // dropped. Every document is checked before it returns; problems come back
-// as *DocumentError values joined together. Empty documents are skipped
+// as a *RefusedError holding one *DocumentError per bad document. Empty documents are skipped
 // but counted.
 func ReadDocuments(r io.Reader) ([]Document, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxApplyBytes+1))
@@ -142,7 +170,7 @@ func ReadDocuments(r io.Reader) ([]Document, error) {
 		docs = append(docs, Document{Index: index, Pipeline: p})
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, &RefusedError{Err: errors.Join(errs...)}
 	}
 	if len(docs) == 0 {
 		return nil, errors.New("no pipeline in the file")
@@ -232,7 +260,7 @@ func DocumentsNamespace(docs []Document, flag string) (string, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return "", errors.Join(errs...)
+		return "", &RefusedError{Err: errors.Join(errs...)}
 	}
 	return ns, nil
 }
@@ -264,7 +292,8 @@ type ApplyResult struct {
 // not a health-check pipeline), then sends each one as a server-side dry
 // run, so the API server's validation (the CRD's rules) and field
 // ownership conflicts show before anything is stored; any problem returns
-// the errors (*DocumentError, joined) and nothing was changed. Then, unless
+// a *RefusedError (one *DocumentError per document) and nothing was
+// changed. Then, unless
 // o.DryRun, it applies each created or changed pipeline; unchanged ones are
 // not written. Results follow the documents' order.
 func Apply(ctx context.Context, a Applier, docs []Document, o ApplyOptions) ([]ApplyResult, error) {
@@ -319,7 +348,7 @@ func Apply(ctx context.Context, a Applier, docs []Document, o ApplyOptions) ([]A
 		items = append(items, item{doc: d, want: p, live: live})
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, &RefusedError{Err: errors.Join(errs...)}
 	}
 	results := make([]ApplyResult, 0, len(items))
 	for _, it := range items {
@@ -350,7 +379,7 @@ func Apply(ctx context.Context, a Applier, docs []Document, o ApplyOptions) ([]A
 		results = append(results, r)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, &RefusedError{Err: errors.Join(errs...)}
 	}
 	if o.DryRun {
 		return results, nil

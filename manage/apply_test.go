@@ -203,12 +203,19 @@ func TestApplyRefusesANamespaceMismatch(t *testing.T) {
 	assert.Nil(t, m.Pipeline("fwd"))
 }
 
-func TestApplyReportsWhatWasAppliedWhenAWriteFails(t *testing.T) {
-	m := newStore(t)
-	m.Fail(managetest.OpApply, errors.New("connection refused"))
-	_, err := manage.Apply(context.Background(), m, readDocs(t, twoPipelines), manage.ApplyOptions{})
-	require.ErrorContains(t, err, `document 2 (pipeline "syslog"): connection refused`)
-	assert.Nil(t, m.Pipeline("syslog"))
-}
-
 func manageMeta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }
+
+func TestRefusalsSayNothingChangedAndWhetherTheFileIsAtFault(t *testing.T) {
+	_, err := manage.ReadDocuments(strings.NewReader("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n"))
+	var re *manage.RefusedError
+	require.ErrorAs(t, err, &re)
+	assert.True(t, re.InputOnly())
+	assert.True(t, strings.HasSuffix(err.Error(), "\nnothing was changed"))
+
+	m := newStore(t)
+	m.Fail(managetest.OpApply, errors.New("admission webhook said no"))
+	_, err = manage.Apply(context.Background(), m, readDocs(t, twoPipelines), manage.ApplyOptions{DryRun: true})
+	require.ErrorAs(t, err, &re)
+	assert.False(t, re.InputOnly(), "a refusal by the server is not a usage error")
+	assert.Contains(t, err.Error(), "nothing was changed")
+}
