@@ -32,6 +32,10 @@ func detectYAML(content string, extVars map[string]string) (Detection, error) {
 		return Detection{}, &ConfigError{Format: format,
 			Msg: fmt.Sprintf("%d aliases (*name): at most %d are read; refused (write the repeated parts out)", n, MaxYAMLAliases)}
 	}
+	if n := aliasExpansionFloor(content); n > MaxYAMLAliasNodes {
+		return Detection{}, &ConfigError{Format: format,
+			Msg: fmt.Sprintf("aliases expand to more than %d nodes (at least %d, counted before parsing); refused (write the repeated parts out, or use fewer aliases)", MaxYAMLAliasNodes, n)}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(content), &doc); err != nil {
 		return Detection{}, &ConfigError{Format: format, Msg: "not valid YAML: " + yamlErrText(err)}

@@ -18,7 +18,7 @@ import (
 // MaxConfigBytes. Parsing 512 KiB of YAML into nodes is the bulk of it.
 const (
 	bombTimeBudget  = 500 * time.Millisecond
-	bombAllocBudget = 48 << 20
+	bombAllocBudget = 8 << 20
 )
 
 // wideBomb anchors one plugin with many properties and lists it as an input
@@ -98,6 +98,23 @@ func TestYAMLAliasBombsAreRefusedWithinBudget(t *testing.T) {
 		{"wide-512KiB", wideBomb(30_000, 40_000)},
 		// Fewer aliases than MaxYAMLAliases, each expanding a large mapping.
 		{"wide-10000-aliases-512KiB", wideBomb(38_000, 9_000)},
+		// The same with the anchored node written in flow style.
+		{"wide-flow-512KiB", func() string {
+			var b strings.Builder
+			b.WriteString("x: &p {name: tcp, port: 5170")
+			for i := range 30_000 {
+				fmt.Fprintf(&b, ", k%d: v", i)
+			}
+			b.WriteString("}\npipeline:\n  inputs: [")
+			for i := range 9_000 {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				b.WriteString("*p")
+			}
+			b.WriteString("]\n")
+			return b.String()
+		}()},
 		{"laughs-9-levels", laughs(9)},
 		{"laughs-padded-512KiB", padTo(laughs(9), v1alpha1.MaxConfigBytes)},
 		{"many-small-anchors-512KiB", func() string {
