@@ -210,6 +210,7 @@ The kubeconfig is --kubeconfig, else $KUBECONFIG, else ` + manage.K3sKubeconfig 
 		pipelineCreateCmd(d, &cf), pipelineUpdateCmd(d, &cf), pipelineListCmd(d, &cf),
 		pipelineGetCmd(d, &cf), pipelineDeleteCmd(d, &cf), pipelineEndpointsCmd(d, &cf),
 		pipelineLogsCmd(connectLogs, &cf),
+		pipelineExportCmd(d, &cf),
 	)
 	return cmd
 }

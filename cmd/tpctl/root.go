@@ -30,6 +30,7 @@ Exit codes: 0 success, 1 failure, 2 usage error (nothing changed),
 		newPreflightCmd(),
 		newInstallCmd(), newUninstallCmd(), newStatusCmd(),
 		newPipelineCmd(), newInstanceCmd(), newTUICmd(),
+		newApplyCmd(),
 	)
 	return root
 }
