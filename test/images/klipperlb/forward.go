@@ -20,6 +20,16 @@ type Config struct {
 	SrcRanges []netip.Prefix
 	DestPort  int
 	DestIPs   []netip.Addr
+	// Logf, when set, reports what is dropped (a refused client, a flow
+	// no destination took): the svclb pod's log is where a lost byte is
+	// looked for.
+	Logf func(format string, args ...any)
+}
+
+func (c Config) logf(format string, args ...any) {
+	if c.Logf != nil {
+		c.Logf(format, args...)
+	}
 }
 
 // FromEnv reads SRC_PORT, SRC_RANGES, DEST_PROTO, DEST_PORT and DEST_IPS,
@@ -143,17 +153,21 @@ func serveTCP(ctx context.Context, c Config, l net.Listener) error {
 func forwardTCP(ctx context.Context, c Config, in net.Conn) {
 	defer in.Close()
 	if ap, err := netip.ParseAddrPort(in.RemoteAddr().String()); err != nil || !c.Allowed(ap.Addr()) {
+		c.logf("tcp from %s: refused (outside SRC_RANGES)", in.RemoteAddr())
 		return
 	}
 	var out net.Conn
+	var errs []error
 	d := net.Dialer{Timeout: 5 * time.Second}
 	for _, dst := range c.dests() {
 		var err error
 		if out, err = d.DialContext(ctx, "tcp", dst); err == nil {
 			break
 		}
+		errs = append(errs, err)
 	}
 	if out == nil {
+		c.logf("tcp from %s: dropped, no destination reachable: %v", in.RemoteAddr(), errors.Join(errs...))
 		return
 	}
 	defer out.Close()
@@ -203,6 +217,7 @@ func serveUDP(ctx context.Context, c Config, pc net.PacketConn) error {
 			out, err = net.Dial("udp", c.udpDest(ap.Addr()))
 			if err != nil {
 				mu.Unlock()
+				c.logf("udp from %s: dropped: %v", from, err)
 				continue
 			}
 			flows[from.String()] = out

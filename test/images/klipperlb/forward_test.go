@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -139,4 +140,41 @@ func TestForwards(t *testing.T) {
 	n, err := dc.Read(buf)
 	assert.Equal(t, 0, n)
 	assert.Error(t, err, "a client outside SRC_RANGES is disconnected (EOF or reset), never forwarded")
+}
+
+// What the forwarder drops it says, so a svclb pod's log tells a lost
+// byte's fate: a client outside SRC_RANGES, a Service nothing answers on.
+func TestLogsWhatItDrops(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	logs := make(chan string, 16)
+	start := func(ranges string) int {
+		src := freePort(t, "tcp")
+		c, err := FromEnv(env(map[string]string{"SRC_PORT": strconv.Itoa(src), "DEST_PROTO": "TCP",
+			"DEST_PORT": strconv.Itoa(freePort(t, "tcp")), "DEST_IPS": "127.0.0.1", "SRC_RANGES": ranges}))
+		require.NoError(t, err)
+		c.Logf = func(format string, args ...any) { logs <- fmt.Sprintf(format, args...) }
+		go func() { _ = Run(ctx, c, "127.0.0.1") }()
+		return src
+	}
+	for _, c := range []struct{ ranges, want string }{
+		{"127.0.0.0/8", "dropped, no destination reachable"},
+		{"192.0.2.0/24", "refused (outside SRC_RANGES)"},
+	} {
+		src := start(c.ranges)
+		var conn net.Conn
+		var err error
+		require.Eventually(t, func() bool {
+			conn, err = net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(src))
+			return err == nil
+		}, 5*time.Second, 50*time.Millisecond)
+		_, _ = conn.Write([]byte("lost"))
+		select {
+		case l := <-logs:
+			assert.Contains(t, l, c.want)
+		case <-ctx.Done():
+			t.Fatalf("nothing logged for SRC_RANGES %s", c.ranges)
+		}
+		conn.Close()
+	}
 }

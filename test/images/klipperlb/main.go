@@ -21,6 +21,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "klipperlb:", err)
 		os.Exit(2)
 	}
+	cfg.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "klipperlb: "+format+"\n", args...) }
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	fmt.Fprintf(os.Stderr, "klipperlb: %s %d -> %v port %d (sources %v)\n", cfg.Proto, cfg.SrcPort, cfg.DestIPs, cfg.DestPort, cfg.SrcRanges)
