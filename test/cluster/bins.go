@@ -19,6 +19,10 @@ type Versions struct {
 	Kubernetes string
 	Kine       string
 	CoreDNS    string
+	// Containerd is the containerd 2 release a Node runs (containerd,
+	// containerd-shim-runc-v2 and ctr built from
+	// github.com/containerd/containerd/v2), the one the K3s stand-in runs.
+	Containerd string
 }
 
 // ParseVersions reads KEY=value lines; # starts a comment.
@@ -39,9 +43,10 @@ func ParseVersions(text string) (Versions, error) {
 	if err := sc.Err(); err != nil {
 		return Versions{}, fmt.Errorf("read versions: %w", err)
 	}
-	v := Versions{Kubernetes: vals["K8S_VERSION"], Kine: vals["KINE_VERSION"], CoreDNS: vals["COREDNS_VERSION"]}
-	if v.Kubernetes == "" || v.Kine == "" || v.CoreDNS == "" {
-		return Versions{}, fmt.Errorf("versions: K8S_VERSION, KINE_VERSION and COREDNS_VERSION are required, got %+v", v)
+	v := Versions{Kubernetes: vals["K8S_VERSION"], Kine: vals["KINE_VERSION"], CoreDNS: vals["COREDNS_VERSION"],
+		Containerd: vals["CONTAINERD_VERSION"]}
+	if v.Kubernetes == "" || v.Kine == "" || v.CoreDNS == "" || v.Containerd == "" {
+		return Versions{}, fmt.Errorf("versions: K8S_VERSION, KINE_VERSION, COREDNS_VERSION and CONTAINERD_VERSION are required, got %+v", v)
 	}
 	return v, nil
 }
@@ -97,7 +102,8 @@ func moduleRoot(dir string) (string, error) {
 }
 
 // Path returns the path of a binary (kube-apiserver, kubelet, …, kine,
-// coredns), checking that it exists.
+// coredns, containerd, containerd-shim-runc-v2, ctr), checking that it
+// exists.
 func (b Binaries) Path(name string) (string, error) {
 	var v string
 	switch name {
@@ -105,6 +111,8 @@ func (b Binaries) Path(name string) (string, error) {
 		v = b.Versions.Kine
 	case "coredns":
 		v = b.Versions.CoreDNS
+	case "containerd", "containerd-shim-runc-v2", "ctr":
+		v = b.Versions.Containerd
 	default:
 		v = b.Versions.Kubernetes
 	}

@@ -6,8 +6,10 @@
 //     validation, Helm releases, watches and controllers run in-process.
 //     Several may run at once (tests in parallel packages).
 //   - Node: the full single node: kine, kube-apiserver, kube-controller-manager,
-//     kube-scheduler, containerd (restrict_oom_score_adj, sandbox image built
-//     from test/images/pause), kubelet (cgroupfs, cgroup v1 accepted),
+//     kube-scheduler, containerd 2 (built from github.com/containerd/containerd/v2,
+//     the stand-in K3s's release; version 3 configuration with every path
+//     under the harness directory, restrict_oom_score_adj, sandbox image
+//     built from test/images/pause), kubelet (cgroupfs, cgroup v1 accepted),
 //     kube-proxy (iptables), a bridge CNI network and CoreDNS. Pods run,
 //     Services, NodePorts and cluster DNS work. One Node per host at a time:
 //     a flock on DefaultLockPath serialises them across test processes.

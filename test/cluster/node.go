@@ -113,7 +113,7 @@ func NewNode(ctx context.Context, opts NodeOptions) (_ *Node, err error) {
 		return nil, err
 	}
 	paths, err := bins.Require("kine", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-		"kubelet", "kube-proxy", "coredns")
+		"kubelet", "kube-proxy", "coredns", "containerd", "containerd-shim-runc-v2", "ctr")
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +178,7 @@ func NewNode(ctx context.Context, opts NodeOptions) (_ *Node, err error) {
 	if err := startKine(n.procs, l.dir, paths["kine"], kineAddr); err != nil {
 		return nil, err
 	}
-	if err := n.startContainerd(); err != nil {
+	if err := n.startContainerd(paths); err != nil {
 		return nil, err
 	}
 	pauseTar := make(chan error, 1)
@@ -280,8 +280,20 @@ func (n *Node) start(name, bin string, args []string) error {
 	return nil
 }
 
-func (n *Node) startContainerd() error {
+// startContainerd starts containerd 2 from the harness's bin directory,
+// where the versioned binaries are linked under their plain names: first in
+// containerd's PATH, so it runs its own runc shim (not a packaged one) and
+// ImportImage its own ctr.
+func (n *Node) startContainerd(paths map[string]string) error {
 	l := &n.layout
+	if err := os.MkdirAll(l.path("bin"), 0o755); err != nil {
+		return fmt.Errorf("make bin dir: %w", err)
+	}
+	for _, b := range []string{"containerd", "containerd-shim-runc-v2", "ctr"} {
+		if err := os.Symlink(paths[b], l.path("bin", b)); err != nil {
+			return fmt.Errorf("link %s: %w", b, err)
+		}
+	}
 	if err := writeFile(l.path("cni", "net.d", "10-tpctl-test.conflist"), l.cniConfig(), 0o644); err != nil {
 		return err
 	}
@@ -289,7 +301,13 @@ func (n *Node) startContainerd() error {
 	if err := writeFile(cfg, l.containerdConfig(), 0o644); err != nil {
 		return err
 	}
-	return n.start("containerd", "containerd", []string{"--config", cfg})
+	p, err := startProcess("containerd", l.dir, l.path("bin", "containerd"), []string{"--config", cfg},
+		[]string{"PATH=" + l.path("bin") + string(os.PathListSeparator) + os.Getenv("PATH")})
+	if err != nil {
+		return err
+	}
+	n.procs.add(p)
+	return nil
 }
 
 // startNodeComponents writes the component credentials and configs, then
@@ -422,7 +440,7 @@ func nodeReady(ctx context.Context, cs kubernetes.Interface) error {
 // ImportImage imports a docker-archive/OCI tarball into the node's containerd
 // (namespace k8s.io), where the kubelet finds it without pulling.
 func (n *Node) ImportImage(ctx context.Context, tarball string) error {
-	if _, err := run(ctx, "ctr", "--address", n.layout.containerd, "-n", "k8s.io", "images", "import", tarball); err != nil {
+	if _, err := run(ctx, n.layout.path("bin", "ctr"), "--address", n.layout.containerd, "-n", "k8s.io", "images", "import", tarball); err != nil {
 		return fmt.Errorf("import image %s: %w", tarball, err)
 	}
 	return nil
@@ -442,6 +460,9 @@ func (n *Node) Dir() string { return n.layout.dir }
 
 // ContainerdAddress is the node's containerd socket (for ctr --address).
 func (n *Node) ContainerdAddress() string { return n.layout.containerd }
+
+// Ctr is the path of the ctr of the node's containerd (containerd 2).
+func (n *Node) Ctr() string { return n.layout.path("bin", "ctr") }
 
 // Timings returns the measured start (and, after Close, teardown) durations.
 func (n *Node) Timings() NodeTimings { return n.timings }

@@ -47,12 +47,22 @@ func writeFile(path, content string, mode os.FileMode) error {
 	return nil
 }
 
-// containerdConfig keeps every containerd path under the harness directory
-// except what containerd 1.6 fixes itself (/run/containerd/s shim sockets,
-// /run/containerd/runc). restrict_oom_score_adj is required where root lacks
+// maxShimSocketDir is containerd 2's limit on the length of the shim socket
+// directory on Linux (core/runtime/v2/socket_linux.go).
+const maxShimSocketDir = 42
+
+// containerdConfig is containerd 2's version 3 configuration (the layout
+// K3s 1.36 generates) keeping every path under the harness directory:
+// root, state, sockets, the shims' sockets, runc's state and the pods'
+// network namespaces. restrict_oom_score_adj is required where root lacks
 // CAP_SYS_RESOURCE (runc cannot set the sandbox's negative oom_score_adj).
+// NRI is off: it would listen on /var/run/nri/nri.sock.
 func (l *nodeLayout) containerdConfig() string {
-	return fmt.Sprintf(`version = 2
+	shim := ""
+	if dir := l.path("s"); len(dir) <= maxShimSocketDir {
+		shim = fmt.Sprintf("[plugins.'io.containerd.shim.v1.manager']\n  socket_dir = %q\n\n", dir)
+	}
+	return fmt.Sprintf(`version = 3
 root = %[1]q
 state = %[2]q
 oom_score = 0
@@ -69,28 +79,43 @@ oom_score = 0
 [metrics]
   address = ""
 
-[plugins."io.containerd.internal.v1.opt"]
+[plugins.'io.containerd.internal.v1.opt']
   path = %[5]q
 
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = %[6]q
-  restrict_oom_score_adj = true
-  enable_selinux = false
+%[9]s[plugins.'io.containerd.nri.v1.nri']
+  disable = true
+
+[plugins.'io.containerd.grpc.v1.cri']
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = %[7]q
-    max_conf_num = 1
+
+[plugins.'io.containerd.cri.v1.runtime']
+  enable_selinux = false
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd]
+  default_runtime_name = "runc"
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+  SystemdCgroup = false
+  Root = %[8]q
+
+[plugins.'io.containerd.cri.v1.runtime'.cni]
+  bin_dirs = ["/usr/lib/cni"]
+  conf_dir = %[7]q
+  max_conf_num = 1
+
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = %[6]q
 `, l.path("containerd", "root"), l.path("containerd", "state"), l.containerd, l.containerd+".ttrpc",
-		l.path("containerd", "opt"), l.pauseRef, l.path("cni", "net.d"))
+		l.path("containerd", "opt"), l.pauseRef, l.path("cni", "net.d"), l.path("runc"), shim)
 }
 
 // cniConfig is a bridge network with host-local IPAM (state under the harness

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -132,7 +133,10 @@ func TestNodeSmoke(t *testing.T) {
 		assert.Contains(t, diff, "chain KUBE-SERVICES")
 		assert.Contains(t, diff, "+ process:")
 		assert.Contains(t, diff, "+ mount:")
-		assert.Contains(t, diff, "+ path: /run/netns/cni-")
+		// containerd 2 pins pod network namespaces under its state
+		// directory, in the harness directory, not in /run/netns.
+		assert.Contains(t, diff, "+ mount: "+filepath.Join(n.Dir(), "containerd", "state", "io.containerd.grpc.v1.cri", "netns", "cni-"))
+		assert.NotContains(t, diff, "/run/netns/")
 
 		total, byName := n.ProcessRSS()
 		names := make([]string, 0, len(byName))

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -63,5 +64,21 @@ func TestRenderedNodeConfigs(t *testing.T) {
 	assert.Equal(t, map[string]any{"maxPerCore": float64(0), "min": float64(0), "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"}, proxy["conntrack"])
 
 	assert.Contains(t, cases["containerd.toml"], "restrict_oom_score_adj = true")
-	assert.Contains(t, cases["containerd.toml"], `sandbox_image = "tpctl.test/pause:1"`)
+	ctrd := cases["containerd.toml"]
+	assert.True(t, strings.HasPrefix(ctrd, "version = 3\n"), "containerd 2's configuration layout")
+	for _, want := range []string{
+		"[plugins.'io.containerd.cri.v1.runtime']\n  enable_selinux = false\n  restrict_oom_score_adj = true\n",
+		"[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = \"tpctl.test/pause:1\"\n",
+		"socket_dir = \"/tmp/tpctl-node-1/s\"",           // shim sockets
+		"Root = \"/tmp/tpctl-node-1/runc\"",              // runc state
+		"netns_mounts_under_state_dir = true",            // pod network namespaces
+		"root = \"/tmp/tpctl-node-1/containerd/root\"",   // images, snapshots
+		"state = \"/tmp/tpctl-node-1/containerd/state\"", // tasks
+	} {
+		assert.Contains(t, ctrd, want)
+	}
+
+	long := fixedLayout()
+	long.dir = "/tmp/a-harness-directory-too-long-for-shim-sockets"
+	assert.NotContains(t, long.containerdConfig(), "socket_dir", "containerd's default shim socket directory when the harness's is too long")
 }

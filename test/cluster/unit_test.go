@@ -16,9 +16,11 @@ import (
 )
 
 func TestParseVersions(t *testing.T) {
-	v, err := ParseVersions("# c\nK8S_VERSION=v1.2.3\n\nKINE_VERSION=v0.1.0\nCOREDNS_VERSION=v1.0.0\nOTHER=x\n")
+	v, err := ParseVersions("# c\nK8S_VERSION=v1.2.3\n\nKINE_VERSION=v0.1.0\nCOREDNS_VERSION=v1.0.0\nCONTAINERD_VERSION=v2.0.0\nOTHER=x\n")
 	require.NoError(t, err)
-	assert.Equal(t, Versions{Kubernetes: "v1.2.3", Kine: "v0.1.0", CoreDNS: "v1.0.0"}, v)
+	assert.Equal(t, Versions{Kubernetes: "v1.2.3", Kine: "v0.1.0", CoreDNS: "v1.0.0", Containerd: "v2.0.0"}, v)
+	_, err = ParseVersions("K8S_VERSION=v1.2.3\nKINE_VERSION=v0.1.0\nCOREDNS_VERSION=v1.0.0\n")
+	assert.ErrorContains(t, err, "CONTAINERD_VERSION are required")
 
 	_, err = ParseVersions("K8S_VERSION=v1\n")
 	assert.ErrorContains(t, err, "required")
@@ -31,6 +33,7 @@ func TestPinnedVersionsMatchTestDeps(t *testing.T) {
 	assert.Regexp(t, `^v1\.\d+\.\d+$`, v.Kubernetes)
 	assert.Regexp(t, `^v\d+\.\d+\.\d+$`, v.Kine)
 	assert.Regexp(t, `^v\d+\.\d+\.\d+$`, v.CoreDNS)
+	assert.Regexp(t, `^v2\.\d+\.\d+$`, v.Containerd, "containerd 2")
 }
 
 func FuzzParseVersions(f *testing.F) {
@@ -43,13 +46,14 @@ func FuzzParseVersions(f *testing.F) {
 			require.NotEmpty(t, v.Kubernetes)
 			require.NotEmpty(t, v.Kine)
 			require.NotEmpty(t, v.CoreDNS)
+			require.NotEmpty(t, v.Containerd)
 		}
 	})
 }
 
 func TestBinariesPath(t *testing.T) {
 	dir := t.TempDir()
-	b := Binaries{Dir: dir, Versions: Versions{Kubernetes: "v1.36.3", Kine: "v0.17.5", CoreDNS: "v1.15.0"}}
+	b := Binaries{Dir: dir, Versions: Versions{Kubernetes: "v1.36.3", Kine: "v0.17.5", CoreDNS: "v1.15.0", Containerd: "v2.4.2"}}
 	_, err := b.Path("kubelet")
 	require.ErrorIs(t, err, ErrMissingBinaries)
 	assert.Contains(t, err.Error(), "run scripts/test-deps")
@@ -63,6 +67,8 @@ func TestBinariesPath(t *testing.T) {
 	assert.ErrorIs(t, err, ErrMissingBinaries, "not executable")
 	_, err = b.Require("kubelet", "coredns")
 	assert.ErrorContains(t, err, "coredns v1.15.0")
+	_, err = b.Path("containerd-shim-runc-v2")
+	assert.ErrorContains(t, err, "containerd-shim-runc-v2 v2.4.2 not found at "+filepath.Join(dir, "containerd-shim-runc-v2-v2.4.2"))
 }
 
 func TestFindBinariesFromModuleRoot(t *testing.T) {
