@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	bundle "github.com/tpctl/tpctl/embed"
+	bundle "github.com/tpctl/tpctl/bundle"
 )
 
 // HostFS writes below Root (the host's "/", or a temporary directory in

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	bundle "github.com/tpctl/tpctl/embed"
+	bundle "github.com/tpctl/tpctl/bundle"
 	"github.com/tpctl/tpctl/preflight"
 	"github.com/tpctl/tpctl/systemd"
 )

@@ -9,7 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	bundle "github.com/tpctl/tpctl/embed"
+	bundle "github.com/tpctl/tpctl/bundle"
 	"github.com/tpctl/tpctl/systemd"
 )
 

@@ -19,7 +19,7 @@ import (
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/charts"
-	bundle "github.com/tpctl/tpctl/embed"
+	bundle "github.com/tpctl/tpctl/bundle"
 	"github.com/tpctl/tpctl/operator/image"
 )
 

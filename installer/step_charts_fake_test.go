@@ -26,7 +26,7 @@ import (
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/charts"
-	bundle "github.com/tpctl/tpctl/embed"
+	bundle "github.com/tpctl/tpctl/bundle"
 )
 
 // fakeCluster is the API, Helm and containerd of a node for the chart

@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	bundle "github.com/tpctl/tpctl/embed"
+	bundle "github.com/tpctl/tpctl/bundle"
 	"github.com/tpctl/tpctl/internal/ociimage"
 	"github.com/tpctl/tpctl/operator/image"
 )

@@ -14,7 +14,7 @@ import (
 	"strconv"
 	"strings"
 
-	bundle "github.com/tpctl/tpctl/embed"
+	bundle "github.com/tpctl/tpctl/bundle"
 )
 
 // MinK3sMinor is the oldest Kubernetes minor of a K3s tpctl drives (its

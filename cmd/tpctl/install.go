@@ -17,7 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
-	bundle "github.com/tpctl/tpctl/embed"
+	bundle "github.com/tpctl/tpctl/bundle"
 	"github.com/tpctl/tpctl/installer"
 	"github.com/tpctl/tpctl/internal/buildinfo"
 	"github.com/tpctl/tpctl/internal/cli"

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	bundle "github.com/tpctl/tpctl/embed"
+	bundle "github.com/tpctl/tpctl/bundle"
 	"github.com/tpctl/tpctl/installer"
 	"github.com/tpctl/tpctl/internal/cli"
 	"github.com/tpctl/tpctl/preflight"

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	bundle "github.com/tpctl/tpctl/embed"
+	bundle "github.com/tpctl/tpctl/bundle"
 	"github.com/tpctl/tpctl/installer"
 	"github.com/tpctl/tpctl/internal/buildinfo"
 	"github.com/tpctl/tpctl/internal/cli"

@@ -19,7 +19,7 @@ import (
 	"sort"
 	"strings"
 
-	bundle "github.com/tpctl/tpctl/embed"
+	bundle "github.com/tpctl/tpctl/bundle"
 )
 
 // Arches are the architectures a release carries.

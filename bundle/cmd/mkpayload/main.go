@@ -1,10 +1,10 @@
-// Command mkpayload prepares the release payload (see embed/internal/payloadgen):
+// Command mkpayload prepares the release payload (see bundle/internal/payloadgen):
 //
 //	mkpayload k3s -dir DIR -version V
 //	    check DIR's K3s files against the release's sha256sum files and
 //	    write DIR/manifest.json
-//	mkpayload assemble -arch A -out embed/payload -k3s DIR [-chart F]... [-operator-image F]
-//	    fill embed/payload with architecture A's artifacts and manifest.json
+//	mkpayload assemble -arch A -out bundle/payload -k3s DIR [-chart F]... [-operator-image F]
+//	    fill bundle/payload with architecture A's artifacts and manifest.json
 package main
 
 import (
@@ -15,8 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	bundle "github.com/tpctl/tpctl/embed"
-	"github.com/tpctl/tpctl/embed/internal/payloadgen"
+	bundle "github.com/tpctl/tpctl/bundle"
+	"github.com/tpctl/tpctl/bundle/internal/payloadgen"
 )
 
 type list []string
@@ -50,7 +50,7 @@ func run(args []string) error {
 		return payloadgen.WriteManifest(filepath.Join(*dir, bundle.ManifestFile), m)
 	case "assemble":
 		arch := fs.String("arch", "", "architecture (GOARCH)")
-		out := fs.String("out", "embed/payload", "payload directory")
+		out := fs.String("out", "bundle/payload", "payload directory")
 		k3sDir := fs.String("k3s", "", "K3s release directory (with manifest.json from `mkpayload k3s`)")
 		var charts, images list
 		fs.Var(&charts, "chart", "chart archive NAME-VERSION.tgz (repeatable)")

@@ -4,7 +4,7 @@
 //
 // A build without the payload files still builds: the default build embeds
 // nothing and Open reports every required artifact as missing. `make release`
-// fills embed/payload/ and builds with `-tags payload`. Every artifact is
+// fills bundle/payload/ and builds with `-tags payload`. Every artifact is
 // checked against its manifest digest before use (Verify, or Stage, which
 // hashes while it writes).
 package bundle

@@ -7,7 +7,7 @@ import (
 	"io/fs"
 )
 
-// payload holds embed/payload/ as scripts/release filled it for one
+// payload holds bundle/payload/ as scripts/release filled it for one
 // architecture: manifest.json plus the files it lists.
 //
 //go:embed all:payload
