@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -27,6 +28,9 @@ type Options struct {
 	ReadFile func(string) ([]byte, error)
 	// Editor is the editor command (nil: $VISUAL, $EDITOR, else vi).
 	Editor []string
+	// Logs reads pipelines' logs for the logs page (nil: the page says
+	// that logs cannot be read).
+	Logs LogReader
 }
 
 // view is what the manager shows.
@@ -38,6 +42,7 @@ const (
 	viewForm
 	viewInstances
 	viewInstanceForm
+	viewLogs
 )
 
 // Model is the root model of `tpctl tui`. It keeps the navigation between
@@ -56,6 +61,9 @@ type Model struct {
 	instances     *instanceModel
 	instForm      *instanceForm // nil until an instance form is opened
 	confirm       *confirmPage  // a delete awaiting confirmation, or nil
+	logs          *logsModel    // the logs page while it is open, or nil
+	logsBack      view          // where esc returns from the logs
+	logsGen       int           // of the newest logs page: older readers' lines are dropped
 
 	watchGen    int
 	watchCh     <-chan manage.PipelineEvent
@@ -116,6 +124,9 @@ func (m *Model) pages() []page {
 	if m.instForm != nil {
 		ps = append(ps, m.instForm)
 	}
+	if m.logs != nil {
+		ps = append(ps, m.logs)
+	}
 	return ps
 }
 
@@ -138,6 +149,8 @@ func (m *Model) page() page {
 		return m.instances
 	case viewInstanceForm:
 		return m.instForm
+	case viewLogs:
+		return m.logs
 	}
 	return m.list
 }
@@ -218,6 +231,19 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case detailDataMsg:
 		cmd, _ := m.detail.Update(msg)
 		return m, cmd
+	case logLinesMsg:
+		if m.logs == nil || msg.gen != m.logs.gen {
+			return m, nil
+		}
+		cmd, _ := m.logs.Update(msg)
+		if msg.end && m.view == viewLogs {
+			if msg.err != nil {
+				m.err = &logsError{pipeline: m.logs.pipeline, err: msg.err}
+			} else if m.env.ctx.Err() == nil {
+				m.status = "the log of pipeline " + m.logs.pipeline + " ended"
+			}
+		}
+		return m, cmd
 	case pipelineSavedMsg:
 		m.status, m.err = fmt.Sprintf("pipeline %s %s; the operator assigns its ports", msg.p.Name, msg.verb), nil
 		m.view = viewDetail
@@ -283,6 +309,9 @@ func (m Model) navigate(cmd tea.Cmd, to nav) (tea.Model, tea.Cmd) {
 			m.view = m.back
 		case viewInstanceForm:
 			m.view = viewInstances
+		case viewLogs:
+			m.view = m.logsBack
+			m.closeLogs()
 		default:
 			m.view = viewList
 		}
@@ -323,6 +352,17 @@ func (m Model) navigate(cmd tea.Cmd, to nav) (tea.Model, tea.Cmd) {
 		m.instForm.SetSize(m.width, max(m.height-chrome, 3))
 		m.view = viewInstanceForm
 		return m, tea.Batch(cmd, m.instForm.setFocus(iHTTP))
+	case navLogs:
+		m.closeLogs()
+		m.logsGen++
+		m.logs = newLogs(m.env, to.name, m.logsGen)
+		m.logs.SetSize(m.width, max(m.height-chrome, 3))
+		if m.view != viewLogs {
+			m.logsBack = m.view
+		}
+		m.view = viewLogs
+		m.status, m.err = "", nil
+		return m, tea.Batch(cmd, m.logs.start(m.env.opts.Logs))
 	case navRefresh:
 		// The watch reopens; its first event replaces the list.
 		m.watchGen++
@@ -331,6 +371,31 @@ func (m Model) navigate(cmd tea.Cmd, to nav) (tea.Model, tea.Cmd) {
 	}
 	return m, cmd
 }
+
+// closeLogs ends the logs page's read and forgets its lines, and the
+// error it showed.
+func (m *Model) closeLogs() {
+	if m.logs == nil {
+		return
+	}
+	m.logs.stop()
+	m.logs = nil
+	var le *logsError
+	if errors.As(m.err, &le) {
+		m.err = nil
+	}
+}
+
+// logsError is the logs page's reader failing.
+type logsError struct {
+	pipeline string
+	err      error
+}
+
+func (e *logsError) Error() string {
+	return "read the logs of pipeline " + e.pipeline + ": " + e.err.Error()
+}
+func (e *logsError) Unwrap() error { return e.err }
 
 // View implements tea.Model: the manager takes the alternate screen.
 func (m Model) View() tea.View {

@@ -151,6 +151,10 @@ func (m *detailModel) key(msg tea.KeyPressMsg) (tea.Cmd, nav) {
 	switch {
 	case key.Matches(msg, k.Back):
 		return nil, navBack{}
+	case key.Matches(msg, k.Logs):
+		if m.p != nil {
+			return nil, navLogs{name: m.name()}
+		}
 	case key.Matches(msg, k.Edit):
 		if m.p != nil && !m.gone {
 			return nil, navEdit{p: m.p}

@@ -11,6 +11,7 @@ type keys struct {
 	Next, Prev, Left, Right, Toggle         key.Binding
 	AddPort, RemovePort, Editor, Submit     key.Binding
 	Yes, No                                 key.Binding
+	Logs, Pause, Wrap, NextMatch, PrevMatch key.Binding
 }
 
 func newKeys() keys {
@@ -48,6 +49,11 @@ func newKeys() keys {
 		Submit:     b("ctrl+s", "save", "ctrl+s"),
 		Yes:        b("y", "yes", "y", "Y"),
 		No:         b("n/esc", "no", "n", "N", "esc"),
+		Logs:       b("l", "logs", "l"),
+		Pause:      b("p/space", "pause", "p", "space"),
+		Wrap:       b("w", "wrap", "w"),
+		NextMatch:  b("n", "next match", "n"),
+		PrevMatch:  b("N", "previous match", "N"),
 	}
 }
 
@@ -68,10 +74,10 @@ func (k keys) listHelp(filtering bool) keyMap {
 		}}
 	}
 	return keyMap{
-		short: []key.Binding{k.Open, k.New, k.Edit, k.Delete, k.Filter, k.Sort, k.Instances, k.Help, k.Quit},
+		short: []key.Binding{k.Open, k.Logs, k.New, k.Edit, k.Delete, k.Filter, k.Instances, k.Help, k.Quit},
 		full: [][]key.Binding{
 			{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
-			{k.Open, k.New, k.Edit, k.Delete, k.Instances},
+			{k.Open, k.Logs, k.New, k.Edit, k.Delete, k.Instances},
 			{k.Filter, k.Sort, k.Reverse, k.Refresh, k.Help, k.Quit},
 		},
 	}
@@ -79,8 +85,27 @@ func (k keys) listHelp(filtering bool) keyMap {
 
 func (k keys) detailHelp() keyMap {
 	return keyMap{
-		short: []key.Binding{k.Back, k.Edit, k.Delete, k.Refresh, k.Up, k.Down, k.Help, k.Quit},
-		full:  [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown}, {k.Back, k.Edit, k.Delete, k.Refresh, k.Quit}},
+		short: []key.Binding{k.Back, k.Logs, k.Edit, k.Delete, k.Refresh, k.Up, k.Down, k.Help, k.Quit},
+		full:  [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown}, {k.Back, k.Logs, k.Edit, k.Delete, k.Refresh, k.Quit}},
+	}
+}
+
+func (k keys) logsHelp(searching bool) keyMap {
+	if searching {
+		return keyMap{short: []key.Binding{
+			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "find")),
+			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+		}}
+	}
+	search := key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "search"))
+	matches := key.NewBinding(key.WithKeys("n", "N"), key.WithHelp("n/N", "next/previous match"))
+	return keyMap{
+		short: []key.Binding{k.Back, k.Pause, search, matches, k.Wrap, k.Help, k.Quit},
+		full: [][]key.Binding{
+			{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
+			{k.Pause, search, k.NextMatch, k.PrevMatch, k.Wrap},
+			{k.Back, k.Help, k.Quit},
+		},
 	}
 }
 

@@ -239,6 +239,10 @@ func (m *listModel) Update(msg tea.Msg) (tea.Cmd, nav) {
 		if p := m.selected(); p != nil {
 			return nil, navOpen{p: p}
 		}
+	case key.Matches(km, k.Logs):
+		if p := m.selected(); p != nil {
+			return nil, navLogs{name: p.Name}
+		}
 	case key.Matches(km, k.New):
 		return nil, navEdit{}
 	case key.Matches(km, k.Edit):

@@ -65,6 +65,8 @@ type (
 	navEditInstance struct{ inst *v1alpha1.CoreInstance }
 	// navRefresh reopens the watch and reloads the instances.
 	navRefresh struct{}
+	// navLogs shows a pipeline's logs.
+	navLogs struct{ name string }
 )
 
 func (navBack) isNav()            {}
@@ -76,3 +78,4 @@ func (navDeleteCancelled) isNav() {}
 func (navInstances) isNav()       {}
 func (navEditInstance) isNav()    {}
 func (navRefresh) isNav()         {}
+func (navLogs) isNav()            {}

@@ -48,6 +48,7 @@ type Styles struct {
 	Selected, Cursor                 lipgloss.Style
 	Error, Warn, OK                  lipgloss.Style
 	Reassigned                       lipgloss.Style
+	Match, CurrentMatch              lipgloss.Style
 	Focused, Blurred                 lipgloss.Style
 	Button, ButtonFocused            lipgloss.Style
 	Dialog                           lipgloss.Style
@@ -79,6 +80,8 @@ func NewStyles(c *Colours) Styles {
 		Warn:          n().Foreground(warn),
 		OK:            n().Foreground(ld(lipgloss.Color("#1E7B34"), lipgloss.Color("#5CD68A"))),
 		Reassigned:    n().Bold(true).Foreground(warn),
+		Match:         n().Reverse(true),
+		CurrentMatch:  n().Reverse(true).Bold(true).Foreground(warn),
 		Focused:       n().Foreground(accent).Bold(true),
 		Blurred:       n().Foreground(subtle),
 		Button:        n().Padding(0, 1).Foreground(subtle),
@@ -98,7 +101,7 @@ func NewStyles(c *Colours) Styles {
 	if s.ASCII {
 		// Layout only (padding, borders): nothing to draw escape codes for.
 		for _, st := range []*lipgloss.Style{&s.Title, &s.Header, &s.Dim, &s.Label, &s.Value, &s.Selected, &s.Cursor,
-			&s.Error, &s.Warn, &s.OK, &s.Reassigned, &s.Focused, &s.Blurred, &s.Button, &s.ButtonFocused,
+			&s.Error, &s.Warn, &s.OK, &s.Reassigned, &s.Match, &s.CurrentMatch, &s.Focused, &s.Blurred, &s.Button, &s.ButtonFocused,
 			&s.Help.ShortKey, &s.Help.ShortDesc, &s.Help.ShortSeparator, &s.Help.Ellipsis,
 			&s.Help.FullKey, &s.Help.FullDesc, &s.Help.FullSeparator} {
 			*st = st.UnsetForeground().UnsetBold().UnsetReverse()
