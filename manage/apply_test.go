@@ -219,3 +219,62 @@ func TestRefusalsSayNothingChangedAndWhetherTheFileIsAtFault(t *testing.T) {
 	assert.False(t, re.InputOnly(), "a refusal by the server is not a usage error")
 	assert.Contains(t, err.Error(), "nothing was changed")
 }
+
+// failingWrites fails the real (not dry-run) apply of one pipeline.
+type failingWrites struct {
+	*managetest.Memory
+	name string
+}
+
+func (f failingWrites) ApplyPipeline(ctx context.Context, p *v1alpha1.Pipeline, o manage.ApplyOptions) (*v1alpha1.Pipeline, error) {
+	if !o.DryRun && p.Name == f.name {
+		return nil, errors.New("connection reset")
+	}
+	return f.Memory.ApplyPipeline(ctx, p, o)
+}
+
+func TestApplyNamesWhatWasAppliedWhenAWriteFails(t *testing.T) {
+	m := newStore(t)
+	res, err := manage.Apply(context.Background(), failingWrites{m, "fwd"}, readDocs(t, twoPipelines), manage.ApplyOptions{})
+	require.Error(t, err)
+	assert.Equal(t, `document 3 (pipeline "fwd"): connection reset (applied before it: syslog)`, err.Error())
+	var re *manage.RefusedError
+	assert.False(t, errors.As(err, &re), "something was changed: not a refusal")
+	assert.Equal(t, []string{"syslog created"}, actions(res))
+	assert.NotNil(t, m.Pipeline("syslog"))
+	assert.Nil(t, m.Pipeline("fwd"))
+}
+
+func TestApplyAcceptsAnObjectAsGetPrintsIt(t *testing.T) {
+	got := `apiVersion: telemetry.tpctl.dev/v1alpha1
+kind: Pipeline
+metadata:
+  name: fwd
+  namespace: tp
+  uid: 0b5a
+  resourceVersion: "812"
+  generation: 4
+  creationTimestamp: "2025-01-01T00:00:00Z"
+  managedFields: [{manager: tpctl, operation: Update}]
+  labels: {team: ops}
+  annotations:
+    telemetry.tpctl.dev/host-listeners: tcp/22=sshd
+    kubectl.kubernetes.io/last-applied-configuration: "{}"
+spec: {instance: core, ports: [{protocol: TCP, port: 24224}]}
+status: {portSummary: tcp/24224, readyReplicas: 1}
+`
+	docs := readDocs(t, got)
+	p := docs[0].Pipeline
+	assert.Empty(t, p.UID)
+	assert.Empty(t, p.ResourceVersion)
+	assert.Zero(t, p.Generation)
+	assert.True(t, p.CreationTimestamp.IsZero())
+	assert.Nil(t, p.ManagedFields)
+	assert.Nil(t, p.Annotations, "tpctl's and kubectl's annotations are not the user's")
+	assert.Equal(t, map[string]string{"team": "ops"}, p.Labels)
+	assert.Equal(t, v1alpha1.PipelineStatus{}, p.Status)
+
+	m := newStore(t)
+	assert.Equal(t, []string{"fwd created"}, actions(apply(t, m, got, manage.ApplyOptions{})))
+	assert.Empty(t, m.Pipeline("fwd").Status.PortSummary, "status is never applied")
+}
