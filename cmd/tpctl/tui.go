@@ -1,25 +1,51 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 
 	"github.com/charmbracelet/colorprofile"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/tpctl/tpctl/internal/cli"
+	"github.com/tpctl/tpctl/manage"
 	"github.com/tpctl/tpctl/tui"
 )
 
-func newTUICmd() *cobra.Command { return newTUICmdWith(defaultClusterDeps()) }
+// tuiLogsConnect returns the reader of the logs page for the pipelines of
+// namespace (the one the manager's client resolved).
+type tuiLogsConnect func(kubeconfig, namespace string) (tui.LogReader, error)
 
-func newTUICmdWith(d clusterDeps) *cobra.Command {
+func newTUICmd() *cobra.Command { return newTUICmdWith(defaultClusterDeps(), connectTUILogs) }
+
+// connectTUILogs connects as the other cluster commands do and reads logs
+// through a clientset's pods/log, as `tpctl pipeline logs` does.
+func connectTUILogs(kubeconfig, namespace string) (tui.LogReader, error) {
+	kc, err := manage.NewKubeconfigLocator().Resolve(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := manage.Connect(kc, namespace)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(conn.REST)
+	if err != nil {
+		return nil, fmt.Errorf("create Kubernetes client for %s: %w", conn.REST.Host, err)
+	}
+	return manage.NewLogReader(cs.CoreV1(), conn.Namespace, nil), nil
+}
+
+func newTUICmdWith(d clusterDeps, logs tuiLogsConnect) *cobra.Command {
 	var cf clusterFlags
 	cmd := &cobra.Command{
 		Use:   "tui",
 		Short: "Manage pipelines and core instances in a terminal UI",
 		Long: `Manage pipelines in a terminal UI: the list (live, filter with /, sort with s),
-each pipeline's ports, conditions, events and configuration, create and edit
+each pipeline's ports, conditions, events and configuration, its pods' logs
+(l: followed live, p pauses, / searches, w wraps), create and edit
 forms that check names and ports as you type, delete with confirmation, and
 the core instances' proxies and health check. ? shows every key.
 
@@ -36,7 +62,11 @@ same: tpctl pipeline …, tpctl instance ….`,
 			if err != nil {
 				return err
 			}
-			return tui.Run(cmd.Context(), c, in, out, tui.Options{Colours: renderer(out)})
+			lr, err := logs(cf.kubeconfig, c.Namespace())
+			if err != nil {
+				return err
+			}
+			return tui.Run(cmd.Context(), c, in, out, tui.Options{Colours: renderer(out), Logs: lr})
 		},
 	}
 	cf.register(cmd)
