@@ -54,6 +54,9 @@ type Config struct {
 	AirGap bool `json:"airGap,omitempty"`
 	// WriteKubeconfigMode is the octal mode of /etc/rancher/k3s/k3s.yaml.
 	WriteKubeconfigMode string `json:"writeKubeconfigMode,omitempty"`
+	// Registries are K3s's private registry settings, in the shape of its
+	// registries.yaml (see registries.go).
+	Registries *Registries `json:"registries,omitempty"`
 }
 
 // Defaults, as K3s's own where K3s has one.
@@ -99,6 +102,9 @@ func ParseConfig(raw []byte) (Config, error) {
 		slices.Sort(unknown)
 		return Config{}, fmt.Errorf("parse install configuration: unknown field %s (known: %s)", strings.Join(unknown, ", "), strings.Join(known, ", "))
 	}
+	if err := checkRegistryKeys(keys["registries"]); err != nil {
+		return Config{}, fmt.Errorf("parse install configuration: %w", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
@@ -109,6 +115,9 @@ func ParseConfig(raw []byte) (Config, error) {
 		if len(*l) == 0 {
 			*l = nil
 		}
+	}
+	if c.Registries.empty() {
+		c.Registries = nil
 	}
 	return c, nil
 }
@@ -294,6 +303,7 @@ func (c Config) Validate() error {
 	if _, err := ParseFileMode(c.WriteKubeconfigMode); err != nil {
 		bad("writeKubeconfigMode", c.WriteKubeconfigMode, "%s", err.Error())
 	}
+	validateRegistries(c.Registries, bad)
 	if len(errs) > 0 {
 		return &ValidationError{Fields: errs}
 	}
@@ -456,10 +466,12 @@ func redactURL(s string) string {
 	return u.Redacted()
 }
 
-// Redacted returns a copy fit for printing: proxy passwords hidden.
+// Redacted returns a copy fit for printing: proxy passwords and registry
+// credentials hidden.
 func (c Config) Redacted() Config {
 	c.HTTPProxy = redactURL(c.HTTPProxy)
 	c.HTTPSProxy = redactURL(c.HTTPSProxy)
+	c.Registries = c.Registries.redacted()
 	return c
 }
 

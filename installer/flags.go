@@ -18,6 +18,8 @@ type ConfigFlags struct {
 	v    Config
 	// noProxy is comma-separated on the command line.
 	noProxy string
+	// registries are the private-registry flags.
+	registries registryFlags
 	// ProxyEnv names the environment variables the proxy came from (set by
 	// Load when neither a proxy flag nor a proxy key was given).
 	ProxyEnv []string
@@ -42,6 +44,10 @@ func (f *ConfigFlags) Register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.v.KubeletArgs, "kubelet-arg", nil, "extra kubelet argument name=value (repeatable)")
 	fs.BoolVar(&f.v.AirGap, "airgap", false, "pull no images: use only the staged air-gap images")
 	fs.StringVar(&f.v.WriteKubeconfigMode, "write-kubeconfig-mode", "", "octal mode of /etc/rancher/k3s/k3s.yaml (default "+DefaultKubeconfigMode+")")
+	fs.StringArrayVar(&f.registries.mirrors, "registry-mirror", nil, "REGISTRY=ENDPOINT: pull REGISTRY's images from the http(s) ENDPOINT (repeatable, in order; * for every registry)")
+	fs.StringArrayVar(&f.registries.cas, "registry-ca", nil, "HOST=FILE: trust the PEM CA certificates in FILE for HOST (copied under "+RegistryCertsDir+"; repeatable)")
+	fs.StringArrayVar(&f.registries.auths, "registry-auth", nil, "HOST=USER: log in to HOST as USER; the password comes from --registry-password-file or "+RegistryPasswordEnvPrefix+"<HOST> (repeatable)")
+	fs.StringArrayVar(&f.registries.passwordFiles, "registry-password-file", nil, "HOST=FILE: read HOST's registry password from FILE (repeatable)")
 }
 
 // Load reads the --config file (when given), overlays the flags that were
@@ -60,6 +66,9 @@ func (f *ConfigFlags) Load(fs *pflag.FlagSet, readFile func(string) ([]byte, err
 		}
 	}
 	f.apply(&c, fs.Changed)
+	if err := f.registries.apply(&c, readFile, lookupEnv); err != nil {
+		return Config{}, err
+	}
 	f.ProxyEnv = nil
 	flagged := fs.Changed("http-proxy") || fs.Changed("https-proxy") || fs.Changed("no-proxy")
 	if p := preflight.ProxyFromEnv(lookupEnv); p.Set() && !flagged && !c.hasProxy() {
@@ -84,6 +93,9 @@ func (f *ConfigFlags) Load(fs *pflag.FlagSet, readFile func(string) ([]byte, err
 		return Config{}, err
 	}
 	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	if err := CheckRegistryFiles(c, readFile); err != nil {
 		return Config{}, err
 	}
 	return c, nil

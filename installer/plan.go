@@ -260,7 +260,8 @@ func newEnv(o Options) *Env {
 }
 
 // NewInstallPlan builds the install plan: preflight → stage payload →
-// (stage operator image) → K3s config → environment file → unit → start →
+// (stage operator image) → K3s config → (registries, when configured or
+// written before) → environment file → unit → start →
 // containerd template (when the host needs it) → wait for the node →
 // (import operator image → operator chart → core-instance chart → wait for
 // the core instance, when chart steps are registered).
@@ -297,8 +298,9 @@ func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
 		}
 	}
 	steps := append([]Step{&preflightStep{env: env}, stage}, beforeStart...)
+	steps = append(steps, newK3sConfigStep(env))
+	steps = append(steps, registriesSteps(env)...)
 	steps = append(steps,
-		newK3sConfigStep(env),
 		newEnvFileStep(env),
 		newUnitStep(env),
 		&startStep{env: env},
