@@ -3,8 +3,8 @@
 //
 // The manager is one root model (Model) over pages (page, shaped like
 // soft-serve's common.Component: Update, View, SetSize and a help.KeyMap):
-// the pipelines list, a pipeline's detail, the create/edit form, the
-// core-instance view and its form, and the delete confirmation. The root
+// the pipelines list, a pipeline's detail, its logs, the create/edit form,
+// the core-instance view and its form, and the delete confirmation. The root
 // keeps only the navigation between them, the watch and the status line;
 // a page asks to go elsewhere by returning a nav from Update. Messages are
 // small types named after what happened (pipelineSavedMsg, watchEventsMsg,
@@ -16,6 +16,13 @@
 // applies them and asks for the next batch. When the watch ends it is
 // restarted after a pause, and the first event of a new watch replaces the
 // whole list.
+//
+// Logs: the logs page reads a pipeline's pods with a LogReader
+// (Options.Logs; manage.LogReader on a cluster) in a command of its own,
+// following; the lines go through a bounded channel and come to the page
+// in batches, as the watch's events do, so the update loop never waits for
+// the cluster. The page keeps the last logBufferLines lines in a ring and
+// counts the ones it dropped; leaving it cancels the read's context.
 //
 // The models are Bubble Tea v2 models drawn with Lip Gloss v2 styles and
 // Bubbles v2 components. Colours (Colours: a colour profile and whether the

@@ -123,6 +123,7 @@ type logsModel struct {
 	search    textinput.Model
 	query     string
 	match     int // number of the current match's line, -1: none
+	counted   matchCounted
 
 	width, height int
 }
@@ -388,8 +389,25 @@ func (m *logsModel) findFrom(i, dir int) {
 	}
 }
 
-// matchCount counts the lines held that match the query.
+// matchCounted is the last count of matching lines, kept while the lines,
+// the query and the current match stay the same (a frame is drawn far
+// more often than they change).
+type matchCounted struct {
+	total, match   int
+	query          string
+	lines, current int
+}
+
+// matchCount counts the lines held that match the query, and the
+// current match's rank among them.
 func (m *logsModel) matchCount() (lines, current int) {
+	c := &m.counted
+	if c.total == m.ring.total && c.query == m.query && c.match == m.match {
+		return c.lines, c.current
+	}
+	defer func() {
+		*c = matchCounted{total: m.ring.total, match: m.match, query: m.query, lines: lines, current: current}
+	}()
 	for i := m.ring.first(); i < m.ring.end(); i++ {
 		if len(matchRanges(m.ring.at(i).text, m.query)) > 0 {
 			lines++

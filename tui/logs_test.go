@@ -401,3 +401,18 @@ func TestMatchRanges(t *testing.T) {
 	assert.Nil(t, matchRanges("anything", ""))
 	assert.Equal(t, [][2]int{{0, 2}, {2, 4}}, matchRanges("aaaa", "aa"), "matches do not overlap")
 }
+
+func TestLogsMatchCountFollowsNewLines(t *testing.T) {
+	e := &env{ctx: t.Context(), opts: options(), st: NewStyles(plain), keys: newKeys()}
+	m := newLogs(e, "b", 1)
+	m.SetSize(screenW, 20)
+	_, _ = m.Update(logLinesMsg{gen: 1, lines: []manage.LogLine{{Text: "warn one"}, {Text: "fine"}}})
+	for _, k := range []string{"/", "w", "a", "r", "n", "enter"} {
+		_, _ = m.Update(keyMsg(k))
+	}
+	assert.Contains(t, m.info(), "search: warn · match 1 of 1")
+	_, _ = m.Update(logLinesMsg{gen: 1, lines: []manage.LogLine{{Text: "warn two"}}})
+	assert.Contains(t, m.info(), "search: warn · match 1 of 2", "a new matching line is counted")
+	_, _ = m.Update(keyMsg("n"))
+	assert.Contains(t, m.info(), "search: warn · match 2 of 2")
+}
