@@ -142,6 +142,9 @@ func Summary(env *Env) []string {
 		node,
 		fmt.Sprintf("kubeconfig: %s (mode %s); kubectl, crictl and ctr are in %s.", KubeconfigPath, env.Config.WriteKubeconfigMode, filepath.Dir(K3sBinaryPath)),
 	}
+	if r := env.Config.Registries; !r.empty() {
+		out = append(out, fmt.Sprintf("Registries (%s): %s.", RegistriesPath, describeRegistries(r)))
+	}
 	switch {
 	case env.cniPending:
 		out = append(out, CiliumNextSteps(env.Config, env.ChartSteps != nil)...)

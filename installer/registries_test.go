@@ -398,6 +398,7 @@ func TestRegistryPasswordStaysSecret(t *testing.T) {
 	require.NoError(t, Run(context.Background(), plan, Multi(NewPlain(&plain), NewJSONLines(&lines), log)))
 	require.NoError(t, log.Close())
 	outputs = append(outputs, "plain events: "+plain.String(), "JSON events: "+lines.String())
+	assert.Contains(t, plain.String(), "Registries (/etc/rancher/k3s/registries.yaml): mirror docker.io → https://mirror.example.com; *: credentials; mirror.example.com: credentials.", "the summary names the mirrors")
 	logged, _ := ti.read(t, LogPath)
 	state, mode := ti.read(t, StatePath)
 	assert.Equal(t, os.FileMode(0o600), mode, "state")
@@ -427,4 +428,44 @@ func TestRegistryPasswordStaysSecret(t *testing.T) {
 	}
 	assert.Contains(t, outputs[0], "password: xxxxx", "the dry run shows the file, redacted")
 	assert.True(t, slices.ContainsFunc(outputs, func(s string) bool { return strings.Contains(s, "identity_token: xxxxx") }))
+}
+
+// A client certificate and key are copied like the CA; the key stays 0600
+// and the dry run shows neither its content nor its digest.
+func TestRegistryClientCertificate(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := testCA(t, dir, "client")
+	_, otherKey := testCA(t, dir, "other")
+	tlsOf := func(cert, key string) Config {
+		return Config{Registries: &Registries{Configs: map[string]RegistryConfig{"r.example:5000": {TLS: &RegistryTLS{CertFile: cert, KeyFile: key}}}}}
+	}
+	err := CheckRegistryFiles(tlsOf(cert, otherKey), os.ReadFile)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "registries.configs.r.example:5000.tls: cert_file and key_file are not a PEM certificate and its private key")
+
+	c := tlsOf(cert, key)
+	require.NoError(t, CheckRegistryFiles(c, os.ReadFile))
+	ti := newTestInstall(t, c)
+	plan, _, err := NewInstallPlan(context.Background(), ti.opts)
+	require.NoError(t, err)
+	js, err := json.Marshal(DryRun(context.Background(), plan))
+	require.NoError(t, err)
+	keyPEM, err := os.ReadFile(key)
+	require.NoError(t, err)
+	keyBody := strings.Split(string(keyPEM), "\n")[1]
+	assert.NotContains(t, string(js), keyBody, "no key material in the dry run")
+	assert.Contains(t, string(js), "private key, copied as is")
+
+	_, err = ti.run(t)
+	require.NoError(t, err)
+	dst := RegistryCertsDir + "/r.example:5000/"
+	got, mode := ti.read(t, dst+"client.key")
+	assert.Equal(t, os.FileMode(0o600), mode)
+	assert.Equal(t, string(keyPEM), got)
+	_, mode = ti.read(t, dst+"client.cert")
+	assert.Equal(t, os.FileMode(0o644), mode)
+	body, _ := ti.read(t, RegistriesPath)
+	assert.Contains(t, body, "cert_file: "+dst+"client.cert")
+	assert.Contains(t, body, "key_file: "+dst+"client.key")
+	assert.Contains(t, createdKinds(t, ti), dst+"client.key")
 }
