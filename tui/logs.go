@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"unicode"
@@ -138,7 +139,7 @@ func newLogs(e *env, pipeline string, gen int) *logsModel {
 func (m *logsModel) start(r LogReader) tea.Cmd {
 	if r == nil {
 		return func() tea.Msg {
-			return logLinesMsg{gen: m.gen, end: true, err: errNoLogReader}
+			return logLinesMsg{gen: m.gen, end: true, err: errors.New("this terminal UI was started without a log reader")}
 		}
 	}
 	ctx, cancel := context.WithCancel(m.env.ctx)
@@ -155,12 +156,6 @@ func (m *logsModel) stop() {
 		m.cancel()
 	}
 }
-
-type noLogReaderError struct{}
-
-func (noLogReaderError) Error() string { return "this terminal UI was started without a log reader" }
-
-var errNoLogReader error = noLogReaderError{}
 
 // SetSize implements page: an info line above the lines.
 func (m *logsModel) SetSize(w, h int) {

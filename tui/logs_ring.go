@@ -1,12 +1,21 @@
 package tui
 
-import "github.com/tpctl/tpctl/manage"
+import (
+	"unicode/utf8"
+
+	"github.com/tpctl/tpctl/manage"
+)
 
 // logBufferLines is how many log lines the logs page keeps: the newest
-// ones; older lines are dropped (and counted) as new ones arrive. At most
-// manage.MaxLogLine bytes each, in practice a few hundred, it bounds the
-// page's memory to a few megabytes whatever the pipeline logs.
+// ones; older lines are dropped (and counted) as new ones arrive. With
+// logLineBytes it bounds the page's memory to about 20 MiB whatever the
+// pipeline logs (a few hundred bytes a line is usual: about 1 MiB).
 const logBufferLines = 5000
+
+// logLineBytes is the longest line the page keeps (41 screen lines of 100
+// columns when wrapped); the rest is cut and the line ends with
+// manage.LogTruncated, as the reader ends the lines it cuts.
+const logLineBytes = 4 << 10
 
 // logEntry is one line of the logs page as it is drawn: the reader's line
 // with control characters removed, its pod prefix included.
@@ -58,5 +67,13 @@ func (r *logRing) at(i int) logEntry {
 // it ("[pod] text"), without the escape and control characters a log may
 // hold, which would move the terminal's cursor or change its colours.
 func entryOf(l manage.LogLine) logEntry {
-	return logEntry{text: sanitizeLine(l.String()), notice: l.Notice}
+	text := l.String()
+	if len(text) > logLineBytes {
+		cut := logLineBytes
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + manage.LogTruncated
+	}
+	return logEntry{text: sanitizeLine(text), notice: l.Notice}
 }

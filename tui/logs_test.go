@@ -416,3 +416,14 @@ func TestLogsMatchCountFollowsNewLines(t *testing.T) {
 	_, _ = m.Update(keyMsg("n"))
 	assert.Contains(t, m.info(), "search: warn · match 2 of 2")
 }
+
+func TestLogEntryKeepsAtMostLogLineBytes(t *testing.T) {
+	long := strings.Repeat("é", logLineBytes) // two bytes each
+	e := entryOf(manage.LogLine{Prefix: "b-0", Text: long})
+	assert.LessOrEqual(t, len(e.text), logLineBytes+len(manage.LogTruncated))
+	assert.True(t, strings.HasPrefix(e.text, "[b-0] éé"))
+	assert.True(t, strings.HasSuffix(e.text, "é"+manage.LogTruncated), "cut between characters, marked")
+	assert.NotContains(t, e.text, "\uFFFD")
+	short := entryOf(manage.LogLine{Text: "short"})
+	assert.Equal(t, "short", short.text)
+}
