@@ -834,11 +834,42 @@ func (s *registriesStep) Run(ctx context.Context, ev Events) error {
 			return err
 		}
 	}
+	if len(stale) > 0 {
+		if err := s.removeEmptyDirs(want); err != nil {
+			return err
+		}
+	}
 	switch {
 	case len(want) > 0:
 		summarize(ev, "%s written: %s", RegistriesPath, describeRegistries(s.env.Config.Registries))
 	default:
 		summarize(ev, "%s removed: the configuration names no registries", RegistriesPath)
+	}
+	return nil
+}
+
+// removeEmptyDirs removes the directories an install made under
+// RegistryCertsDir that hold no wanted file and are empty now, deepest
+// first (a directory holding anything else stays, for uninstall).
+func (s *registriesStep) removeEmptyDirs(want []wantedFile) error {
+	var dirs []string
+	for _, c := range s.env.State.Get().Created {
+		if c.Kind == KindDir && inside(c.Path, RegistryCertsDir) &&
+			!slices.ContainsFunc(want, func(w wantedFile) bool { return inside(w.path, c.Path) }) {
+			dirs = append(dirs, c.Path)
+		}
+	}
+	slices.SortFunc(dirs, func(a, b string) int { return len(b) - len(a) })
+	for _, d := range dirs {
+		if entries, err := os.ReadDir(s.env.FS.Path(d)); err != nil || len(entries) > 0 {
+			continue
+		}
+		if err := os.Remove(s.env.FS.Path(d)); err != nil {
+			continue
+		}
+		if err := s.env.State.Forget(d); err != nil {
+			return err
+		}
 	}
 	return nil
 }
