@@ -19,7 +19,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/tpctl/tpctl/installer"
-	"github.com/tpctl/tpctl/test/cluster"
 	"github.com/tpctl/tpctl/test/hosttest"
 	"github.com/tpctl/tpctl/test/images"
 	"github.com/tpctl/tpctl/test/k3slauncher/launcher"
@@ -37,24 +36,8 @@ func TestDefaultComponentsOnBootedHost(t *testing.T) {
 	needBootedHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	a, err := buildArtifacts(ctx, t.TempDir())
-	require.NoError(t, err)
-	lock, err := cluster.AcquireHostLock(ctx, cluster.DefaultLockPath)
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, lock.Release()) })
-	h := hosttest.Start(ctx, t, hosttest.Options{
-		Name: "tpctl-e2e-lb", HostLock: lock,
-		BindRO: map[string]string{launcher.DefaultComponentDir: a.components},
-	})
-	prepareHost(ctx, t, h, a)
-	before, err := h.Snapshot(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(h.Journal(context.Background(), "k3s.service", 300))
-		}
-	})
-	e := &e2e{t: t, h: h, a: a, before: before}
+	e := bootedHost(ctx, t, "tpctl-e2e-lb", hosttest.Options{})
+	h, a := e.h, e.a
 
 	begin := time.Now()
 	r := tpctl(ctx, h, nil, nil, installArgs(a.images)...)

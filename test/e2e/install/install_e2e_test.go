@@ -16,9 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tpctl/tpctl/installer"
-	"github.com/tpctl/tpctl/test/cluster"
 	"github.com/tpctl/tpctl/test/hosttest"
-	"github.com/tpctl/tpctl/test/k3slauncher/launcher"
 )
 
 // TestInstallOnBootedHost runs tpctl install and uninstall inside a booted
@@ -29,27 +27,7 @@ func TestInstallOnBootedHost(t *testing.T) {
 	needBootedHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	a, err := buildArtifacts(ctx, t.TempDir())
-	require.NoError(t, err)
-
-	// One node on the host at a time: the host's network is shared.
-	lock, err := cluster.AcquireHostLock(ctx, cluster.DefaultLockPath)
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, lock.Release()) })
-	h := hosttest.Start(ctx, t, hosttest.Options{
-		Name: "tpctl-e2e", HostLock: lock,
-		BindRO: map[string]string{launcher.DefaultComponentDir: a.components},
-	})
-	prepareHost(ctx, t, h, a)
-	before, err := h.Snapshot(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(h.Journal(context.Background(), "k3s.service", 300))
-		}
-	})
-
-	e := &e2e{t: t, h: h, a: a, before: before}
+	e := bootedHost(ctx, t, "tpctl-e2e", hosttest.Options{})
 	ok := t.Run("install", e.install) &&
 		t.Run("second install changes nothing", e.secondInstall) &&
 		t.Run("concurrent runs: one refuses", e.concurrent) &&
@@ -114,6 +92,7 @@ func (e *e2e) install(t *testing.T) {
 	r := tpctl(ctx, e.h, nil, nil, installArgs(e.a.images)...)
 	require.NoError(t, r.err, "%s", r)
 	e.healthURLAnswersAtOnce(t, r)
+	e.nextCommandsSucceed(t, r)
 	for step, typ := range r.outcome() {
 		assert.NotEqual(t, installer.EventFailed, typ, step)
 	}

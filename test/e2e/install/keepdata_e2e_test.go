@@ -15,9 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
-	"github.com/tpctl/tpctl/test/cluster"
 	"github.com/tpctl/tpctl/test/hosttest"
-	"github.com/tpctl/tpctl/test/k3slauncher/launcher"
 )
 
 // TestKeepDataCycleOnBootedHost is what a user does before reinstalling:
@@ -29,24 +27,8 @@ func TestKeepDataCycleOnBootedHost(t *testing.T) {
 	needBootedHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	a, err := buildArtifacts(ctx, t.TempDir())
-	require.NoError(t, err)
-	lock, err := cluster.AcquireHostLock(ctx, cluster.DefaultLockPath)
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, lock.Release()) })
-	h := hosttest.Start(ctx, t, hosttest.Options{
-		Name: "tpctl-keep", HostLock: lock,
-		BindRO: map[string]string{launcher.DefaultComponentDir: a.components},
-	})
-	prepareHost(ctx, t, h, a)
-	before, err := h.Snapshot(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(h.Journal(context.Background(), "k3s.service", 300))
-		}
-	})
-	e := &e2e{t: t, h: h, a: a, before: before}
+	e := bootedHost(ctx, t, "tpctl-keep", hosttest.Options{})
+	h, a := e.h, e.a
 
 	r := tpctl(ctx, h, nil, nil, installArgs(a.images)...)
 	require.NoError(t, r.err, "%s", r)

@@ -12,10 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tpctl/tpctl/installer"
-	"github.com/tpctl/tpctl/test/cluster"
 	"github.com/tpctl/tpctl/test/hosttest"
 	"github.com/tpctl/tpctl/test/images"
-	"github.com/tpctl/tpctl/test/k3slauncher/launcher"
 )
 
 // guaranteedPod asks for equal requests and limits: the kubelet gives its
@@ -45,27 +43,11 @@ func TestNoCapSysResourceOnBootedHost(t *testing.T) {
 	needBootedHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	a, err := buildArtifacts(ctx, t.TempDir())
-	require.NoError(t, err)
-	lock, err := cluster.AcquireHostLock(ctx, cluster.DefaultLockPath)
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, lock.Release()) })
-	h := hosttest.Start(ctx, t, hosttest.Options{
-		Name: "tpctl-nocap", HostLock: lock, DropCapabilities: []string{"CAP_SYS_RESOURCE"},
-		BindRO: map[string]string{launcher.DefaultComponentDir: a.components},
-	})
+	e := bootedHost(ctx, t, "tpctl-nocap", hosttest.Options{DropCapabilities: []string{"CAP_SYS_RESOURCE"}})
+	h, a := e.h, e.a
 	capb, err := h.Exec(ctx, "sh", "-c", "grep CapBnd /proc/1/status")
 	require.NoError(t, err, capb)
 	t.Logf("the host's bounding set: %s", strings.TrimSpace(capb))
-	prepareHost(ctx, t, h, a)
-	before, err := h.Snapshot(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(h.Journal(context.Background(), "k3s.service", 300))
-		}
-	})
-	e := &e2e{t: t, h: h, a: a, before: before}
 
 	r := tpctl(ctx, h, nil, nil, installArgs(a.images)...)
 	require.NoError(t, r.err, "%s", r)
