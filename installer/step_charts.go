@@ -18,8 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
-	"github.com/tpctl/tpctl/charts"
 	bundle "github.com/tpctl/tpctl/bundle"
+	"github.com/tpctl/tpctl/charts"
 	"github.com/tpctl/tpctl/operator/image"
 )
 

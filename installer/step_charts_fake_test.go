@@ -25,8 +25,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
-	"github.com/tpctl/tpctl/charts"
 	bundle "github.com/tpctl/tpctl/bundle"
+	"github.com/tpctl/tpctl/charts"
 )
 
 // fakeCluster is the API, Helm and containerd of a node for the chart

@@ -18,8 +18,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/tpctl/tpctl/charts"
 	bundle "github.com/tpctl/tpctl/bundle"
+	"github.com/tpctl/tpctl/charts"
 	"github.com/tpctl/tpctl/internal/ociimage"
 	"github.com/tpctl/tpctl/operator/image"
 )
