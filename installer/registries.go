@@ -906,3 +906,19 @@ func (s *registriesStep) Files() []FilePreview {
 	}
 	return out
 }
+
+// MirrorsImage reports whether a mirror is configured for the registry of
+// image ref (its first path component when that names a host, else
+// docker.io, as containerd reads it), or for every registry ("*").
+func (r *Registries) MirrorsImage(ref string) bool {
+	if r.empty() {
+		return false
+	}
+	host := "docker.io"
+	if first, _, ok := strings.Cut(ref, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		host = first
+	}
+	_, exact := r.Mirrors[host]
+	_, any := r.Mirrors["*"]
+	return exact || any
+}

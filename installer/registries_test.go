@@ -469,3 +469,15 @@ func TestRegistryClientCertificate(t *testing.T) {
 	assert.Contains(t, body, "key_file: "+dst+"client.key")
 	assert.Contains(t, createdKinds(t, ti), dst+"client.key")
 }
+
+func TestMirrorsImage(t *testing.T) {
+	var none *Registries
+	assert.False(t, none.MirrorsImage("cr.fluentbit.io/fluent/fluent-bit:4.0.3"))
+	r := &Registries{Mirrors: map[string]RegistryMirror{"cr.fluentbit.io": {Endpoints: []string{"https://mirror.example"}}}}
+	assert.True(t, r.MirrorsImage("cr.fluentbit.io/fluent/fluent-bit:4.0.3"))
+	assert.False(t, r.MirrorsImage("fluent/fluent-bit:4.0.3"), "docker.io is not mirrored")
+	assert.False(t, r.MirrorsImage("localhost:5000/x:1"))
+	r = &Registries{Mirrors: map[string]RegistryMirror{"docker.io": {}}}
+	assert.True(t, r.MirrorsImage("fluent/fluent-bit:4.0.3"))
+	assert.True(t, (&Registries{Mirrors: map[string]RegistryMirror{"*": {}}}).MirrorsImage("quay.io/a/b:1"))
+}

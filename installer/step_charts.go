@@ -467,8 +467,8 @@ func (s *instanceWaitStep) Run(ctx context.Context, ev Events) error {
 	limit := s.timeout()
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	if s.r.env.Config.AirGap && s.r.PipelineImage == "" {
-		logf(ev, true, "airGap is set and no --pipeline-image is given: the health-check pipeline needs the operator's default Fluent Bit image, which this host cannot pull")
+	if c := s.r.env.Config; c.AirGap && s.r.PipelineImage == "" && !c.Registries.MirrorsImage(v1alpha1.DefaultPipelineImage) {
+		logf(ev, true, "airGap is set, no --pipeline-image is given and no registry mirror serves %s: the health-check pipeline needs that image, which this host cannot pull", v1alpha1.DefaultPipelineImage)
 	}
 	start, last := s.r.env.Now(), ""
 	for {

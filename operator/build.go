@@ -16,7 +16,7 @@ import (
 
 // DefaultPipelineImage runs a pipeline that names no image and whose
 // instance names none either.
-const DefaultPipelineImage = "cr.fluentbit.io/fluent/fluent-bit:4.0.3"
+const DefaultPipelineImage = v1alpha1.DefaultPipelineImage
 
 // PortRange is an inclusive range of port numbers.
 type PortRange struct{ Min, Max int32 }

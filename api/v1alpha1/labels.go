@@ -12,3 +12,7 @@ const (
 	// LabelInstance names the core instance an object belongs to.
 	LabelInstance = Group + "/instance"
 )
+
+// DefaultPipelineImage runs a pipeline that names no image and whose
+// instance names none either.
+const DefaultPipelineImage = "cr.fluentbit.io/fluent/fluent-bit:4.0.3"
