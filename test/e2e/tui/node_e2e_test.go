@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,4 +112,43 @@ func TestPipelineOnNodeReceivesData(t *testing.T) {
 		return err == nil && strings.Contains(got, payload)
 	}, time.Minute, 200*time.Millisecond, "the pod never reported the payload; last report: %s", got)
 	t.Logf("the sink received: %s", got)
+
+	// The TUI's logs page of the pipeline shows its pod's log: the sink's
+	// start line and the payload it logged, followed live.
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Log("tmux is not installed: the logs page is not tried")
+		return
+	}
+	x := newTmux(t)
+	x.start("logs", 120, 36, []string{"TERM=xterm-256color", "CI=", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")},
+		append([]string{bin, "tui"}, conn...)...)
+	x.waitScreen("logs", "sink", "q quit")
+	x.keys("logs", "/")
+	x.typeText("logs", "sink")
+	x.keys("logs", "Enter", "l")
+	s := x.waitScreen("logs", "Logs of pipeline sink", "sink listening", payload)
+	t.Logf("logs page:\n%s", s)
+	x.keys("logs", "p")
+	x.waitScreen("logs", "paused · 0 new lines")
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 10)
+	later := "a line sent while paused " + stamp
+	c, err = net.DialTimeout("tcp", addr[5170], 5*time.Second)
+	require.NoError(t, err)
+	_, err = c.Write([]byte(later + "\n"))
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	require.Eventually(t, func() bool {
+		s = x.capture("logs", false)
+		return strings.Contains(s, "paused ·") && !strings.Contains(s, "· 0 new lines")
+	}, 30*time.Second, 100*time.Millisecond, "the paused page never counted the new line; last screen:\n%s", s)
+	t.Logf("paused logs page:\n%s", s)
+	x.keys("logs", "p")
+	x.waitScreen("logs", "following", "a line sent while paused")
+	// Wrapped, the sink's line is whole even when wider than the pane.
+	x.keys("logs", "w")
+	s = x.waitScreen("logs", "wrap on", stamp+`\n"`)
+	t.Logf("wrapped logs page:\n%s", s)
+	x.keys("logs", "Escape")
+	x.waitScreen("logs", "Pipelines ·")
+	x.keys("logs", "q")
 }

@@ -166,6 +166,19 @@ func TestTUIInTmux(t *testing.T) {
 	}, 30*time.Second, 100*time.Millisecond)
 	assert.Equal(t, int32(2021), svc.Spec.Ports[1].Port, "tcp/2020 is the health check's: frontend 2021")
 
+	// The logs page of the pipeline opens on its reader (this API server runs
+	// no pods: the page follows and says it waits for them), and esc ends it.
+	x.keys("tui", "/")
+	x.typeText("tui", "syslog")
+	x.keys("tui", "Enter", "l")
+	s = x.waitScreen("tui", "Logs of pipeline syslog", "following", "esc back")
+	t.Logf("logs screen:\n%s", s)
+	assert.NotContains(t, s, "read the logs of pipeline", "the reader started: %s", s)
+	x.keys("tui", "Escape")
+	x.waitScreen("tui", "Pipelines ·", "filter: syslog")
+	x.keys("tui", "Escape")
+	x.waitScreen("tui", "2 pipelines", "core-health")
+
 	// Colours are on in a colour terminal; the screen survives a resize.
 	assert.Regexp(t, colourSGR, x.capture("tui", true))
 	x.run("resize-window", "-t", "tui", "-x", "80", "-y", "20")
