@@ -58,7 +58,7 @@ func StartControlPlane(ctx context.Context, t testing.TB, opts ...ControlPlaneOp
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Log(cp.Logs(200))
+			t.Log(cp.Logs(40))
 		}
 		begin := time.Now()
 		if err := cp.Close(); err != nil {

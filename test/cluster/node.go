@@ -92,7 +92,7 @@ func StartNode(ctx context.Context, t testing.TB, opts NodeOptions) *Node {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Log(n.Logs(150))
+			t.Log(n.Logs(60))
 		}
 		if err := n.Close(); err != nil {
 			t.Errorf("tear down node: %v", err)

@@ -132,7 +132,12 @@ func TestTUIInTmux(t *testing.T) {
 	bin := buildTpctl(t)
 	x := newTmux(t)
 	env := testenv.StartEnv(ctx, t, testenv.EnvOptions{})
-	argv := []string{bin, "tui", "--kubeconfig", env.Kubeconfig, "--namespace", env.Namespace}
+	// A shell runs tpctl and writes its exit status to a file: tmux can
+	// drop a pane's last output when its program exits, and can show a dead
+	// pane before it reaps the program.
+	statusFile := filepath.Join(t.TempDir(), "status")
+	tui := []string{bin, "tui", "--kubeconfig", env.Kubeconfig, "--namespace", env.Namespace}
+	argv := append([]string{"sh", "-c", `status=$1; shift; "$@"; echo $? >"$status"`, "sh", statusFile}, tui...)
 	// The pane's environment is the test's own, with CI unset: the pane is a
 	// colour terminal whatever runs the test (CI=true as CI runs it).
 	base := []string{"TERM=xterm-256color", "CI=", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
@@ -201,7 +206,7 @@ func TestTUIInTmux(t *testing.T) {
 	}, 30*time.Second, 100*time.Millisecond)
 
 	x.keys("tui", "q")
-	x.waitScreen("tui", "Pane is dead")
+	assert.Equal(t, "0", waitExit(t, statusFile), "q ends tpctl tui with status 0")
 
 	// Without colours (NO_COLOR) the same screen carries no colour codes.
 	x.start("plain", 120, 36, append(base, "NO_COLOR=1"), argv...)
@@ -209,6 +214,21 @@ func TestTUIInTmux(t *testing.T) {
 	t.Logf("screen without colours:\n%s", s)
 	assert.NotRegexp(t, colourSGR, x.capture("plain", true))
 	x.keys("plain", "q")
+	assert.Equal(t, "0", waitExit(t, statusFile))
+}
+
+// waitExit waits for the pane's program to end and returns the exit status
+// its shell wrote to file.
+func waitExit(t *testing.T, file string) string {
+	t.Helper()
+	var status string
+	assert.Eventually(t, func() bool {
+		b, err := os.ReadFile(file)
+		status = strings.TrimSpace(string(b))
+		return err == nil && status != ""
+	}, 30*time.Second, 100*time.Millisecond, "the program never ended")
+	require.NoError(t, os.Remove(file))
+	return status
 }
 
 func TestTUIRefusesWithoutATerminal(t *testing.T) {
