@@ -18,6 +18,12 @@ import (
 // instance names none either.
 const DefaultPipelineImage = v1alpha1.DefaultPipelineImage
 
+// AnnotationSecretsRevision on the pod template is the pipeline's
+// v1alpha1.LabelSecretsRevision: a change of the pipeline's own Secret rolls
+// the pods. The operator never reads the Secret (it has no access to
+// Secrets); tpctl, which writes it, changes the revision.
+const AnnotationSecretsRevision = v1alpha1.Group + "/secrets-revision"
+
 // PortRange is an inclusive range of port numbers.
 type PortRange struct{ Min, Max int32 }
 
@@ -178,6 +184,10 @@ func (o *Objects) PodTemplate() *corev1ac.PodTemplateSpecApplyConfiguration {
 		WithName(containerName).
 		WithImage(o.Image()).
 		WithImagePullPolicy(corev1.PullIfNotPresent).
+		// Fluent Bit writes no termination message: the kubelet keeps its
+		// last log lines instead, which the Ready condition of a
+		// crash-looping pipeline quotes (see PodHealthCause).
+		WithTerminationMessagePolicy(corev1.TerminationMessageFallbackToLogsOnError).
 		WithArgs(o.Args()...).
 		WithEnv(o.env()...).
 		WithResources(o.resources()).
@@ -197,6 +207,14 @@ func (o *Objects) PodTemplate() *corev1ac.PodTemplateSpecApplyConfiguration {
 	for _, ref := range p.Spec.SecretRefs {
 		c.WithEnvFrom(corev1ac.EnvFromSource().WithSecretRef(
 			corev1ac.SecretEnvSource().WithName(ref.Name).WithOptional(deref(ref.Optional))))
+	}
+	// The pipeline's own Secret comes last, so its keys win over those of
+	// secretRefs (spec.env still wins over both). It is not optional: a pod
+	// waits for it rather than starting without its variables.
+	secretsRev := p.Labels[v1alpha1.LabelSecretsRevision]
+	if secretsRev != "" {
+		c.WithEnvFrom(corev1ac.EnvFromSource().WithSecretRef(
+			corev1ac.SecretEnvSource().WithName(v1alpha1.SecretsName(p.Name)).WithOptional(false)))
 	}
 	lowest := int32(0)
 	for _, st := range ports {
@@ -226,9 +244,13 @@ func (o *Objects) PodTemplate() *corev1ac.PodTemplateSpecApplyConfiguration {
 			WithValue(fmt.Sprint(lowest)))
 	}
 
+	annotations := map[string]string{AnnotationConfigHash: configHash(p)}
+	if secretsRev != "" {
+		annotations[AnnotationSecretsRevision] = secretsRev
+	}
 	return corev1ac.PodTemplateSpec().
 		WithLabels(objectLabels(p)).
-		WithAnnotations(map[string]string{AnnotationConfigHash: configHash(p)}).
+		WithAnnotations(annotations).
 		WithSpec(corev1ac.PodSpec().
 			WithAutomountServiceAccountToken(false).
 			WithEnableServiceLinks(false).

@@ -347,3 +347,30 @@ func TestProxySecretReachesPodsThroughSecretKeyRef(t *testing.T) {
 	assert.NotContains(t, string(data), sentinel)
 	assert.NotContains(t, string(data), "@")
 }
+
+// A pipeline with a Secret of its own (the label tpctl sets) gets it as the
+// last envFrom, not optional, and the revision on the pod template: a new
+// revision rolls the pods. Without the label nothing of it appears, so
+// existing pipelines keep their pod template.
+func TestOwnSecretsReachPodsAndRollThem(t *testing.T) {
+	p := testPipeline(v1alpha1.WorkloadDeployment, v1alpha1.ServiceTypeClusterIP)
+	plain := typed[corev1.PodTemplateSpec](t, (&Objects{Pipeline: p}).PodTemplate())
+	require.Len(t, plain.Spec.Containers[0].EnvFrom, 1, "only spec.secretRefs")
+	assert.NotContains(t, plain.Annotations, AnnotationSecretsRevision)
+
+	p.Labels = map[string]string{v1alpha1.LabelSecretsRevision: "rev1"}
+	tpl := typed[corev1.PodTemplateSpec](t, (&Objects{Pipeline: p}).PodTemplate())
+	from := tpl.Spec.Containers[0].EnvFrom
+	require.Len(t, from, 2)
+	assert.Equal(t, "creds", from[0].SecretRef.Name)
+	assert.Equal(t, "logs-secrets", from[1].SecretRef.Name, "the pipeline's own Secret comes last and wins")
+	require.NotNil(t, from[1].SecretRef.Optional)
+	assert.False(t, *from[1].SecretRef.Optional, "pods wait for the Secret rather than start without it")
+	assert.Equal(t, "rev1", tpl.Annotations[AnnotationSecretsRevision])
+	assert.Equal(t, plain.Annotations[AnnotationConfigHash], tpl.Annotations[AnnotationConfigHash])
+	assert.NotContains(t, tpl.Labels, v1alpha1.LabelSecretsRevision, "the revision is no pod label: the selector stays")
+
+	p.Labels[v1alpha1.LabelSecretsRevision] = "rev2"
+	d := typed[appsv1.Deployment](t, (&Objects{Pipeline: p}).Deployment())
+	assert.Equal(t, "rev2", d.Spec.Template.Annotations[AnnotationSecretsRevision])
+}
