@@ -24,6 +24,10 @@ import (
 //   - Service: metadata, spec.type, spec.ports and status (frontends of
 //     LoadBalancer Services, node ports kept across applies, whether a load
 //     balancer gave an address);
+//   - Pod (pipeline pods only): the pipeline label, node name, container
+//     names and images, phase, the PodScheduled condition and the
+//     container statuses' states, restart counts and readiness, with the
+//     kubelet's messages bounded (see PodHealthCause);
 //   - Pipeline, CoreInstance: everything but kubectl's last-applied
 //     annotation (a second copy of the spec).
 //
@@ -52,6 +56,8 @@ func TrimForCache(in any) (any, error) {
 	case *corev1.Service:
 		o.Annotations = nil
 		o.Spec = corev1.ServiceSpec{Type: o.Spec.Type, Ports: o.Spec.Ports}
+	case *corev1.Pod:
+		trimPod(o)
 	case *v1alpha1.Pipeline:
 		dropAnnotation(o, corev1.LastAppliedConfigAnnotation)
 	case *v1alpha1.CoreInstance:

@@ -154,6 +154,8 @@ func NewManager(cfg *rest.Config, o Options) (manager.Manager, error) {
 	for _, obj := range []client.Object{&corev1.ConfigMap{}, &appsv1.Deployment{}, &appsv1.DaemonSet{}, &appsv1.StatefulSet{}} {
 		byObject[obj] = cache.ByObject{Label: owned}
 	}
+	// Only pipeline pods, for their health (see PodHealthCause).
+	byObject[&corev1.Pod{}] = cache.ByObject{Label: labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy, LabelName: AppName})}
 	// The cache keeps only the fields the reconcilers read (see
 	// TrimForCache): it holds several objects per pipeline.
 	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: TrimForCache}
@@ -213,6 +215,9 @@ func Setup(mgr manager.Manager, o Options) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Service{}, IndexLoadBalancerServices, IndexLoadBalancer); err != nil {
 		return fmt.Errorf("index LoadBalancer Services: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, IndexPodPipeline, IndexPodByPipeline); err != nil {
+		return fmt.Errorf("index pods by pipeline: %w", err)
+	}
 	workers := o.Workers
 	if workers <= 0 {
 		workers = 2
@@ -251,6 +256,8 @@ func Setup(mgr manager.Manager, o Options) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&appsv1.DaemonSet{}).
 		Owns(&appsv1.StatefulSet{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToPipeline),
+			builder.WithPredicates(podCauseChanged())).
 		Watches(&v1alpha1.CoreInstance{}, handler.EnqueueRequestsFromMapFunc(instanceToPipelines(mgr.GetClient())),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).

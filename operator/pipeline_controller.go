@@ -399,6 +399,13 @@ func (r *PipelineReconciler) writeReady(ctx context.Context, p *v1alpha1.Pipelin
 		return err
 	}
 	c := ReadyCondition(p.Spec.WorkloadKind(), ready, desired, settled, found)
+	if c.Status == metav1.ConditionFalse && found {
+		pods, err := r.pipelinePods(ctx, p)
+		if err != nil {
+			return err
+		}
+		c = HealthCondition(c, pods)
+	}
 	if c.Status == metav1.ConditionTrue && svcType == v1alpha1.ServiceTypeLoadBalancer {
 		svc := &corev1.Service{}
 		switch err := r.Client.Get(ctx, client.ObjectKeyFromObject(p), svc); {

@@ -91,4 +91,10 @@ const (
 	// ReasonLoadBalancerPending: the pods are ready but no load balancer has
 	// given the pipeline's LoadBalancer Service an address.
 	ReasonLoadBalancerPending = "LoadBalancerPending"
+	// Ready reasons read from the pipeline's pods when too few are ready;
+	// the message names the pod and repeats what the kubelet said.
+	ReasonCrashLoopBackOff     = "CrashLoopBackOff"     // a container keeps exiting; the message has its exit code and last log lines
+	ReasonImagePullError       = "ImagePullError"       // the image cannot be pulled (ErrImagePull, ImagePullBackOff, InvalidImageName)
+	ReasonContainerConfigError = "ContainerConfigError" // the container cannot be created (e.g. a Secret it reads is missing)
+	ReasonUnschedulable        = "Unschedulable"        // no node can take the pod
 )
