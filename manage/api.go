@@ -29,6 +29,14 @@ type API interface {
 	// Events returns the recent events about an object, newest first.
 	Events(ctx context.Context, kind, name string) ([]Event, error)
 
+	// PipelineSecrets lists the keys of a pipeline's own Secret with the
+	// sizes of their values, never the values.
+	PipelineSecrets(ctx context.Context, name string) ([]SecretKey, error)
+	// ChangePipelineSecrets sets and removes keys of a pipeline's own
+	// Secret (creating it, owned by the pipeline); a change of the data
+	// rolls the pipeline's pods. It returns the keys after the change.
+	ChangePipelineSecrets(ctx context.Context, name string, ch SecretChange, o WriteOptions) ([]SecretKey, error)
+
 	ListInstances(ctx context.Context) ([]v1alpha1.CoreInstance, error)
 	GetInstance(ctx context.Context, name string) (*v1alpha1.CoreInstance, error)
 	UpdateInstance(ctx context.Context, name string, ch InstanceChange, o WriteOptions) (*v1alpha1.CoreInstance, error)

@@ -29,6 +29,7 @@ const (
 	OpEvents         = "events"
 	OpInstances      = "instances"
 	OpUpdateInstance = "update-instance"
+	OpSecrets        = "secrets"
 )
 
 // Memory is an in-memory manage.API. It validates like the real client
@@ -42,6 +43,7 @@ type Memory struct {
 	instances map[string]*v1alpha1.CoreInstance
 	endpoints map[string][]manage.Endpoint
 	events    map[string][]manage.Event
+	secrets   map[string]map[string][]byte // by pipeline
 	fail      map[string]error
 	watchers  []chan manage.PipelineEvent
 	rv        int
@@ -59,7 +61,8 @@ func NewMemory(namespace string) *Memory {
 	return &Memory{
 		ns: namespace, pipelines: map[string]*v1alpha1.Pipeline{}, instances: map[string]*v1alpha1.CoreInstance{},
 		endpoints: map[string][]manage.Endpoint{}, events: map[string][]manage.Event{}, fail: map[string]error{},
-		Now: func() time.Time { return time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC) },
+		secrets: map[string]map[string][]byte{},
+		Now:     func() time.Time { return time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC) },
 	}
 }
 
@@ -267,6 +270,7 @@ func (m *Memory) DeletePipeline(_ context.Context, name string, o manage.WriteOp
 	}
 	if !o.DryRun {
 		delete(m.pipelines, name)
+		delete(m.secrets, name) // Kubernetes collects the Secret the pipeline owns
 		m.broadcast(manage.PipelineEvent{Type: manage.EventDeleted, Pipeline: p.DeepCopy()})
 	}
 	return p, nil
@@ -497,4 +501,75 @@ func (m *Memory) WaitPipeline(ctx context.Context, name string, cond manage.Wait
 		case <-time.After(interval):
 		}
 	}
+}
+
+// SecretValues returns a copy of a pipeline's secrets with their values,
+// for tests (nil when it has no Secret).
+func (m *Memory) SecretValues(name string) map[string]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	data, ok := m.secrets[name]
+	if !ok {
+		return nil
+	}
+	out := make(map[string]string, len(data))
+	for k, v := range data {
+		out[k] = string(v)
+	}
+	return out
+}
+
+// PipelineSecrets implements manage.API.
+func (m *Memory) PipelineSecrets(_ context.Context, name string) ([]manage.SecretKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failure(OpSecrets); err != nil {
+		return nil, err
+	}
+	if _, err := m.get(name); err != nil {
+		return nil, err
+	}
+	return manage.SecretKeys(m.secrets[name]), nil
+}
+
+// ChangePipelineSecrets implements manage.API as the real client does:
+// validation, missing keys, and a new revision label when the data changes.
+func (m *Memory) ChangePipelineSecrets(_ context.Context, name string, ch manage.SecretChange, o manage.WriteOptions) ([]manage.SecretKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failure(OpSecrets); err != nil {
+		return nil, err
+	}
+	if err := ch.Validate(name); err != nil {
+		return nil, err
+	}
+	p, err := m.get(name)
+	if err != nil {
+		return nil, err
+	}
+	old, exists := m.secrets[name]
+	data, changed, err := manage.ApplySecretChange(name, old, ch)
+	if err != nil {
+		return nil, err
+	}
+	keys := manage.SecretKeys(data)
+	if o.DryRun {
+		return keys, nil
+	}
+	changed = changed || !exists
+	m.secrets[name] = data
+	rev := ch.Revision
+	if rev == "" {
+		rev = manage.NewSecretsRevision()
+	}
+	current := p.Labels[v1alpha1.LabelSecretsRevision]
+	if (changed && current != rev) || current == "" {
+		if p.Labels == nil {
+			p.Labels = map[string]string{}
+		}
+		p.Labels[v1alpha1.LabelSecretsRevision] = rev
+		m.store(p)
+		m.broadcast(manage.PipelineEvent{Type: manage.EventModified, Pipeline: p.DeepCopy()})
+	}
+	return keys, nil
 }
