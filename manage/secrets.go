@@ -690,3 +690,18 @@ func (f *SecretFlags) Values(fs *pflag.FlagSet, stdin io.Reader, lookupEnv func(
 	}
 	return out, nil
 }
+
+// WriteSecretKeys writes a table of secret names and sizes, each line
+// starting with indent.
+func WriteSecretKeys(w io.Writer, keys []SecretKey, indent string) error {
+	if len(keys) == 0 {
+		_, err := fmt.Fprintln(w, indent+"none")
+		return err
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, indent+"NAME\tSIZE")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s%s\t%d bytes\n", indent, k.Name, k.Size)
+	}
+	return tw.Flush()
+}

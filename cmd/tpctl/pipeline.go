@@ -36,10 +36,13 @@ type clusterDeps struct {
 	// hostListeners returns the ports programs on this host listen on, or
 	// nil when the host is not a node tpctl installed; nil skips the check.
 	hostListeners func() ([]pipeline.HostListener, error)
+	// lookupEnv serves --secret NAME (the value from the environment); nil
+	// is an empty environment.
+	lookupEnv func(string) (string, bool)
 }
 
 func defaultClusterDeps() clusterDeps {
-	return clusterDeps{connect: connectCluster, isTerminal: isTerminal, now: time.Now, hostListeners: nodeListeners}
+	return clusterDeps{connect: connectCluster, isTerminal: isTerminal, now: time.Now, hostListeners: nodeListeners, lookupEnv: os.LookupEnv}
 }
 
 // nodeListeners reads the listening sockets of this host when it is the
@@ -210,7 +213,7 @@ The kubeconfig is --kubeconfig, else $KUBECONFIG, else ` + manage.K3sKubeconfig 
 		pipelineCreateCmd(d, &cf), pipelineUpdateCmd(d, &cf), pipelineListCmd(d, &cf),
 		pipelineGetCmd(d, &cf), pipelineDeleteCmd(d, &cf), pipelineEndpointsCmd(d, &cf),
 		pipelineLogsCmd(connectLogs, &cf),
-		pipelineExportCmd(d, &cf),
+		pipelineExportCmd(d, &cf), pipelineSecretCmd(d, &cf),
 	)
 	return cmd
 }
@@ -256,6 +259,7 @@ func (wf *writeFlags) register(cmd *cobra.Command, wait bool) {
 
 func pipelineCreateCmd(d clusterDeps, cf *clusterFlags) *cobra.Command {
 	var pf manage.PipelineFlags
+	var sf manage.SecretFlags
 	var wf writeFlags
 	cmd := &cobra.Command{
 		Use:   "create --name N [--instance I] --config-file F [--port tcp/5170 …]",
@@ -268,8 +272,12 @@ pipeline; TCP and UDP may share a number.
 Run on the node tpctl installed, it records the ports programs there listen on
 (annotation ` + v1alpha1.AnnotationHostListeners + `), so the operator never gives one
 of them to this or a newer pipeline as a frontend, and says which of the
-pipeline's ports that moves.`,
+pipeline's ports that moves.
+
+--secret and --secrets-file store secrets in the pipeline's own Secret; the
+configuration names them as ${NAME} (see ` + "`tpctl pipeline secret --help`" + `).`,
 		Example: `  tpctl pipeline create --name syslog --config-file syslog.conf --port udp/5140
+  SPLUNK_TOKEN=… tpctl pipeline create --name splunk --config-file splunk.yaml --secret SPLUNK_TOKEN
   tpctl pipeline create --name fwd --config-file fwd.yaml --service-type NodePort --wait
   tpctl pipeline create --name tcp-in --port tcp/5170 --workload daemonset --dry-run -o yaml`,
 		Args: cobra.NoArgs,
@@ -285,7 +293,14 @@ pipeline's ports that moves.`,
 			if !cmd.Flags().Changed("name") {
 				return cli.Usagef("--name is required")
 			}
+			if err := checkStdin(pf.ConfigFile, &sf, cmd); err != nil {
+				return err
+			}
 			ch, err := pf.Change(cmd.Flags(), cmd.InOrStdin())
+			if err != nil {
+				return &cli.UsageError{Err: err}
+			}
+			secrets, err := sf.Values(cmd.Flags(), cmd.InOrStdin(), d.lookupEnv)
 			if err != nil {
 				return &cli.UsageError{Err: err}
 			}
@@ -295,21 +310,26 @@ pipeline's ports that moves.`,
 			}
 			p := manage.NewPipeline(c.Namespace(), pf.Name, pf.Instance, ch)
 			recordHostListeners(cmd.ErrOrStderr(), d, p)
-			got, err := c.CreatePipeline(cmd.Context(), p, ch.PortTexts, manage.WriteOptions{DryRun: wf.dryRun})
+			got, keys, err := manage.CreatePipelineWithSecrets(cmd.Context(), c, p, ch.PortTexts, secrets, manage.WriteOptions{DryRun: wf.dryRun})
 			if err != nil {
 				return userError(err)
 			}
 			explainHostListeners(cmd.ErrOrStderr(), got)
+			if secrets != nil {
+				secretsLine(cmd.ErrOrStderr(), got.Name, keys, wf.dryRun)
+			}
 			return finishWrite(cmd, d, c, f, &wf, got, "created", cond, wait)
 		},
 	}
 	pf.Register(cmd.Flags(), true)
+	sf.Register(cmd.Flags())
 	wf.register(cmd, true)
 	return cmd
 }
 
 func pipelineUpdateCmd(d clusterDeps, cf *clusterFlags) *cobra.Command {
 	var pf manage.PipelineFlags
+	var sf manage.SecretFlags
 	var wf writeFlags
 	cmd := &cobra.Command{
 		Use:   "update N [flags]",
@@ -317,8 +337,10 @@ func pipelineUpdateCmd(d clusterDeps, cf *clusterFlags) *cobra.Command {
 		Long: `Change a pipeline. Only the flags given change anything: updating the image
 keeps the Service type, ports and configuration. --service-type applies to all
 of the pipeline's ports; --port and --arg replace their lists. The instance of
-a pipeline cannot change.`,
+a pipeline cannot change. --secret and --secrets-file add or change secrets and
+keep the others (remove one with ` + "`tpctl pipeline secret unset`" + `).`,
 		Example: `  tpctl pipeline update syslog --service-type NodePort
+  tpctl pipeline update splunk --secrets-file splunk.env
   tpctl pipeline update syslog --config-file syslog.conf --wait=ports`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -330,25 +352,56 @@ a pipeline cannot change.`,
 			if err != nil {
 				return err
 			}
+			if err := checkStdin(pf.ConfigFile, &sf, cmd); err != nil {
+				return err
+			}
 			ch, err := pf.Change(cmd.Flags(), cmd.InOrStdin())
 			if err != nil {
 				return &cli.UsageError{Err: err}
 			}
-			if ch.IsEmpty() {
-				return cli.Usagef("nothing to change: give at least one of --config-file, --port, --service-type, --workload, --replicas, --image, --arg, --no-auto-ports")
+			secrets, err := sf.Values(cmd.Flags(), cmd.InOrStdin(), d.lookupEnv)
+			if err != nil {
+				return &cli.UsageError{Err: err}
+			}
+			if ch.IsEmpty() && secrets == nil {
+				return cli.Usagef("nothing to change: give at least one of --config-file, --port, --service-type, --workload, --replicas, --image, --arg, --no-auto-ports, --secret, --secrets-file")
 			}
 			c, err := cf.client(d)
 			if err != nil {
 				return err
 			}
-			got, err := c.UpdatePipeline(cmd.Context(), args[0], ch, manage.WriteOptions{DryRun: wf.dryRun})
-			if err != nil {
-				return userError(err)
+			o := manage.WriteOptions{DryRun: wf.dryRun}
+			sch := manage.SecretChange{Set: secrets}
+			if secrets != nil {
+				// Check the secrets before anything is written.
+				if err := sch.Validate(args[0]); err != nil {
+					return userError(err)
+				}
+			}
+			var got *v1alpha1.Pipeline
+			if !ch.IsEmpty() {
+				if got, err = c.UpdatePipeline(cmd.Context(), args[0], ch, o); err != nil {
+					return userError(err)
+				}
+			}
+			if secrets != nil {
+				keys, err := c.ChangePipelineSecrets(cmd.Context(), args[0], sch, o)
+				if err != nil {
+					return secretError(err)
+				}
+				secretsLine(cmd.ErrOrStderr(), args[0], keys, wf.dryRun)
+				if got == nil || !wf.dryRun {
+					// The stored pipeline, with its new secrets revision.
+					if got, err = c.GetPipeline(cmd.Context(), args[0]); err != nil {
+						return err
+					}
+				}
 			}
 			return finishWrite(cmd, d, c, f, &wf, got, "updated", cond, wait)
 		},
 	}
 	pf.Register(cmd.Flags(), false)
+	sf.Register(cmd.Flags())
 	wf.register(cmd, true)
 	return cmd
 }
@@ -405,7 +458,10 @@ func showPipeline(ctx context.Context, out io.Writer, d clusterDeps, c clusterCl
 	if events == nil {
 		events = []manage.Event{}
 	}
-	return manage.WritePipeline(out, p, eps, events, d.now())
+	if err := manage.WritePipeline(out, p, eps, events, d.now()); err != nil {
+		return err
+	}
+	return writeSecretsTable(ctx, out, c, p)
 }
 
 func pipelineListCmd(d clusterDeps, cf *clusterFlags) *cobra.Command {
@@ -475,7 +531,8 @@ func pipelineDeleteCmd(d clusterDeps, cf *clusterFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete N [--yes]",
 		Short: "Delete a pipeline with its workload, Service and ConfigMap",
-		Long: `Delete a pipeline; Kubernetes then removes its workload, Service and ConfigMap.
+		Long: `Delete a pipeline; Kubernetes then removes its workload, Service, ConfigMap and
+the Secret of its secrets.
 On a terminal tpctl asks first; elsewhere it needs --yes.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

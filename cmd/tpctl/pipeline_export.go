@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -22,7 +23,9 @@ the operator set (uid, resourceVersion, generation, creation time, managed
 fields, owner references, status) and tpctl's own annotations (such as the
 node's host listeners) are left out. The instance's health-check pipeline is
 not exported. A spec that holds a credential in plain text (a proxy URL or
-any URL with a password in an env value) is refused: keep it in a Secret.`,
+any URL with a password in an env value) is refused: keep it in a Secret.
+A pipeline's own secrets (tpctl pipeline secret) are not exported: their
+names are listed on stderr, to be set again where the file is applied.`,
 		Example: `  tpctl pipeline export > pipelines.yaml
   tpctl pipeline export syslog fwd -n logs > two.yaml
   tpctl pipeline export | ssh other-host tpctl apply -f -`,
@@ -44,8 +47,34 @@ any URL with a password in an env value) is refused: keep it in a Secret.`,
 			if err := manage.WriteExport(&buf, ps); err != nil {
 				return err
 			}
-			_, err = cmd.OutOrStdout().Write(buf.Bytes())
-			return err
+			if _, err := cmd.OutOrStdout().Write(buf.Bytes()); err != nil {
+				return err
+			}
+			noteSecrets(cmd, c, ps)
+			return nil
 		},
+	}
+}
+
+// noteSecrets names, on stderr, the secrets of the exported pipelines that
+// the export leaves out (values are never exported).
+func noteSecrets(cmd *cobra.Command, c clusterClient, ps []manage.ExportedPipeline) {
+	w := cmd.ErrOrStderr()
+	for i := range ps {
+		name := ps[i].Metadata.Name
+		keys, err := c.PipelineSecrets(cmd.Context(), name)
+		if err != nil {
+			fmt.Fprintf(w, "note: could not list the secrets of pipeline %q (%v); they are not exported either\n", name, err)
+			continue
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		names := make([]string, len(keys))
+		for j, k := range keys {
+			names[j] = k.Name
+		}
+		fmt.Fprintf(w, "note: pipeline %q has secrets that are not exported: %s; set them where you apply it (tpctl pipeline secret set %s NAME…)\n",
+			name, strings.Join(names, ", "), name)
 	}
 }
