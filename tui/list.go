@@ -342,7 +342,7 @@ func (m *listModel) columns() columns {
 	}
 	c.name = min(c.name, max(m.width/4, 12))
 	c.instance = min(c.instance, 16)
-	c.stat = min(c.stat, 16)
+	c.stat = min(c.stat, 20) // ContainerConfigError
 	used := func() int {
 		n := 2 + c.name + c.svc + c.stat + 6
 		for _, w := range []int{c.instance, c.workload, c.ready} {

@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
@@ -156,4 +157,19 @@ func TestHelpToggles(t *testing.T) {
 	assert.Contains(t, m.View().Content, "reverse")
 	m = feed(t, m, keyMsg("?"))
 	assert.NotContains(t, m.View().Content, "pgup")
+}
+
+// The Ready reasons the operator reads from the pods show whole in the
+// status column, in the warning colour's place.
+func TestListShowsPodReasonsWhole(t *testing.T) {
+	api := sampleCluster(t)
+	for _, reason := range []string{v1alpha1.ReasonCrashLoopBackOff, v1alpha1.ReasonImagePullError,
+		v1alpha1.ReasonContainerConfigError, v1alpha1.ReasonUnschedulable} {
+		a := api.Pipeline("a")
+		meta.SetStatusCondition(&a.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+			Reason: reason, Message: "0/1 pod(s) ready; pod a-1: ...", ObservedGeneration: a.Generation})
+		api.AddPipeline(a)
+		m := loaded(t, api)
+		assert.Contains(t, m.View().Content, " "+reason+" ", reason)
+	}
 }
