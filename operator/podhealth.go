@@ -112,15 +112,20 @@ func containerCause(pod *corev1.Pod, cs *corev1.ContainerStatus) *PodCause {
 		}
 		return nil
 	}
-	// Between two back-offs the kubelet reports the exit itself.
+	// Between two back-offs the kubelet reports the exit itself, then the
+	// container runs again for a moment: until it is ready, the last exit
+	// is still the news (else the condition would flap at every restart).
 	if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
+		return crashCause(pod, cs, t)
+	}
+	if t := cs.LastTerminationState.Terminated; cs.State.Running != nil && !cs.Ready && t != nil && t.ExitCode != 0 {
 		return crashCause(pod, cs, t)
 	}
 	return nil
 }
 
 func crashCause(pod *corev1.Pod, cs *corev1.ContainerStatus, t *corev1.ContainerStateTerminated) *PodCause {
-	msg := fmt.Sprintf("pod %s: container %s keeps exiting (restarted %d times)", pod.Name, cs.Name, cs.RestartCount)
+	msg := fmt.Sprintf("pod %s: container %s is crash-looping (restarted %d times)", pod.Name, cs.Name, cs.RestartCount)
 	if t != nil {
 		msg += fmt.Sprintf(", last exit code %d", t.ExitCode)
 		if t.Reason != "" && t.Reason != "Error" {
@@ -198,9 +203,8 @@ var ansiEscape = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
 // LastLogLines reduces a termination message (with the
 // FallbackToLogsOnError policy: the container's last log lines) to the
 // lines that say most: the last two error lines when there are any (Fluent
-// Bit marks them "[error]"), else the last two lines, without time stamps
-// and colours, joined by " | " and at most maxLogText long. It is
-// idempotent.
+// Bit marks them "[error]"), joined by " | ", else the last line; without
+// time stamps and colours, and at most maxLogText long. It is idempotent.
 func LastLogLines(msg string) string {
 	var lines, errs []string
 	for _, l := range strings.Split(msg, "\n") {
@@ -214,12 +218,12 @@ func LastLogLines(msg string) string {
 			errs = append(errs, l)
 		}
 	}
-	pick := lines
+	pick, keep := lines, 1
 	if len(errs) > 0 {
-		pick = errs
+		pick, keep = errs, 2
 	}
-	if len(pick) > 2 {
-		pick = pick[len(pick)-2:]
+	if len(pick) > keep {
+		pick = pick[len(pick)-keep:]
 	}
 	return clean(strings.Join(pick, " | "), maxLogText)
 }

@@ -88,11 +88,11 @@ func TestReadyConditionFollowsThePods(t *testing.T) {
 
 	setStatus(crash(2), corev1.PodRunning)
 	readyIs(metav1.ConditionFalse, v1alpha1.ReasonCrashLoopBackOff,
-		"0/1 pod(s) ready; pod "+pod.Name+": container pipeline keeps exiting (restarted 2 times), last exit code 1"+logs)
+		"0/1 pod(s) ready; pod "+pod.Name+": container pipeline is crash-looping (restarted 2 times), last exit code 1"+logs)
 
 	setStatus(crash(3), corev1.PodRunning)
 	readyIs(metav1.ConditionFalse, v1alpha1.ReasonCrashLoopBackOff,
-		"0/1 pod(s) ready; pod "+pod.Name+": container pipeline keeps exiting (restarted 3 times), last exit code 1"+logs)
+		"0/1 pod(s) ready; pod "+pod.Name+": container pipeline is crash-looping (restarted 3 times), last exit code 1"+logs)
 
 	setStatus(corev1.ContainerStatus{Name: containerName, Image: "tpctl.test/sink:1",
 		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff",

@@ -75,11 +75,11 @@ func TestPodHealthCause(t *testing.T) {
 		{"healthy", testPod("logs-a", nil), "", nil},
 		{"starting", testPod("logs-a", waiting("ContainerCreating", "")), "", nil},
 		{"crash loop", testPod("logs-a", crashLooping(5, fluentBitBadConfig)), v1alpha1.ReasonCrashLoopBackOff, []string{
-			"pod logs-a: container pipeline keeps exiting (restarted 5 times), last exit code 1: " +
+			"pod logs-a: container pipeline is crash-looping (restarted 5 times), last exit code 1: " +
 				"[error] [config] section 'nosuchplugin' tried to instance a plugin name that doesn't exist | " +
 				"[error] configuration file contains errors, aborting."}},
 		{"crash loop, no message", testPod("logs-a", crashLooping(2, "")), v1alpha1.ReasonCrashLoopBackOff, []string{
-			"pod logs-a: container pipeline keeps exiting (restarted 2 times), last exit code 1"}},
+			"pod logs-a: container pipeline is crash-looping (restarted 2 times), last exit code 1"}},
 		{"killed for memory", testPod("logs-a", func(p *corev1.Pod) {
 			crashLooping(3, "")(p)
 			p.Status.ContainerStatuses[0].LastTerminationState.Terminated.ExitCode = 137
@@ -89,7 +89,16 @@ func TestPodHealthCause(t *testing.T) {
 			cs := &p.Status.ContainerStatuses[0]
 			cs.Ready, cs.RestartCount = false, 1
 			cs.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", Message: fluentBitBadConfig}}
-		}), v1alpha1.ReasonCrashLoopBackOff, []string{"keeps exiting (restarted 1 times), last exit code 1: [error] [config]"}},
+		}), v1alpha1.ReasonCrashLoopBackOff, []string{"is crash-looping (restarted 1 times), last exit code 1: [error] [config]"}},
+		{"running again, not ready yet", testPod("logs-a", func(p *corev1.Pod) {
+			crashLooping(4, fluentBitBadConfig)(p)
+			p.Status.ContainerStatuses[0].State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+		}), v1alpha1.ReasonCrashLoopBackOff, []string{"is crash-looping (restarted 4 times), last exit code 1: [error] [config]"}},
+		{"running and ready after a crash", testPod("logs-a", func(p *corev1.Pod) {
+			crashLooping(4, fluentBitBadConfig)(p)
+			p.Status.ContainerStatuses[0].State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+			p.Status.ContainerStatuses[0].Ready = true
+		}), "", nil},
 		{"image pull back-off", testPod("logs-a", waiting("ImagePullBackOff",
 			`Back-off pulling image "fluent/fluent-bit:4.0.3"`)), v1alpha1.ReasonImagePullError, []string{
 			`pod logs-a cannot pull image "fluent/fluent-bit:4.0.3" (ImagePullBackOff): Back-off pulling image "fluent/fluent-bit:4.0.3"`,
@@ -163,7 +172,7 @@ func TestHealthCondition(t *testing.T) {
 	c := HealthCondition(ReadyCondition(v1alpha1.WorkloadDeployment, 1, 2, true, true), crash)
 	assert.Equal(t, metav1.ConditionFalse, c.Status)
 	assert.Equal(t, v1alpha1.ReasonCrashLoopBackOff, c.Reason)
-	assert.True(t, strings.HasPrefix(c.Message, "1/2 pod(s) ready, rolling out; pod logs-a: container pipeline keeps exiting"), c.Message)
+	assert.True(t, strings.HasPrefix(c.Message, "1/2 pod(s) ready, rolling out; pod logs-a: container pipeline is crash-looping"), c.Message)
 
 	c = HealthCondition(ReadyCondition(v1alpha1.WorkloadDeployment, 0, 1, true, true), crash[:1])
 	assert.Equal(t, v1alpha1.ReasonCrashLoopBackOff, c.Reason)
@@ -185,8 +194,11 @@ func TestLastLogLines(t *testing.T) {
 	assert.Equal(t, "", LastLogLines(""))
 	assert.Equal(t, "[error] [config] section 'nosuchplugin' tried to instance a plugin name that doesn't exist | "+
 		"[error] configuration file contains errors, aborting.", LastLogLines(fluentBitBadConfig))
-	// Without error lines: the last two lines, colours and control characters gone.
-	assert.Equal(t, "[ info] [engine] started | [ warn] stopping", LastLogLines(
+	// Without error lines: the last line, colours and control characters gone.
+	assert.Equal(t, "[ info] [engine] started", LastLogLines("one\n\x1b[1m[2026/12/07 12:00:00.123]\x1b[0m [ info] [engine] started\r\n\n"))
+	assert.Equal(t, "sink: parse arguments: flag provided but not defined: -no-such-flag", LastLogLines(
+		"  -udp string\n    \tcomma-separated UDP ports to receive on\nsink: parse arguments: flag provided but not defined: -no-such-flag\n"))
+	assert.Equal(t, "[ warn] stopping", LastLogLines(
 		"one\n\x1b[1m[2026/12/07 12:00:00.123]\x1b[0m [ info] [engine] started\r\n[ warn] stopping\x07\n\n"))
 	long := strings.Repeat("é", 1000)
 	got := LastLogLines("[error] " + long)
