@@ -43,6 +43,11 @@ const KindSecret = "Secret"
 // tpctl writes (the operator's objects say tpctl-operator).
 const ManagedByTpctl = "tpctl"
 
+// FieldManagerSecrets is the field manager of tpctl's writes of a
+// pipeline's Secret and of its secrets-revision label (distinct from `tpctl
+// apply`'s, so an apply, which never names that label, leaves it alone).
+const FieldManagerSecrets = "tpctl-secrets"
+
 // MaxSecretsBytes bounds the keys and values of one pipeline's Secret
 // together, as the API server does (corev1.MaxSecretSize).
 const MaxSecretsBytes = corev1.MaxSecretSize
@@ -326,9 +331,9 @@ func (c *Client) ChangePipelineSecrets(ctx context.Context, name string, ch Secr
 		}
 		s.Data = data
 		if !exists {
-			err = c.c.Create(ctx, s, writeOpts(o)...)
+			err = c.c.Create(ctx, s, append(writeOpts(o), client.FieldOwner(FieldManagerSecrets))...)
 		} else {
-			var opts []client.UpdateOption
+			opts := []client.UpdateOption{client.FieldOwner(FieldManagerSecrets)}
 			if o.DryRun {
 				opts = append(opts, client.DryRunAll)
 			}
@@ -368,7 +373,7 @@ func (c *Client) ChangePipelineSecrets(ctx context.Context, name string, ch Secr
 func (c *Client) setSecretsRevision(ctx context.Context, name, rev string, o WriteOptions) error {
 	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, v1alpha1.LabelSecretsRevision, rev)
 	p := &v1alpha1.Pipeline{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.namespace}}
-	var opts []client.PatchOption
+	opts := []client.PatchOption{client.FieldOwner(FieldManagerSecrets)}
 	if o.DryRun {
 		opts = append(opts, client.DryRunAll)
 	}

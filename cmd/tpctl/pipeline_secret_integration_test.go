@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -142,6 +143,25 @@ func TestPipelineSecretsAgainstTheOperator(t *testing.T) {
 		raw, err := json.Marshal(list)
 		require.NoError(t, err)
 		assert.NotContains(t, string(raw), sentinel)
+	}
+
+	// Export leaves the secrets out (and says so); applying the export
+	// keeps the pipeline's secrets and its revision.
+	r = run("pipeline", "export", "sec")
+	require.NoError(t, r.err, r.errOut)
+	assert.Contains(t, r.errOut, `pipeline "sec" has secrets that are not exported: FILE_KEY, TOKEN`)
+	require.Contains(t, r.out, "metadata:\n")
+	exported := mgmtFile(t, "sec.yaml", strings.Replace(r.out, "metadata:\n", "metadata:\n  labels:\n    team: a\n", 1))
+	require.NoError(t, get("sec", p))
+	rev3 := p.Labels[v1alpha1.LabelSecretsRevision]
+	assert.NotEqual(t, rev2, rev3, "unset rolled the pods")
+	r = run("apply", "-f", exported)
+	require.NoError(t, r.err, r.errOut)
+	require.NoError(t, get("sec", p))
+	assert.Equal(t, "a", p.Labels["team"], "apply wrote the pipeline")
+	assert.Equal(t, rev3, p.Labels[v1alpha1.LabelSecretsRevision], "apply leaves tpctl's label alone")
+	for _, o := range outputs {
+		assert.NotContains(t, o, sentinel)
 	}
 
 	// A pipeline created again under the same name, before the old Secret
