@@ -302,7 +302,7 @@ func (c *Client) ChangePipelineSecrets(ctx context.Context, name string, ch Secr
 	}
 	secretName := v1alpha1.SecretsName(name)
 	var keys []SecretKey
-	changed := false
+	changed, tookOver := false, false
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		s := &corev1.Secret{}
 		exists := true
@@ -325,7 +325,7 @@ func (c *Client) ChangePipelineSecrets(ctx context.Context, name string, ch Secr
 			return err
 		}
 		keys = SecretKeys(data)
-		changed = dataChanged || claimed
+		changed, tookOver = dataChanged || claimed, claimed
 		if !changed && exists {
 			return nil
 		}
@@ -340,7 +340,8 @@ func (c *Client) ChangePipelineSecrets(ctx context.Context, name string, ch Secr
 			err = c.c.Update(ctx, s, opts...)
 		}
 		changed = true
-		if apierrors.IsConflict(err) || (!exists && apierrors.IsAlreadyExists(err)) {
+		// Another writer, or the collector removing a stale Secret: start over.
+		if apierrors.IsConflict(err) || (!exists && apierrors.IsAlreadyExists(err)) || (exists && apierrors.IsNotFound(err)) {
 			return apierrors.NewConflict(corev1.Resource("secrets"), secretName, err)
 		}
 		if err != nil {
@@ -355,7 +356,9 @@ func (c *Client) ChangePipelineSecrets(ctx context.Context, name string, ch Secr
 		return nil, err
 	}
 	rev := ch.Revision
-	if rev == "" {
+	if rev == "" || tookOver {
+		// Pods may have started with the old pipeline's values meanwhile:
+		// they roll even on a create.
 		rev = NewSecretsRevision()
 	}
 	// A pipeline whose label was removed gets one even when the data stays.

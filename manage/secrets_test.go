@@ -239,3 +239,23 @@ func labelOf(t *testing.T, raw client.Client, name string) string {
 	require.NoError(t, raw.Get(context.Background(), client.ObjectKey{Namespace: testNS, Name: name}, p))
 	return p.Labels[v1alpha1.LabelSecretsRevision]
 }
+
+// A Secret left by an earlier pipeline of the same name is taken over with
+// its values dropped, and the pods roll even on a create (they may have
+// started with the old values).
+func TestClientTakesOverAStaleSecretAndRolls(t *testing.T) {
+	ctx := context.Background()
+	old := NewPipeline(testNS, "p", "core", PipelineChange{})
+	old.UID = "old-uid"
+	stale := NewPipelineSecret(old, map[string][]byte{"OLD": []byte(sentinel)})
+	c, raw := fakeClient(t, nil, instance("core"), stale)
+	got, keys, err := CreatePipelineWithSecrets(ctx, c, NewPipeline(testNS, "p", "", PipelineChange{}), nil, map[string]string{"NEW": "1"}, WriteOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, []SecretKey{{Name: "NEW", Size: 1}}, keys)
+	s := &corev1.Secret{}
+	require.NoError(t, raw.Get(ctx, client.ObjectKey{Namespace: testNS, Name: "p-secrets"}, s))
+	assert.Equal(t, map[string][]byte{"NEW": []byte("1")}, s.Data)
+	require.Len(t, s.OwnerReferences, 1)
+	assert.Equal(t, got.UID, s.OwnerReferences[0].UID)
+	assert.NotEqual(t, got.Labels[v1alpha1.LabelSecretsRevision], labelOf(t, raw, "p"), "a new revision rolls pods that read the old values")
+}
