@@ -38,6 +38,7 @@ func completeFiles() (map[string][]byte, []Artifact) {
 		"charts/op.tgz":        []byte("operator chart"),
 		"charts/ci.tgz":        []byte("core chart"),
 		"amd64/operator.tar":   []byte("operator image"),
+		"amd64/fluent-bit.tar": []byte("fluent bit image"),
 		"arm64/k3s":            []byte("arm k3s"),
 	}
 	arts := []Artifact{
@@ -46,6 +47,7 @@ func completeFiles() (map[string][]byte, []Artifact) {
 		art(KindChart, ChartOperator, "", "charts/op.tgz", files["charts/op.tgz"]),
 		art(KindChart, ChartCoreInstance, "", "charts/ci.tgz", files["charts/ci.tgz"]),
 		art(KindOperatorImage, "tp-operator", "amd64", "amd64/operator.tar", files["amd64/operator.tar"]),
+		art(KindPipelineImage, "fluent-bit", "amd64", "amd64/fluent-bit.tar", files["amd64/fluent-bit.tar"]),
 		art(KindK3sBinary, "k3s", "arm64", "arm64/k3s", files["arm64/k3s"]),
 	}
 	return files, arts
@@ -71,7 +73,7 @@ func TestNewCompletePayload(t *testing.T) {
 	b, err := New(payload(t, files, arts...), "amd64")
 	require.NoError(t, err)
 	assert.True(t, b.Complete(), "missing: %v", b.Missing)
-	assert.Len(t, b.Present, 5, "the arm64 binary is not part of an amd64 bundle")
+	assert.Len(t, b.Present, 6, "the arm64 binary is not part of an amd64 bundle")
 	k3s, ok := b.Find(KindK3sBinary, "")
 	require.True(t, ok)
 	assert.Equal(t, "amd64/k3s", k3s.File)
@@ -209,6 +211,7 @@ func TestWriteDescription(t *testing.T) {
     chart           tp-operator                  v1                     14 B  sha256:`+sum([]byte("operator chart"))+`
     k3s-binary      k3s                          v1                     10 B  sha256:`+sum([]byte("k3s binary"))+`
     k3s-images      k3s-airgap-images            v1                      6 B  sha256:`+sum([]byte("images"))+`
+    pipeline-image  fluent-bit                   v1                     16 B  sha256:`+sum([]byte("fluent bit image"))+`
     missing: operator-image (amd64): listed in manifest.json as amd64/operator.tar but the file is not embedded
 `, out.String())
 }

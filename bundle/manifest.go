@@ -1,5 +1,6 @@
 // Package bundle is the release payload carried inside tpctl: the K3s binary,
-// its air-gap images, the packaged charts and the operator image, described by
+// its air-gap images, the packaged charts, the operator image and the default
+// pipeline (Fluent Bit) image, described by
 // manifest.json (name, kind, architecture, version, size and sha256 of each).
 //
 // A build without the payload files still builds: the default build embeds
@@ -33,12 +34,15 @@ const (
 	KindK3sImages     Kind = "k3s-images"
 	KindChart         Kind = "chart"
 	KindOperatorImage Kind = "operator-image"
+	// KindPipelineImage is the default pipeline image (Fluent Bit) as a
+	// docker-archive K3s imports from its air-gap image directory.
+	KindPipelineImage Kind = "pipeline-image"
 )
 
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindK3sBinary, KindK3sImages, KindChart, KindOperatorImage:
+	case KindK3sBinary, KindK3sImages, KindChart, KindOperatorImage, KindPipelineImage:
 		return true
 	}
 	return false
@@ -111,7 +115,7 @@ func (m *Manifest) Validate() error {
 			errs = append(errs, fmt.Errorf("%s.name: must not be empty", at))
 		}
 		if !a.Kind.Valid() {
-			errs = append(errs, fmt.Errorf("%s.kind: %q is not one of k3s-binary, k3s-images, chart, operator-image", at, a.Kind))
+			errs = append(errs, fmt.Errorf("%s.kind: %q is not one of k3s-binary, k3s-images, chart, operator-image, pipeline-image", at, a.Kind))
 		}
 		if a.Kind.ArchIndependent() && a.Arch != "" {
 			errs = append(errs, fmt.Errorf("%s.arch: a %s serves every architecture, arch must be empty", at, a.Kind))
@@ -189,6 +193,7 @@ func Required(arch string) []Requirement {
 		{Kind: KindChart, Name: ChartOperator},
 		{Kind: KindChart, Name: ChartCoreInstance},
 		{Kind: KindOperatorImage, Arch: arch},
+		{Kind: KindPipelineImage, Arch: arch},
 	}
 }
 

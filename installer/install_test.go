@@ -160,6 +160,12 @@ func (c readyCluster) Deployment(_ context.Context, _, name string) (*appsv1.Dep
 }
 
 func testPayload(t *testing.T) (*bundle.Bundle, map[string][]byte) {
+	return testPayloadWith(t, false)
+}
+
+// testPayloadWith is testPayload, with the default pipeline image when
+// pipelineImage is set.
+func testPayloadWith(t *testing.T, pipelineImage bool) (*bundle.Bundle, map[string][]byte) {
 	t.Helper()
 	files := map[string][]byte{"amd64/k3s": []byte("#!k3s binary\n"), "amd64/k3s-airgap-images-amd64.tar.zst": bytes.Repeat([]byte("img"), 1000)}
 	sha := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
@@ -167,6 +173,11 @@ func testPayload(t *testing.T) (*bundle.Bundle, map[string][]byte) {
 		{Name: "k3s", Kind: bundle.KindK3sBinary, Arch: "amd64", Version: "v1.36.3+k3s1", Size: int64(len(files["amd64/k3s"])), SHA256: sha(files["amd64/k3s"]), File: "amd64/k3s"},
 		{Name: "k3s-airgap-images", Kind: bundle.KindK3sImages, Arch: "amd64", Version: "v1.36.3+k3s1", Size: 3000, SHA256: sha(files["amd64/k3s-airgap-images-amd64.tar.zst"]), File: "amd64/k3s-airgap-images-amd64.tar.zst"},
 	}}
+	if pipelineImage {
+		f := "amd64/fluent-bit-4.0.3.tar"
+		files[f] = bytes.Repeat([]byte("fb"), 700)
+		m.Artifacts = append(m.Artifacts, bundle.Artifact{Name: "fluent-bit", Kind: bundle.KindPipelineImage, Arch: "amd64", Version: "4.0.3", Size: int64(len(files[f])), SHA256: sha(files[f]), File: f})
+	}
 	raw, err := json.Marshal(m)
 	require.NoError(t, err)
 	fsys := fstest.MapFS{bundle.ManifestFile: {Data: raw}}
@@ -424,6 +435,18 @@ func TestInstallFromK3sBinaryFlag(t *testing.T) {
 	assert.Equal(t, K3sRecord{Version: "v1.36.3+k3s1", SHA256: ti.opts.Sources.K3sSHA256, Source: "file"}, st.Get().K3s)
 
 	ti.opts.Sources.K3sImages = nil
+	_, _, err = NewInstallPlan(context.Background(), ti.opts)
+	assert.ErrorContains(t, err, "airGap is set but there are no air-gap images")
+
+	// The default pipeline image is no substitute for K3s's own images.
+	fb := []byte("fluent bit image")
+	fbSum := sha256.Sum256(fb)
+	raw, err := json.Marshal(bundle.Manifest{SchemaVersion: bundle.SchemaVersion, Artifacts: []bundle.Artifact{{
+		Name: "fluent-bit", Kind: bundle.KindPipelineImage, Arch: "amd64", Version: "4.0.3",
+		Size: int64(len(fb)), SHA256: hex.EncodeToString(fbSum[:]), File: "amd64/fluent-bit-4.0.3.tar"}}})
+	require.NoError(t, err)
+	ti.opts.Bundle, err = bundle.New(fstest.MapFS{bundle.ManifestFile: {Data: raw}, "amd64/fluent-bit-4.0.3.tar": {Data: fb}}, "amd64")
+	require.NoError(t, err)
 	_, _, err = NewInstallPlan(context.Background(), ti.opts)
 	assert.ErrorContains(t, err, "airGap is set but there are no air-gap images")
 }

@@ -459,6 +459,17 @@ func (s *instanceWaitStep) Done(ctx context.Context) (bool, error) {
 	return err == nil && missing == "", err
 }
 
+// payloadHasPipelineImage reports whether this tpctl stages the default
+// pipeline image (release builds carry it; the release fetches exactly
+// v1alpha1.DefaultPipelineImage).
+func payloadHasPipelineImage(env *Env) bool {
+	if env.Bundle == nil {
+		return false
+	}
+	_, ok := env.Bundle.Find(bundle.KindPipelineImage, "")
+	return ok
+}
+
 func (s *instanceWaitStep) Run(ctx context.Context, ev Events) error {
 	api, err := s.r.api()
 	if err != nil {
@@ -467,7 +478,7 @@ func (s *instanceWaitStep) Run(ctx context.Context, ev Events) error {
 	limit := s.timeout()
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	if c := s.r.env.Config; c.AirGap && s.r.PipelineImage == "" && !c.Registries.MirrorsImage(v1alpha1.DefaultPipelineImage) {
+	if c := s.r.env.Config; c.AirGap && s.r.PipelineImage == "" && !c.Registries.MirrorsImage(v1alpha1.DefaultPipelineImage) && !payloadHasPipelineImage(s.r.env) {
 		logf(ev, true, "airGap is set, no --pipeline-image is given and no registry mirror serves %s: the health-check pipeline needs that image, which this host cannot pull", v1alpha1.DefaultPipelineImage)
 	}
 	start, last := s.r.env.Now(), ""

@@ -420,7 +420,8 @@ func chartPayload(t *testing.T, version string, tamper bool) *bundle.Bundle {
 		"amd64/k3s-airgap-images-amd64.tar.zst":       bytes.Repeat([]byte("img"), 1000),
 		"charts/tp-operator-" + version + ".tgz":      opChart,
 		"charts/tp-core-instance-" + version + ".tgz": ciChart,
-		img: []byte("operator image archive " + version),
+		img:                          []byte("operator image archive " + version),
+		"amd64/fluent-bit-4.0.3.tar": []byte("fluent bit image archive"),
 	}
 	sha := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 	art := func(name string, kind bundle.Kind, arch, v, file string) bundle.Artifact {
@@ -432,6 +433,7 @@ func chartPayload(t *testing.T, version string, tamper bool) *bundle.Bundle {
 		art(charts.Operator, bundle.KindChart, "", version, "charts/tp-operator-"+version+".tgz"),
 		art(charts.CoreInstance, bundle.KindChart, "", version, "charts/tp-core-instance-"+version+".tgz"),
 		art("tpctl-operator", bundle.KindOperatorImage, "amd64", version, img),
+		art("fluent-bit", bundle.KindPipelineImage, "amd64", "4.0.3", "amd64/fluent-bit-4.0.3.tar"),
 	}}
 	if tamper {
 		// Same size, other bytes: only the digest tells.

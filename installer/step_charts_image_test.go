@@ -195,7 +195,8 @@ func TestTamperedPayloadImageIsRefused(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	assert.Equal(t, []string{"k3s-airgap-images-amd64.tar.zst"}, names, "nothing half-written is left")
+	assert.Equal(t, []string{"fluent-bit-4.0.3.tar", "k3s-airgap-images-amd64.tar.zst"}, names,
+		"the payload's images staged before are whole; nothing of the operator image is left")
 }
 
 func TestImportIntoRunningK3s(t *testing.T) {

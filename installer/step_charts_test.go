@@ -259,6 +259,9 @@ func TestWaitForCoreInstanceIsBoundedAndSaysWhy(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Dir(env.Kubeconfig()), 0o755))
 	require.NoError(t, os.WriteFile(env.Kubeconfig(), nil, 0o600))
 
+	// A payload without the default pipeline image.
+	complete := env.Bundle
+	env.Bundle, _ = testPayload(t)
 	env.Config.AirGap = true
 	rec := &recorder{}
 	err := w.Run(context.Background(), rec)
@@ -272,6 +275,12 @@ func TestWaitForCoreInstanceIsBoundedAndSaysWhy(t *testing.T) {
 	require.ErrorIs(t, w.Run(context.Background(), rec), context.DeadlineExceeded)
 	assert.NotContains(t, strings.Join(rec.messages("", EventLog), "\n"), "no registry mirror serves")
 	env.Config.Registries = nil
+
+	// Nor when this tpctl stages the default image itself.
+	env.Bundle = complete
+	rec = &recorder{}
+	require.ErrorIs(t, w.Run(context.Background(), rec), context.DeadlineExceeded)
+	assert.NotContains(t, strings.Join(rec.messages("", EventLog), "\n"), "no registry mirror serves")
 
 	ci.cluster.crds = TpctlCRDs()
 	ci.cluster.readyAfter = 1 << 30

@@ -34,6 +34,8 @@ type stageItem struct {
 	src        string
 	art        *bundle.Artifact
 	unverified bool
+	// pipelineImage: the default pipeline image, not one of K3s's.
+	pipelineImage bool
 }
 
 // stageStep stages the K3s binary and air-gap images, and links kubectl,
@@ -130,6 +132,13 @@ func newStageStep(ctx context.Context, env *Env) (*stageStep, error) {
 			s.items = append(s.items, artifactItem("air-gap images "+a.Name, a, filepath.Join(imgDir, path.Base(a.File)), 0o644, true))
 		}
 	}
+	// The default pipeline image goes beside K3s's images: K3s imports and
+	// pins it, so pipelines that name no image run without a registry.
+	for _, a := range b.All(bundle.KindPipelineImage) {
+		it := artifactItem("pipeline image "+a.Name+" "+a.Version, a, filepath.Join(imgDir, path.Base(a.File)), 0o644, true)
+		it.pipelineImage = true
+		s.items = append(s.items, it)
+	}
 	if !s.hasImages() {
 		if env.Config.AirGap {
 			return nil, fmt.Errorf("airGap is set but there are no air-gap images: this tpctl carries none; pass --k3s-images PATH")
@@ -142,9 +151,10 @@ func newStageStep(ctx context.Context, env *Env) (*stageStep, error) {
 	return s, nil
 }
 
+// hasImages reports whether K3s's own air-gap images are staged.
 func (s *stageStep) hasImages() bool {
 	for _, it := range s.items {
-		if it.data {
+		if it.data && !it.pipelineImage {
 			return true
 		}
 	}

@@ -54,7 +54,8 @@ func TestAssembleOneArchitecture(t *testing.T) {
 	op := filepath.Join(extra, "tp-operator-0.1.0.tgz")
 	ci := filepath.Join(extra, "tp-core-instance-0.1.0.tgz")
 	img := filepath.Join(extra, "tpctl-operator-0.1.0.tar")
-	for _, p := range []string{op, ci, img} {
+	fb := filepath.Join(extra, "fluent-bit-4.0.3.tar")
+	for _, p := range []string{op, ci, img, fb} {
 		require.NoError(t, os.WriteFile(p, []byte(filepath.Base(p)), 0o644))
 	}
 	out := filepath.Join(t.TempDir(), "payload")
@@ -64,13 +65,14 @@ func TestAssembleOneArchitecture(t *testing.T) {
 	m, err := Assemble(out, "amd64", dir, k3s, []Extra{
 		{Path: op, Kind: bundle.KindChart}, {Path: ci, Kind: bundle.KindChart},
 		{Path: img, Kind: bundle.KindOperatorImage, Arch: "amd64"},
+		{Path: fb, Kind: bundle.KindPipelineImage, Arch: "amd64"},
 	})
 	require.NoError(t, err)
 	var files []string
 	for _, a := range m.Artifacts {
 		files = append(files, a.File)
 	}
-	assert.Equal(t, []string{"amd64/k3s", "amd64/k3s-airgap-images-amd64.tar.zst", "amd64/tpctl-operator-0.1.0.tar",
+	assert.Equal(t, []string{"amd64/fluent-bit-4.0.3.tar", "amd64/k3s", "amd64/k3s-airgap-images-amd64.tar.zst", "amd64/tpctl-operator-0.1.0.tar",
 		"charts/tp-core-instance-0.1.0.tgz", "charts/tp-operator-0.1.0.tgz"}, files)
 
 	// What Assemble wrote is a complete payload for bundle.

@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tpctl/tpctl/test/registrytest"
 )
 
 // fakeK3sRelease writes a directory laid out like a K3s release (binaries,
@@ -91,10 +93,15 @@ func TestReleaseFromLocalArtifacts(t *testing.T) {
 	digests := fakeK3sRelease(t, k3s)
 	commit := headCommit(t)
 
+	// The Fluent Bit image comes from a registry on loopback, by digest.
+	reg := registrytest.Start(t, "fluent/fluent-bit:4.0.3")
+	fluentBit := []string{"FLUENT_BIT_MIRROR=" + reg.Host, "FLUENT_BIT_DIGEST=" + reg.Index.String()}
+
 	dist := filepath.Join(work, "dist")
-	out, err := buildRelease(t, dist, []string{"K3S_VERSION=" + k3sVersion}, "--artifacts", k3s)
+	out, err := buildRelease(t, dist, append([]string{"K3S_VERSION=" + k3sVersion}, fluentBit...), "--artifacts", k3s)
 	require.NoError(t, err, out)
 	assert.NotContains(t, out, "NO K3S PAYLOAD")
+	assert.NotContains(t, out, "NO PIPELINE IMAGE")
 
 	name := binaryName()
 	sums := readSums(t, filepath.Join(dist, "SHA256SUMS"))
@@ -128,6 +135,12 @@ func TestReleaseFromLocalArtifacts(t *testing.T) {
 	assert.Contains(t, got, "chart tp-operator")
 	assert.Contains(t, got, "chart tp-core-instance")
 	assert.Contains(t, got, "operator-image tpctl-operator")
+	assert.Contains(t, got, "pipeline-image fluent-bit")
+	for _, a := range v.Payload.Artifacts {
+		if a.Kind == "pipeline-image" {
+			assert.Equal(t, "4.0.3", a.Version, "the tag of the pinned image")
+		}
+	}
 	assert.NotContains(t, table, "NO K3S PAYLOAD")
 	assert.Contains(t, table, "k3s:      "+k3sVersion)
 	assert.Contains(t, table, "sha256:"+digests[bin])
@@ -142,6 +155,23 @@ func TestReleaseFromLocalArtifacts(t *testing.T) {
 		assert.Contains(t, out, "k3s-airgap-images-arm64.tar.zst: sha256")
 		_, err = os.Stat(filepath.Join(badDist, name))
 		assert.ErrorIs(t, err, os.ErrNotExist, "nothing is released")
+	})
+
+	t.Run("a Fluent Bit image that is not the pinned one stops the release", func(t *testing.T) {
+		badDist := filepath.Join(work, "fb-dist")
+		other := "sha256:" + strings.Repeat("ab", 32)
+		out, err := buildRelease(t, badDist, []string{"K3S_VERSION=" + k3sVersion, "FLUENT_BIT_MIRROR=" + reg.Host, "FLUENT_BIT_DIGEST=" + other}, "--artifacts", k3s)
+		require.Error(t, err)
+		assert.Contains(t, out, "the Fluent Bit image could not be fetched")
+		assert.Contains(t, out, other)
+		_, err = os.Stat(filepath.Join(badDist, name))
+		assert.ErrorIs(t, err, os.ErrNotExist, "nothing is released")
+
+		// Without a pinned digest nothing is fetched by tag.
+		out, err = buildRelease(t, badDist, []string{"K3S_VERSION=" + k3sVersion, "FLUENT_BIT_MIRROR=" + reg.Host, "FLUENT_BIT_DIGEST="}, "--artifacts", k3s)
+		require.Error(t, err)
+		assert.Contains(t, out, "no digest is pinned for cr.fluentbit.io/fluent/fluent-bit:4.0.3")
+		assert.Contains(t, out, "--no-pipeline-image")
 	})
 
 	t.Run("an incomplete artifacts directory stops the release", func(t *testing.T) {

@@ -145,8 +145,8 @@ func TestInstallScript(t *testing.T) {
 		for _, m := range v.Payload.Missing {
 			missing = append(missing, m.Requirement.Kind)
 		}
-		assert.ElementsMatch(t, []string{"k3s-binary", "k3s-images"}, missing,
-			"only K3s is missing: the charts and the operator image are built here")
+		assert.ElementsMatch(t, []string{"k3s-binary", "k3s-images", "pipeline-image"}, missing,
+			"only K3s and the Fluent Bit image are missing: the charts and the operator image are built here")
 		assert.Contains(t, table, "WARNING:  NO K3S PAYLOAD")
 		assert.Contains(t, table, "variant:  release-nopayload")
 	})
