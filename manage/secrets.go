@@ -196,6 +196,16 @@ func sortedKeys(m map[string]string) []string {
 	return out
 }
 
+// CheckSecretsAllowed refuses secrets for an instance's health-check
+// pipeline: the operator creates and manages it.
+func CheckSecretsAllowed(p *v1alpha1.Pipeline) error {
+	if IsHealthCheck(p) {
+		return &InvalidError{Kind: v1alpha1.KindPipeline, Name: p.Name, Problems: []string{
+			"it is the health-check pipeline of core instance " + p.Spec.Instance + ", which the operator manages; it takes no secrets"}}
+	}
+	return nil
+}
+
 // NewSecretsRevision returns a random revision token (16 hex digits).
 func NewSecretsRevision() string {
 	b := make([]byte, 8)
@@ -298,6 +308,9 @@ func (c *Client) ChangePipelineSecrets(ctx context.Context, name string, ch Secr
 	}
 	p, err := c.GetPipeline(ctx, name)
 	if err != nil {
+		return nil, err
+	}
+	if err := CheckSecretsAllowed(p); err != nil {
 		return nil, err
 	}
 	secretName := v1alpha1.SecretsName(name)

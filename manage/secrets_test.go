@@ -259,3 +259,13 @@ func TestClientTakesOverAStaleSecretAndRolls(t *testing.T) {
 	assert.Equal(t, got.UID, s.OwnerReferences[0].UID)
 	assert.NotEqual(t, got.Labels[v1alpha1.LabelSecretsRevision], labelOf(t, raw, "p"), "a new revision rolls pods that read the old values")
 }
+
+func TestNoSecretsForTheHealthCheckPipeline(t *testing.T) {
+	hc := NewPipeline(testNS, "core-health", "core", PipelineChange{})
+	hc.Labels = map[string]string{v1alpha1.LabelRole: v1alpha1.RoleHealthCheck}
+	c, raw := fakeClient(t, nil, instance("core"), hc)
+	_, err := c.ChangePipelineSecrets(context.Background(), "core-health", SecretChange{Set: map[string]string{"A": "1"}}, WriteOptions{})
+	assert.ErrorContains(t, err, "which the operator manages; it takes no secrets")
+	assert.Empty(t, labelOf(t, raw, "core-health"))
+	assert.Error(t, raw.Get(context.Background(), client.ObjectKey{Namespace: testNS, Name: "core-health-secrets"}, &corev1.Secret{}))
+}

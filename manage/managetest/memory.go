@@ -547,6 +547,9 @@ func (m *Memory) ChangePipelineSecrets(_ context.Context, name string, ch manage
 	if err != nil {
 		return nil, err
 	}
+	if err := manage.CheckSecretsAllowed(p); err != nil {
+		return nil, err
+	}
 	old, exists := m.secrets[name]
 	data, changed, err := manage.ApplySecretChange(name, old, ch)
 	if err != nil {
