@@ -157,7 +157,25 @@ type PipelineSpec struct {
 	// +listType=atomic
 	// +optional
 	SecretRefs []corev1.SecretEnvSource `json:"secretRefs,omitempty"`
+
+	// files are extra files (parsers, Lua scripts, CA bundles) mounted
+	// beside the configuration in /fluent-bit/etc/tpctl (FilesDir), so the
+	// configuration names them as /fluent-bit/etc/tpctl/NAME (@INCLUDE,
+	// parsers_file, tls.ca_file). Keys are file names: letters, digits, '-',
+	// '_' and '.', without "..", other than pipeline.yaml and pipeline.conf;
+	// each file holds at most 256 KiB and all together at most 512 KiB.
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && k.matches('^[-._a-zA-Z0-9]+$') && !k.contains('..') && k != '.')",message="a file name is at most 253 letters, digits, '-', '_' and '.', without '..'"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k != 'pipeline.yaml' && k != 'pipeline.conf')",message="pipeline.yaml and pipeline.conf are the configuration's own file names"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, bytes(self[k]).size() <= 262144)",message="a file holds at most 256 KiB (262144 bytes)"
+	// +kubebuilder:validation:XValidation:rule="self.map(k, bytes(self[k]).size()).sum() <= 524288",message="the files hold at most 512 KiB (524288 bytes) together"
+	// +optional
+	Files map[string]FileContent `json:"files,omitempty"`
 }
+
+// FileContent is the text of one file of spec.files.
+// +kubebuilder:validation:MaxLength=262144
+type FileContent string
 
 // PortStatus is the assigned triplet of one pipeline port.
 type PortStatus struct {
