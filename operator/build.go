@@ -95,13 +95,20 @@ func (o *Objects) ServiceType() v1alpha1.ServiceType {
 	return o.spec().EffectiveServiceType(o.instanceSpec())
 }
 
-// ConfigMap holds the pipeline's configuration.
+// ConfigMap holds the pipeline's configuration and its files (spec.files),
+// which the pod's config volume puts beside it in ConfigDir. The
+// configuration's own key wins over a file of that name (the CRD refuses one).
 func (o *Objects) ConfigMap() *corev1ac.ConfigMapApplyConfiguration {
 	p := o.Pipeline
+	data := make(map[string]string, len(p.Spec.Files)+1)
+	for name, content := range p.Spec.Files {
+		data[name] = string(content)
+	}
+	data[ConfigFile(p.Spec.ConfigFormat())] = p.Spec.Config.Content
 	return corev1ac.ConfigMap(ConfigMapName(p.Name), p.Namespace).
 		WithLabels(objectLabels(p)).
 		WithOwnerReferences(o.ownerRef()).
-		WithData(map[string]string{ConfigFile(p.Spec.ConfigFormat()): p.Spec.Config.Content})
+		WithData(data)
 }
 
 func portName(st v1alpha1.PortStatus) string {

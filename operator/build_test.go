@@ -1,6 +1,8 @@
 package operator
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"os"
@@ -373,4 +375,78 @@ func TestOwnSecretsReachPodsAndRollThem(t *testing.T) {
 	p.Labels[v1alpha1.LabelSecretsRevision] = "rev2"
 	d := typed[appsv1.Deployment](t, (&Objects{Pipeline: p}).Deployment())
 	assert.Equal(t, "rev2", d.Spec.Template.Annotations[AnnotationSecretsRevision])
+}
+
+func TestFilesBesideTheConfiguration(t *testing.T) {
+	p := testPipeline("", "")
+	p.Spec.Files = map[string]v1alpha1.FileContent{"parsers.conf": "[PARSER]\n    Name x\n", "ca.pem": "-----BEGIN CERTIFICATE-----\n"}
+	o := &Objects{Pipeline: p}
+	cm := typed[corev1.ConfigMap](t, o.ConfigMap())
+	assert.Equal(t, map[string]string{
+		"pipeline.yaml": p.Spec.Config.Content,
+		"parsers.conf":  "[PARSER]\n    Name x\n",
+		"ca.pem":        "-----BEGIN CERTIFICATE-----\n",
+	}, cm.Data)
+
+	// The whole ConfigMap is mounted (no items, no subPath), so every file
+	// lands in ConfigDir beside the configuration.
+	tpl := typed[corev1.PodTemplateSpec](t, o.PodTemplate())
+	var vol *corev1.Volume
+	for i := range tpl.Spec.Volumes {
+		if tpl.Spec.Volumes[i].Name == configVolume {
+			vol = &tpl.Spec.Volumes[i]
+		}
+	}
+	require.NotNil(t, vol)
+	require.NotNil(t, vol.ConfigMap)
+	assert.Equal(t, "logs-config", vol.ConfigMap.Name)
+	assert.Empty(t, vol.ConfigMap.Items)
+	mount := tpl.Spec.Containers[0].VolumeMounts[0]
+	assert.Equal(t, configVolume, mount.Name)
+	assert.Equal(t, "/fluent-bit/etc/tpctl", mount.MountPath)
+	assert.Empty(t, mount.SubPath)
+	assert.Equal(t, v1alpha1.FilesDir, ConfigDir)
+}
+
+func TestConfigurationKeyWinsOverAFileOfItsName(t *testing.T) {
+	p := testPipeline("", "")
+	p.Spec.Files = map[string]v1alpha1.FileContent{"pipeline.yaml": "not the configuration"}
+	cm := typed[corev1.ConfigMap](t, (&Objects{Pipeline: p}).ConfigMap())
+	assert.Equal(t, p.Spec.Config.Content, cm.Data["pipeline.yaml"])
+}
+
+func TestFileChangeRollsPods(t *testing.T) {
+	p := testPipeline("", "")
+	hash := func() string {
+		return typed[corev1.PodTemplateSpec](t, (&Objects{Pipeline: p}).PodTemplate()).Annotations[AnnotationConfigHash]
+	}
+	none := hash()
+	// A pipeline without files keeps the digest it had before files existed.
+	h := sha256.New()
+	h.Write([]byte(p.Spec.ConfigFormat()))
+	h.Write([]byte{0})
+	h.Write([]byte(p.Spec.Config.Content))
+	assert.Equal(t, hex.EncodeToString(h.Sum(nil))[:16], none)
+	p.Spec.Files = map[string]v1alpha1.FileContent{}
+	assert.Equal(t, none, hash(), "an empty map is no files")
+
+	p.Spec.Files["parsers.conf"] = "a"
+	one := hash()
+	assert.NotEqual(t, none, one)
+	p.Spec.Files["parsers.conf"] = "b"
+	changed := hash()
+	assert.NotEqual(t, one, changed, "a file's content")
+	p.Spec.Files = map[string]v1alpha1.FileContent{"parsers2.conf": "b"}
+	assert.NotEqual(t, changed, hash(), "a file's name")
+	// Name and content boundaries are not ambiguous.
+	p.Spec.Files = map[string]v1alpha1.FileContent{"a": "bc"}
+	x := hash()
+	p.Spec.Files = map[string]v1alpha1.FileContent{"ab": "c"}
+	assert.NotEqual(t, x, hash())
+	// Map order does not matter.
+	p.Spec.Files = map[string]v1alpha1.FileContent{"a": "1", "b": "2", "c": "3", "d": "4"}
+	first := hash()
+	for range 20 {
+		assert.Equal(t, first, hash())
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -47,7 +48,7 @@ const (
 
 // Paths inside pipeline pods.
 const (
-	ConfigDir     = "/fluent-bit/etc/tpctl"
+	ConfigDir     = v1alpha1.FilesDir
 	configVolume  = "config"
 	tmpVolume     = "tmp"
 	containerName = "pipeline"
@@ -96,6 +97,17 @@ func configHash(p *v1alpha1.Pipeline) string {
 	h.Write([]byte(p.Spec.ConfigFormat()))
 	h.Write([]byte{0})
 	h.Write([]byte(p.Spec.Config.Content))
+	// The files, by name; none leaves the digest of a pipeline without
+	// files as it was, so adding the files feature rolls no pods.
+	names := make([]string, 0, len(p.Spec.Files))
+	for name := range p.Spec.Files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		fmt.Fprintf(h, "\x00%s\x00%d\x00", name, len(p.Spec.Files[name]))
+		h.Write([]byte(p.Spec.Files[name]))
+	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
