@@ -24,6 +24,8 @@ type PipelineChange struct {
 	Replicas        *int32
 	Image           *string
 	Args            *[]string
+	// Files sets and removes files (spec.files); nil keeps them.
+	Files *FileChange
 	// PortTexts are the port entries as the user wrote them, one per
 	// element of *Ports; they name the entries in error messages.
 	PortTexts []string
@@ -32,7 +34,7 @@ type PipelineChange struct {
 // IsEmpty reports whether the change sets nothing.
 func (c PipelineChange) IsEmpty() bool {
 	return c.Config == nil && c.Ports == nil && c.AutoDetectPorts == nil && c.ServiceType == nil &&
-		c.WorkloadKind == nil && c.Replicas == nil && c.Image == nil && c.Args == nil
+		c.WorkloadKind == nil && c.Replicas == nil && c.Image == nil && c.Args == nil && c.Files == nil
 }
 
 // ApplyTo writes the change into spec. Turning a pipeline into a DaemonSet
@@ -68,6 +70,9 @@ func (c PipelineChange) ApplyTo(spec *v1alpha1.PipelineSpec) {
 	if c.Args != nil {
 		spec.Args = append([]string(nil), (*c.Args)...)
 	}
+	if c.Files != nil {
+		spec.Files = c.Files.applyFiles(spec.Files)
+	}
 }
 
 // NewPipeline builds the object a create sends: the change applied to an
@@ -95,6 +100,7 @@ func ValidatePipeline(p *v1alpha1.Pipeline, texts []string) error {
 	if err := CheckDuplicateBackends(p.Spec.Ports, texts); err != nil {
 		return err
 	}
+	probs = append(probs, v1alpha1.ValidateFiles(p.Spec.Files)...)
 	if err := pipeline.Validate(&p.Spec); err != nil {
 		var ve *pipeline.ValidationError
 		if !errors.As(err, &ve) {

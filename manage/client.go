@@ -162,7 +162,9 @@ func (c *Client) UpdatePipeline(ctx context.Context, name string, ch PipelineCha
 		if err != nil {
 			return err
 		}
-		ch.ApplyTo(&p.Spec)
+		if err := ch.Apply(p); err != nil {
+			return err
+		}
 		if err := ValidatePipeline(p, ch.PortTexts); err != nil {
 			return err
 		}

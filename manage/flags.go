@@ -24,6 +24,8 @@ type PipelineFlags struct {
 	Image        string
 	Args         []string
 	NoAutoPorts  bool
+	Files        []string
+	RemoveFiles  []string
 }
 
 // Register adds the flags to fs; create adds --name and --instance, which
@@ -42,6 +44,11 @@ func (f *PipelineFlags) Register(fs *pflag.FlagSet, create bool) {
 	fs.StringVar(&f.Image, "image", "", "container image of the pipeline (default: the instance's or the operator's Fluent Bit)")
 	fs.StringArrayVar(&f.Args, "arg", nil, "container argument, for images that are not Fluent Bit (repeatable; on update, replaces the list)")
 	fs.BoolVar(&f.NoAutoPorts, "no-auto-ports", false, "do not add the ports the configuration's plugins listen on")
+	fs.StringArrayVar(&f.Files, "file", nil, "file beside the configuration, as NAME=PATH or PATH (named as its base name): the configuration reads it as "+
+		v1alpha1.FilesDir+"/NAME (repeatable; at most 256 KiB each, 512 KiB together; on update, adds or replaces)")
+	if !create {
+		fs.StringArrayVar(&f.RemoveFiles, "remove-file", nil, "remove the pipeline's file NAME (repeatable)")
+	}
 }
 
 // Change builds the change the flags ask for: only flags that were given
@@ -102,6 +109,22 @@ func (f *PipelineFlags) Change(fs *pflag.FlagSet, stdin io.Reader) (PipelineChan
 	if fs.Changed("no-auto-ports") {
 		auto := !f.NoAutoPorts
 		c.AutoDetectPorts = &auto
+	}
+	if fs.Changed("file") || fs.Changed("remove-file") {
+		fc := FileChange{Remove: append([]string(nil), f.RemoveFiles...)}
+		set, err := ReadFiles(f.Files)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			if len(set) > 0 {
+				fc.Set = set
+			}
+			if probs := fc.Validate(); len(probs) > 0 {
+				errs = append(errs, errors.New(strings.Join(probs, "; ")))
+			} else {
+				c.Files = &fc
+			}
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return PipelineChange{}, err

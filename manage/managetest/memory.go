@@ -241,7 +241,9 @@ func (m *Memory) UpdatePipeline(_ context.Context, name string, ch manage.Pipeli
 	if err != nil {
 		return nil, err
 	}
-	ch.ApplyTo(&p.Spec)
+	if err := ch.Apply(p); err != nil {
+		return nil, err
+	}
 	if err := manage.ValidatePipeline(p, ch.PortTexts); err != nil {
 		return nil, err
 	}
