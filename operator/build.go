@@ -24,6 +24,11 @@ const DefaultPipelineImage = v1alpha1.DefaultPipelineImage
 // Secrets); tpctl, which writes it, changes the revision.
 const AnnotationSecretsRevision = v1alpha1.Group + "/secrets-revision"
 
+// AnnotationMetricsPort on the pod template is the port of Fluent Bit's
+// built-in HTTP server in the pod (see Objects.MetricsPort); tpctl pipeline
+// top reads /api/v1/metrics there through the API server's pod proxy.
+const AnnotationMetricsPort = v1alpha1.Group + "/metrics-port"
+
 // PortRange is an inclusive range of port numbers.
 type PortRange struct{ Min, Max int32 }
 
@@ -88,6 +93,36 @@ func (o *Objects) Args() []string {
 		return args
 	}
 	return []string{"-c", ConfigDir + "/" + ConfigFile(o.spec().ConfigFormat())}
+}
+
+// MetricsPort returns the port of Fluent Bit's built-in HTTP server in the
+// pipeline's pods and whether the operator passes it by flag. The
+// health-check pipeline's configuration already runs the server on its health
+// port, so that is its metrics port and no flag is added. Every other
+// pipeline gets pipeline.MetricsPort, a port that is none of its backends,
+// passed as "-H -P <port>" after its args (a configuration that sets its own
+// service http_port keeps it: Fluent Bit lets the file win over -P).
+func (o *Objects) MetricsPort() (port int32, byFlag bool) {
+	p := o.Pipeline
+	if p.Labels[LabelRole] == RoleHealthCheck {
+		for _, st := range p.Status.Ports {
+			if st.Name == healthCheckPortName && st.Protocol == v1alpha1.ProtocolTCP {
+				return st.Backend, false
+			}
+		}
+		return 0, false
+	}
+	port, ok := pipeline.MetricsPort(p.Status.Ports)
+	return port, ok
+}
+
+// containerArgs are Args and the metrics flags.
+func (o *Objects) containerArgs() []string {
+	args := o.Args()
+	if port, byFlag := o.MetricsPort(); byFlag {
+		args = append(slices.Clip(args), "-H", "-P", fmt.Sprint(port))
+	}
+	return args
 }
 
 // ServiceType returns the Service type after defaults.
@@ -195,7 +230,7 @@ func (o *Objects) PodTemplate() *corev1ac.PodTemplateSpecApplyConfiguration {
 		// last log lines instead, which the Ready condition of a
 		// crash-looping pipeline quotes (see PodHealthCause).
 		WithTerminationMessagePolicy(corev1.TerminationMessageFallbackToLogsOnError).
-		WithArgs(o.Args()...).
+		WithArgs(o.containerArgs()...).
 		WithEnv(o.env()...).
 		WithResources(o.resources()).
 		WithVolumeMounts(
@@ -231,6 +266,13 @@ func (o *Objects) PodTemplate() *corev1ac.PodTemplateSpecApplyConfiguration {
 			lowest = st.Backend
 		}
 	}
+	metricsPort, _ := o.MetricsPort()
+	if metricsPort != 0 && !slices.ContainsFunc(ports, func(st v1alpha1.PortStatus) bool {
+		return portName(st) == pipeline.MetricsPortName || st.Backend == metricsPort
+	}) {
+		c.WithPorts(corev1ac.ContainerPort().WithName(pipeline.MetricsPortName).
+			WithContainerPort(metricsPort).WithProtocol(corev1.ProtocolTCP))
+	}
 	for _, st := range ports {
 		if st.Protocol == v1alpha1.ProtocolTCP {
 			c.WithReadinessProbe(corev1ac.Probe().
@@ -254,6 +296,9 @@ func (o *Objects) PodTemplate() *corev1ac.PodTemplateSpecApplyConfiguration {
 	annotations := map[string]string{AnnotationConfigHash: configHash(p)}
 	if secretsRev != "" {
 		annotations[AnnotationSecretsRevision] = secretsRev
+	}
+	if metricsPort != 0 {
+		annotations[AnnotationMetricsPort] = fmt.Sprint(metricsPort)
 	}
 	return corev1ac.PodTemplateSpec().
 		WithLabels(objectLabels(p)).

@@ -450,3 +450,49 @@ func TestFileChangeRollsPods(t *testing.T) {
 		assert.Equal(t, first, hash())
 	}
 }
+
+func TestMetricsPortByFlag(t *testing.T) {
+	p := testPipeline("", "")
+	o := &Objects{Pipeline: p, Instance: testInstance()}
+	port, byFlag := o.MetricsPort()
+	assert.Equal(t, int32(2020), port)
+	assert.True(t, byFlag)
+	c := typed[corev1.PodTemplateSpec](t, o.PodTemplate())
+	ctr := c.Spec.Containers[0]
+	assert.Equal(t, []string{"-c", "/fluent-bit/etc/tpctl/pipeline.yaml", "-H", "-P", "2020"}, ctr.Args)
+	assert.Equal(t, "2020", c.Annotations[AnnotationMetricsPort])
+	assert.Contains(t, ctr.Ports, corev1.ContainerPort{Name: "metrics", ContainerPort: 2020, Protocol: corev1.ProtocolTCP})
+	assert.Equal(t, []string{"-c", "/fluent-bit/etc/tpctl/pipeline.yaml"}, o.Args(), "Args stays the user's")
+
+	// A backend on 2020 (either protocol) moves the metrics port; it is never
+	// in the Service and never a frontend.
+	p.Status.Ports = append(p.Status.Ports,
+		v1alpha1.PortStatus{Protocol: v1alpha1.ProtocolUDP, Frontend: 2020, Backend: 2020, Since: since},
+		v1alpha1.PortStatus{Protocol: v1alpha1.ProtocolTCP, Frontend: 2300, Backend: 2021, Since: since})
+	c = typed[corev1.PodTemplateSpec](t, o.PodTemplate())
+	assert.Equal(t, []string{"-c", "/fluent-bit/etc/tpctl/pipeline.yaml", "-H", "-P", "2022"}, c.Spec.Containers[0].Args)
+	assert.Equal(t, "2022", c.Annotations[AnnotationMetricsPort])
+	for _, sp := range typed[corev1.Service](t, o.Service()).Spec.Ports {
+		assert.NotEqual(t, "metrics", sp.Name)
+		assert.NotEqual(t, int32(2022), sp.Port)
+		assert.NotEqual(t, int32(2022), sp.TargetPort.IntVal)
+	}
+
+	// The user's args are kept and the flags come after them.
+	p.Spec.Args = []string{"--own"}
+	assert.Equal(t, []string{"--own", "-H", "-P", "2022"}, typed[corev1.PodTemplateSpec](t, o.PodTemplate()).Spec.Containers[0].Args)
+}
+
+func TestMetricsPortHealthCheck(t *testing.T) {
+	p := testPipeline("", "")
+	p.Labels = map[string]string{LabelRole: RoleHealthCheck}
+	p.Status.Ports = []v1alpha1.PortStatus{{Protocol: v1alpha1.ProtocolTCP, Frontend: 2020, Backend: 2020, Name: "health", Since: since}}
+	o := &Objects{Pipeline: p, Instance: testInstance()}
+	port, byFlag := o.MetricsPort()
+	assert.Equal(t, int32(2020), port, "its configuration runs the HTTP server on the health port")
+	assert.False(t, byFlag)
+	c := typed[corev1.PodTemplateSpec](t, o.PodTemplate())
+	assert.Equal(t, o.Args(), c.Spec.Containers[0].Args, "no flag")
+	assert.Equal(t, "2020", c.Annotations[AnnotationMetricsPort])
+	require.Len(t, c.Spec.Containers[0].Ports, 1, "the health port is the metrics port")
+}

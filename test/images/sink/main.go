@@ -7,7 +7,12 @@
 // GET /healthz and GET /api/v1/health (Fluent Bit's) answer "ok"; GET /received returns JSON with the bytes,
 // message count and last payloads per port, plus the HTTP_PROXY, HTTPS_PROXY
 // and NO_PROXY the process was started with. SINK_TCP, SINK_UDP, SINK_HTTP and
-// SINK_HOST set the same as the flags.
+// SINK_HOST set the same as the flags. Fluent Bit's own -H -P PORT (or
+// --http_server --http_port=PORT), which the operator passes to every pipeline,
+// serve Fluent Bit's /api/v1/health, /api/v1/uptime and /api/v1/metrics on
+// PORT in Fluent Bit's shapes, the listeners counting as inputs "tcp.0",
+// "udp.1"… and one output "null.N" taking every message; the --http endpoint
+// answers them too.
 package main
 
 import (

@@ -70,10 +70,13 @@ type Report struct {
 
 // Sink records what its listeners receive.
 type Sink struct {
-	mu    sync.Mutex
-	ports map[string]*PortReport // key "tcp/5170"
-	env   map[string]string
-	log   *log.Logger
+	mu      sync.Mutex
+	ports   map[string]*PortReport // key "tcp/5170"
+	order   []string               // keys of ports, in registration order
+	env     map[string]string
+	log     *log.Logger
+	now     func() time.Time
+	started time.Time
 }
 
 // New returns a sink reporting the given environment (see proxyEnv).
@@ -82,7 +85,7 @@ func New(getenv func(string) string, logger *log.Logger) *Sink {
 	for _, k := range proxyEnv() {
 		env[k] = getenv(k)
 	}
-	return &Sink{ports: map[string]*PortReport{}, env: env, log: logger}
+	return &Sink{ports: map[string]*PortReport{}, env: env, log: logger, now: time.Now, started: time.Now()}
 }
 
 func key(proto string, port int) string { return proto + "/" + strconv.Itoa(port) }
@@ -90,6 +93,9 @@ func key(proto string, port int) string { return proto + "/" + strconv.Itoa(port
 func (s *Sink) register(proto string, port int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.ports[key(proto, port)]; !ok {
+		s.order = append(s.order, key(proto, port))
+	}
 	s.ports[key(proto, port)] = &PortReport{Protocol: proto, Port: port, Last: []string{}}
 }
 
@@ -190,17 +196,15 @@ func (s *Sink) ServeUDP(ctx context.Context, pc net.PacketConn, port int) error 
 	}
 }
 
-// Handler serves GET /healthz, GET /api/v1/health (Fluent Bit's health
-// endpoint, the URL tpctl's install summary prints for the health-check
-// pipeline) and GET /received.
+// Handler serves GET /healthz, Fluent Bit's GET /api/v1/health (the URL
+// tpctl's install summary prints for the health-check pipeline),
+// /api/v1/uptime and /api/v1/metrics, and GET /received.
 func (s *Sink) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /api/v1/health", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "ok\n")
-	})
+	s.fluentBitRoutes(mux)
 	mux.HandleFunc("GET /received", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
@@ -217,6 +221,10 @@ type Config struct {
 	TCP, UDP []int
 	HTTP     string // listen address of the HTTP endpoint
 	Host     string // address the data listeners bind, "" for all
+	// Metrics is the listen address of Fluent Bit's HTTP API alone (set by
+	// Fluent Bit's -H/--http_server and -P/--http_port flags, which the
+	// operator passes); "" for none. On HTTP's port, HTTP serves it.
+	Metrics string
 }
 
 // Run listens as configured until ctx ends. ready, if not nil, is called once
@@ -255,12 +263,29 @@ func Run(ctx context.Context, cfg Config, s *Sink, ready func()) error {
 		return fmt.Errorf("listen http %s: %w", cfg.HTTP, err)
 	}
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	servers := []*http.Server{srv}
 	start(func() error {
 		if err := srv.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve http: %w", err)
 		}
 		return nil
 	})
+	if cfg.Metrics != "" && !samePort(cfg.Metrics, cfg.HTTP) {
+		ml, err := lc.Listen(ctx, "tcp", cfg.Metrics)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("listen metrics %s: %w", cfg.Metrics, err)
+		}
+		msrv := &http.Server{Handler: s.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		start(func() error {
+			if err := msrv.Serve(ml); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve metrics: %w", err)
+			}
+			return nil
+		})
+		servers = append(servers, msrv)
+		s.log.Printf("sink Fluent Bit API on %s", ml.Addr())
+	}
 	s.log.Printf("sink listening: tcp %v udp %v http %s", cfg.TCP, cfg.UDP, hl.Addr())
 	if ready != nil {
 		ready()
@@ -273,7 +298,9 @@ func Run(ctx context.Context, cfg Config, s *Sink, ready func()) error {
 	cancel()
 	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
-	_ = srv.Shutdown(shutdownCtx) //nolint:contextcheck // the run context is already over
+	for _, srv := range servers {
+		_ = srv.Shutdown(shutdownCtx) //nolint:contextcheck // the run context is already over
+	}
 	wg.Wait()
 	return runErr
 }
@@ -294,6 +321,13 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	udp := fs.String("udp", envOr(getenv, "SINK_UDP", ""), "comma-separated UDP ports to receive on")
 	httpAddr := fs.String("http", envOr(getenv, "SINK_HTTP", ":8080"), "listen address of /healthz and /received")
 	host := fs.String("host", envOr(getenv, "SINK_HOST", ""), "address the TCP/UDP listeners bind (default all)")
+	// Fluent Bit's flags for its HTTP server, as the operator passes them.
+	var httpServer bool
+	var httpPort int
+	fs.BoolVar(&httpServer, "H", false, "serve Fluent Bit's HTTP API (as fluent-bit -H)")
+	fs.BoolVar(&httpServer, "http_server", false, "same as -H")
+	fs.IntVar(&httpPort, "P", DefaultMetricsPort, "port of Fluent Bit's HTTP API (as fluent-bit -P)")
+	fs.IntVar(&httpPort, "http_port", DefaultMetricsPort, "same as -P")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("parse arguments: %w", err)
 	}
@@ -301,6 +335,12 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 		return Config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	cfg := Config{HTTP: *httpAddr, Host: *host}
+	if httpServer {
+		if httpPort < 1 || httpPort > 65535 {
+			return Config{}, fmt.Errorf("-P: port %d out of range 1-65535", httpPort)
+		}
+		cfg.Metrics = ":" + strconv.Itoa(httpPort)
+	}
 	var err error
 	if cfg.TCP, err = ParsePorts(*tcp); err != nil {
 		return Config{}, fmt.Errorf("--tcp: %w", err)
