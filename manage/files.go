@@ -184,3 +184,18 @@ func (c PipelineChange) Apply(p *v1alpha1.Pipeline) error {
 	c.ApplyTo(&p.Spec)
 	return nil
 }
+
+// WritePipelineFiles writes a table of files: name, size and the path the
+// configuration names it by; each line starts with indent.
+func WritePipelineFiles(w io.Writer, files []PipelineFile, indent string) error {
+	if len(files) == 0 {
+		_, err := fmt.Fprintln(w, indent+"none")
+		return err
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, indent+"NAME\tSIZE\tPATH")
+	for _, f := range files {
+		fmt.Fprintf(tw, "%s%s\t%d bytes\t%s\n", indent, f.Name, f.Size, FilePath(f.Name))
+	}
+	return tw.Flush()
+}

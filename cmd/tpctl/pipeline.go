@@ -162,7 +162,8 @@ func userError(err error) error {
 	var inv *manage.InvalidError
 	var dup *manage.DuplicateBackendError
 	var unk *manage.UnknownInstanceError
-	if errors.As(err, &inv) || errors.As(err, &dup) || errors.As(err, &unk) {
+	var nf *manage.FileNotFoundError
+	if errors.As(err, &inv) || errors.As(err, &dup) || errors.As(err, &unk) || errors.As(err, &nf) {
 		return &cli.UsageError{Err: err}
 	}
 	return err
@@ -275,10 +276,13 @@ of them to this or a newer pipeline as a frontend, and says which of the
 pipeline's ports that moves.
 
 --secret and --secrets-file store secrets in the pipeline's own Secret; the
-configuration names them as ${NAME} (see ` + "`tpctl pipeline secret --help`" + `).`,
+configuration names them as ${NAME} (see ` + "`tpctl pipeline secret --help`" + `).
+
+` + filesHelp,
 		Example: `  tpctl pipeline create --name syslog --config-file syslog.conf --port udp/5140
   SPLUNK_TOKEN=… tpctl pipeline create --name splunk --config-file splunk.yaml --secret SPLUNK_TOKEN
   tpctl pipeline create --name fwd --config-file fwd.yaml --service-type NodePort --wait
+  tpctl pipeline create --name parse --config-file parse.yaml --file parsers.conf=./my-parsers.conf
   tpctl pipeline create --name tcp-in --port tcp/5170 --workload daemonset --dry-run -o yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -338,10 +342,14 @@ func pipelineUpdateCmd(d clusterDeps, cf *clusterFlags) *cobra.Command {
 keeps the Service type, ports and configuration. --service-type applies to all
 of the pipeline's ports; --port and --arg replace their lists. The instance of
 a pipeline cannot change. --secret and --secrets-file add or change secrets and
-keep the others (remove one with ` + "`tpctl pipeline secret unset`" + `).`,
+keep the others (remove one with ` + "`tpctl pipeline secret unset`" + `).
+--file adds or replaces a file and keeps the others; --remove-file NAME drops one.
+
+` + filesHelp,
 		Example: `  tpctl pipeline update syslog --service-type NodePort
   tpctl pipeline update splunk --secrets-file splunk.env
-  tpctl pipeline update syslog --config-file syslog.conf --wait=ports`,
+  tpctl pipeline update syslog --config-file syslog.conf --wait=ports
+  tpctl pipeline update parse --file parsers.conf=./my-parsers.conf --remove-file old.lua`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := parseOutput(wf.output)
@@ -364,7 +372,7 @@ keep the others (remove one with ` + "`tpctl pipeline secret unset`" + `).`,
 				return &cli.UsageError{Err: err}
 			}
 			if ch.IsEmpty() && secrets == nil {
-				return cli.Usagef("nothing to change: give at least one of --config-file, --port, --service-type, --workload, --replicas, --image, --arg, --no-auto-ports, --secret, --secrets-file")
+				return cli.Usagef("nothing to change: give at least one of --config-file, --port, --service-type, --workload, --replicas, --image, --arg, --no-auto-ports, --file, --remove-file, --secret, --secrets-file")
 			}
 			c, err := cf.client(d)
 			if err != nil {
@@ -459,6 +467,9 @@ func showPipeline(ctx context.Context, out io.Writer, d clusterDeps, c clusterCl
 		events = []manage.Event{}
 	}
 	if err := manage.WritePipeline(out, p, eps, events, d.now()); err != nil {
+		return err
+	}
+	if err := writeFilesTable(out, p); err != nil {
 		return err
 	}
 	return writeSecretsTable(ctx, out, c, p)
