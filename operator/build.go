@@ -27,7 +27,7 @@ const AnnotationSecretsRevision = v1alpha1.Group + "/secrets-revision"
 // AnnotationMetricsPort on the pod template is the port of Fluent Bit's
 // built-in HTTP server in the pod (see Objects.MetricsPort); tpctl pipeline
 // top reads /api/v1/metrics there through the API server's pod proxy.
-const AnnotationMetricsPort = v1alpha1.Group + "/metrics-port"
+const AnnotationMetricsPort = pipeline.MetricsPortAnnotation
 
 // PortRange is an inclusive range of port numbers.
 type PortRange struct{ Min, Max int32 }

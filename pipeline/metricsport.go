@@ -6,6 +6,10 @@ import "github.com/tpctl/tpctl/api/v1alpha1"
 // Fluent Bit's own default HTTP port.
 const FirstMetricsPort int32 = 2020
 
+// MetricsPortAnnotation on a pipeline pod names its metrics port (the
+// operator sets it on the pod template; tpctl reads it).
+const MetricsPortAnnotation = v1alpha1.Group + "/metrics-port"
+
 // MetricsPortName names the container port of Fluent Bit's built-in HTTP
 // server in a pipeline pod. It is never in the pipeline's Service.
 const MetricsPortName = "metrics"
