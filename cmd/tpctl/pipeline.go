@@ -213,7 +213,7 @@ The kubeconfig is --kubeconfig, else $KUBECONFIG, else ` + manage.K3sKubeconfig 
 	cmd.AddCommand(
 		pipelineCreateCmd(d, &cf), pipelineUpdateCmd(d, &cf), pipelineListCmd(d, &cf),
 		pipelineGetCmd(d, &cf), pipelineDeleteCmd(d, &cf), pipelineEndpointsCmd(d, &cf),
-		pipelineLogsCmd(connectLogs, &cf),
+		pipelineLogsCmd(connectLogs, &cf), pipelineTopCmd(connectTop, &cf, d.isTerminal),
 		pipelineExportCmd(d, &cf), pipelineSecretCmd(d, &cf),
 	)
 	return cmd
