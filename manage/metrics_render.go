@@ -133,3 +133,26 @@ func writePodErrors(w io.Writer, ps []PipelineMetrics) error {
 	_, err := fmt.Fprintf(w, "\nnot read:\n  %s\n", strings.Join(lines, "\n  "))
 	return err
 }
+
+// WriteMetricsSummary writes the counters of one reading of a pipeline for
+// `pipeline get` (rates need a second reading: `pipeline top`). p nil means
+// the pipeline has no running pod; readErr is a failure to list its pods.
+func WriteMetricsSummary(w io.Writer, p *PipelineMetrics, readErr error) error {
+	var err error
+	switch {
+	case readErr != nil:
+		_, err = fmt.Fprintf(w, "\nMetrics: not read: %v\n", readErr)
+	case p == nil || p.Pods == 0:
+		_, err = fmt.Fprintln(w, "\nMetrics: no running pod")
+	default:
+		t := p.Totals
+		_, err = fmt.Fprintf(w, "\nMetrics (counted since the pods started; rates: tpctl pipeline top %s):\n"+
+			"  pods read %s, records in %d (%s), out %d (%s), errors %d, retries %d, dropped %d\n",
+			p.Name, podsCell(*p), t.RecordsIn, HumanBytes(float64(t.BytesIn)), t.RecordsOut, HumanBytes(float64(t.BytesOut)),
+			t.Errors, t.Retries, t.Dropped)
+		if err == nil {
+			err = writePodErrors(w, []PipelineMetrics{*p})
+		}
+	}
+	return err
+}

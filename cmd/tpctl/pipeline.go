@@ -39,10 +39,12 @@ type clusterDeps struct {
 	// lookupEnv serves --secret NAME (the value from the environment); nil
 	// is an empty environment.
 	lookupEnv func(string) (string, bool)
+	// metrics reads the pipeline's pods for `pipeline get`; nil skips it.
+	metrics func(kubeconfig, namespace string) (metricsCollector, error)
 }
 
 func defaultClusterDeps() clusterDeps {
-	return clusterDeps{connect: connectCluster, isTerminal: isTerminal, now: time.Now, hostListeners: nodeListeners, lookupEnv: os.LookupEnv}
+	return clusterDeps{connect: connectCluster, isTerminal: isTerminal, now: time.Now, hostListeners: nodeListeners, lookupEnv: os.LookupEnv, metrics: connectMetrics}
 }
 
 // nodeListeners reads the listening sockets of this host when it is the
@@ -529,7 +531,10 @@ func pipelineGetCmd(d clusterDeps, cf *clusterFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return showPipeline(cmd.Context(), cmd.OutOrStdout(), d, c, f, p)
+			if err := showPipeline(cmd.Context(), cmd.OutOrStdout(), d, c, f, p); err != nil || f != cli.Table || d.metrics == nil {
+				return err
+			}
+			return writeLastSample(cmd.Context(), cmd.OutOrStdout(), d.metrics, cf, p.Name)
 		},
 	}
 	outputFlag(cmd, &output)

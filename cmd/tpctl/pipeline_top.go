@@ -206,3 +206,41 @@ func writeTop(w io.Writer, s manage.MetricsSample, name string, o topOptions, n 
 	}
 	return nil
 }
+
+// metricsCollector reads the metrics of pipelines' pods (pipeline get).
+type metricsCollector interface {
+	Collect(ctx context.Context, names ...string) ([]manage.PipelineMetrics, error)
+}
+
+// connectMetrics returns a collector for namespace that gives up on a pod
+// after 2 s, so that `pipeline get` stays quick.
+func connectMetrics(kubeconfig, namespace string) (metricsCollector, error) {
+	kc, err := manage.NewKubeconfigLocator().Resolve(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := manage.Connect(kc, namespace)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(conn.REST)
+	if err != nil {
+		return nil, fmt.Errorf("create Kubernetes client for %s: %w", conn.REST.Host, err)
+	}
+	return manage.NewMetricsCollector(cs.CoreV1(), conn.Namespace, nil, manage.MetricsOptions{Timeout: 2 * time.Second}), nil
+}
+
+// writeLastSample writes one reading of the pipeline's pods under `pipeline
+// get`; a failure to read is printed, not returned: the pipeline was shown.
+func writeLastSample(ctx context.Context, out io.Writer, connect func(string, string) (metricsCollector, error),
+	cf *clusterFlags, name string) error {
+	c, err := connect(cf.kubeconfig, cf.namespace)
+	if err != nil {
+		return manage.WriteMetricsSummary(out, nil, err)
+	}
+	got, err := c.Collect(ctx, name)
+	if err != nil || len(got) == 0 {
+		return manage.WriteMetricsSummary(out, nil, err)
+	}
+	return manage.WriteMetricsSummary(out, &got[0], nil)
+}

@@ -147,3 +147,43 @@ func TestPipelineTopRefusesBadInput(t *testing.T) {
 	r = topRun(context.Background(), topCluster(t), false, "-o", "yaml")
 	assert.Equal(t, 2, cli.ExitCode(r.err))
 }
+
+func TestPipelineGetShowsTheLastSample(t *testing.T) {
+	m := mgmtCluster(t)
+	for _, n := range []string{"a", "b", "c"} {
+		m.AddPipeline(&v1alpha1.Pipeline{ObjectMeta: metav1.ObjectMeta{Name: n}, Spec: v1alpha1.PipelineSpec{Instance: "core"}})
+	}
+	cs := fake.NewClientset(topTestPod("a-1", "a"), topTestPod("b-1", "b"))
+	fetch := func(_ context.Context, _, pod string, _ int32, _ string) ([]byte, error) {
+		if pod == "b-1" {
+			return nil, fmt.Errorf("connection refused")
+		}
+		return []byte(`{"input":{"tcp.0":{"records":50,"bytes":1691}},"filter":{},"output":{"null.1":{"proc_records":50,"proc_bytes":1691,"errors":1,"retries":2,"retries_failed":0,"dropped_records":3,"retried_records":0}}}`), nil
+	}
+	d := mgmtDeps(m, false)
+	d.metrics = func(string, string) (metricsCollector, error) {
+		return manage.NewMetricsCollector(cs.CoreV1(), "tp", fetch, manage.MetricsOptions{}), nil
+	}
+	r := mgmtRun(t, newPipelineCmdWith(d), "", "get", "a")
+	require.NoError(t, r.err)
+	assert.Contains(t, r.out, "\nMetrics (counted since the pods started; rates: tpctl pipeline top a):\n"+
+		"  pods read 1, records in 50 (1.7 KiB), out 50 (1.7 KiB), errors 1, retries 2, dropped 3\n")
+
+	r = mgmtRun(t, newPipelineCmdWith(d), "", "get", "b")
+	require.NoError(t, r.err, "a pod that cannot be read does not fail get")
+	assert.Contains(t, r.out, "pods read 0/1")
+	assert.Contains(t, r.out, "b: pod b-1: read /api/v1/metrics on port 2020: connection refused")
+
+	r = mgmtRun(t, newPipelineCmdWith(d), "", "get", "c")
+	require.NoError(t, r.err)
+	assert.Contains(t, r.out, "\nMetrics: no running pod\n")
+
+	r = mgmtRun(t, newPipelineCmdWith(d), "", "get", "a", "-o", "json")
+	require.NoError(t, r.err)
+	assert.NotContains(t, r.out, "Metrics", "only the table has the sample")
+
+	d.metrics = func(string, string) (metricsCollector, error) { return nil, fmt.Errorf("no kubeconfig") }
+	r = mgmtRun(t, newPipelineCmdWith(d), "", "get", "a")
+	require.NoError(t, r.err)
+	assert.Contains(t, r.out, "\nMetrics: not read: no kubeconfig\n")
+}
