@@ -31,6 +31,11 @@ type Options struct {
 	// Logs reads pipelines' logs for the logs page (nil: the page says
 	// that logs cannot be read).
 	Logs LogReader
+	// Metrics reads the pipelines' metrics for the list's IN/S column and
+	// the details' sparkline (nil: neither is shown).
+	Metrics MetricsReader
+	// MetricsInterval is the time between two readings (0: 5 s).
+	MetricsInterval time.Duration
 }
 
 // view is what the manager shows.
@@ -86,7 +91,13 @@ func New(ctx context.Context, api manage.API, o Options) Model {
 		o.Editor = editorCommand(os.Getenv)
 	}
 	st := NewStyles(o.Colours)
+	if o.MetricsInterval <= 0 {
+		o.MetricsInterval = defaultMetricsInterval
+	}
 	e := &env{ctx: ctx, api: api, opts: o, st: st, keys: newKeys()}
+	if o.Metrics != nil {
+		e.metrics = newMetricsState()
+	}
 	h := help.New()
 	h.Styles = st.Help
 	m := Model{env: e, help: h, width: 80, height: 24,
@@ -98,7 +109,11 @@ func New(ctx context.Context, api manage.API, o Options) Model {
 
 // Init starts the watch and loads the instances.
 func (m Model) Init() tea.Cmd {
-	return tea.Batch(startWatch(m.watchCtx, m.env.api, m.watchGen), loadInstances(m.env.ctx, m.env.api))
+	cmds := []tea.Cmd{startWatch(m.watchCtx, m.env.api, m.watchGen), loadInstances(m.env.ctx, m.env.api)}
+	if m.env.opts.Metrics != nil {
+		cmds = append(cmds, collectMetrics(m.env.ctx, m.env.opts.Metrics))
+	}
+	return tea.Batch(cmds...)
 }
 
 // watchCmd opens the watch of generation m.watchGen. Its context ends with
@@ -231,6 +246,20 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case detailDataMsg:
 		cmd, _ := m.detail.Update(msg)
 		return m, cmd
+	case metricsMsg:
+		if m.env.metrics == nil {
+			return m, nil
+		}
+		m.env.metrics.update(msg)
+		if m.view == viewDetail {
+			m.detail.render()
+		}
+		return m, metricsTick(m.env.opts.MetricsInterval)
+	case metricsTickMsg:
+		if m.env.opts.Metrics == nil || m.env.ctx.Err() != nil {
+			return m, nil
+		}
+		return m, collectMetrics(m.env.ctx, m.env.opts.Metrics)
 	case logLinesMsg:
 		if m.logs == nil || msg.gen != m.logs.gen {
 			return m, nil

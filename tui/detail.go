@@ -210,6 +210,11 @@ func (m *detailModel) render() {
 		kv("Args", strings.Join(p.Spec.Args, " "))
 	}
 	kv("Auto-detect ports", strconv.FormatBool(p.Spec.AutoDetect()))
+	if m.env != nil && m.env.metrics != nil {
+		if line := m.env.metrics.detail(p.Name, m.st.ASCII); line != "" {
+			kv("Bytes/s", line)
+		}
+	}
 
 	section("Ports")
 	m.renderPorts(&b)

@@ -326,7 +326,7 @@ func (m *listModel) selectedName() string {
 
 // columns are the widths of the fixed columns (0: hidden); ports take
 // the rest.
-type columns struct{ name, instance, workload, svc, ready, stat, ports int }
+type columns struct{ name, instance, workload, svc, ready, stat, rate, ports int }
 
 // minPorts is the room the ports column keeps on narrow screens: the
 // instance, workload and ready columns give way first.
@@ -334,6 +334,9 @@ const minPorts = 24
 
 func (m *listModel) columns() columns {
 	c := columns{name: 4, instance: 8, workload: 11, svc: 12, ready: 5, stat: 9}
+	if m.env.metrics != nil {
+		c.rate = 12 // 1023.9 KiB/s
+	}
 	for _, r := range m.visible {
 		c.name = max(c.name, ansi.StringWidth(r.name+m.healthMark(r)))
 		c.instance = max(c.instance, len(r.instance))
@@ -345,7 +348,7 @@ func (m *listModel) columns() columns {
 	c.stat = min(c.stat, 20) // ContainerConfigError
 	used := func() int {
 		n := 2 + c.name + c.svc + c.stat + 6
-		for _, w := range []int{c.instance, c.workload, c.ready} {
+		for _, w := range []int{c.instance, c.workload, c.ready, c.rate} {
 			if w > 0 {
 				n += w + 2
 			}
@@ -363,7 +366,7 @@ func (m *listModel) columns() columns {
 }
 
 // row renders the cells of one line; hidden columns are left out.
-func (c columns) row(mark, name, instance, workload, svc, ready, stat, ports string) string {
+func (c columns) row(mark, name, instance, workload, svc, ready, stat, rate, ports string) string {
 	var b strings.Builder
 	b.WriteString(mark + pad(name, c.name) + "  ")
 	for _, col := range []struct {
@@ -374,7 +377,11 @@ func (c columns) row(mark, name, instance, workload, svc, ready, stat, ports str
 			b.WriteString(pad(col.text, col.w) + "  ")
 		}
 	}
-	b.WriteString(stat + "  " + ports)
+	b.WriteString(stat + "  ")
+	if c.rate > 0 {
+		b.WriteString(pad(rate, c.rate) + "  ")
+	}
+	b.WriteString(ports)
 	return b.String()
 }
 
@@ -426,7 +433,7 @@ func (m *listModel) View() string {
 		return b.String()
 	}
 	c := m.columns()
-	hdr := c.row("  ", "NAME", "INSTANCE", "WORKLOAD", "SERVICE", "READY", pad("STATUS", c.stat), "PORTS")
+	hdr := c.row("  ", "NAME", "INSTANCE", "WORKLOAD", "SERVICE", "READY", pad("STATUS", c.stat), "IN/S", "PORTS")
 	b.WriteString(st.Header.Render(pad(hdr, m.width)))
 	b.WriteByte('\n')
 	if len(m.visible) == 0 {
@@ -451,7 +458,11 @@ func (m *listModel) View() string {
 		default:
 			stat = st.Warn.Render(stat)
 		}
-		line := c.row(mark, name, r.instance, r.workload, r.svc, r.ready, stat, m.portsCell(r, c.ports, !sel))
+		rate := ""
+		if m.env.metrics != nil {
+			rate = m.env.metrics.rateCell(r.name)
+		}
+		line := c.row(mark, name, r.instance, r.workload, r.svc, r.ready, stat, rate, m.portsCell(r, c.ports, !sel))
 		if sel {
 			// One style over plain text: inner styles would end the highlight.
 			line = st.Selected.Render(pad(line, m.width))

@@ -41,6 +41,8 @@ type env struct {
 	opts Options
 	st   Styles
 	keys keys
+	// metrics are the pipelines' last samples; nil without Options.Metrics.
+	metrics *metricsState
 }
 
 // nav is a page's request to go somewhere; the root decides how.

@@ -66,7 +66,14 @@ same: tpctl pipeline …, tpctl instance ….`,
 			if err != nil {
 				return err
 			}
-			return tui.Run(cmd.Context(), c, in, out, tui.Options{Colours: renderer(out), Logs: lr})
+			o := tui.Options{Colours: renderer(out), Logs: lr}
+			if d.metrics != nil {
+				// Without metrics the manager still works: no rate column.
+				if mc, err := d.metrics(cf.kubeconfig, c.Namespace()); err == nil {
+					o.Metrics = mc
+				}
+			}
+			return tui.Run(cmd.Context(), c, in, out, o)
 		},
 	}
 	cf.register(cmd)
