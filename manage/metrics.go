@@ -3,6 +3,7 @@ package manage
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"sync"
@@ -65,7 +66,13 @@ func NewMetricsCollector(pods corev1client.PodsGetter, namespace string, fetch M
 	}
 	if fetch == nil {
 		fetch = func(ctx context.Context, namespace, pod string, port int32, path string) ([]byte, error) {
-			return pods.Pods(namespace).ProxyGet("http", pod, strconv.Itoa(int(port)), path, nil).DoRaw(ctx)
+			rc, err := pods.Pods(namespace).ProxyGet("http", pod, strconv.Itoa(int(port)), path, nil).Stream(ctx)
+			if err != nil {
+				return nil, err
+			}
+			defer rc.Close()
+			// At most one byte over the parser's limit: it then refuses the answer.
+			return io.ReadAll(io.LimitReader(rc, fbmetrics.MaxBody+1))
 		}
 	}
 	if o.Concurrency <= 0 {

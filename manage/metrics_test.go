@@ -272,3 +272,13 @@ func TestCollectBoundsConcurrency(t *testing.T) {
 	assert.LessOrEqual(t, most, 3)
 	assert.Greater(t, most, 1)
 }
+
+func TestCollectRefusesAnOversizedAnswer(t *testing.T) {
+	f := &fakeAPIServer{pods: []corev1.Pod{metricsPod("logs-a", "logs", 2020)},
+		answers: map[string]string{"logs-a": strings.Repeat(" ", fbmetrics.MaxBody+10)}}
+	got, err := newTestCollector(t, f, nil).Collect(context.Background())
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Len(t, got[0].Errors, 1)
+	assert.Contains(t, got[0].Errors[0].Reason, "exceeds")
+}
