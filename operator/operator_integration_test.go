@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -51,6 +52,20 @@ func newPipeline(ns, name string, ports ...v1alpha1.PipelinePort) *v1alpha1.Pipe
 }
 
 // assigned waits until the pipeline's ports are assigned for its generation.
+// edit changes an object as a user would: read it, change it, write it,
+// and again on a conflict (the operator writes the object's status and
+// metadata meanwhile).
+func edit[T client.Object](t *testing.T, ns, name string, obj T, change func(T)) {
+	t.Helper()
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := kc.Get(context.Background(), key(ns, name), obj); err != nil {
+			return err
+		}
+		change(obj)
+		return kc.Update(context.Background(), obj)
+	}))
+}
+
 func assigned(t *testing.T, ns, name string) *v1alpha1.Pipeline {
 	t.Helper()
 	p := &v1alpha1.Pipeline{}
@@ -173,10 +188,7 @@ func TestObjectsPerKindAndServiceType(t *testing.T) {
 	}, waitFor, 50*time.Millisecond)
 
 	// Changing the kind replaces the workload.
-	p := &v1alpha1.Pipeline{}
-	require.NoError(t, kc.Get(ctx, key(ns, "dep"), p))
-	p.Spec.Workload.Kind = v1alpha1.WorkloadStatefulSet
-	require.NoError(t, kc.Update(ctx, p))
+	edit(t, ns, "dep", &v1alpha1.Pipeline{}, func(p *v1alpha1.Pipeline) { p.Spec.Workload.Kind = v1alpha1.WorkloadStatefulSet })
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.True(c, apierrors.IsNotFound(kc.Get(ctx, key(ns, "dep"), &appsv1.Deployment{})), "old Deployment deleted")
 		assert.NoError(c, kc.Get(ctx, key(ns, "dep"), &appsv1.StatefulSet{}))
@@ -184,9 +196,7 @@ func TestObjectsPerKindAndServiceType(t *testing.T) {
 	}, waitFor, 50*time.Millisecond)
 
 	// Changing the Service type applies to every port.
-	require.NoError(t, kc.Get(ctx, key(ns, "ds"), p))
-	p.Spec.ServiceType = v1alpha1.ServiceTypeClusterIP
-	require.NoError(t, kc.Update(ctx, p))
+	edit(t, ns, "ds", &v1alpha1.Pipeline{}, func(p *v1alpha1.Pipeline) { p.Spec.ServiceType = v1alpha1.ServiceTypeClusterIP })
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		s := &corev1.Service{}
 		require.NoError(c, kc.Get(ctx, key(ns, "ds"), s))
@@ -334,9 +344,7 @@ func TestOwnerReferencesForCleanup(t *testing.T) {
 	}
 
 	// Disabling the health check deletes its pipeline (the operator does that itself).
-	require.NoError(t, kc.Get(ctx, key(ns, "core"), inst))
-	inst.Spec.HealthCheck.Enabled = ptr.To(false)
-	require.NoError(t, kc.Update(ctx, inst))
+	edit(t, ns, "core", inst, func(i *v1alpha1.CoreInstance) { i.Spec.HealthCheck.Enabled = ptr.To(false) })
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		err := kc.Get(ctx, key(ns, "core-health"), &v1alpha1.Pipeline{})
 		assert.True(c, apierrors.IsNotFound(err), "health-check pipeline deleted: %v", err)
@@ -410,9 +418,10 @@ func TestBadEditKeepsFrontendsClaimed(t *testing.T) {
 	require.Equal(t, int32(2400), a.Status.Ports[0].Frontend)
 
 	// Generation 2 cannot be read; its ports are unknown.
-	a.Spec.AutoDetectPorts = nil
-	a.Spec.Config = v1alpha1.PipelineConfig{Format: v1alpha1.ConfigFormatClassic, Content: "[INPUT]\n    Name tcp\n    Port ${NOPE}\n"}
-	require.NoError(t, kc.Update(ctx, a))
+	edit(t, ns, "a", a, func(a *v1alpha1.Pipeline) {
+		a.Spec.AutoDetectPorts = nil
+		a.Spec.Config = v1alpha1.PipelineConfig{Format: v1alpha1.ConfigFormatClassic, Content: "[INPUT]\n    Name tcp\n    Port ${NOPE}\n"}
+	})
 	a = assigned(t, ns, "a")
 	cond := meta.FindStatusCondition(a.Status.Conditions, v1alpha1.ConditionPortsAssigned)
 	assert.Equal(t, metav1.ConditionFalse, cond.Status)
