@@ -329,7 +329,8 @@ func (m *listModel) selectedName() string {
 type columns struct{ name, instance, workload, svc, ready, stat, rate, ports int }
 
 // minPorts is the room the ports column keeps on narrow screens: the
-// instance, workload and ready columns give way first.
+// instance, workload, ready and rate columns give way first (the rate is
+// on the detail page too).
 const minPorts = 24
 
 func (m *listModel) columns() columns {
@@ -355,7 +356,7 @@ func (m *listModel) columns() columns {
 		}
 		return n
 	}
-	for _, hide := range []*int{&c.instance, &c.workload, &c.ready} {
+	for _, hide := range []*int{&c.instance, &c.workload, &c.ready, &c.rate} {
 		if m.width-used() >= minPorts {
 			break
 		}

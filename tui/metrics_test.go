@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -55,6 +56,20 @@ func TestListScreenWithRates(t *testing.T) {
 	s := screen(t, tm)
 	requireScreen(t, s)
 	assert.Regexp(t, `(?m)^\s+new\s.*\s-\s`, s, "a pipeline without pods has no rate")
+}
+
+// On a narrow screen the ports column keeps its room: the rate column
+// gives way after instance, workload and ready.
+func TestNarrowListKeepsThePortsWithRates(t *testing.T) {
+	o := options()
+	o.Metrics, o.MetricsInterval = rising(), 1
+	tm := start(t, sampleCluster(t), o)
+	waitFor(t, tm, "IN/S", "1.5 KiB/s")
+	tm.Send(tea.WindowSizeMsg{Width: 80, Height: 20})
+	waitFor(t, tm, "tcp/2201->2200, udp/5140")
+	s := screen(t, tm)
+	assert.Contains(t, s, "tcp/2201->2200, udp/5140")
+	assert.NotContains(t, s, "IN/S")
 }
 
 func TestDetailScreenSparkline(t *testing.T) {
