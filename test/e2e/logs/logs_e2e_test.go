@@ -6,15 +6,12 @@ package logs
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,58 +19,21 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/utils/ptr"
 
-	"github.com/tpctl/tpctl/api/v1alpha1"
-	"github.com/tpctl/tpctl/manage/testenv"
-	"github.com/tpctl/tpctl/test/cluster"
+	"github.com/tpctl/tpctl/test/e2e/e2etest"
 	"github.com/tpctl/tpctl/test/images"
 )
-
-func buildTpctl(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("TPCTL_BIN"); p != "" {
-		return p
-	}
-	out := filepath.Join(t.TempDir(), "bin", "tpctl")
-	root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
-	require.NoError(t, err)
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/tpctl")
-	cmd.Dir = strings.TrimSpace(string(root))
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	b, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build ./cmd/tpctl: %s", b)
-	return out
-}
-
-func run(t *testing.T, bin string, args ...string) (string, string, error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	return out.String(), errOut.String(), err
-}
 
 // A pipeline runs the harness's sink image, which logs what it receives.
 // `pipeline logs` prints the pod's log; `pipeline logs -f` prints a line
 // sent after it started, and ends with exit status 0 on SIGINT.
 func TestPipelineLogsOnNode(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the node harness changes the host's network and cgroups")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	bin := buildTpctl(t)
-	sinkTar, err := images.Build(ctx, t.TempDir(), images.Sink())
-	require.NoError(t, err)
-	n := cluster.StartNode(ctx, t, cluster.NodeOptions{Images: []string{sinkTar}, Logf: t.Logf})
-	env := testenv.StartEnvOn(ctx, t, n.Kubeconfig(), n.RESTConfig(), testenv.EnvOptions{
-		Instance: func(i *v1alpha1.CoreInstance) { i.Spec.HealthCheck.Enabled = ptr.To(false) },
-	})
-	conn := []string{"--kubeconfig", n.Kubeconfig(), "--namespace", env.Namespace}
+	sn := e2etest.StartSinkNode(ctx, t)
+	bin, n, conn := sn.Bin, sn.Node, sn.Conn
 
-	out, errOut, err := run(t, bin, append([]string{"pipeline", "create", "--name", "sink",
+	out, errOut, err := e2etest.Run(bin, append([]string{"pipeline", "create", "--name", "sink",
 		"--image", images.SinkRef, "--arg=--tcp=5170", "--port", "tcp/5170", "--no-auto-ports",
 		"--service-type", "NodePort", "--wait", "--timeout", "5m"}, conn...)...)
 	require.NoError(t, err, "create: %s\n%s", out, errOut)
@@ -81,13 +41,13 @@ func TestPipelineLogsOnNode(t *testing.T) {
 	// The sink logs its listeners at start.
 	var logs string
 	require.Eventually(t, func() bool {
-		logs, errOut, err = run(t, bin, append([]string{"pipeline", "logs", "sink"}, conn...)...)
+		logs, errOut, err = e2etest.Run(bin, append([]string{"pipeline", "logs", "sink"}, conn...)...)
 		return err == nil && strings.Contains(logs, "sink listening")
 	}, time.Minute, time.Second, "pipeline logs: %v\n%s\n%s", err, logs, errOut)
 	t.Logf("pipeline logs:\n%s", logs)
 	assert.NotContains(t, logs, "[sink-", "one pod: no prefix")
 
-	_, errOut, err = run(t, bin, append([]string{"pipeline", "logs", "nope"}, conn...)...)
+	_, errOut, err = e2etest.Run(bin, append([]string{"pipeline", "logs", "nope"}, conn...)...)
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit)
 	assert.Equal(t, 1, exit.ExitCode())
@@ -129,7 +89,7 @@ func TestPipelineLogsOnNode(t *testing.T) {
 	}
 	payload := fmt.Sprintf("logs-e2e-%d", time.Now().UnixNano())
 	addr := ""
-	svcOut, _, err := run(t, bin, append([]string{"pipeline", "endpoints", "sink"}, conn...)...)
+	svcOut, _, err := e2etest.Run(bin, append([]string{"pipeline", "endpoints", "sink"}, conn...)...)
 	require.NoError(t, err)
 	for _, f := range strings.Fields(svcOut) {
 		if strings.HasPrefix(f, n.NodeIP()+":") {
@@ -151,7 +111,7 @@ func TestPipelineLogsOnNode(t *testing.T) {
 
 	// Scale up: the follow picks up the new pod, and from then on every
 	// line names its pod.
-	out, errOut, err = run(t, bin, append([]string{"pipeline", "update", "sink", "--replicas", "2"}, conn...)...)
+	out, errOut, err = e2etest.Run(bin, append([]string{"pipeline", "update", "sink", "--replicas", "2"}, conn...)...)
 	require.NoError(t, err, "update: %s\n%s", out, errOut)
 	n1 := waitFor(notices, "appeared", "the new pod's notice")
 	t.Logf("stderr: %s", n1)

@@ -6,14 +6,10 @@
 package metrics
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,43 +17,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/utils/ptr"
 
-	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/manage"
-	"github.com/tpctl/tpctl/manage/testenv"
-	"github.com/tpctl/tpctl/test/cluster"
+	"github.com/tpctl/tpctl/test/e2e/e2etest"
 	"github.com/tpctl/tpctl/test/images"
 )
 
-func buildTpctl(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("TPCTL_BIN"); p != "" {
-		return p
-	}
-	out := filepath.Join(t.TempDir(), "bin", "tpctl")
-	root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
-	require.NoError(t, err)
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/tpctl")
-	cmd.Dir = strings.TrimSpace(string(root))
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	b, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build ./cmd/tpctl: %s", b)
-	return out
-}
-
-func run(t *testing.T, bin string, args ...string) (string, string, error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	return out.String(), errOut.String(), err
-}
-
 func top(t *testing.T, bin string, conn []string) manage.PipelineMetrics {
 	t.Helper()
-	out, errOut, err := run(t, bin, append([]string{"pipeline", "top", "sink", "--once", "--interval", "2s", "-o", "json"}, conn...)...)
+	out, errOut, err := e2etest.Run(bin, append([]string{"pipeline", "top", "sink", "--once", "--interval", "2s", "-o", "json"}, conn...)...)
 	require.NoError(t, err, "top: %s\n%s", out, errOut)
 	var s manage.MetricsSample
 	require.NoError(t, json.Unmarshal([]byte(out), &s), out)
@@ -68,27 +36,18 @@ func top(t *testing.T, bin string, conn []string) manage.PipelineMetrics {
 // A pipeline runs the sink image; bytes sent to its node port show up in
 // `pipeline top` as moving records/s and bytes/s in and out.
 func TestPipelineTopOnNode(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the node harness changes the host's network and cgroups")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	bin := buildTpctl(t)
-	sinkTar, err := images.Build(ctx, t.TempDir(), images.Sink())
-	require.NoError(t, err)
-	n := cluster.StartNode(ctx, t, cluster.NodeOptions{Images: []string{sinkTar}, Logf: t.Logf})
-	env := testenv.StartEnvOn(ctx, t, n.Kubeconfig(), n.RESTConfig(), testenv.EnvOptions{
-		Instance: func(i *v1alpha1.CoreInstance) { i.Spec.HealthCheck.Enabled = ptr.To(false) },
-	})
-	conn := []string{"--kubeconfig", n.Kubeconfig(), "--namespace", env.Namespace}
+	sn := e2etest.StartSinkNode(ctx, t)
+	bin, n, conn := sn.Bin, sn.Node, sn.Conn
 
-	out, errOut, err := run(t, bin, append([]string{"pipeline", "create", "--name", "sink",
+	out, errOut, err := e2etest.Run(bin, append([]string{"pipeline", "create", "--name", "sink",
 		"--image", images.SinkRef, "--arg=--tcp=5170", "--port", "tcp/5170", "--no-auto-ports",
 		"--service-type", "NodePort", "--wait", "--timeout", "5m"}, conn...)...)
 	require.NoError(t, err, "create: %s\n%s", out, errOut)
 
 	// The metrics port is internal: no endpoint of the pipeline names it.
-	svcOut, _, err := run(t, bin, append([]string{"pipeline", "endpoints", "sink"}, conn...)...)
+	svcOut, _, err := e2etest.Run(bin, append([]string{"pipeline", "endpoints", "sink"}, conn...)...)
 	require.NoError(t, err)
 	assert.NotContains(t, svcOut, ":2020", "the metrics port is never a frontend")
 	addr := ""
@@ -101,7 +60,7 @@ func TestPipelineTopOnNode(t *testing.T) {
 
 	var idle manage.PipelineMetrics
 	require.Eventually(t, func() bool {
-		out, _, err := run(t, bin, append([]string{"pipeline", "top", "sink", "--once", "--interval", "1s", "-o", "json"}, conn...)...)
+		out, _, err := e2etest.Run(bin, append([]string{"pipeline", "top", "sink", "--once", "--interval", "1s", "-o", "json"}, conn...)...)
 		if err != nil {
 			return false
 		}
@@ -157,7 +116,7 @@ func TestPipelineTopOnNode(t *testing.T) {
 	stopSend()
 
 	// The table names the pipeline with a rate.
-	out, errOut, err = run(t, bin, append([]string{"pipeline", "top", "--once", "--interval", "1s"}, conn...)...)
+	out, errOut, err = e2etest.Run(bin, append([]string{"pipeline", "top", "--once", "--interval", "1s"}, conn...)...)
 	require.NoError(t, err, "top: %s\n%s", out, errOut)
 	t.Logf("pipeline top --once:\n%s", out)
 	assert.Regexp(t, `(?m)^sink\s+1\s+\d+\.\d\s`, out)

@@ -19,12 +19,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/utils/ptr"
 
-	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/manage"
-	"github.com/tpctl/tpctl/manage/testenv"
-	"github.com/tpctl/tpctl/test/cluster"
+	"github.com/tpctl/tpctl/test/e2e/e2etest"
 	"github.com/tpctl/tpctl/test/images"
 )
 
@@ -49,20 +46,10 @@ func runTpctl(t *testing.T, bin string, args ...string) string {
 // image, which records what it receives and reports it over HTTP (a
 // second port of the same pipeline).
 func TestPipelineOnNodeReceivesData(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the node harness changes the host's network and cgroups")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	bin := buildTpctl(t)
-	sinkTar, err := images.Build(ctx, t.TempDir(), images.Sink())
-	require.NoError(t, err)
-	n := cluster.StartNode(ctx, t, cluster.NodeOptions{Images: []string{sinkTar}, Logf: t.Logf})
-	env := testenv.StartEnvOn(ctx, t, n.Kubeconfig(), n.RESTConfig(), testenv.EnvOptions{
-		// No health-check pipeline: its Fluent Bit image cannot be pulled here.
-		Instance: func(i *v1alpha1.CoreInstance) { i.Spec.HealthCheck.Enabled = ptr.To(false) },
-	})
-	conn := []string{"--kubeconfig", n.Kubeconfig(), "--namespace", env.Namespace}
+	sn := e2etest.StartSinkNode(ctx, t)
+	bin, n, _, conn := sn.Bin, sn.Node, sn.Env, sn.Conn
 
 	start := time.Now()
 	out := runTpctl(t, bin, append([]string{"pipeline", "create", "--name", "sink",
@@ -90,6 +77,7 @@ func TestPipelineOnNodeReceivesData(t *testing.T) {
 	// Service's endpoints a moment later, so the first dials may be refused.
 	payload := fmt.Sprintf("hello from tpctl e2e %d", time.Now().UnixNano())
 	var c net.Conn
+	var err error
 	dialStart := time.Now()
 	require.Eventually(t, func() bool {
 		c, err = net.DialTimeout("tcp", addr[5170], 2*time.Second)

@@ -27,25 +27,8 @@ import (
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/manage/testenv"
+	"github.com/tpctl/tpctl/test/e2e/e2etest"
 )
-
-// buildTpctl builds bin/tpctl into a directory of the test ($TPCTL_BIN, when
-// set, names a binary to use instead).
-func buildTpctl(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("TPCTL_BIN"); p != "" {
-		return p
-	}
-	out := filepath.Join(t.TempDir(), "bin", "tpctl")
-	root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
-	require.NoError(t, err)
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/tpctl")
-	cmd.Dir = strings.TrimSpace(string(root))
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	b, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build ./cmd/tpctl: %s", b)
-	return out
-}
 
 // tmux drives one session on a tmux server of the test's own.
 type tmux struct {
@@ -129,7 +112,7 @@ var colourSGR = regexp.MustCompile(`\x1b\[[0-9;]*(3[0-9]|38;[0-9;]+)m`)
 
 func TestTUIInTmux(t *testing.T) {
 	ctx := context.Background()
-	bin := buildTpctl(t)
+	bin := e2etest.BuildTpctl(t)
 	x := newTmux(t)
 	env := testenv.StartEnv(ctx, t, testenv.EnvOptions{})
 	// A shell runs tpctl and writes its exit status to a file: tmux can
@@ -232,7 +215,7 @@ func waitExit(t *testing.T, file string) string {
 }
 
 func TestTUIRefusesWithoutATerminal(t *testing.T) {
-	bin := buildTpctl(t)
+	bin := e2etest.BuildTpctl(t)
 	cmd := exec.Command(bin, "tui", "--kubeconfig", "/nonexistent")
 	cmd.Stdin = nil
 	out, err := cmd.CombinedOutput()
