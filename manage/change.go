@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
@@ -22,8 +23,12 @@ type PipelineChange struct {
 	ServiceType     *v1alpha1.ServiceType
 	WorkloadKind    *v1alpha1.WorkloadKind
 	Replicas        *int32
-	Image           *string
-	Args            *[]string
+	// CPU and Memory replace the container's request and limit of that
+	// resource; nil keeps them.
+	CPU    *ResourceChange
+	Memory *ResourceChange
+	Image  *string
+	Args   *[]string
 	// Files sets and removes files (spec.files); nil keeps them.
 	Files *FileChange
 	// PortTexts are the port entries as the user wrote them, one per
@@ -34,7 +39,7 @@ type PipelineChange struct {
 // IsEmpty reports whether the change sets nothing.
 func (c PipelineChange) IsEmpty() bool {
 	return c.Config == nil && c.Ports == nil && c.AutoDetectPorts == nil && c.ServiceType == nil &&
-		c.WorkloadKind == nil && c.Replicas == nil && c.Image == nil && c.Args == nil && c.Files == nil
+		c.WorkloadKind == nil && c.Replicas == nil && c.CPU == nil && c.Memory == nil && c.Image == nil && c.Args == nil && c.Files == nil
 }
 
 // ApplyTo writes the change into spec. Turning a pipeline into a DaemonSet
@@ -63,6 +68,12 @@ func (c PipelineChange) ApplyTo(spec *v1alpha1.PipelineSpec) {
 	if c.Replicas != nil {
 		v := *c.Replicas
 		spec.Workload.Replicas = &v
+	}
+	if c.CPU != nil {
+		c.CPU.applyTo(&spec.Resources, corev1.ResourceCPU)
+	}
+	if c.Memory != nil {
+		c.Memory.applyTo(&spec.Resources, corev1.ResourceMemory)
 	}
 	if c.Image != nil {
 		spec.Image = *c.Image

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 )
@@ -21,6 +22,8 @@ type PipelineFlags struct {
 	ServiceType  string
 	Workload     string
 	Replicas     int32
+	CPU          string
+	Memory       string
 	Image        string
 	Args         []string
 	NoAutoPorts  bool
@@ -41,6 +44,8 @@ func (f *PipelineFlags) Register(fs *pflag.FlagSet, create bool) {
 	fs.StringVar(&f.ServiceType, "service-type", "", "Service type for all of the pipeline's ports: ClusterIP, LoadBalancer or NodePort (default: the instance's, LoadBalancer)")
 	fs.StringVar(&f.Workload, "workload", "", "workload kind: deployment, daemonset or statefulset (default deployment)")
 	fs.Int32Var(&f.Replicas, "replicas", 1, "replicas of a Deployment or StatefulSet")
+	fs.StringVar(&f.CPU, "cpu", "", "cpu of the pipeline container as REQUEST[:LIMIT], e.g. 250m, 250m:1 or :2 (limit only); at most 64; '' removes both; on update, replaces the cpu request and limit")
+	fs.StringVar(&f.Memory, "memory", "", "memory of the pipeline container as REQUEST[:LIMIT], e.g. 128Mi, 128Mi:512Mi or :1Gi (limit only); at most 64Gi; '' removes both; on update, replaces the memory request and limit")
 	fs.StringVar(&f.Image, "image", "", "container image of the pipeline (default: the instance's or the operator's Fluent Bit)")
 	fs.StringArrayVar(&f.Args, "arg", nil, "container argument, for images that are not Fluent Bit (repeatable; on update, replaces the list)")
 	fs.BoolVar(&f.NoAutoPorts, "no-auto-ports", false, "do not add the ports the configuration's plugins listen on")
@@ -97,6 +102,21 @@ func (f *PipelineFlags) Change(fs *pflag.FlagSet, stdin io.Reader) (PipelineChan
 		}
 		r := f.Replicas
 		c.Replicas = &r
+	}
+	for _, r := range []struct {
+		flag, value string
+		max         resource.Quantity
+		dst         **ResourceChange
+	}{{"cpu", f.CPU, MaxCPU, &c.CPU}, {"memory", f.Memory, MaxMemory, &c.Memory}} {
+		if !fs.Changed(r.flag) {
+			continue
+		}
+		rc, err := ParseResource(r.flag, r.value, r.max)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		*r.dst = &rc
 	}
 	if fs.Changed("image") {
 		img := strings.TrimSpace(f.Image)

@@ -53,6 +53,7 @@ func WritePipeline(w io.Writer, p *v1alpha1.Pipeline, eps []Endpoint, events []E
 	row("Ready", ReadyText(p)+" "+StatusText(p))
 	row("Service type", ServiceTypeText(p))
 	row("Image", dash(p.Spec.Image))
+	row("Resources", ResourcesText(p.Spec.Resources))
 	if len(p.Spec.Args) > 0 {
 		row("Args", strings.Join(p.Spec.Args, " "))
 	}

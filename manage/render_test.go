@@ -8,6 +8,7 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -20,6 +21,10 @@ func samplePipelines() []v1alpha1.Pipeline {
 	a := assigned("a", v1alpha1.ServiceTypeLoadBalancer, false, tcp(2200))
 	b := assigned("b", v1alpha1.ServiceTypeNodePort, true, tcp(2200), udp(5140))
 	b.Spec.Workload = v1alpha1.WorkloadSpec{Kind: v1alpha1.WorkloadStatefulSet, Replicas: ptr.To(int32(2))}
+	b.Spec.Resources = corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
+	}
 	pending := &v1alpha1.Pipeline{ObjectMeta: metav1.ObjectMeta{Name: "new", Namespace: testNS, Generation: 1},
 		Spec: v1alpha1.PipelineSpec{Instance: "core", Ports: []v1alpha1.PipelinePort{tcp(5170)},
 			Workload: v1alpha1.WorkloadSpec{Kind: v1alpha1.WorkloadDaemonSet}}}

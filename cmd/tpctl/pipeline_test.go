@@ -281,3 +281,33 @@ func TestPipelineCreateOnTheNodeSkipsHostListeners(t *testing.T) {
 	assert.Contains(t, r.errOut, "warning: could not read this node's listening ports (no /proc)")
 	assert.Empty(t, m.Pipeline("other").Annotations[v1alpha1.AnnotationHostListeners])
 }
+
+func TestPipelineResourcesFlags(t *testing.T) {
+	m := mgmtCluster(t)
+	r := mgmtPipeline(t, m, "create", "--name", "a", "--cpu", "250m:1", "--memory", "128Mi:512Mi", "--replicas", "3", "--dry-run", "-o", "json")
+	require.NoError(t, r.err)
+	var sent v1alpha1.Pipeline
+	require.NoError(t, json.Unmarshal([]byte(r.out), &sent))
+	assert.Equal(t, "cpu 250m (limit 1), memory 128Mi (limit 512Mi)", manage.ResourcesText(sent.Spec.Resources))
+	assert.Nil(t, m.Pipeline("a"), "a dry run stores nothing")
+
+	require.NoError(t, mgmtPipeline(t, m, "create", "--name", "a", "--cpu", "250m:1", "--replicas", "3").err)
+	require.NoError(t, mgmtPipeline(t, m, "update", "a", "--memory", ":1Gi").err)
+	r = mgmtPipeline(t, m, "get", "a")
+	require.NoError(t, r.err)
+	assert.Contains(t, r.out, "Resources:          cpu 250m (limit 1), memory limit 1Gi")
+	assert.Contains(t, r.out, "Deployment (3 replicas)")
+
+	for _, tc := range []struct{ args []string }{
+		{[]string{"update", "a", "--cpu", "2:1"}},
+		{[]string{"update", "a", "--memory", "100Gi"}},
+		{[]string{"create", "--name", "b", "--cpu", "lots"}},
+	} {
+		r = mgmtPipeline(t, m, tc.args...)
+		require.Error(t, r.err, "%v", tc.args)
+		assert.Contains(t, r.err.Error(), "--"+strings.TrimPrefix(tc.args[len(tc.args)-2], "--"), "%v: the flag is named", tc.args)
+		assert.Equal(t, cli.ExitUsage, cli.ExitCode(r.err), "%v", tc.args)
+	}
+	assert.Equal(t, "cpu 250m (limit 1), memory limit 1Gi", manage.ResourcesText(m.Pipeline("a").Spec.Resources), "refused changes leave it")
+	assert.Nil(t, m.Pipeline("b"))
+}
