@@ -124,6 +124,13 @@ func TestPipelineRejectedByServerRules(t *testing.T) {
 		{name: "reserved name", spec: "instance: core\nports: [{port: 81, name: tcp-80}]", want: []string{"names of the form tcp-N or udp-N are reserved"}},
 		{name: "own reserved name", spec: "instance: core\nports: [{port: 80, name: tcp-80}]"},
 		{name: "duplicate names", spec: "instance: core\nports: [{port: 1, name: web}, {port: 2, name: web}]", want: []string{"port names must be unique within a pipeline"}},
+		{name: "scheduling", spec: "instance: core\nnodeSelector: {disk: ssd}\ntolerations: [{key: dedicated, operator: Equal, value: logs, effect: NoSchedule}]\npodAnnotations: {example.com/team: obs, prometheus.io/scrape: 'true'}"},
+		{name: "own annotation", spec: "instance: core\npodAnnotations: {telemetry.tpctl.dev/config-hash: x}", want: []string{"annotations under telemetry.tpctl.dev/ are the operator's own"}},
+		{name: "kubernetes annotation", spec: "instance: core\npodAnnotations: {kubernetes.io/psp: x}", want: []string{"reserved for Kubernetes"}},
+		{name: "kubernetes subdomain annotation", spec: "instance: core\npodAnnotations: {node.k8s.io/x: z}", want: []string{"reserved for Kubernetes"}},
+		{name: "long selector value", spec: "instance: core\nnodeSelector: {disk: " + strings.Repeat("s", 64) + "}", want: []string{"a node selector key is at most 317 characters and its value at most 63"}},
+		{name: "too many annotations", spec: "instance: core\npodAnnotations: {" + manyPairs(33) + "}", want: []string{"must have at most 32 items"}},
+		{name: "too many tolerations", spec: "instance: core\ntolerations: [" + strings.TrimSuffix(strings.Repeat("{key: a}, ", 33), ", ") + "]", want: []string{"must have at most 32 items"}},
 		{
 			name: "too many ports",
 			spec: "instance: core\nports: [" + manyPorts(65) + "]",
@@ -177,6 +184,14 @@ func manyPorts(n int) string {
 	parts := make([]string, n)
 	for i := range parts {
 		parts[i] = fmt.Sprintf("{port: %d}", 1000+i)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func manyPairs(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf("k%d: v", i)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -142,6 +142,28 @@ type PipelineSpec struct {
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 
+	// nodeSelector restricts the pipeline's pods to nodes with these labels.
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 317 && self[k].size() <= 63)",message="a node selector key is at most 317 characters and its value at most 63"
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// tolerations let the pipeline's pods run on nodes with matching taints.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// podAnnotations are added to the pipeline's pods. Keys under
+	// telemetry.tpctl.dev/ (the operator's own) and under kubernetes.io/ or
+	// k8s.io/ (and their subdomains) are refused.
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 317 && self[k].size() <= 4096)",message="an annotation key is at most 317 characters and its value at most 4096"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('telemetry.tpctl.dev/'))",message="annotations under telemetry.tpctl.dev/ are the operator's own"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.matches('^([^/]*[.])?(kubernetes[.]io|k8s[.]io)/'))",message="annotations under kubernetes.io/ and k8s.io/ are reserved for Kubernetes"
+	// +optional
+	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
+
 	// env is added to the pipeline container's environment; the instance's
 	// proxy variables are set as well.
 	// +listType=map
