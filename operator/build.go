@@ -2,6 +2,7 @@ package operator
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -293,17 +294,30 @@ func (o *Objects) PodTemplate() *corev1ac.PodTemplateSpecApplyConfiguration {
 			WithValue(fmt.Sprint(lowest)))
 	}
 
-	annotations := map[string]string{AnnotationConfigHash: configHash(p)}
+	// The user's annotations first: the operator's own (which the CRD
+	// refuses in spec.podAnnotations) always win.
+	annotations := maps.Clone(p.Spec.PodAnnotations)
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[AnnotationConfigHash] = configHash(p)
 	if secretsRev != "" {
 		annotations[AnnotationSecretsRevision] = secretsRev
 	}
 	if metricsPort != 0 {
 		annotations[AnnotationMetricsPort] = fmt.Sprint(metricsPort)
 	}
+	ps := corev1ac.PodSpec()
+	if len(p.Spec.NodeSelector) > 0 {
+		ps.WithNodeSelector(p.Spec.NodeSelector)
+	}
+	for _, t := range p.Spec.Tolerations {
+		ps.WithTolerations(toleration(t))
+	}
 	return corev1ac.PodTemplateSpec().
 		WithLabels(objectLabels(p)).
 		WithAnnotations(annotations).
-		WithSpec(corev1ac.PodSpec().
+		WithSpec(ps.
 			WithAutomountServiceAccountToken(false).
 			WithEnableServiceLinks(false).
 			WithSecurityContext(psc).
@@ -313,6 +327,27 @@ func (o *Objects) PodTemplate() *corev1ac.PodTemplateSpecApplyConfiguration {
 					corev1ac.ConfigMapVolumeSource().WithName(ConfigMapName(p.Name))),
 				corev1ac.Volume().WithName(tmpVolume).WithEmptyDir(corev1ac.EmptyDirVolumeSource()),
 			))
+}
+
+// toleration is t as an apply configuration, without its empty fields.
+func toleration(t corev1.Toleration) *corev1ac.TolerationApplyConfiguration {
+	ac := corev1ac.Toleration()
+	if t.Key != "" {
+		ac.WithKey(t.Key)
+	}
+	if t.Operator != "" {
+		ac.WithOperator(t.Operator)
+	}
+	if t.Value != "" {
+		ac.WithValue(t.Value)
+	}
+	if t.Effect != "" {
+		ac.WithEffect(t.Effect)
+	}
+	if t.TolerationSeconds != nil {
+		ac.WithTolerationSeconds(*t.TolerationSeconds)
+	}
+	return ac
 }
 
 // Deployment runs the pipeline as a Deployment.

@@ -496,3 +496,25 @@ func TestMetricsPortHealthCheck(t *testing.T) {
 	assert.Equal(t, "2020", c.Annotations[AnnotationMetricsPort])
 	require.Len(t, c.Spec.Containers[0].Ports, 1, "the health port is the metrics port")
 }
+
+func TestSchedulingReachesThePodTemplate(t *testing.T) {
+	p := testPipeline("", "")
+	plain := typed[corev1.PodTemplateSpec](t, (&Objects{Pipeline: p}).PodTemplate())
+	assert.Nil(t, plain.Spec.NodeSelector)
+	assert.Nil(t, plain.Spec.Tolerations)
+
+	p.Spec.NodeSelector = map[string]string{"disk": "ssd"}
+	p.Spec.Tolerations = []corev1.Toleration{
+		{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "logs", Effect: corev1.TaintEffectNoSchedule},
+		{Key: "spot", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To(int64(30))},
+	}
+	// The CRD refuses the operator's own keys; should one get through, the
+	// operator's value wins.
+	p.Spec.PodAnnotations = map[string]string{"example.com/team": "obs", AnnotationConfigHash: "forged"}
+	tpl := typed[corev1.PodTemplateSpec](t, (&Objects{Pipeline: p}).PodTemplate())
+	assert.Equal(t, map[string]string{"disk": "ssd"}, tpl.Spec.NodeSelector)
+	assert.Equal(t, p.Spec.Tolerations, tpl.Spec.Tolerations)
+	assert.Equal(t, "obs", tpl.Annotations["example.com/team"])
+	assert.Equal(t, plain.Annotations[AnnotationConfigHash], tpl.Annotations[AnnotationConfigHash])
+	assert.Equal(t, "forged", p.Spec.PodAnnotations[AnnotationConfigHash])
+}
