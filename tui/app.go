@@ -48,6 +48,7 @@ const (
 	viewInstances
 	viewInstanceForm
 	viewLogs
+	viewSecrets
 )
 
 // Model is the root model of `tpctl tui`. It keeps the navigation between
@@ -69,6 +70,8 @@ type Model struct {
 	logs          *logsModel    // the logs page while it is open, or nil
 	logsBack      view          // where esc returns from the logs
 	logsGen       int           // of the newest logs page: older readers' lines are dropped
+	secrets       *secretsModel // the secrets page while it is open, or nil
+	secretsGen    int           // of the newest secrets page: older answers are dropped
 
 	watchGen    int
 	watchCh     <-chan manage.PipelineEvent
@@ -142,6 +145,9 @@ func (m *Model) pages() []page {
 	if m.logs != nil {
 		ps = append(ps, m.logs)
 	}
+	if m.secrets != nil {
+		ps = append(ps, m.secrets)
+	}
 	return ps
 }
 
@@ -166,6 +172,8 @@ func (m *Model) page() page {
 		return m.instForm
 	case viewLogs:
 		return m.logs
+	case viewSecrets:
+		return m.secrets
 	}
 	return m.list
 }
@@ -273,6 +281,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			}
 		}
 		return m, cmd
+	case secretsLoadedMsg, secretsChangedMsg:
+		if m.secrets != nil {
+			return m.navigate(m.secrets.Update(msg))
+		}
+		return m, nil
 	case pipelineSavedMsg:
 		m.status, m.err = fmt.Sprintf("pipeline %s %s; the operator assigns its ports", msg.p.Name, msg.verb), nil
 		m.view = viewDetail
@@ -341,6 +354,8 @@ func (m Model) navigate(cmd tea.Cmd, to nav) (tea.Model, tea.Cmd) {
 		case viewLogs:
 			m.view = m.logsBack
 			m.closeLogs()
+		case viewSecrets:
+			m.view, m.secrets = viewDetail, nil
 		default:
 			m.view = viewList
 		}
@@ -392,6 +407,13 @@ func (m Model) navigate(cmd tea.Cmd, to nav) (tea.Model, tea.Cmd) {
 		m.view = viewLogs
 		m.status, m.err = "", nil
 		return m, tea.Batch(cmd, m.logs.start(m.env.opts.Logs))
+	case navSecrets:
+		m.secretsGen++
+		m.secrets = newSecrets(m.env, to.name, m.secretsGen)
+		m.secrets.SetSize(m.width, max(m.height-chrome, 3))
+		m.view = viewSecrets
+		m.status, m.err = "", nil
+		return m, tea.Batch(cmd, m.secrets.load())
 	case navRefresh:
 		// The watch reopens; its first event replaces the list.
 		m.watchGen++

@@ -155,6 +155,10 @@ func (m *detailModel) key(msg tea.KeyPressMsg) (tea.Cmd, nav) {
 		if m.p != nil {
 			return nil, navLogs{name: m.name()}
 		}
+	case key.Matches(msg, k.Secrets):
+		if m.p != nil && !m.gone {
+			return nil, navSecrets{name: m.name()}
+		}
 	case key.Matches(msg, k.Edit):
 		if m.p != nil && !m.gone {
 			return nil, navEdit{p: m.p}

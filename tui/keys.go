@@ -12,6 +12,7 @@ type keys struct {
 	AddPort, RemovePort, Editor, Submit     key.Binding
 	Yes, No                                 key.Binding
 	Logs, Pause, Wrap, NextMatch, PrevMatch key.Binding
+	Secrets, AddSecret, SetSecret           key.Binding
 }
 
 func newKeys() keys {
@@ -54,6 +55,9 @@ func newKeys() keys {
 		Wrap:       b("w", "wrap", "w"),
 		NextMatch:  b("n", "next match", "n"),
 		PrevMatch:  b("N", "previous match", "N"),
+		Secrets:    b("s", "secrets", "s"),
+		AddSecret:  b("a/n", "add", "a", "n"),
+		SetSecret:  b("enter/e", "set value", "enter", "e"),
 	}
 }
 
@@ -85,8 +89,8 @@ func (k keys) listHelp(filtering bool) keyMap {
 
 func (k keys) detailHelp() keyMap {
 	return keyMap{
-		short: []key.Binding{k.Back, k.Logs, k.Edit, k.Delete, k.Refresh, k.Up, k.Down, k.Help, k.Quit},
-		full:  [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown}, {k.Back, k.Logs, k.Edit, k.Delete, k.Refresh, k.Quit}},
+		short: []key.Binding{k.Back, k.Logs, k.Secrets, k.Edit, k.Delete, k.Refresh, k.Help, k.Quit},
+		full:  [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown}, {k.Back, k.Logs, k.Secrets, k.Edit, k.Delete, k.Refresh, k.Quit}},
 	}
 }
 
@@ -133,6 +137,19 @@ func (k keys) instanceHelp() keyMap {
 		short: []key.Binding{k.Up, k.Down, k.Edit, k.Refresh, k.Back, k.Quit},
 		full:  [][]key.Binding{{k.Up, k.Down, k.Edit, k.Refresh, k.Back, k.Quit}},
 	}
+}
+
+func (k keys) secretsHelp() keyMap {
+	unset := key.NewBinding(key.WithKeys("d", "delete"), key.WithHelp("d", "unset"))
+	return keyMap{
+		short: []key.Binding{k.Back, k.AddSecret, k.SetSecret, unset, k.Refresh, k.Up, k.Down, k.Quit},
+		full:  [][]key.Binding{{k.Up, k.Down, k.Top, k.Bottom}, {k.AddSecret, k.SetSecret, unset, k.Refresh, k.Back, k.Quit}},
+	}
+}
+
+func (k keys) secretFormHelp() keyMap {
+	return keyMap{short: []key.Binding{k.Next,
+		key.NewBinding(key.WithKeys("enter", "ctrl+s"), key.WithHelp("enter", "save")), k.Cancel}}
 }
 
 func (k keys) confirmHelp() keyMap {

@@ -69,6 +69,8 @@ type (
 	navRefresh struct{}
 	// navLogs shows a pipeline's logs.
 	navLogs struct{ name string }
+	// navSecrets shows a pipeline's secrets.
+	navSecrets struct{ name string }
 )
 
 func (navBack) isNav()            {}
@@ -81,3 +83,4 @@ func (navInstances) isNav()       {}
 func (navEditInstance) isNav()    {}
 func (navRefresh) isNav()         {}
 func (navLogs) isNav()            {}
+func (navSecrets) isNav()         {}
