@@ -12,9 +12,10 @@ import (
 )
 
 // secretsModel lists a pipeline's secrets (names and sizes, never values)
-// and sets or unsets them. A value is typed into a masked input, sent to
-// the API once and then forgotten: it is never drawn, never put in a
-// status or an error, and never kept after the save.
+// and sets or unsets them. A value is typed into a masked input and sent
+// to the API: it is never drawn, never put in a status or an error, and is
+// forgotten once saved or cancelled (a refused save keeps it, masked, for
+// another try).
 type secretsModel struct {
 	env      *env
 	st       Styles

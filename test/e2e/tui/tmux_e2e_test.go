@@ -164,6 +164,28 @@ func TestTUIInTmux(t *testing.T) {
 	assert.NotContains(t, s, "read the logs of pipeline", "the reader started: %s", s)
 	x.keys("tui", "Escape")
 	x.waitScreen("tui", "Pipelines ·", "filter: syslog")
+
+	// Its secrets page sets one through the masked input: the real Secret
+	// holds the value, the screen only its mask and size.
+	value := "e2e-" + hex.EncodeToString([]byte(env.Namespace))
+	x.keys("tui", "Enter", "s")
+	x.waitScreen("tui", "Secrets of pipeline syslog", "This pipeline has no secrets")
+	x.keys("tui", "a")
+	x.typeText("tui", "API_TOKEN")
+	x.keys("tui", "Tab")
+	x.typeText("tui", value)
+	x.waitScreen("tui", strings.Repeat("•", len(value)))
+	x.keys("tui", "Enter")
+	s = x.waitScreen("tui", "secret API_TOKEN set", "API_TOKEN  "+itoa(len(value))+" bytes")
+	t.Logf("secrets screen:\n%s", s)
+	assert.NotContains(t, x.capture("tui", true), value)
+	sec := &corev1.Secret{}
+	require.NoError(t, env.Raw.Get(ctx, client.ObjectKey{Namespace: env.Namespace, Name: v1alpha1.SecretsName("syslog")}, sec))
+	assert.Equal(t, value, string(sec.Data["API_TOKEN"]))
+	x.keys("tui", "Escape")
+	x.waitScreen("tui", "Pipeline syslog")
+	x.keys("tui", "Escape")
+	x.waitScreen("tui", "Pipelines ·", "filter: syslog")
 	x.keys("tui", "Escape")
 	x.waitScreen("tui", "2 pipelines", "core-health")
 
