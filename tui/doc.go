@@ -3,7 +3,7 @@
 //
 // The manager is one root model (Model) over pages (page, shaped like
 // soft-serve's common.Component: Update, View, SetSize and a help.KeyMap):
-// the pipelines list, a pipeline's detail, its logs, the create/edit form,
+// the pipelines list, a pipeline's detail, its logs, its secrets, the create/edit form,
 // the core-instance view and its form, and the delete confirmation. The root
 // keeps only the navigation between them, the watch and the status line;
 // a page asks to go elsewhere by returning a nav from Update. Messages are
@@ -23,6 +23,11 @@
 // in batches, as the watch's events do, so the update loop never waits for
 // the cluster. The page keeps the last logBufferLines lines in a ring and
 // counts the ones it dropped; leaving it cancels the read's context.
+//
+// Secrets: the secrets page lists a pipeline's secret names and sizes
+// (manage.API.PipelineSecrets) and changes them with
+// manage.API.ChangePipelineSecrets. A value is typed into a masked input
+// (textinput.EchoPassword): no view, status or error holds it.
 //
 // The models are Bubble Tea v2 models drawn with Lip Gloss v2 styles and
 // Bubbles v2 components. Colours (Colours: a colour profile and whether the
