@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,8 +28,13 @@ type PipelineChange struct {
 	// resource; nil keeps them.
 	CPU    *ResourceChange
 	Memory *ResourceChange
-	Image  *string
-	Args   *[]string
+	// NodeSelector, Tolerations and PodAnnotations replace theirs; nil
+	// keeps them, empty removes them.
+	NodeSelector   *map[string]string
+	Tolerations    *[]corev1.Toleration
+	PodAnnotations *map[string]string
+	Image          *string
+	Args           *[]string
 	// Files sets and removes files (spec.files); nil keeps them.
 	Files *FileChange
 	// PortTexts are the port entries as the user wrote them, one per
@@ -39,7 +45,8 @@ type PipelineChange struct {
 // IsEmpty reports whether the change sets nothing.
 func (c PipelineChange) IsEmpty() bool {
 	return c.Config == nil && c.Ports == nil && c.AutoDetectPorts == nil && c.ServiceType == nil &&
-		c.WorkloadKind == nil && c.Replicas == nil && c.CPU == nil && c.Memory == nil && c.Image == nil && c.Args == nil && c.Files == nil
+		c.WorkloadKind == nil && c.Replicas == nil && c.CPU == nil && c.Memory == nil &&
+		c.NodeSelector == nil && c.Tolerations == nil && c.PodAnnotations == nil && c.Image == nil && c.Args == nil && c.Files == nil
 }
 
 // ApplyTo writes the change into spec. Turning a pipeline into a DaemonSet
@@ -75,6 +82,18 @@ func (c PipelineChange) ApplyTo(spec *v1alpha1.PipelineSpec) {
 	if c.Memory != nil {
 		c.Memory.applyTo(&spec.Resources, corev1.ResourceMemory)
 	}
+	if c.NodeSelector != nil {
+		spec.NodeSelector = nilIfEmpty(maps.Clone(*c.NodeSelector))
+	}
+	if c.Tolerations != nil {
+		spec.Tolerations = nil
+		if len(*c.Tolerations) > 0 {
+			spec.Tolerations = append([]corev1.Toleration(nil), (*c.Tolerations)...)
+		}
+	}
+	if c.PodAnnotations != nil {
+		spec.PodAnnotations = nilIfEmpty(maps.Clone(*c.PodAnnotations))
+	}
 	if c.Image != nil {
 		spec.Image = *c.Image
 	}
@@ -84,6 +103,13 @@ func (c PipelineChange) ApplyTo(spec *v1alpha1.PipelineSpec) {
 	if c.Files != nil {
 		spec.Files = c.Files.applyFiles(spec.Files)
 	}
+}
+
+func nilIfEmpty(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
 
 // NewPipeline builds the object a create sends: the change applied to an

@@ -24,6 +24,9 @@ type PipelineFlags struct {
 	Replicas     int32
 	CPU          string
 	Memory       string
+	NodeSelector []string
+	Tolerations  []string
+	Annotations  []string
 	Image        string
 	Args         []string
 	NoAutoPorts  bool
@@ -46,6 +49,9 @@ func (f *PipelineFlags) Register(fs *pflag.FlagSet, create bool) {
 	fs.Int32Var(&f.Replicas, "replicas", 1, "replicas of a Deployment or StatefulSet")
 	fs.StringVar(&f.CPU, "cpu", "", "cpu of the pipeline container as REQUEST[:LIMIT], e.g. 250m, 250m:1 or :2 (limit only); at most 64; '' removes both; on update, replaces the cpu request and limit")
 	fs.StringVar(&f.Memory, "memory", "", "memory of the pipeline container as REQUEST[:LIMIT], e.g. 128Mi, 128Mi:512Mi or :1Gi (limit only); at most 64Gi; '' removes both; on update, replaces the memory request and limit")
+	fs.StringArrayVar(&f.NodeSelector, "node-selector", nil, "run the pods only on nodes with this label, as KEY=VALUE (repeatable; on update, replaces them; '' removes all)")
+	fs.StringArrayVar(&f.Tolerations, "toleration", nil, "let the pods run on nodes with this taint, as KEY[=VALUE]:EFFECT like kubectl taint (without a value any value of KEY); EFFECT NoSchedule, PreferNoSchedule or NoExecute (repeatable; on update, replaces them; '' removes all)")
+	fs.StringArrayVar(&f.Annotations, "annotation", nil, "annotation of the pipeline's pods, as KEY=VALUE; not under telemetry.tpctl.dev/, kubernetes.io/ or k8s.io/ (repeatable; on update, replaces them; '' removes all)")
 	fs.StringVar(&f.Image, "image", "", "container image of the pipeline (default: the instance's or the operator's Fluent Bit)")
 	fs.StringArrayVar(&f.Args, "arg", nil, "container argument, for images that are not Fluent Bit (repeatable; on update, replaces the list)")
 	fs.BoolVar(&f.NoAutoPorts, "no-auto-ports", false, "do not add the ports the configuration's plugins listen on")
@@ -117,6 +123,27 @@ func (f *PipelineFlags) Change(fs *pflag.FlagSet, stdin io.Reader) (PipelineChan
 			continue
 		}
 		*r.dst = &rc
+	}
+	if fs.Changed("node-selector") {
+		if m, err := ParseNodeSelector(f.NodeSelector); err != nil {
+			errs = append(errs, err)
+		} else {
+			c.NodeSelector = &m
+		}
+	}
+	if fs.Changed("toleration") {
+		if ts, err := ParseTolerations(f.Tolerations); err != nil {
+			errs = append(errs, err)
+		} else {
+			c.Tolerations = &ts
+		}
+	}
+	if fs.Changed("annotation") {
+		if m, err := ParseAnnotations(f.Annotations); err != nil {
+			errs = append(errs, err)
+		} else {
+			c.PodAnnotations = &m
+		}
 	}
 	if fs.Changed("image") {
 		img := strings.TrimSpace(f.Image)

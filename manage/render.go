@@ -54,6 +54,19 @@ func WritePipeline(w io.Writer, p *v1alpha1.Pipeline, eps []Endpoint, events []E
 	row("Service type", ServiceTypeText(p))
 	row("Image", dash(p.Spec.Image))
 	row("Resources", ResourcesText(p.Spec.Resources))
+	if len(p.Spec.NodeSelector) > 0 {
+		row("Node selector", pairsText(p.Spec.NodeSelector))
+	}
+	if len(p.Spec.Tolerations) > 0 {
+		ts := make([]string, len(p.Spec.Tolerations))
+		for i, t := range p.Spec.Tolerations {
+			ts[i] = TolerationText(t)
+		}
+		row("Tolerations", strings.Join(ts, ", "))
+	}
+	if len(p.Spec.PodAnnotations) > 0 {
+		row("Pod annotations", pairsText(p.Spec.PodAnnotations))
+	}
 	if len(p.Spec.Args) > 0 {
 		row("Args", strings.Join(p.Spec.Args, " "))
 	}

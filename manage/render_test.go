@@ -25,6 +25,10 @@ func samplePipelines() []v1alpha1.Pipeline {
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
 		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
 	}
+	b.Spec.NodeSelector = map[string]string{"disk": "ssd", "zone": "a"}
+	b.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "logs", Effect: corev1.TaintEffectNoSchedule},
+		{Key: "spot", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute}}
+	b.Spec.PodAnnotations = map[string]string{"example.com/team": "obs"}
 	pending := &v1alpha1.Pipeline{ObjectMeta: metav1.ObjectMeta{Name: "new", Namespace: testNS, Generation: 1},
 		Spec: v1alpha1.PipelineSpec{Instance: "core", Ports: []v1alpha1.PipelinePort{tcp(5170)},
 			Workload: v1alpha1.WorkloadSpec{Kind: v1alpha1.WorkloadDaemonSet}}}

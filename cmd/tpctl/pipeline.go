@@ -374,7 +374,7 @@ keep the others (remove one with ` + "`tpctl pipeline secret unset`" + `).
 				return &cli.UsageError{Err: err}
 			}
 			if ch.IsEmpty() && secrets == nil {
-				return cli.Usagef("nothing to change: give at least one of --config-file, --port, --service-type, --workload, --replicas, --cpu, --memory, --image, --arg, --no-auto-ports, --file, --remove-file, --secret, --secrets-file")
+				return cli.Usagef("nothing to change: give at least one of --config-file, --port, --service-type, --workload, --replicas, --cpu, --memory, --node-selector, --toleration, --annotation, --image, --arg, --no-auto-ports, --file, --remove-file, --secret, --secrets-file")
 			}
 			c, err := cf.client(d)
 			if err != nil {

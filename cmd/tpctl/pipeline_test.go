@@ -311,3 +311,37 @@ func TestPipelineResourcesFlags(t *testing.T) {
 	assert.Equal(t, "cpu 250m (limit 1), memory limit 1Gi", manage.ResourcesText(m.Pipeline("a").Spec.Resources), "refused changes leave it")
 	assert.Nil(t, m.Pipeline("b"))
 }
+
+func TestPipelineSchedulingFlags(t *testing.T) {
+	m := mgmtCluster(t)
+	r := mgmtPipeline(t, m, "create", "--name", "a", "--node-selector", "disk=ssd", "--toleration", "dedicated=logs:NoSchedule",
+		"--annotation", "example.com/team=obs", "--dry-run", "-o", "yaml")
+	require.NoError(t, r.err)
+	assert.Contains(t, r.out, "nodeSelector:\n    disk: ssd")
+	assert.Contains(t, r.out, "podAnnotations:\n    example.com/team: obs")
+	assert.Nil(t, m.Pipeline("a"), "a dry run stores nothing")
+
+	require.NoError(t, mgmtPipeline(t, m, "create", "--name", "a", "--node-selector", "disk=ssd", "--toleration", "dedicated=logs:NoSchedule").err)
+	require.NoError(t, mgmtPipeline(t, m, "update", "a", "--toleration", "spot:NoExecute", "--annotation", "example.com/team=obs").err)
+	r = mgmtPipeline(t, m, "get", "a")
+	require.NoError(t, r.err)
+	assert.Contains(t, r.out, "Node selector:      disk=ssd\n")
+	assert.Contains(t, r.out, "Tolerations:        spot:NoExecute\n", "--toleration replaces the list")
+	assert.Contains(t, r.out, "Pod annotations:    example.com/team=obs\n")
+
+	for _, args := range [][]string{
+		{"update", "a", "--toleration", "spot=x"},
+		{"update", "a", "--annotation", "telemetry.tpctl.dev/config-hash=x"},
+		{"update", "a", "--node-selector", "disk"},
+	} {
+		r = mgmtPipeline(t, m, args...)
+		require.Error(t, r.err, "%v", args)
+		assert.Contains(t, r.err.Error(), args[2]+` "`, "%v: the flag is named", args)
+		assert.Equal(t, cli.ExitUsage, cli.ExitCode(r.err), "%v", args)
+	}
+	require.NoError(t, mgmtPipeline(t, m, "update", "a", "--node-selector", "", "--toleration", "").err)
+	p := m.Pipeline("a")
+	assert.Nil(t, p.Spec.NodeSelector)
+	assert.Nil(t, p.Spec.Tolerations)
+	assert.Equal(t, map[string]string{"example.com/team": "obs"}, p.Spec.PodAnnotations)
+}
