@@ -20,7 +20,7 @@ import (
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	bundle "github.com/tpctl/tpctl/bundle"
 	"github.com/tpctl/tpctl/charts"
-	"github.com/tpctl/tpctl/operator/image"
+	"github.com/tpctl/tpctl/internal/operatorimage"
 )
 
 // Where the charts go. The operator has a namespace of its own; the core
@@ -200,7 +200,7 @@ func (r *chartsRun) values(chart string) (map[string]any, error) {
 			return nil, err
 		}
 		v := map[string]any{
-			"image":         map[string]any{"repository": image.Repository, "tag": img.tag, "pullPolicy": "IfNotPresent"},
+			"image":         map[string]any{"repository": operatorimage.Repository, "tag": img.tag, "pullPolicy": "IfNotPresent"},
 			"nodePortRange": c.NodePortRange,
 		}
 		if c.CNI == CNICilium {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,15 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	bundle "github.com/tpctl/tpctl/bundle"
 	"github.com/tpctl/tpctl/charts"
-	"github.com/tpctl/tpctl/internal/ociimage"
-	"github.com/tpctl/tpctl/operator/image"
+	"github.com/tpctl/tpctl/internal/operatorimage"
 )
 
 // operatorImage is the operator image archive the node gets: the payload's
@@ -63,8 +58,8 @@ func (r *chartsRun) image() (*operatorImage, error) {
 		}
 		img.exe, img.tag = p, charts.SemVer(r.Version)
 	}
-	img.ref = image.Ref(img.tag)
-	img.dst = filepath.Join(ImagesDir(r.env.Config), image.FileName(img.tag))
+	img.ref = operatorimage.Ref(img.tag)
+	img.dst = filepath.Join(ImagesDir(r.env.Config), operatorimage.FileName(img.tag))
 	r.img = img
 	return img, nil
 }
@@ -76,14 +71,14 @@ func (r *chartsRun) build(img *operatorImage) error {
 	if img.data != nil || img.art != nil {
 		return nil
 	}
-	if err := CheckStaticBinary(img.exe); err != nil {
+	if err := operatorimage.CheckStatic(img.exe); err != nil {
 		return err
 	}
 	bin, err := os.ReadFile(img.exe)
 	if err != nil {
 		return fmt.Errorf("read the tpctl binary %s: %w", img.exe, err)
 	}
-	data, err := BuildOperatorImage(r.Version, bin)
+	data, err := operatorimage.Archive(r.Version, bin)
 	if err != nil {
 		return err
 	}
@@ -101,49 +96,6 @@ func (r *chartsRun) expected(img *operatorImage) (string, int64, error) {
 		return "", 0, err
 	}
 	return img.sha, int64(len(img.data)), nil
-}
-
-// BuildOperatorImage returns the operator image archive (docker-archive, as
-// `make release` writes it with ociimage.WriteTarball) around a static tpctl
-// binary for this architecture. The same binary and version always give the
-// same bytes.
-func BuildOperatorImage(version string, binary []byte) ([]byte, error) {
-	img, tag, err := ociimage.Build(image.Spec(version, binary))
-	if err != nil {
-		return nil, fmt.Errorf("build the operator image: %w", err)
-	}
-	var buf bytes.Buffer
-	if err := tarball.Write(tag, img, &buf); err != nil {
-		return nil, fmt.Errorf("write the operator image %s: %w", tag, err)
-	}
-	return buf.Bytes(), nil
-}
-
-// elfMachine is the ELF machine of each architecture tpctl is built for.
-var elfMachine = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
-
-// CheckStaticBinary refuses a binary that cannot run alone in the operator
-// image: not an ELF executable, dynamically linked (a build with cgo; the
-// image has no C library), or built for another architecture.
-func CheckStaticBinary(path string) error {
-	f, err := elf.Open(path)
-	if err != nil {
-		return fmt.Errorf("the operator image is built from the tpctl binary, but %s is not an ELF executable: %w", path, err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type != elf.PT_INTERP {
-			continue
-		}
-		interp, _ := io.ReadAll(io.LimitReader(p.Open(), 4096))
-		return fmt.Errorf("the operator image is built from the tpctl binary, but %s is dynamically linked (interpreter %s) and would not run in the image: "+
-			"build tpctl with CGO_ENABLED=0 (`make build`), use a release build, or install without the charts (--skip-charts)",
-			path, strings.TrimRight(string(interp), "\x00"))
-	}
-	if want, ok := elfMachine[runtime.GOARCH]; ok && f.Machine != want {
-		return fmt.Errorf("the tpctl binary %s is built for %s, not for this host's %s", path, f.Machine, runtime.GOARCH)
-	}
-	return nil
 }
 
 // imageStageStep puts the operator image archive in K3s's images
@@ -174,7 +126,7 @@ func (s *imageStageStep) Blocks() error {
 	if img.art != nil {
 		return nil
 	}
-	return CheckStaticBinary(img.exe)
+	return operatorimage.CheckStatic(img.exe)
 }
 
 func (s *imageStageStep) Files() []FilePreview {

@@ -4,23 +4,19 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"debug/elf"
 	"encoding/hex"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"testing/fstest"
 
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	bundle "github.com/tpctl/tpctl/bundle"
-	"github.com/tpctl/tpctl/internal/ociimage"
-	"github.com/tpctl/tpctl/operator/image"
+	"github.com/tpctl/tpctl/internal/operatorimage"
 )
 
 // staticBinary builds a tiny static Go program (CGO_ENABLED=0), standing in
@@ -48,60 +44,6 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func TestBuildOperatorImageIsDeterministic(t *testing.T) {
-	bin, err := os.ReadFile(staticBinary(t))
-	require.NoError(t, err)
-	a, err := BuildOperatorImage("v1.2.3", bin)
-	require.NoError(t, err)
-	b, err := BuildOperatorImage("v1.2.3", bin)
-	require.NoError(t, err)
-	assert.Equal(t, sha256Hex(a), sha256Hex(b), "same binary and version, same bytes")
-
-	// The same bytes `make release` writes for the payload.
-	file := filepath.Join(t.TempDir(), "img.tar")
-	_, err = ociimage.WriteTarball(file, image.Spec("v1.2.3", bin))
-	require.NoError(t, err)
-	rel, err := os.ReadFile(file)
-	require.NoError(t, err)
-	assert.Equal(t, sha256Hex(rel), sha256Hex(a))
-
-	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(a)), nil })
-	require.NoError(t, err)
-	require.Len(t, m, 1)
-	assert.Equal(t, []string{"tpctl.local/tpctl-operator:1.2.3"}, m[0].RepoTags)
-
-	other, err := BuildOperatorImage("v1.2.4", bin)
-	require.NoError(t, err)
-	assert.NotEqual(t, sha256Hex(a), sha256Hex(other))
-}
-
-func TestCheckStaticBinary(t *testing.T) {
-	assert.NoError(t, CheckStaticBinary(staticBinary(t)))
-
-	text := filepath.Join(t.TempDir(), "script")
-	require.NoError(t, os.WriteFile(text, []byte("#!/bin/sh\n"), 0o755))
-	assert.ErrorContains(t, CheckStaticBinary(text), "is not an ELF executable")
-
-	dyn := "/bin/true"
-	f, err := elf.Open(dyn)
-	if err != nil {
-		t.Skipf("no ELF %s here: %v", dyn, err)
-	}
-	interp := false
-	for _, p := range f.Progs {
-		interp = interp || p.Type == elf.PT_INTERP
-	}
-	f.Close()
-	if !interp {
-		t.Skipf("%s is static on this system", dyn)
-	}
-	err = CheckStaticBinary(dyn)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "is dynamically linked (interpreter /")
-	assert.Contains(t, err.Error(), "CGO_ENABLED=0")
-	assert.Contains(t, err.Error(), "--skip-charts")
-}
-
 // selfBuildInstall is a chart install whose payload has no operator image.
 func selfBuildInstall(t *testing.T, exe string) *chartInstall {
 	t.Helper()
@@ -117,7 +59,7 @@ func TestOperatorImageBuiltFromTheRunningBinary(t *testing.T) {
 	exe := staticBinary(t)
 	bin, err := os.ReadFile(exe)
 	require.NoError(t, err)
-	want, err := BuildOperatorImage("v1.2.3", bin)
+	want, err := operatorimage.Archive("v1.2.3", bin)
 	require.NoError(t, err)
 	ci := selfBuildInstall(t, exe)
 
@@ -163,7 +105,7 @@ func TestDynamicTpctlIsRefusedClearly(t *testing.T) {
 	if _, err := os.Stat("/bin/true"); err != nil {
 		t.Skip("needs /bin/true")
 	}
-	if err := CheckStaticBinary("/bin/true"); err == nil {
+	if err := operatorimage.CheckStatic("/bin/true"); err == nil {
 		t.Skip("/bin/true is static on this system")
 	}
 	ci := selfBuildInstall(t, "/bin/true")

@@ -27,8 +27,8 @@ import (
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/charts"
 	"github.com/tpctl/tpctl/installer"
+	"github.com/tpctl/tpctl/internal/operatorimage"
 	tpop "github.com/tpctl/tpctl/operator"
-	"github.com/tpctl/tpctl/operator/image"
 	"github.com/tpctl/tpctl/test/cluster"
 	"github.com/tpctl/tpctl/test/images"
 )
@@ -59,7 +59,7 @@ func TestOperatorOnNode(t *testing.T) {
 	sinkTar, err := images.Build(ctx, imgDir, images.Sink())
 	require.NoError(t, err)
 	start := time.Now()
-	opTar, opRef, err := image.Build(ctx, root, version, "e2e", imgDir)
+	opTar, opRef, err := operatorimage.Build(ctx, root, version, "e2e", imgDir)
 	require.NoError(t, err)
 	t.Logf("operator image %s built in %s", opRef, time.Since(start).Round(time.Second))
 

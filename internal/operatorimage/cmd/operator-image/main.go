@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/tpctl/tpctl/internal/release"
+	"github.com/tpctl/tpctl/internal/operatorimage"
 )
 
 func main() {
@@ -23,7 +23,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: operator-image -arch ARCH -binary FILE -version V -out DIR")
 		os.Exit(2)
 	}
-	path, ref, err := release.WriteOperatorImage(*out, *version, *arch, *binary)
+	path, ref, err := operatorimage.Write(*out, *version, *arch, *binary)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "operator-image:", err)
 		os.Exit(1)

@@ -10,7 +10,7 @@ import (
 	"os"
 	"os/signal"
 
-	"github.com/tpctl/tpctl/operator/image"
+	"github.com/tpctl/tpctl/internal/operatorimage"
 )
 
 func main() {
@@ -21,7 +21,7 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	path, ref, err := image.Build(ctx, *root, *version, *commit, *out)
+	path, ref, err := operatorimage.Build(ctx, *root, *version, *commit, *out)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "build-image:", err)
 		os.Exit(1)

@@ -1,0 +1,160 @@
+package operatorimage
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tpctl/tpctl/internal/ociimage"
+)
+
+// staticBinary builds a tiny static Go program (CGO_ENABLED=0), standing in
+// for tpctl.
+func staticBinary(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("needs the go tool to build a static test binary")
+	}
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.test/static\n\ngo 1.22\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() { println(\"operator\") }\n"), 0o644))
+	bin := filepath.Join(dir, "tpctl")
+	cmd := exec.Command(goTool, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func TestSpec(t *testing.T) {
+	s := Spec("v1.2.3", "", []byte("binary"))
+	assert.Equal(t, "tpctl.local/tpctl-operator:1.2.3", s.Ref)
+	assert.Equal(t, []string{"/tpctl", "operator"}, s.Entrypoint)
+	assert.Equal(t, "65532:65532", s.User)
+	assert.Equal(t, "tpctl-operator-0.0.0-abc-dirty.tar", FileName("abc-dirty"))
+	assert.Equal(t, []string{"amd64", "arm64"}, Arches())
+
+	img, tag, err := ociimage.Build(s)
+	require.NoError(t, err)
+	assert.Equal(t, "1.2.3", tag.TagStr())
+	cfg, err := img.ConfigFile()
+	require.NoError(t, err)
+	assert.Equal(t, "65532:65532", cfg.Config.User)
+	assert.Equal(t, []string{"/tpctl", "operator"}, cfg.Config.Entrypoint)
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	assert.Len(t, layers, 1)
+}
+
+func TestWriteForAnotherArch(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "tpctl")
+	require.NoError(t, os.WriteFile(bin, []byte("\x7fELF arm64 tpctl"), 0o755))
+
+	path, ref, err := Write(filepath.Join(dir, "a"), "v1.2.3", "arm64", bin)
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "a", FileName("v1.2.3")), path)
+	assert.Equal(t, "tpctl.local/tpctl-operator:1.2.3", ref)
+
+	img, err := tarball.ImageFromPath(path, nil)
+	require.NoError(t, err)
+	cfg, err := img.ConfigFile()
+	require.NoError(t, err)
+	assert.Equal(t, "arm64", cfg.Architecture, "the image must name the binary's architecture, not the build machine's")
+	assert.Equal(t, "linux", cfg.OS)
+	assert.Equal(t, []string{"/tpctl", "operator"}, cfg.Config.Entrypoint)
+}
+
+func TestWriteIsReproducible(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "tpctl")
+	require.NoError(t, os.WriteFile(bin, []byte("same binary"), 0o755))
+	a, _, err := Write(filepath.Join(dir, "a"), "v0.1.0", "amd64", bin)
+	require.NoError(t, err)
+	b, _, err := Write(filepath.Join(dir, "b"), "v0.1.0", "amd64", bin)
+	require.NoError(t, err)
+	ab, err := os.ReadFile(a)
+	require.NoError(t, err)
+	bb, err := os.ReadFile(b)
+	require.NoError(t, err)
+	assert.Equal(t, ab, bb, "two archives of the same binary must be byte-identical")
+}
+
+func TestWriteRefuses(t *testing.T) {
+	dir := t.TempDir()
+	_, _, err := Write(dir, "v0.1.0", "riscv64", filepath.Join(dir, "tpctl"))
+	assert.ErrorContains(t, err, `architecture "riscv64"`)
+	_, _, err = Write(dir, "v0.1.0", "amd64", filepath.Join(dir, "missing"))
+	assert.ErrorContains(t, err, "read the amd64 tpctl binary")
+}
+
+func TestArchiveIsDeterministic(t *testing.T) {
+	bin, err := os.ReadFile(staticBinary(t))
+	require.NoError(t, err)
+	a, err := Archive("v1.2.3", bin)
+	require.NoError(t, err)
+	b, err := Archive("v1.2.3", bin)
+	require.NoError(t, err)
+	assert.Equal(t, sha256Hex(a), sha256Hex(b), "same binary and version, same bytes")
+
+	// The same bytes `make release` writes for the payload.
+	file := filepath.Join(t.TempDir(), "img.tar")
+	_, err = ociimage.WriteTarball(file, Spec("v1.2.3", "", bin))
+	require.NoError(t, err)
+	rel, err := os.ReadFile(file)
+	require.NoError(t, err)
+	assert.Equal(t, sha256Hex(rel), sha256Hex(a))
+
+	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(a)), nil })
+	require.NoError(t, err)
+	require.Len(t, m, 1)
+	assert.Equal(t, []string{"tpctl.local/tpctl-operator:1.2.3"}, m[0].RepoTags)
+
+	other, err := Archive("v1.2.4", bin)
+	require.NoError(t, err)
+	assert.NotEqual(t, sha256Hex(a), sha256Hex(other))
+}
+
+func TestCheckStatic(t *testing.T) {
+	assert.NoError(t, CheckStatic(staticBinary(t)))
+
+	text := filepath.Join(t.TempDir(), "script")
+	require.NoError(t, os.WriteFile(text, []byte("#!/bin/sh\n"), 0o755))
+	assert.ErrorContains(t, CheckStatic(text), "is not an ELF executable")
+
+	dyn := "/bin/true"
+	f, err := elf.Open(dyn)
+	if err != nil {
+		t.Skipf("no ELF %s here: %v", dyn, err)
+	}
+	interp := false
+	for _, p := range f.Progs {
+		interp = interp || p.Type == elf.PT_INTERP
+	}
+	f.Close()
+	if !interp {
+		t.Skipf("%s is static on this system", dyn)
+	}
+	err = CheckStatic(dyn)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is dynamically linked (interpreter /")
+	assert.Contains(t, err.Error(), "CGO_ENABLED=0")
+	assert.Contains(t, err.Error(), "--skip-charts")
+}
