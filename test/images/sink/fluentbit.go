@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sort"
 	"time"
 )
 
@@ -40,7 +41,8 @@ type fbMetrics struct {
 
 // FluentBitMetrics answers as Fluent Bit would for a pipeline whose inputs
 // are the sink's listeners, named as Fluent Bit names plugin instances
-// ("tcp.0", "udp.1": plugin and index in listener order, TCP first), and
+// ("tcp.0", "udp.1": plugin and index, TCP listeners first, each protocol
+// by port, whatever order the listeners started in), and
 // whose single output "null.N" takes every record (a message the sink
 // received counts as one record).
 func (s *Sink) FluentBitMetrics() fbMetrics {
@@ -48,8 +50,17 @@ func (s *Sink) FluentBitMetrics() fbMetrics {
 	defer s.mu.Unlock()
 	m := fbMetrics{Input: map[string]fbInput{}, Filter: map[string]struct{}{}, Output: map[string]fbOutput{}}
 	var out fbOutput
-	for i, k := range s.order {
-		p := s.ports[k]
+	ports := make([]*PortReport, 0, len(s.order))
+	for _, k := range s.order {
+		ports = append(ports, s.ports[k])
+	}
+	sort.Slice(ports, func(i, j int) bool {
+		if ports[i].Protocol != ports[j].Protocol {
+			return ports[i].Protocol == "tcp"
+		}
+		return ports[i].Port < ports[j].Port
+	})
+	for i, p := range ports {
 		m.Input[fmt.Sprintf("%s.%d", p.Protocol, i)] = fbInput{Records: uint64(p.Messages), Bytes: uint64(p.Bytes)}
 		out.ProcRecords += uint64(p.Messages)
 		out.ProcBytes += uint64(p.Bytes)
