@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"testing/fstest"
@@ -17,27 +16,8 @@ import (
 
 	bundle "github.com/tpctl/tpctl/bundle"
 	"github.com/tpctl/tpctl/internal/operatorimage"
+	"github.com/tpctl/tpctl/internal/operatorimage/imagetest"
 )
-
-// staticBinary builds a tiny static Go program (CGO_ENABLED=0), standing in
-// for a static tpctl.
-func staticBinary(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("needs the go tool to build a static test binary")
-	}
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.test/static\n\ngo 1.22\n"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() { println(\"operator\") }\n"), 0o644))
-	bin := filepath.Join(dir, "tpctl")
-	cmd := exec.Command(goTool, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return bin
-}
 
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
@@ -56,7 +36,7 @@ func selfBuildInstall(t *testing.T, exe string) *chartInstall {
 }
 
 func TestOperatorImageBuiltFromTheRunningBinary(t *testing.T) {
-	exe := staticBinary(t)
+	exe := imagetest.StaticBinary(t)
 	bin, err := os.ReadFile(exe)
 	require.NoError(t, err)
 	want, err := operatorimage.Archive("v1.2.3", bin)

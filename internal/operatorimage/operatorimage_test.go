@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -16,27 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tpctl/tpctl/internal/ociimage"
+	"github.com/tpctl/tpctl/internal/operatorimage/imagetest"
 )
-
-// staticBinary builds a tiny static Go program (CGO_ENABLED=0), standing in
-// for tpctl.
-func staticBinary(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("needs the go tool to build a static test binary")
-	}
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.test/static\n\ngo 1.22\n"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() { println(\"operator\") }\n"), 0o644))
-	bin := filepath.Join(dir, "tpctl")
-	cmd := exec.Command(goTool, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return bin
-}
 
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
@@ -106,7 +86,7 @@ func TestWriteRefuses(t *testing.T) {
 }
 
 func TestArchiveIsDeterministic(t *testing.T) {
-	bin, err := os.ReadFile(staticBinary(t))
+	bin, err := os.ReadFile(imagetest.StaticBinary(t))
 	require.NoError(t, err)
 	a, err := Archive("v1.2.3", bin)
 	require.NoError(t, err)
@@ -133,7 +113,7 @@ func TestArchiveIsDeterministic(t *testing.T) {
 }
 
 func TestCheckStatic(t *testing.T) {
-	assert.NoError(t, CheckStatic(staticBinary(t)))
+	assert.NoError(t, CheckStatic(imagetest.StaticBinary(t)))
 
 	text := filepath.Join(t.TempDir(), "script")
 	require.NoError(t, os.WriteFile(text, []byte("#!/bin/sh\n"), 0o755))
