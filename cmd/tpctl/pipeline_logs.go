@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/internal/cli"
@@ -33,23 +32,15 @@ type clusterLogs struct {
 // connectLogs connects as the other cluster commands do, with a clientset
 // for pods and their logs beside the pipeline client.
 func connectLogs(kubeconfig, namespace string) (logsClient, error) {
-	kc, err := manage.NewKubeconfigLocator().Resolve(kubeconfig)
+	pc, err := connectPods(kubeconfig, namespace)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := manage.Connect(kc, namespace)
+	c, err := manage.New(pc.REST, pc.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	c, err := manage.New(conn.REST, conn.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := kubernetes.NewForConfig(conn.REST)
-	if err != nil {
-		return nil, fmt.Errorf("create Kubernetes client for %s: %w", conn.REST.Host, err)
-	}
-	return clusterLogs{Client: c, LogReader: manage.NewLogReader(cs.CoreV1(), conn.Namespace, nil)}, nil
+	return clusterLogs{Client: c, LogReader: manage.NewLogReader(pc.Pods, pc.Namespace, nil)}, nil
 }
 
 // pipelineLogsCmd is `tpctl pipeline logs`; connect is connectLogs but in tests.

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/internal/cli"
@@ -35,23 +34,15 @@ type clusterTop struct {
 // connectTop connects as the other cluster commands do, with a clientset
 // for the pods and their proxy beside the pipeline client.
 func connectTop(kubeconfig, namespace string) (topClient, error) {
-	kc, err := manage.NewKubeconfigLocator().Resolve(kubeconfig)
+	pc, err := connectPods(kubeconfig, namespace)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := manage.Connect(kc, namespace)
+	c, err := manage.New(pc.REST, pc.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	c, err := manage.New(conn.REST, conn.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := kubernetes.NewForConfig(conn.REST)
-	if err != nil {
-		return nil, fmt.Errorf("create Kubernetes client for %s: %w", conn.REST.Host, err)
-	}
-	return clusterTop{Client: c, MetricsCollector: manage.NewMetricsCollector(cs.CoreV1(), conn.Namespace, nil, manage.MetricsOptions{})}, nil
+	return clusterTop{Client: c, MetricsCollector: manage.NewMetricsCollector(pc.Pods, pc.Namespace, nil, manage.MetricsOptions{})}, nil
 }
 
 // topOptions are the flags of `pipeline top`.
@@ -215,19 +206,11 @@ type metricsCollector interface {
 // connectMetrics returns a collector for namespace that gives up on a pod
 // after 2 s, so that `pipeline get` stays quick.
 func connectMetrics(kubeconfig, namespace string) (metricsCollector, error) {
-	kc, err := manage.NewKubeconfigLocator().Resolve(kubeconfig)
+	pc, err := connectPods(kubeconfig, namespace)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := manage.Connect(kc, namespace)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := kubernetes.NewForConfig(conn.REST)
-	if err != nil {
-		return nil, fmt.Errorf("create Kubernetes client for %s: %w", conn.REST.Host, err)
-	}
-	return manage.NewMetricsCollector(cs.CoreV1(), conn.Namespace, nil, manage.MetricsOptions{Timeout: 2 * time.Second}), nil
+	return manage.NewMetricsCollector(pc.Pods, pc.Namespace, nil, manage.MetricsOptions{Timeout: 2 * time.Second}), nil
 }
 
 // writeLastSample writes one reading of the pipeline's pods under `pipeline

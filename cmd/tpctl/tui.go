@@ -1,13 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 
 	"github.com/charmbracelet/colorprofile"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/tpctl/tpctl/internal/cli"
 	"github.com/tpctl/tpctl/manage"
@@ -23,19 +21,11 @@ func newTUICmd() *cobra.Command { return newTUICmdWith(defaultClusterDeps(), con
 // connectTUILogs connects as the other cluster commands do and reads logs
 // through a clientset's pods/log, as `tpctl pipeline logs` does.
 func connectTUILogs(kubeconfig, namespace string) (tui.LogReader, error) {
-	kc, err := manage.NewKubeconfigLocator().Resolve(kubeconfig)
+	pc, err := connectPods(kubeconfig, namespace)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := manage.Connect(kc, namespace)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := kubernetes.NewForConfig(conn.REST)
-	if err != nil {
-		return nil, fmt.Errorf("create Kubernetes client for %s: %w", conn.REST.Host, err)
-	}
-	return manage.NewLogReader(cs.CoreV1(), conn.Namespace, nil), nil
+	return manage.NewLogReader(pc.Pods, pc.Namespace, nil), nil
 }
 
 func newTUICmdWith(d clusterDeps, logs tuiLogsConnect) *cobra.Command {
