@@ -122,7 +122,7 @@ func TestOneLinerFullInstall(t *testing.T) {
 		require.Equal(t, 0, code)
 		assert.Contains(t, stdout, "already")
 		assert.Contains(t, stdout, "no change")
-		assert.Equal(t, []string{"/ok/install.sh", "/ok/SHA256SUMS"}, log.take())
+		assert.Equal(t, []string{"/ok/install.sh", "/ok/SHA256SUMS", "/ok/SHA256SUMS.sig"}, log.take())
 	})
 	// Uninstall's residue is the install tests' subject (test/e2e/install);
 	// here: the unit goes, the tpctl the one-liner placed stays.

@@ -5,8 +5,13 @@ package release
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -93,11 +98,55 @@ func moduleRoot(t testing.TB) string {
 	}
 }
 
+// releaseKey is a throwaway release key pair made for one test: the files
+// scripts/release reads (TPCTL_RELEASE_KEY, TPCTL_RELEASE_TRUSTED_KEYS).
+type releaseKey struct {
+	priv            ed25519.PrivateKey
+	keyFile, listed string
+}
+
+// newReleaseKey writes a fresh Ed25519 key (PEM, 0600) and a trusted-key
+// list naming its public half into a temporary directory.
+func newReleaseKey(t testing.TB) releaseKey {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	require.NoError(t, err)
+	pubDER, err := x509.MarshalPKIXPublicKey(pub)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	k := releaseKey{priv: priv, keyFile: filepath.Join(dir, "release.pem"), listed: filepath.Join(dir, "keys.txt")}
+	require.NoError(t, os.WriteFile(k.keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(k.listed, []byte(base64.StdEncoding.EncodeToString(pubDER)+" test key\n"), 0o644))
+	return k
+}
+
+func (k releaseKey) env() []string {
+	return []string{"TPCTL_RELEASE_KEY=" + k.keyFile, "TPCTL_RELEASE_TRUSTED_KEYS=" + k.listed}
+}
+
+// sign writes dir/SHA256SUMS.sig: the signature of dir/SHA256SUMS by k.
+func (k releaseKey) sign(t testing.TB, dir string) {
+	t.Helper()
+	sums, err := os.ReadFile(filepath.Join(dir, "SHA256SUMS"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "SHA256SUMS.sig"), ed25519.Sign(k.priv, sums), 0o644))
+}
+
 // buildRelease runs scripts/release for this machine's architecture into
 // dist with the given extra arguments and environment, and returns its
-// combined output.
+// combined output. Without TPCTL_RELEASE_KEY in env it signs with a
+// throwaway key of its own.
 func buildRelease(t testing.TB, dist string, env []string, args ...string) (string, error) {
 	t.Helper()
+	keyed := false
+	for _, e := range env {
+		keyed = keyed || strings.HasPrefix(e, "TPCTL_RELEASE_KEY=")
+	}
+	if !keyed {
+		env = append(append([]string{}, env...), newReleaseKey(t).env()...)
+	}
 	if _, err := exec.LookPath("go"); err != nil {
 		if _, err := os.Stat("/usr/local/go/bin/go"); err != nil {
 			t.Skip("needs the Go toolchain to build the release")
@@ -124,11 +173,16 @@ func binaryName() string { return "tpctl-linux-" + runtime.GOARCH }
 
 // install.sh's exit codes, as its header documents them.
 const (
-	exitNotRoot  = 10
-	exitArch     = 11
-	exitDownload = 12
-	exitChecksum = 13
-	exitTool     = 14
+	exitNotRoot    = 10
+	exitArch       = 11
+	exitDownload   = 12
+	exitChecksum   = 13
+	exitTool       = 14
+	exitNoSig      = 16
+	exitBadSig     = 17
+	exitDowngrade  = 18
+	exitInsecure   = 19
+	exitNotRelease = 20
 )
 
 func sha256File(t testing.TB, path string) string {
@@ -172,8 +226,8 @@ func copyRelease(t testing.TB, src, dst, name string, edit func([]byte) []byte) 
 
 // corruptUpdate writes into dst a release that looks like a newer one
 // (SHA256SUMS names another digest for the binary) whose binary arrives
-// truncated: an installed tpctl does not match it, so install.sh downloads
-// it and must refuse it.
+// truncated: install.sh refuses it before downloading the binary, since
+// SHA256SUMS does not list the digest the script carries.
 func corruptUpdate(t testing.TB, src, dst, name string) {
 	t.Helper()
 	copyRelease(t, src, dst, name, truncate)

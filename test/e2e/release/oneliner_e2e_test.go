@@ -104,8 +104,8 @@ func TestOneLinerOnBootedHost(t *testing.T) {
 		assert.Contains(t, stdout, "Dry run of", "tpctl install ran with the script's arguments")
 		assert.Contains(t, stderr+stdout, "installed /usr/local/bin/tpctl")
 		assert.Equal(t, want, installedDigest(t))
-		assert.Equal(t, []string{"/ok/install.sh", "/ok/SHA256SUMS", "/ok/" + name}, log.take(),
-			"the script downloads SHA256SUMS and the binary, nothing else")
+		assert.Equal(t, []string{"/ok/install.sh", "/ok/SHA256SUMS", "/ok/SHA256SUMS.sig", "/ok/" + name}, log.take(),
+			"the script downloads SHA256SUMS, its signature and the binary, nothing else")
 		installed = snapshot(t)
 		diff := fresh.Diff(installed)
 		require.NotEmpty(t, diff)
@@ -124,7 +124,7 @@ func TestOneLinerOnBootedHost(t *testing.T) {
 		assert.Equal(t, 0, code)
 		assert.Contains(t, stdout, "Dry run of")
 		assert.Contains(t, stdout, "already")
-		assert.Equal(t, []string{"/ok/install.sh", "/ok/SHA256SUMS"}, log.take(), "the binary is not downloaded again")
+		assert.Equal(t, []string{"/ok/install.sh", "/ok/SHA256SUMS", "/ok/SHA256SUMS.sig"}, log.take(), "the binary is not downloaded again")
 		assert.Empty(t, installed.Diff(snapshot(t)))
 	})
 
@@ -140,7 +140,7 @@ func TestOneLinerOnBootedHost(t *testing.T) {
 	t.Run("file:// on an air-gapped host", func(t *testing.T) {
 		_, err := h.Exec(ctx, "rm", "-f", "/usr/local/bin/tpctl")
 		require.NoError(t, err)
-		for _, f := range []string{name, "SHA256SUMS", "install.sh"} {
+		for _, f := range []string{name, "SHA256SUMS", "SHA256SUMS.sig", "install.sh"} {
 			require.NoError(t, h.CopyIn(filepath.Join(dist, f), "/srv/tpctl-release/"+f, 0o755))
 		}
 		log.take()
