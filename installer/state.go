@@ -73,6 +73,64 @@ type State struct {
 	// systemd or K3s has not picked it up yet.
 	PendingReload  bool `json:"pendingReload,omitempty"`
 	PendingRestart bool `json:"pendingRestart,omitempty"`
+	// TpctlVersion is the tpctl that last completed an upgrade of this
+	// host ("" before the first upgrade).
+	TpctlVersion string `json:"tpctlVersion,omitempty"`
+	// Upgrade is the upgrade in progress (recorded before it changes
+	// anything) or the last finished one, kept for `tpctl upgrade
+	// --rollback`; nil when there is none.
+	Upgrade *UpgradeRecord `json:"upgrade,omitempty"`
+}
+
+// Upgrade phases, in order; a rollback goes from any of them to
+// UpgradeRollingBack and ends in UpgradeRolledBack.
+const (
+	UpgradePrepare     = "prepare"      // intent recorded, nothing changed yet
+	UpgradeSaved       = "saved"        // previous files kept aside
+	UpgradeApplying    = "applying"     // new K3s and releases being put in place
+	UpgradeDone        = "done"         // finished; kept for --rollback
+	UpgradeRollingBack = "rolling-back" // previous files and releases being restored
+	UpgradeRolledBack  = "rolled-back"  // the previous version runs again
+)
+
+// UpgradeRecord is what an upgrade needs to finish or to undo itself after
+// being killed at any point.
+type UpgradeRecord struct {
+	Phase     string    `json:"phase"`
+	StartedAt time.Time `json:"startedAt"`
+	// From/To name the tpctl versions.
+	FromTpctl string `json:"fromTpctl,omitempty"`
+	ToTpctl   string `json:"toTpctl,omitempty"`
+	// FromK3s is the K3s record before the upgrade; ToK3s the new version.
+	FromK3s K3sRecord `json:"fromK3s"`
+	ToK3s   string    `json:"toK3s,omitempty"`
+	// Kept are the files saved before anything was replaced.
+	Kept []KeptFile `json:"kept,omitempty"`
+	// Releases are the Helm releases' revisions before the upgrade.
+	Releases []ReleaseRevision `json:"releases,omitempty"`
+	// Snapshot is the pre-upgrade backup archive ("" when none was taken).
+	Snapshot string `json:"snapshot,omitempty"`
+	// Error is why the upgrade was rolled back.
+	Error string `json:"error,omitempty"`
+}
+
+// KeptFile is a host file saved aside before an upgrade replaced it.
+type KeptFile struct {
+	Path   string      `json:"path"`  // the file's host path
+	Saved  string      `json:"saved"` // where its copy is (under StateDir)
+	SHA256 string      `json:"sha256"`
+	Mode   fs.FileMode `json:"mode"`
+	// Absent: the file did not exist before the upgrade (a rollback
+	// removes it).
+	Absent bool `json:"absent,omitempty"`
+}
+
+// ReleaseRevision is a Helm release's deployed revision.
+type ReleaseRevision struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Revision  int    `json:"revision"`
+	Chart     string `json:"chart,omitempty"` // chart version
 }
 
 // K3sRecord says which K3s binary the node runs and where it came from.
