@@ -31,6 +31,7 @@ Exit codes: 0 success, 1 failure, 2 usage error (nothing changed),
 		newInstallCmd(), newUninstallCmd(), newStatusCmd(),
 		newPipelineCmd(), newInstanceCmd(), newTUICmd(),
 		newApplyCmd(),
+		newBackupCmd(),
 	)
 	return root
 }

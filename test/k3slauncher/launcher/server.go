@@ -85,6 +85,15 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	// As K3s: a token at the first start, and a datastore that was
+	// bootstrapped with another token is refused.
+	pass, err := ensureToken(l, p.ca.CertPEM)
+	if err != nil {
+		return err
+	}
+	if err := checkBootstrap(ctx, l.DBFile(), pass); err != nil {
+		return err
+	}
 	creds, err := s.credentials(p, nodeIP)
 	if err != nil {
 		return err
