@@ -44,6 +44,11 @@ type CoreInstanceReconciler struct {
 	Now func() time.Time
 	// Workers bounds the concurrent status writes of one reconcile (16 when 0).
 	Workers int
+	// Members holds the cached pipelines of each instance, kept by the
+	// handler of the controller's pipeline watch (see memberHandler). Nil
+	// lists them from Client instead (unit tests whose client is not a
+	// cache).
+	Members *memberIndex
 
 	// resolved memoises port resolution per pipeline uid and generation.
 	resolved resolveMemo
@@ -226,6 +231,10 @@ func (r *CoreInstanceReconciler) taken(ctx context.Context, inst *v1alpha1.CoreI
 // members returns the pipelines of inst that are not being deleted, and its
 // health-check pipeline (deleted or not), from the cache or listed directly.
 func (r *CoreInstanceReconciler) members(ctx context.Context, inst *v1alpha1.CoreInstance, cached bool) ([]*v1alpha1.Pipeline, *v1alpha1.Pipeline, error) {
+	if cached && r.Members != nil {
+		members, health := splitMembers(inst, r.Members.of(client.ObjectKeyFromObject(inst)))
+		return members, health, nil
+	}
 	var list v1alpha1.PipelineList
 	var err error
 	if cached {
@@ -238,11 +247,20 @@ func (r *CoreInstanceReconciler) members(ctx context.Context, inst *v1alpha1.Cor
 	if err != nil {
 		return nil, nil, fmt.Errorf("list pipelines of instance %s/%s: %w", inst.Namespace, inst.Name, err)
 	}
-	var members []*v1alpha1.Pipeline
-	var health *v1alpha1.Pipeline
-	hcName := HealthCheckPipelineName(inst.Name)
+	all := make([]*v1alpha1.Pipeline, len(list.Items))
 	for i := range list.Items {
-		p := &list.Items[i]
+		all[i] = &list.Items[i]
+	}
+	members, health := splitMembers(inst, all)
+	return members, health, nil
+}
+
+// splitMembers returns the pipelines of inst among all that are not being
+// deleted, and its health-check pipeline (deleted or not).
+func splitMembers(inst *v1alpha1.CoreInstance, all []*v1alpha1.Pipeline) (members []*v1alpha1.Pipeline, health *v1alpha1.Pipeline) {
+	hcName := HealthCheckPipelineName(inst.Name)
+	members = make([]*v1alpha1.Pipeline, 0, len(all))
+	for _, p := range all {
 		if p.Spec.Instance != inst.Name {
 			continue
 		}
@@ -253,7 +271,7 @@ func (r *CoreInstanceReconciler) members(ctx context.Context, inst *v1alpha1.Cor
 			members = append(members, p)
 		}
 	}
-	return members, health, nil
+	return members, health
 }
 
 // healthNeedsWrite reports whether the health-check pipeline must be

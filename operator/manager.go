@@ -11,13 +11,13 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -151,7 +151,7 @@ func NewManager(cfg *rest.Config, o Options) (manager.Manager, error) {
 	byObject := map[client.Object]cache.ByObject{}
 	// Services are cached whatever their labels: every LoadBalancer
 	// Service's frontends are taken (see IndexLoadBalancerServices).
-	for _, obj := range []client.Object{&corev1.ConfigMap{}, &appsv1.Deployment{}, &appsv1.DaemonSet{}, &appsv1.StatefulSet{}} {
+	for _, obj := range []client.Object{&corev1.ConfigMap{}, &appsv1.Deployment{}, &appsv1.DaemonSet{}, &appsv1.StatefulSet{}, &autoscalingv2.HorizontalPodAutoscaler{}} {
 		byObject[obj] = cache.ByObject{Label: owned}
 	}
 	// Only pipeline pods, for their health (see PodHealthCause).
@@ -230,15 +230,16 @@ func Setup(mgr manager.Manager, o Options) error {
 	if err := mgr.Add(idle); err != nil {
 		return fmt.Errorf("add the idle memory return: %w", err)
 	}
+	members := &memberIndex{}
 	ci := &CoreInstanceReconciler{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
 		Recorder: mgr.GetEventRecorder("tpctl-operator"), Reserved: reserved, Now: o.Now,
+		Members: members,
 	}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("coreinstance"+o.Name).
 		For(&v1alpha1.CoreInstance{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&v1alpha1.Pipeline{}, handler.EnqueueRequestsFromMapFunc(pipelineToInstance),
-			builder.WithPredicates(pipelineMembershipChanged())).
+		Watches(&v1alpha1.Pipeline{}, &memberHandler{index: members, readyDelay: DefaultReadyDelay}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(idle.wrap(ci))
 	if err != nil {
@@ -256,6 +257,9 @@ func Setup(mgr manager.Manager, o Options) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&appsv1.DaemonSet{}).
 		Owns(&appsv1.StatefulSet{}).
+		// The autoscaler's status changes every sync; only its spec
+		// (someone edited it) and its deletion matter.
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToPipeline),
 			builder.WithPredicates(podCauseChanged())).
 		Watches(&v1alpha1.CoreInstance{}, handler.EnqueueRequestsFromMapFunc(instanceToPipelines(mgr.GetClient())),
@@ -331,14 +335,6 @@ func pipelineNeedsObjects() predicate.Predicate {
 	}
 }
 
-func pipelineToInstance(_ context.Context, obj client.Object) []reconcile.Request {
-	p, ok := obj.(*v1alpha1.Pipeline)
-	if !ok || p.Spec.Instance == "" {
-		return nil
-	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Spec.Instance}}}
-}
-
 func instanceToPipelines(c client.Client) handler.MapFunc {
 	return func(ctx context.Context, obj client.Object) []reconcile.Request {
 		var list v1alpha1.PipelineList
@@ -352,26 +348,6 @@ func instanceToPipelines(c client.Client) handler.MapFunc {
 			out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
 		}
 		return out
-	}
-}
-
-// pipelineMembershipChanged lets through the pipeline events the instance
-// reconciler acts on: creation, deletion, a spec change, a change of Ready,
-// lost port status (someone cleared it) and lost owner references.
-func pipelineMembershipChanged() predicate.Predicate {
-	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			o, okOld := e.ObjectOld.(*v1alpha1.Pipeline)
-			n, okNew := e.ObjectNew.(*v1alpha1.Pipeline)
-			if !okOld || !okNew {
-				return true
-			}
-			return o.Generation != n.Generation ||
-				(o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) ||
-				readyStatus(o) != readyStatus(n) ||
-				len(o.Status.Ports) != len(n.Status.Ports) ||
-				len(o.OwnerReferences) != len(n.OwnerReferences)
-		},
 	}
 }
 
