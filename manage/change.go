@@ -37,6 +37,9 @@ type PipelineChange struct {
 	Args           *[]string
 	// Files sets and removes files (spec.files); nil keeps them.
 	Files *FileChange
+	// Storage and Autoscaling change spec.workload's; nil keeps them.
+	Storage     *StorageChange
+	Autoscaling *AutoscalingChange
 	// PortTexts are the port entries as the user wrote them, one per
 	// element of *Ports; they name the entries in error messages.
 	PortTexts []string
@@ -46,12 +49,16 @@ type PipelineChange struct {
 func (c PipelineChange) IsEmpty() bool {
 	return c.Config == nil && c.Ports == nil && c.AutoDetectPorts == nil && c.ServiceType == nil &&
 		c.WorkloadKind == nil && c.Replicas == nil && c.CPU == nil && c.Memory == nil &&
-		c.NodeSelector == nil && c.Tolerations == nil && c.PodAnnotations == nil && c.Image == nil && c.Args == nil && c.Files == nil
+		c.NodeSelector == nil && c.Tolerations == nil && c.PodAnnotations == nil && c.Image == nil && c.Args == nil && c.Files == nil &&
+		c.Storage == nil && c.Autoscaling == nil
 }
 
 // ApplyTo writes the change into spec. Turning a pipeline into a DaemonSet
 // drops its replica count (a DaemonSet runs one pod per node) unless the
-// change sets one, which validation then rejects.
+// change sets one, which validation then rejects. Likewise a kind change
+// drops storage from what is no longer a StatefulSet and autoscaling from
+// what is no longer a Deployment, and autoscaling drops the replica count
+// (the autoscaler sets it).
 func (c PipelineChange) ApplyTo(spec *v1alpha1.PipelineSpec) {
 	if c.Config != nil {
 		spec.Config = *c.Config
@@ -69,6 +76,21 @@ func (c PipelineChange) ApplyTo(spec *v1alpha1.PipelineSpec) {
 	if c.WorkloadKind != nil {
 		spec.Workload.Kind = *c.WorkloadKind
 		if *c.WorkloadKind == v1alpha1.WorkloadDaemonSet && c.Replicas == nil {
+			spec.Workload.Replicas = nil
+		}
+		if *c.WorkloadKind != v1alpha1.WorkloadStatefulSet && c.Storage == nil {
+			spec.Workload.Storage = nil
+		}
+		if *c.WorkloadKind != v1alpha1.WorkloadDeployment && c.Autoscaling == nil {
+			spec.Workload.Autoscaling = nil
+		}
+	}
+	if c.Storage != nil {
+		c.Storage.applyTo(&spec.Workload)
+	}
+	if c.Autoscaling != nil {
+		c.Autoscaling.applyTo(&spec.Workload)
+		if !c.Autoscaling.Remove && c.Replicas == nil {
 			spec.Workload.Replicas = nil
 		}
 	}
@@ -138,6 +160,7 @@ func ValidatePipeline(p *v1alpha1.Pipeline, texts []string) error {
 		return err
 	}
 	probs = append(probs, v1alpha1.ValidateFiles(p.Spec.Files)...)
+	probs = append(probs, validateWorkload(&p.Spec)...)
 	if err := pipeline.Validate(&p.Spec); err != nil {
 		var ve *pipeline.ValidationError
 		if !errors.As(err, &ve) {

@@ -32,6 +32,15 @@ type PipelineFlags struct {
 	NoAutoPorts  bool
 	Files        []string
 	RemoveFiles  []string
+
+	StorageSize        string
+	StorageClass       string
+	StorageWhenDeleted string
+	StorageWhenScaled  string
+	MinReplicas        int32
+	MaxReplicas        int32
+	TargetCPU          int32
+	NoAutoscaling      bool
 }
 
 // Register adds the flags to fs; create adds --name and --instance, which
@@ -60,6 +69,96 @@ func (f *PipelineFlags) Register(fs *pflag.FlagSet, create bool) {
 	if !create {
 		fs.StringArrayVar(&f.RemoveFiles, "remove-file", nil, "remove the pipeline's file NAME (repeatable)")
 	}
+	fs.StringVar(&f.StorageSize, "storage-size", "", "StatefulSet only: a PersistentVolumeClaim of this size per pod (e.g. 5Gi; 1Mi to 64Ti) for Fluent Bit's filesystem buffer, mounted at "+
+		v1alpha1.StorageDir+" and passed as its storage.path; fixed once the StatefulSet exists ('' removes it, only together with --workload away from statefulset)")
+	fs.StringVar(&f.StorageClass, "storage-class", "", "StorageClass of the claims (default: the cluster's default, local-path on K3s); fixed once the StatefulSet exists")
+	fs.StringVar(&f.StorageWhenDeleted, "storage-when-deleted", "", "what happens to the claims, and the buffered data, when the pipeline is deleted: retain (default) or delete")
+	fs.StringVar(&f.StorageWhenScaled, "storage-when-scaled", "", "what happens to the claims of pods removed by a scale down: retain (default) or delete")
+	fs.Int32Var(&f.MinReplicas, "min-replicas", 1, "Deployment only: autoscaling (a HorizontalPodAutoscaler) keeps at least this many pods")
+	fs.Int32Var(&f.MaxReplicas, "max-replicas", 0, "Deployment only: autoscaling keeps at most this many pods (at most 100); needs a cpu request (--cpu); replaces --replicas")
+	fs.Int32Var(&f.TargetCPU, "target-cpu", v1alpha1.DefaultTargetCPUUtilization, "autoscaling's target: average cpu use in percent of the cpu request")
+	if !create {
+		fs.BoolVar(&f.NoAutoscaling, "no-autoscaling", false, "remove autoscaling: the Deployment keeps --replicas (default 1) pods and the HorizontalPodAutoscaler is deleted")
+	}
+}
+
+// storageChange builds the storage change of the given flags, or nil.
+func (f *PipelineFlags) storageChange(fs *pflag.FlagSet) (*StorageChange, error) {
+	if !fs.Changed("storage-size") && !fs.Changed("storage-class") &&
+		!fs.Changed("storage-when-deleted") && !fs.Changed("storage-when-scaled") {
+		return nil, nil
+	}
+	var sc StorageChange
+	var errs []error
+	if fs.Changed("storage-size") {
+		q, remove, err := ParseStorageSize(f.StorageSize)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case remove:
+			sc.Remove = true
+		default:
+			sc.Size = &q
+		}
+	}
+	if fs.Changed("storage-class") {
+		class := strings.TrimSpace(f.StorageClass)
+		sc.Class = &class
+	}
+	for _, r := range []struct {
+		flag, value string
+		dst         **v1alpha1.RetentionPolicy
+	}{{"storage-when-deleted", f.StorageWhenDeleted, &sc.WhenDeleted}, {"storage-when-scaled", f.StorageWhenScaled, &sc.WhenScaled}} {
+		if !fs.Changed(r.flag) {
+			continue
+		}
+		pol, err := ParseRetention(r.flag, r.value)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		*r.dst = &pol
+	}
+	if sc.Remove && (sc.Class != nil || sc.WhenDeleted != nil || sc.WhenScaled != nil) {
+		errs = append(errs, errors.New("--storage-size '' removes the storage: give no other --storage-* flag with it"))
+	}
+	return &sc, errors.Join(errs...)
+}
+
+// autoscalingChange builds the autoscaling change of the given flags, or nil.
+func (f *PipelineFlags) autoscalingChange(fs *pflag.FlagSet) (*AutoscalingChange, error) {
+	set := fs.Changed("min-replicas") || fs.Changed("max-replicas") || fs.Changed("target-cpu")
+	if fs.Changed("no-autoscaling") && f.NoAutoscaling {
+		if set {
+			return nil, errNoAutoscalingFlags
+		}
+		return &AutoscalingChange{Remove: true}, nil
+	}
+	if !set {
+		return nil, nil
+	}
+	var ac AutoscalingChange
+	var errs []error
+	for _, n := range []struct {
+		flag     string
+		value    int32
+		min, max int32
+		dst      **int32
+	}{{"min-replicas", f.MinReplicas, 1, 100, &ac.Min}, {"max-replicas", f.MaxReplicas, 1, 100, &ac.Max}, {"target-cpu", f.TargetCPU, 1, 1000, &ac.TargetCPU}} {
+		if !fs.Changed(n.flag) {
+			continue
+		}
+		if n.value < n.min || n.value > n.max {
+			errs = append(errs, fmt.Errorf("--%s %d: must be from %d to %d", n.flag, n.value, n.min, n.max))
+			continue
+		}
+		v := n.value
+		*n.dst = &v
+	}
+	if ac.Min != nil && ac.Max != nil && *ac.Min > *ac.Max {
+		errs = append(errs, fmt.Errorf("--min-replicas %d is greater than --max-replicas %d", *ac.Min, *ac.Max))
+	}
+	return &ac, errors.Join(errs...)
 }
 
 // Change builds the change the flags ask for: only flags that were given
@@ -172,6 +271,16 @@ func (f *PipelineFlags) Change(fs *pflag.FlagSet, stdin io.Reader) (PipelineChan
 				c.Files = &fc
 			}
 		}
+	}
+	if sc, err := f.storageChange(fs); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.Storage = sc
+	}
+	if ac, err := f.autoscalingChange(fs); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.Autoscaling = ac
 	}
 	if err := errors.Join(errs...); err != nil {
 		return PipelineChange{}, err

@@ -46,10 +46,18 @@ func WritePipeline(w io.Writer, p *v1alpha1.Pipeline, eps []Endpoint, events []E
 	row("Namespace", p.Namespace)
 	row("Instance", p.Spec.Instance)
 	kind := string(p.Spec.WorkloadKind())
-	if p.Spec.WorkloadKind() != v1alpha1.WorkloadDaemonSet {
+	if a := p.Spec.Workload.Autoscaling; a != nil && p.Spec.WorkloadKind() == v1alpha1.WorkloadDeployment {
+		kind += " (autoscaled)"
+	} else if p.Spec.WorkloadKind() != v1alpha1.WorkloadDaemonSet {
 		kind += fmt.Sprintf(" (%d replicas)", p.Spec.ReplicaCount())
 	}
 	row("Workload", kind)
+	if s := AutoscalingText(p.Spec.Workload.Autoscaling); s != "" {
+		row("Autoscaling", s)
+	}
+	if s := StorageText(p.Spec.Workload.Storage); s != "" {
+		row("Storage", s)
+	}
 	row("Ready", ReadyText(p)+" "+StatusText(p))
 	row("Service type", ServiceTypeText(p))
 	row("Image", dash(p.Spec.Image))

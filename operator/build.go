@@ -5,9 +5,12 @@ import (
 	"maps"
 	"slices"
 
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	autoscalingv2ac "k8s.io/client-go/applyconfigurations/autoscaling/v2"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 
@@ -117,13 +120,44 @@ func (o *Objects) MetricsPort() (port int32, byFlag bool) {
 	return port, ok
 }
 
-// containerArgs are Args and the metrics flags.
+// containerArgs are Args, the metrics flags and, with storage, the flag
+// that points Fluent Bit's filesystem buffer at the claim ("-b", Fluent
+// Bit's --storage_path; a configuration that sets its own service
+// storage.path keeps it, as with -P).
 func (o *Objects) containerArgs() []string {
 	args := o.Args()
 	if port, byFlag := o.MetricsPort(); byFlag {
 		args = append(slices.Clip(args), "-H", "-P", fmt.Sprint(port))
 	}
+	if o.storage() != nil {
+		args = append(slices.Clip(args), "-b", v1alpha1.StorageDir)
+	}
 	return args
+}
+
+// storageVolume names the volume claim template of a StatefulSet pipeline
+// with storage, and so its claims: storage-<pipeline>-<ordinal>.
+const storageVolume = "storage"
+
+// storage returns the pipeline's storage when it applies: only a
+// StatefulSet has volume claim templates (the CRD refuses storage on other
+// kinds).
+func (o *Objects) storage() *v1alpha1.StorageSpec {
+	s := o.spec()
+	if s.WorkloadKind() != v1alpha1.WorkloadStatefulSet {
+		return nil
+	}
+	return s.Workload.Storage
+}
+
+// autoscaling returns the pipeline's autoscaling when it applies: only to
+// a Deployment (the CRD refuses it on other kinds).
+func (o *Objects) autoscaling() *v1alpha1.AutoscalingSpec {
+	s := o.spec()
+	if s.WorkloadKind() != v1alpha1.WorkloadDeployment {
+		return nil
+	}
+	return s.Workload.Autoscaling
 }
 
 // ServiceType returns the Service type after defaults.
@@ -247,6 +281,9 @@ func (o *Objects) PodTemplate() *corev1ac.PodTemplateSpecApplyConfiguration {
 			WithPrivileged(false).
 			WithCapabilities(corev1ac.Capabilities().WithDrop("ALL")).
 			WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault)))
+	if o.storage() != nil {
+		c.WithVolumeMounts(corev1ac.VolumeMount().WithName(storageVolume).WithMountPath(v1alpha1.StorageDir))
+	}
 	for _, ref := range p.Spec.SecretRefs {
 		c.WithEnvFrom(corev1ac.EnvFromSource().WithSecretRef(
 			corev1ac.SecretEnvSource().WithName(ref.Name).WithOptional(deref(ref.Optional))))
@@ -350,16 +387,54 @@ func toleration(t corev1.Toleration) *corev1ac.TolerationApplyConfiguration {
 	return ac
 }
 
-// Deployment runs the pipeline as a Deployment.
+// Deployment runs the pipeline as a Deployment. With autoscaling it
+// leaves spec.replicas to the HorizontalPodAutoscaler.
 func (o *Objects) Deployment() *appsv1ac.DeploymentApplyConfiguration {
 	p := o.Pipeline
+	spec := appsv1ac.DeploymentSpec().
+		WithSelector(metav1ac.LabelSelector().WithMatchLabels(selectorLabels(p))).
+		WithTemplate(o.PodTemplate())
+	if o.autoscaling() == nil {
+		spec.WithReplicas(p.Spec.ReplicaCount())
+	}
 	return appsv1ac.Deployment(p.Name, p.Namespace).
 		WithLabels(objectLabels(p)).
 		WithOwnerReferences(o.ownerRef()).
-		WithSpec(appsv1ac.DeploymentSpec().
-			WithReplicas(p.Spec.ReplicaCount()).
-			WithSelector(metav1ac.LabelSelector().WithMatchLabels(selectorLabels(p))).
-			WithTemplate(o.PodTemplate()))
+		WithSpec(spec)
+}
+
+// HorizontalPodAutoscaler scales the pipeline's Deployment on CPU use; nil
+// when the pipeline has no autoscaling.
+func (o *Objects) HorizontalPodAutoscaler() *autoscalingv2ac.HorizontalPodAutoscalerApplyConfiguration {
+	a := o.autoscaling()
+	if a == nil {
+		return nil
+	}
+	p := o.Pipeline
+	target := v1alpha1.DefaultTargetCPUUtilization
+	if a.TargetCPUUtilizationPercentage != nil {
+		target = *a.TargetCPUUtilizationPercentage
+	}
+	spec := autoscalingv2ac.HorizontalPodAutoscalerSpec().
+		WithScaleTargetRef(autoscalingv2ac.CrossVersionObjectReference().
+			WithAPIVersion("apps/v1").WithKind("Deployment").WithName(p.Name)).
+		WithMaxReplicas(a.MaxReplicas).
+		WithMetrics(autoscalingv2ac.MetricSpec().
+			WithType(autoscalingv2.ResourceMetricSourceType).
+			WithResource(autoscalingv2ac.ResourceMetricSource().
+				WithName(corev1.ResourceCPU).
+				WithTarget(autoscalingv2ac.MetricTarget().
+					WithType(autoscalingv2.UtilizationMetricType).
+					WithAverageUtilization(target))))
+	if a.MinReplicas != nil {
+		spec.WithMinReplicas(*a.MinReplicas)
+	} else {
+		spec.WithMinReplicas(1)
+	}
+	return autoscalingv2ac.HorizontalPodAutoscaler(p.Name, p.Namespace).
+		WithLabels(objectLabels(p)).
+		WithOwnerReferences(o.ownerRef()).
+		WithSpec(spec)
 }
 
 // DaemonSet runs one pipeline pod per node.
@@ -374,17 +449,43 @@ func (o *Objects) DaemonSet() *appsv1ac.DaemonSetApplyConfiguration {
 }
 
 // StatefulSet runs the pipeline as a StatefulSet governed by HeadlessService.
+// With storage, each pod gets a PersistentVolumeClaim from the volume
+// claim template, kept or deleted per the retention policy.
 func (o *Objects) StatefulSet() *appsv1ac.StatefulSetApplyConfiguration {
 	p := o.Pipeline
+	spec := appsv1ac.StatefulSetSpec().
+		WithReplicas(p.Spec.ReplicaCount()).
+		WithServiceName(HeadlessServiceName(p.Name)).
+		WithPodManagementPolicy("Parallel").
+		WithSelector(metav1ac.LabelSelector().WithMatchLabels(selectorLabels(p))).
+		WithTemplate(o.PodTemplate())
+	if st := o.storage(); st != nil {
+		pvc := corev1ac.PersistentVolumeClaimSpec().
+			WithAccessModes(corev1.ReadWriteOnce).
+			WithResources(corev1ac.VolumeResourceRequirements().
+				WithRequests(corev1.ResourceList{corev1.ResourceStorage: st.Size}))
+		if st.StorageClassName != "" {
+			pvc.WithStorageClassName(st.StorageClassName)
+		}
+		tpl := &corev1ac.PersistentVolumeClaimApplyConfiguration{}
+		tpl.WithName(storageVolume).WithLabels(selectorLabels(p)).WithSpec(pvc)
+		spec.WithVolumeClaimTemplates(tpl).
+			WithPersistentVolumeClaimRetentionPolicy(appsv1ac.StatefulSetPersistentVolumeClaimRetentionPolicy().
+				WithWhenDeleted(retention(st.WhenDeleted)).
+				WithWhenScaled(retention(st.WhenScaled)))
+	}
 	return appsv1ac.StatefulSet(p.Name, p.Namespace).
 		WithLabels(objectLabels(p)).
 		WithOwnerReferences(o.ownerRef()).
-		WithSpec(appsv1ac.StatefulSetSpec().
-			WithReplicas(p.Spec.ReplicaCount()).
-			WithServiceName(HeadlessServiceName(p.Name)).
-			WithPodManagementPolicy("Parallel").
-			WithSelector(metav1ac.LabelSelector().WithMatchLabels(selectorLabels(p))).
-			WithTemplate(o.PodTemplate()))
+		WithSpec(spec)
+}
+
+// retention is a storage retention policy after its default (Retain).
+func retention(r v1alpha1.RetentionPolicy) appsv1.PersistentVolumeClaimRetentionPolicyType {
+	if r == v1alpha1.RetentionDelete {
+		return appsv1.DeletePersistentVolumeClaimRetentionPolicyType
+	}
+	return appsv1.RetainPersistentVolumeClaimRetentionPolicyType
 }
 
 // HeadlessService gives a StatefulSet's pods stable DNS names; its ports are

@@ -2,6 +2,7 @@ package operator
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -20,6 +21,7 @@ import (
 //   - Deployment, StatefulSet: metadata, spec.replicas and status
 //     (readiness; owner references decide control);
 //   - DaemonSet: metadata and status;
+//   - HorizontalPodAutoscaler: metadata (owner references decide control);
 //   - ConfigMap: metadata (its resourceVersion tells an edit);
 //   - Service: metadata, spec.type, spec.ports and status (frontends of
 //     LoadBalancer Services, node ports kept across applies, whether a load
@@ -50,6 +52,10 @@ func TrimForCache(in any) (any, error) {
 	case *appsv1.DaemonSet:
 		o.Annotations = nil
 		o.Spec = appsv1.DaemonSetSpec{}
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		o.Annotations = nil
+		o.Spec = autoscalingv2.HorizontalPodAutoscalerSpec{}
+		o.Status = autoscalingv2.HorizontalPodAutoscalerStatus{}
 	case *corev1.ConfigMap:
 		o.Annotations = nil
 		o.Data, o.BinaryData = nil, nil

@@ -226,6 +226,9 @@ func (r *PipelineReconciler) applyAll(ctx context.Context, p *v1alpha1.Pipeline,
 	if err := r.deleteOtherKinds(ctx, p, kind); err != nil {
 		return err
 	}
+	if err := r.applyAutoscaler(ctx, p, objs); err != nil {
+		return err
+	}
 	var svc *corev1.Service
 	if obj, ok := existing("Service", p.Name).(*corev1.Service); ok {
 		svc = obj

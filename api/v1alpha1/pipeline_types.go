@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -64,9 +65,76 @@ type PipelinePort struct {
 	Name string `json:"name,omitempty"`
 }
 
+// RetentionPolicy says whether a pipeline's PersistentVolumeClaims are kept
+// or deleted (apps/v1 PersistentVolumeClaimRetentionPolicyType).
+// +kubebuilder:validation:Enum=Retain;Delete
+// +kubebuilder:validation:MaxLength=6
+type RetentionPolicy string
+
+const (
+	RetentionRetain RetentionPolicy = "Retain"
+	RetentionDelete RetentionPolicy = "Delete"
+)
+
+// StorageSpec gives each pod of a StatefulSet pipeline a PersistentVolumeClaim
+// mounted at StorageDir, where the operator points Fluent Bit's filesystem
+// buffer (storage.path): chunks of inputs with storage.type filesystem
+// survive a pod restart. size and storageClassName are fixed once the
+// StatefulSet exists (Kubernetes keeps a StatefulSet's volume claim templates).
+type StorageSpec struct {
+	// size of each pod's claim, such as 5Gi; at least 1Mi, at most 64Ti.
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('1Mi')) >= 0 && quantity(string(self)).compareTo(quantity('64Ti')) <= 0",message="storage size must be at least 1Mi and at most 64Ti"
+	// +required
+	Size resource.Quantity `json:"size"`
+	// storageClassName of the claims; empty means the cluster's default
+	// StorageClass (local-path on K3s).
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +optional
+	StorageClassName string `json:"storageClassName,omitempty"`
+	// whenDeleted: Retain (default) keeps the claims, and the buffered data,
+	// when the pipeline is deleted; Delete deletes them with it.
+	// +kubebuilder:default=Retain
+	// +optional
+	WhenDeleted RetentionPolicy `json:"whenDeleted,omitempty"`
+	// whenScaled: Retain (default) keeps the claims of pods removed by a
+	// scale down; Delete deletes them.
+	// +kubebuilder:default=Retain
+	// +optional
+	WhenScaled RetentionPolicy `json:"whenScaled,omitempty"`
+}
+
+// AutoscalingSpec has a HorizontalPodAutoscaler scale a Deployment
+// pipeline between minReplicas and maxReplicas on its pods' CPU use
+// (relative to their CPU request, which resources must therefore set).
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",message="autoscaling: minReplicas must not be greater than maxReplicas"
+type AutoscalingSpec struct {
+	// minReplicas, at least 1 (default 1).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MinReplicas *int32 `json:"minReplicas,omitempty"`
+	// maxReplicas, at most 100.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +required
+	MaxReplicas int32 `json:"maxReplicas"`
+	// targetCPUUtilizationPercentage is the average CPU use, in percent of
+	// the pods' CPU request, the autoscaler aims at (default 80).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	TargetCPUUtilizationPercentage *int32 `json:"targetCPUUtilizationPercentage,omitempty"`
+}
+
 // WorkloadSpec selects the workload that runs a pipeline.
 //
 // +kubebuilder:validation:XValidation:rule="!(self.kind == 'DaemonSet' && has(self.replicas))",message="replicas cannot be set for a DaemonSet: it runs one pod per node"
+// +kubebuilder:validation:XValidation:rule="!has(self.storage) || self.kind == 'StatefulSet'",message="storage needs workload kind StatefulSet: only a StatefulSet gives each pod its own PersistentVolumeClaim"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.kind) || oldSelf.kind != 'StatefulSet' || self.kind != 'StatefulSet' || (has(self.storage) == has(oldSelf.storage) && (!has(self.storage) || (self.storage.size == oldSelf.storage.size && has(self.storage.storageClassName) == has(oldSelf.storage.storageClassName) && (!has(self.storage.storageClassName) || self.storage.storageClassName == oldSelf.storage.storageClassName))))",message="storage size and storageClassName of a StatefulSet pipeline cannot be added, changed or removed (Kubernetes keeps a StatefulSet's volume claim templates): recreate the pipeline, or change its workload kind away from StatefulSet and back"
+// +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || self.kind == 'Deployment'",message="autoscaling needs workload kind Deployment"
+// +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(self.replicas)",message="replicas and autoscaling exclude each other: the autoscaler sets the replicas"
 type WorkloadSpec struct {
 	// kind of workload: Deployment (default), DaemonSet or StatefulSet.
 	// +kubebuilder:default=Deployment
@@ -77,9 +145,19 @@ type WorkloadSpec struct {
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
+	// storage gives each pod of a StatefulSet a PersistentVolumeClaim for
+	// Fluent Bit's filesystem buffer.
+	// +optional
+	Storage *StorageSpec `json:"storage,omitempty"`
+	// autoscaling of a Deployment by a HorizontalPodAutoscaler; replicas
+	// must then be unset.
+	// +optional
+	Autoscaling *AutoscalingSpec `json:"autoscaling,omitempty"`
 }
 
 // PipelineSpec is the desired state of a pipeline.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.workload) || !has(self.workload.autoscaling) || (has(self.resources) && has(self.resources.requests) && 'cpu' in self.resources.requests)",message="autoscaling needs a cpu request in resources (tpctl: --cpu): the autoscaler's target is a percentage of it"
 type PipelineSpec struct {
 	// instance is the name of the CoreInstance (same namespace) the pipeline
 	// belongs to. It cannot be changed.
@@ -351,3 +429,12 @@ func (s *PipelineSpec) EffectiveImage(instance *CoreInstanceSpec) string {
 // instance's newer port entries as a frontend: with K3s's servicelb the
 // frontend would take that program's traffic.
 const AnnotationHostListeners = Group + "/host-listeners"
+
+// StorageDir is where a pipeline's PersistentVolumeClaim (spec.workload.storage)
+// is mounted; the operator passes it to Fluent Bit as its storage.path
+// ("-b StorageDir").
+const StorageDir = "/fluent-bit/storage"
+
+// DefaultTargetCPUUtilization is the CPU use, in percent of the request,
+// that autoscaling aims at when the pipeline names none.
+const DefaultTargetCPUUtilization int32 = 80
