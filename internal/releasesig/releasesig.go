@@ -68,10 +68,19 @@ var stampedKeys string
 // TrustedKeys are the keys this tpctl trusts: those the release build stamped
 // in, else keys.txt. ErrNoKeys when there are none.
 func TrustedKeys() ([]PublicKey, error) {
-	if stampedKeys != "" {
-		return ParseKeys(strings.ReplaceAll(stampedKeys, ",", "\n"))
+	return keysFrom(stampedKeys, embeddedKeys)
+}
+
+// keysFrom is TrustedKeys for a given stamp and keys.txt.
+func keysFrom(stamp, listed string) ([]PublicKey, error) {
+	if stamp != "" {
+		keys, err := ParseKeys(strings.ReplaceAll(stamp, ",", "\n"))
+		if err != nil {
+			return nil, fmt.Errorf("release keys stamped into this build: %w", err)
+		}
+		return keys, nil
 	}
-	keys, err := ParseKeys(embeddedKeys)
+	keys, err := ParseKeys(listed)
 	if err != nil {
 		return nil, fmt.Errorf("keys.txt: %w", err)
 	}

@@ -211,3 +211,30 @@ func TestOpenSSLAgrees(t *testing.T) {
 	_, err = NewVerifier([]PublicKey{pub}).VerifySums(data, bad)
 	assert.True(t, errors.Is(err, ErrBadSignature))
 }
+
+func TestKeysFrom(t *testing.T) {
+	a, _ := throwaway(t, "a")
+	b, _ := throwaway(t, "b")
+	listed := "# comment\n" + keyLine(a)
+
+	keys, err := keysFrom("", listed)
+	require.NoError(t, err)
+	require.Len(t, keys, 1, "no stamp: keys.txt")
+	assert.Equal(t, a.Key, keys[0].Key)
+
+	keys, err = keysFrom(b.Fingerprint()+","+a.Fingerprint(), listed)
+	require.NoError(t, err, "the release stamps comma-separated keys")
+	require.Len(t, keys, 2)
+	assert.Equal(t, b.Key, keys[0].Key)
+	assert.Equal(t, a.Key, keys[1].Key)
+
+	_, err = keysFrom("not-a-key", listed)
+	assert.ErrorContains(t, err, "stamped")
+	_, err = keysFrom("", "AAAA\n")
+	assert.ErrorContains(t, err, "keys.txt")
+
+	keys, err = TrustedKeys()
+	require.NoError(t, err)
+	_, err = NewVerifier(keys).VerifySums([]byte("x"), make([]byte, 64))
+	assert.Error(t, err, "whatever this build trusts, an all-zero signature is refused")
+}
