@@ -30,8 +30,9 @@ Exit codes: 0 success, 1 failure, 2 usage error (nothing changed),
 		newPreflightCmd(),
 		newInstallCmd(), newUninstallCmd(), newStatusCmd(),
 		newPipelineCmd(), newInstanceCmd(), newTUICmd(),
-		newApplyCmd(),
+		newApplyCmd(), newSupportBundleCmd(),
 		newBackupCmd(),
+		newUpgradeCmd(),
 	)
 	return root
 }
