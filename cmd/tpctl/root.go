@@ -32,6 +32,7 @@ Exit codes: 0 success, 1 failure, 2 usage error (nothing changed),
 		newPipelineCmd(), newInstanceCmd(), newTUICmd(),
 		newApplyCmd(), newSupportBundleCmd(),
 		newBackupCmd(),
+		newUpgradeCmd(),
 	)
 	return root
 }
