@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
+	"github.com/tpctl/tpctl/backup"
 	bundle "github.com/tpctl/tpctl/bundle"
 	"github.com/tpctl/tpctl/installer"
 	"github.com/tpctl/tpctl/internal/buildinfo"
@@ -58,7 +59,8 @@ the host runs these versions already there is nothing to upgrade (exit 0).
 
 Then, unless --dry-run: the upgrade is recorded in the install state, the
 previous K3s binary and the files rendered from the configuration are kept
-under ` + upgrade.KeptDir + `, a snapshot is taken, and the install plan runs
+under ` + upgrade.KeptDir + `, a snapshot is taken (as by tpctl backup create;
+--no-snapshot skips it), and the install plan runs
 again with the recorded configuration: it stages the new K3s and images,
 restarts k3s.service once (KillMode=process: pipeline pods keep running),
 waits for the node, upgrades the CRDs and both releases (the operator rolls to
@@ -107,8 +109,9 @@ the message says so), 3 refused (nothing changed), 130 interrupted.`,
 				writeUpgradePlan(out, plan)
 			}
 			opts := upgradeOptions(in, plan, to, src, b, timeout, f, out)
-			// opts.Snapshot stays nil until the backup package offers a
-			// snapshot: Apply then refuses without --no-snapshot.
+			if !noSnapshot {
+				opts.Snapshot = backupSnapshot{version: version}
+			}
 			// opts.Releases stays nil until the installer's Helm code
 			// offers a rollback to a revision: a rollback that must undo
 			// a release upgrade then says so.
@@ -168,13 +171,25 @@ the message says so), 3 refused (nothing changed), 130 interrupted.`,
 	fl.BoolVar(&dryRun, "dry-run", false, "print the plan, change nothing")
 	fl.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (without a terminal tpctl never asks)")
 	fl.BoolVar(&rollback, "rollback", false, "restore the K3s, configuration and releases of before the last upgrade")
-	fl.BoolVar(&noSnapshot, "no-snapshot", false, "upgrade without a pre-upgrade snapshot")
+	fl.BoolVar(&noSnapshot, "no-snapshot", false, "upgrade without a pre-upgrade snapshot (tpctl backup create)")
 	fl.DurationVar(&timeout, "timeout", 15*time.Minute, "roll back when the node, the releases or the CoreInstances are not back within this long")
 	fl.StringVarP(&output, "output", "o", "table", "output format: table or json")
 	fl.StringVar(&src.K3sBinary, "k3s-binary", "", "K3s binary to upgrade to instead of the embedded one")
 	fl.StringVar(&src.K3sSHA256, "k3s-sha256", "", "sha256 the --k3s-binary must have")
 	fl.StringSliceVar(&src.K3sImages, "k3s-images", nil, "K3s air-gap image archive(s) to stage instead of the embedded ones (repeatable)")
 	return cmd
+}
+
+// backupSnapshot takes the pre-upgrade snapshot with `tpctl backup
+// create` (kept in the backups directory, listed by `backup list`).
+type backupSnapshot struct{ version string }
+
+func (s backupSnapshot) Snapshot(ctx context.Context) (string, error) {
+	_, path, err := backup.Create(ctx, backup.Options{
+		Root: "/", Reason: "pre-upgrade", TpctlVersion: s.version,
+		Cluster: backup.NewKubeCluster(installer.KubeconfigPath),
+	})
+	return path, err
 }
 
 // writeUpgradePlan prints the plan as a table and what would be resumed
