@@ -45,16 +45,23 @@ type fakeCluster struct {
 	invErr  error
 	nodeErr error
 	calls   int
+	since   time.Time
 }
 
-func (f *fakeCluster) Inventory(context.Context) (Inventory, error) {
+func (f *fakeCluster) Inventory(_ context.Context, since time.Time) (Inventory, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
+	f.since = since
 	return f.inv, f.invErr
 }
 
-func (f *fakeCluster) NodeReady(context.Context) error { return f.nodeErr }
+func (f *fakeCluster) NodeReady(_ context.Context, since time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.since = since
+	return f.nodeErr
+}
 
 // fakeUnits records the unit calls.
 type fakeUnits struct {
@@ -603,6 +610,7 @@ func TestRestorePutsTheArchiveInPlace(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"stop k3s.service", "start k3s.service"}, units.calls)
 	require.NotNil(t, atStart)
+	assert.Equal(t, testNow.Add(time.Hour), cl.since, "the waits ask for what happened since K3s was started again")
 
 	srcServer := filepath.Join(src, testDataDir, "server")
 	dstServer := filepath.Join(root, testDataDir, "server")

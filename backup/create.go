@@ -22,11 +22,15 @@ import (
 // Cluster reads what a restore must bring back and tells when the node is
 // up. The production one talks to the node's API server (NewKubeCluster).
 type Cluster interface {
-	// Inventory lists every CoreInstance and Pipeline.
-	Inventory(ctx context.Context) (Inventory, error)
-	// NodeReady returns nil once the API answers and every node is Ready,
-	// else what is missing.
-	NodeReady(ctx context.Context) error
+	// Inventory lists every CoreInstance and Pipeline. With a non-zero
+	// since, a pipeline counts as Ready only when one of its pods became
+	// Ready at or after since (a restored datastore still holds the Ready
+	// status of the time of the backup).
+	Inventory(ctx context.Context, since time.Time) (Inventory, error)
+	// NodeReady returns nil once the API answers and every node is Ready
+	// (with a non-zero since: and its kubelet reported so at or after
+	// since), else what is missing.
+	NodeReady(ctx context.Context, since time.Time) error
 }
 
 // Options for Create.
@@ -90,7 +94,7 @@ func Create(ctx context.Context, o Options) (Manifest, string, error) {
 		CreatedAt: now, Reason: reason, DataDir: state.Config.DataDir, NodeName: state.Config.NodeName,
 	}
 	if o.Cluster != nil {
-		inv, err := o.Cluster.Inventory(ctx)
+		inv, err := o.Cluster.Inventory(ctx, time.Time{})
 		if err != nil {
 			m.InventoryError = err.Error()
 		} else {

@@ -241,6 +241,8 @@ func Restore(ctx context.Context, o RestoreOptions) (Plan, error) {
 		return plan, err
 	}
 	o.say("starting %s", installer.UnitName)
+	// Whole seconds: the API's timestamps have no finer precision.
+	started := now().Truncate(time.Second)
 	if err := o.Units.EnableAndStart(ctx, installer.UnitName); err != nil {
 		return plan, fmt.Errorf("start %s: %w (the previous files are in %s)", installer.UnitName, err, plan.Aside)
 	}
@@ -248,7 +250,7 @@ func Restore(ctx context.Context, o RestoreOptions) (Plan, error) {
 	if err := writeIntent(o.host(RestoreIntentPath), rec); err != nil {
 		return plan, err
 	}
-	if err := waitRestored(ctx, o, m); err != nil {
+	if err := waitRestored(ctx, o, m, started); err != nil {
 		return plan, fmt.Errorf("%w (the previous files are in %s; %s records the restore)", err, plan.Aside, RestoreIntentPath)
 	}
 	if err := os.Remove(o.host(RestoreIntentPath)); err != nil {
@@ -315,7 +317,7 @@ func writeIntent(path string, rec intent) error {
 
 // waitRestored polls until the node is Ready and the manifest's inventory
 // is back; on timeout it says what is still missing.
-func waitRestored(ctx context.Context, o RestoreOptions, m Manifest) error {
+func waitRestored(ctx context.Context, o RestoreOptions, m Manifest, since time.Time) error {
 	poll := o.Poll
 	if poll <= 0 {
 		poll = 2 * time.Second
@@ -323,7 +325,7 @@ func waitRestored(ctx context.Context, o RestoreOptions, m Manifest) error {
 	last := ""
 	said := ""
 	for {
-		last = restoredMissing(ctx, o.Cluster, m)
+		last = restoredMissing(ctx, o.Cluster, m, since)
 		if last == "" {
 			return nil
 		}
@@ -340,14 +342,14 @@ func waitRestored(ctx context.Context, o RestoreOptions, m Manifest) error {
 }
 
 // restoredMissing returns what is not back yet, or "".
-func restoredMissing(ctx context.Context, c Cluster, m Manifest) string {
-	if err := c.NodeReady(ctx); err != nil {
+func restoredMissing(ctx context.Context, c Cluster, m Manifest, since time.Time) string {
+	if err := c.NodeReady(ctx, since); err != nil {
 		return err.Error()
 	}
 	if m.Inventory == nil {
 		return ""
 	}
-	inv, err := c.Inventory(ctx)
+	inv, err := c.Inventory(ctx, since)
 	if err != nil {
 		return err.Error()
 	}
