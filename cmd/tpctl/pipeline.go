@@ -260,6 +260,19 @@ func (wf *writeFlags) register(cmd *cobra.Command, wait bool) {
 	}
 }
 
+// scalingHelp explains storage and autoscaling for create and update.
+const scalingHelp = `--storage-size gives each pod of a StatefulSet pipeline a PersistentVolumeClaim
+(--storage-class, default the cluster's default class) mounted at ` + v1alpha1.StorageDir + `,
+which the operator passes to Fluent Bit as its storage.path: inputs with
+storage.type filesystem buffer there and the chunks survive a pod restart. The
+claims stay when the pipeline is deleted or scaled down unless
+--storage-when-deleted/--storage-when-scaled delete. Size and class cannot change
+once the StatefulSet exists.
+
+--max-replicas (with --min-replicas, --target-cpu) has a HorizontalPodAutoscaler
+scale a Deployment pipeline on CPU use; it needs a cpu request (--cpu) and
+replaces --replicas. --no-autoscaling removes it.`
+
 func pipelineCreateCmd(d clusterDeps, cf *clusterFlags) *cobra.Command {
 	var pf manage.PipelineFlags
 	var sf manage.SecretFlags
@@ -280,12 +293,16 @@ pipeline's ports that moves.
 --secret and --secrets-file store secrets in the pipeline's own Secret; the
 configuration names them as ${NAME} (see ` + "`tpctl pipeline secret --help`" + `).
 
-` + filesHelp,
+` + filesHelp + `
+
+` + scalingHelp,
 		Example: `  tpctl pipeline create --name syslog --config-file syslog.conf --port udp/5140
   SPLUNK_TOKEN=… tpctl pipeline create --name splunk --config-file splunk.yaml --secret SPLUNK_TOKEN
   tpctl pipeline create --name fwd --config-file fwd.yaml --service-type NodePort --wait
   tpctl pipeline create --name parse --config-file parse.yaml --file parsers.conf=./my-parsers.conf
-  tpctl pipeline create --name tcp-in --port tcp/5170 --workload daemonset --dry-run -o yaml`,
+  tpctl pipeline create --name tcp-in --port tcp/5170 --workload daemonset --dry-run -o yaml
+  tpctl pipeline create --name buffered --config-file fwd.yaml --workload statefulset --storage-size 5Gi
+  tpctl pipeline create --name web --config-file http.yaml --cpu 200m --min-replicas 2 --max-replicas 6`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := parseOutput(wf.output)
@@ -347,11 +364,16 @@ a pipeline cannot change. --secret and --secrets-file add or change secrets and
 keep the others (remove one with ` + "`tpctl pipeline secret unset`" + `).
 --file adds or replaces a file and keeps the others; --remove-file NAME drops one.
 
-` + filesHelp,
+` + filesHelp + `
+
+` + scalingHelp,
 		Example: `  tpctl pipeline update syslog --service-type NodePort
   tpctl pipeline update splunk --secrets-file splunk.env
   tpctl pipeline update syslog --config-file syslog.conf --wait=ports
-  tpctl pipeline update parse --file parsers.conf=./my-parsers.conf --remove-file old.lua`,
+  tpctl pipeline update parse --file parsers.conf=./my-parsers.conf --remove-file old.lua
+  tpctl pipeline update buffered --storage-when-deleted delete
+  tpctl pipeline update web --max-replicas 10
+  tpctl pipeline update web --no-autoscaling --replicas 2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := parseOutput(wf.output)
@@ -374,7 +396,7 @@ keep the others (remove one with ` + "`tpctl pipeline secret unset`" + `).
 				return &cli.UsageError{Err: err}
 			}
 			if ch.IsEmpty() && secrets == nil {
-				return cli.Usagef("nothing to change: give at least one of --config-file, --port, --service-type, --workload, --replicas, --cpu, --memory, --node-selector, --toleration, --annotation, --image, --arg, --no-auto-ports, --file, --remove-file, --secret, --secrets-file")
+				return cli.Usagef("nothing to change: give at least one of --config-file, --port, --service-type, --workload, --replicas, --cpu, --memory, --node-selector, --toleration, --annotation, --image, --arg, --no-auto-ports, --file, --remove-file, --storage-size, --storage-class, --storage-when-deleted, --storage-when-scaled, --min-replicas, --max-replicas, --target-cpu, --no-autoscaling, --secret, --secrets-file")
 			}
 			c, err := cf.client(d)
 			if err != nil {

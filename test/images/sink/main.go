@@ -12,7 +12,9 @@
 // serve Fluent Bit's /api/v1/health, /api/v1/uptime and /api/v1/metrics on
 // PORT in Fluent Bit's shapes, the listeners counting as inputs "tcp.0",
 // "udp.1"… and one output "null.N" taking every message; the --http endpoint
-// answers them too.
+// answers them too. Fluent Bit's -b DIR (storage.path, passed for a pipeline
+// with storage) makes the sink record its start in DIR/sink-starts and log
+// "storage DIR: start N (M before)", so a kept buffer directory shows.
 package main
 
 import (
@@ -23,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func newFlagSet(stderr io.Writer) *flag.FlagSet {
@@ -36,6 +39,14 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sink:", err)
 		os.Exit(2)
+	}
+	if cfg.Storage != "" {
+		before, err := RecordStart(cfg.Storage, time.Now())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sink: storage:", err)
+			os.Exit(1)
+		}
+		logger().Printf("storage %s: start %d (%d before)", cfg.Storage, before+1, before)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,6 +227,37 @@ type Config struct {
 	// Fluent Bit's -H/--http_server and -P/--http_port flags, which the
 	// operator passes); "" for none. On HTTP's port, HTTP serves it.
 	Metrics string
+	// Storage is Fluent Bit's storage.path (-b/--storage_path, which the
+	// operator passes to a pipeline with storage); "" for none. See
+	// RecordStart.
+	Storage string
+}
+
+// StartsFile is the file in Config.Storage where the sink records its starts.
+const StartsFile = "sink-starts"
+
+// RecordStart appends a line to dir/StartsFile and returns how many lines
+// were there before: a buffer directory that survives a pod restart shows
+// the earlier starts. The sink logs "storage DIR: start N (M before)".
+func RecordStart(dir string, now time.Time) (before int, err error) {
+	path := filepath.Join(dir, StartsFile)
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	before = bytes.Count(data, []byte("\n"))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("open %s: %w", path, err)
+	}
+	if _, err := fmt.Fprintf(f, "%s\n", now.UTC().Format(time.RFC3339Nano)); err != nil {
+		_ = f.Close()
+		return 0, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return 0, fmt.Errorf("write %s: %w", path, err)
+	}
+	return before, nil
 }
 
 // Run listens as configured until ctx ends. ready, if not nil, is called once
@@ -328,13 +361,16 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	fs.BoolVar(&httpServer, "http_server", false, "same as -H")
 	fs.IntVar(&httpPort, "P", DefaultMetricsPort, "port of Fluent Bit's HTTP API (as fluent-bit -P)")
 	fs.IntVar(&httpPort, "http_port", DefaultMetricsPort, "same as -P")
+	var storage string
+	fs.StringVar(&storage, "b", "", "Fluent Bit's storage.path (as fluent-bit -b): the sink records its starts there")
+	fs.StringVar(&storage, "storage_path", "", "same as -b")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("parse arguments: %w", err)
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	cfg := Config{HTTP: *httpAddr, Host: *host}
+	cfg := Config{HTTP: *httpAddr, Host: *host, Storage: storage}
 	if httpServer {
 		if httpPort < 1 || httpPort > 65535 {
 			return Config{}, fmt.Errorf("-P: port %d out of range 1-65535", httpPort)

@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -233,4 +234,20 @@ func (s *syncWriter) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.String()
+}
+
+func TestStoragePathRecordsStarts(t *testing.T) {
+	cfg, err := ParseArgs([]string{"--tcp=5170", "-H", "-P", "2020", "-b", "/fluent-bit/storage"}, func(string) string { return "" }, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "/fluent-bit/storage", cfg.Storage)
+
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC)
+	for want := 0; want < 3; want++ {
+		before, err := RecordStart(dir, now)
+		require.NoError(t, err)
+		assert.Equal(t, want, before, "a kept directory counts the earlier starts")
+	}
+	_, err = RecordStart(filepath.Join(dir, "missing"), now)
+	assert.Error(t, err)
 }
