@@ -416,7 +416,7 @@ func (o *Options) rollback(ctx context.Context, cause error) error {
 		return err
 	}
 	running := o.kubeletVersion(tctx, cl)
-	if restored > 0 || running != rec.FromK3s.Version {
+	if restored > 0 || running == "" || !sameK3s(running, rec.FromK3s.Version) {
 		o.Log("restarting %s with K3s %s (running: %s)", installer.UnitName, rec.FromK3s.Version, orUnknown(running))
 		if err := mgr.Reload(tctx); err != nil {
 			return err
@@ -494,7 +494,7 @@ func (o *Options) waitNode(ctx context.Context, cl Cluster, want string) error {
 		if err == nil {
 			ready, why := installer.NodeReady(n)
 			v := n.Status.NodeInfo.KubeletVersion
-			if ready && (want == "" || v == want) {
+			if ready && sameK3s(v, want) {
 				return nil
 			}
 			last = fmt.Sprintf("%s on %s", why, v)
@@ -507,6 +507,21 @@ func (o *Options) waitNode(ctx context.Context, cl Cluster, want string) error {
 		case <-time.After(o.Poll):
 		}
 	}
+}
+
+// sameK3s reports whether the node's kubelet version is the K3s version
+// want; a version that does not parse (a K3s built without one) is judged
+// by Readiness alone.
+func sameK3s(kubelet, want string) bool {
+	a, err := parseK3s(kubelet)
+	if err != nil {
+		return true
+	}
+	b, err := parseK3s(want)
+	if err != nil {
+		return true
+	}
+	return a.compare(b) == 0
 }
 
 // rollbackRelease rolls a release back to its recorded revision unless it

@@ -397,3 +397,19 @@ func TestRefusals(t *testing.T) {
 		t.Fatal("record keeping a copy outside the state dir accepted")
 	}
 }
+
+func TestSameK3s(t *testing.T) {
+	for _, c := range []struct {
+		kubelet, want string
+		same          bool
+	}{
+		{"v1.35.2+k3s1", "v1.35.2+k3s1", true},
+		{"v1.36.3+k3s1", "v1.35.2+k3s1", false},
+		{"v1.35.2+k3s1", "k3s version v1.35.2+k3s1 (abc)", true},
+		{"", "v1.35.2+k3s1", true},
+	} {
+		if got := sameK3s(c.kubelet, c.want); got != c.same {
+			t.Errorf("sameK3s(%q, %q) = %v", c.kubelet, c.want, got)
+		}
+	}
+}
