@@ -20,8 +20,9 @@ import (
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v4/pkg/chart/loader/archive"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
@@ -98,9 +99,9 @@ func Load(name, version string) (*chart.Chart, error) {
 			return nil, fmt.Errorf("write %s/Chart.yaml: %w", name, err)
 		}
 	}
-	buffered := make([]*loader.BufferedFile, 0, len(fl))
+	buffered := make([]*archive.BufferedFile, 0, len(fl))
 	for _, n := range sortedKeys(fl) {
-		buffered = append(buffered, &loader.BufferedFile{Name: n, Data: fl[n]})
+		buffered = append(buffered, &archive.BufferedFile{Name: n, Data: fl[n]})
 	}
 	ch, err := loader.LoadFiles(buffered)
 	if err != nil {

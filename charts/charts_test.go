@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,16 +12,17 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/kube"
-	kubefake "helm.sh/helm/v3/pkg/kube/fake"
-	"helm.sh/helm/v3/pkg/lint"
-	"helm.sh/helm/v3/pkg/lint/support"
-	"helm.sh/helm/v3/pkg/releaseutil"
-	"helm.sh/helm/v3/pkg/storage"
-	"helm.sh/helm/v3/pkg/storage/driver"
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/chart/common"
+	"helm.sh/helm/v4/pkg/chart/v2/lint"
+	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"helm.sh/helm/v4/pkg/kube"
+	kubefake "helm.sh/helm/v4/pkg/kube/fake"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
+	"helm.sh/helm/v4/pkg/storage"
+	"helm.sh/helm/v4/pkg/storage/driver"
 	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
@@ -31,25 +33,31 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-var kubeVersion = &chartutil.KubeVersion{Version: "v1.36.3", Major: "1", Minor: "36"}
+var kubeVersion = &common.KubeVersion{Version: "v1.36.3", Major: "1", Minor: "36"}
 
 // render is `helm template` through the SDK: a client-only dry-run install.
 func render(t *testing.T, name string, vals map[string]any, crds bool) string {
 	t.Helper()
 	ch, err := Load(name, "1.2.3")
 	require.NoError(t, err)
-	cfg := &action.Configuration{
-		Releases:     storage.Init(driver.NewMemory()),
-		KubeClient:   &kubefake.PrintingKubeClient{Out: io.Discard},
-		Capabilities: chartutil.DefaultCapabilities,
-		Log:          func(string, ...any) {},
-	}
-	in := action.NewInstall(cfg)
-	in.DryRun, in.ClientOnly, in.Replace, in.IncludeCRDs = true, true, true, crds
+	in := action.NewInstall(memConfig())
+	in.DryRunStrategy, in.Replace, in.IncludeCRDs = action.DryRunClient, true, crds
 	in.ReleaseName, in.Namespace, in.KubeVersion = "tp", "tpctl-system", kubeVersion
-	rel, err := in.Run(ch, vals)
+	out, err := in.Run(ch, vals)
 	require.NoError(t, err)
+	rel, ok := out.(*release.Release)
+	require.True(t, ok, "Helm returned a %T", out)
 	return rel.Manifest
+}
+
+// memConfig is a Helm configuration with an in-memory release store and a
+// cluster client that only prints.
+func memConfig() *action.Configuration {
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
+	cfg.Releases = storage.Init(driver.NewMemory())
+	cfg.KubeClient = &kubefake.PrintingKubeClient{Out: io.Discard}
+	cfg.Capabilities = common.DefaultCapabilities
+	return cfg
 }
 
 func golden(t *testing.T, name, got string) {
@@ -96,9 +104,8 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"pipelineDefaults": map[string]any{"serviceType": "External"}},
 		{"proxy": map[string]any{"ftpProxy": "x"}},
 	} {
-		in := action.NewInstall(&action.Configuration{Releases: storage.Init(driver.NewMemory()),
-			KubeClient: &kubefake.PrintingKubeClient{Out: io.Discard}, Capabilities: chartutil.DefaultCapabilities, Log: func(string, ...any) {}})
-		in.DryRun, in.ClientOnly, in.ReleaseName, in.Namespace = true, true, "tp", "ns"
+		in := action.NewInstall(memConfig())
+		in.DryRunStrategy, in.ReleaseName, in.Namespace = action.DryRunClient, "tp", "ns"
 		_, err := in.Run(ch, vals)
 		assert.Error(t, err, "values %v", vals)
 	}
@@ -107,7 +114,7 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 func TestLint(t *testing.T) {
 	for _, name := range Names() {
 		t.Run(name, func(t *testing.T) {
-			l := lint.AllWithKubeVersion(name, nil, "tpctl-system", kubeVersion)
+			l := lint.RunAll(name, nil, "tpctl-system", lint.WithKubeVersion(kubeVersion))
 			for _, m := range l.Messages {
 				assert.Less(t, m.Severity, support.WarningSev, "helm lint %s: %s", name, m.Error())
 			}

@@ -6,18 +6,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/kube"
-	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/releaseutil"
-	"helm.sh/helm/v3/pkg/storage/driver"
+	"helm.sh/helm/v4/pkg/action"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"helm.sh/helm/v4/pkg/kube"
+	releasei "helm.sh/helm/v4/pkg/release"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
+	"helm.sh/helm/v4/pkg/storage/driver"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
@@ -138,6 +141,70 @@ func (h *HelmRelease) timeout() time.Duration {
 	return DefaultHelmTimeout
 }
 
+// clientSideApply is how upgrades and rollbacks write objects: as Helm 3
+// did (a three-way merge patch), which Helm 4's Upgrade and Rollback take as
+// "false" for their ServerSideApply. Server-side apply, Helm 4's default,
+// cannot replace an adopted object (Install.ForceReplace, see the decisions
+// on HelmRelease), and a release written one way and then the other leaves
+// fields owned by two managers; so every operation uses client-side apply.
+const clientSideApply = "false"
+
+// waitStrategy is how Helm waits for a release's resources: Helm 3's polling
+// of Deployments, Pods, Services, PVCs, Jobs' completion and so on
+// (kube.LegacyStrategy), or with NoWait only for the chart's hooks.
+func (h *HelmRelease) waitStrategy() kube.WaitStrategy {
+	if h.NoWait {
+		return kube.HookOnlyStrategy
+	}
+	return kube.LegacyStrategy
+}
+
+// debugHandler passes Helm's log records to HelmRelease.Debug as one line
+// each: the message, then key=value for every attribute.
+type debugHandler struct {
+	debug func(format string, args ...any)
+	attrs []slog.Attr
+	group string
+}
+
+func (d debugHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (d debugHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	for _, a := range d.attrs {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value.Resolve())
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", d.key(a.Key), a.Value.Resolve())
+		return true
+	})
+	d.debug("%s", b.String())
+	return nil
+}
+
+func (d debugHandler) key(k string) string {
+	if d.group != "" {
+		return d.group + "." + k
+	}
+	return k
+}
+
+func (d debugHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	d.attrs = slices.Clip(d.attrs)
+	for _, a := range attrs {
+		d.attrs = append(d.attrs, slog.Attr{Key: d.key(a.Key), Value: a.Value})
+	}
+	return d
+}
+
+func (d debugHandler) WithGroup(name string) slog.Handler {
+	if name != "" {
+		d.group = d.key(name)
+	}
+	return d
+}
+
 func (h *HelmRelease) flags() *genericclioptions.ConfigFlags {
 	flags := genericclioptions.NewConfigFlags(false)
 	flags.KubeConfig = &h.Kubeconfig
@@ -156,12 +223,12 @@ func (h *HelmRelease) config() (*action.Configuration, error) {
 		}
 		return cfg, nil
 	}
-	cfg := &action.Configuration{}
-	debug := h.Debug
-	if debug == nil {
-		debug = func(string, ...any) {}
+	handler := slog.DiscardHandler
+	if h.Debug != nil {
+		handler = debugHandler{debug: h.Debug}
 	}
-	if err := cfg.Init(h.flags(), h.Namespace, "secret", debug); err != nil {
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(handler))
+	if err := cfg.Init(h.flags(), h.Namespace, "secret"); err != nil {
 		return nil, fmt.Errorf("set up Helm for release %s/%s: %w", h.Namespace, h.Name, err)
 	}
 	return cfg, nil
@@ -199,14 +266,52 @@ func (h *HelmRelease) Current(ctx context.Context) (*release.Release, error) {
 }
 
 func latest(cfg *action.Configuration, name string) (*release.Release, error) {
-	rel, err := cfg.Releases.Last(name)
+	last, err := cfg.Releases.Last(name)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read release %s: %w", name, err)
 	}
+	rel, err := v1Release(last)
+	if err != nil {
+		return nil, fmt.Errorf("read release %s: %w", name, err)
+	}
 	return rel, nil
+}
+
+// history returns every stored revision of the release.
+func history(cfg *action.Configuration, name string) ([]*release.Release, error) {
+	all, err := cfg.Releases.History(name)
+	if err != nil {
+		return nil, fmt.Errorf("read history of release %s: %w", name, err)
+	}
+	out := make([]*release.Release, 0, len(all))
+	for _, r := range all {
+		rel, err := v1Release(r)
+		if err != nil {
+			return nil, fmt.Errorf("read history of release %s: %w", name, err)
+		}
+		if rel != nil {
+			out = append(out, rel)
+		}
+	}
+	return out, nil
+}
+
+// v1Release is the release record Helm's storage returns (an interface since
+// Helm 4) as the v1 release, the only kind the v2 charts tpctl ships make.
+func v1Release(r releasei.Releaser) (*release.Release, error) {
+	switch rel := r.(type) {
+	case nil:
+		return nil, nil
+	case *release.Release:
+		return rel, nil
+	case release.Release:
+		return &rel, nil
+	default:
+		return nil, fmt.Errorf("unsupported release record %T", r)
+	}
 }
 
 // Done reports whether the release is deployed with this chart's version
@@ -224,7 +329,7 @@ func (h *HelmRelease) Done(ctx context.Context) (bool, error) {
 }
 
 func isCurrent(rel *release.Release, ch *chart.Chart, vals map[string]any) (bool, error) {
-	if rel.Info == nil || rel.Info.Status != release.StatusDeployed || rel.Chart == nil || rel.Chart.Metadata == nil {
+	if rel.Info == nil || rel.Info.Status != rcommon.StatusDeployed || rel.Chart == nil || rel.Chart.Metadata == nil {
 		return false, nil
 	}
 	if rel.Chart.Metadata.Name != ch.Metadata.Name || rel.Chart.Metadata.Version != ch.Metadata.Version {
@@ -334,13 +439,18 @@ func (h *HelmRelease) Apply(ctx context.Context) (HelmResult, error) {
 		h.progress("installing release %s (chart %s %s) in namespace %s", h.Name, ch.Metadata.Name, ch.Metadata.Version, h.Namespace)
 		in := action.NewInstall(cfg)
 		in.ReleaseName, in.Namespace, in.CreateNamespace = h.Name, h.Namespace, true
-		in.Wait, in.Timeout, in.SkipCRDs = !h.NoWait, h.timeout(), true
+		in.WaitStrategy, in.Timeout, in.SkipCRDs = h.waitStrategy(), h.timeout(), true
 		// Only adopted objects (kept by an earlier release of this name) are
 		// updated rather than created: replace them by the chart's version.
-		in.Force = true
+		// Replacing needs client-side apply (see clientSideApply).
+		in.ServerSideApply, in.ForceReplace = false, true
 		stop := h.watch("install " + h.Name)
-		rel, err = in.RunWithContext(ctx, ch, h.Values)
+		var out releasei.Releaser
+		out, err = in.RunWithContext(ctx, ch, h.Values)
 		stop()
+		if err == nil {
+			rel, err = v1Release(out)
+		}
 		if err != nil {
 			return res, fmt.Errorf("install release %s: %w", h.Name, err)
 		}
@@ -349,10 +459,15 @@ func (h *HelmRelease) Apply(ctx context.Context) (HelmResult, error) {
 		h.progress("upgrading release %s from revision %d (chart %s) to chart %s %s", h.Name, cur.Version,
 			chartVersion(cur), ch.Metadata.Name, ch.Metadata.Version)
 		up := action.NewUpgrade(cfg)
-		up.Namespace, up.Wait, up.Timeout, up.SkipCRDs, up.MaxHistory = h.Namespace, !h.NoWait, h.timeout(), true, 10
+		up.Namespace, up.WaitStrategy, up.Timeout, up.SkipCRDs, up.MaxHistory = h.Namespace, h.waitStrategy(), h.timeout(), true, 10
+		up.ServerSideApply = clientSideApply
 		stop := h.watch("upgrade " + h.Name)
-		rel, err = up.RunWithContext(ctx, h.Name, ch, h.Values)
+		var out releasei.Releaser
+		out, err = up.RunWithContext(ctx, h.Name, ch, h.Values)
 		stop()
+		if err == nil {
+			rel, err = v1Release(out)
+		}
 		if err != nil {
 			return res, fmt.Errorf("upgrade release %s: %w", h.Name, err)
 		}
@@ -378,27 +493,28 @@ func (h *HelmRelease) recover(ctx context.Context, cfg *action.Configuration, cu
 		return cur, "", nil
 	}
 	status := cur.Info.Status
-	if !status.IsPending() && status != release.StatusFailed && status != release.StatusUninstalling {
+	if !status.IsPending() && status != rcommon.StatusFailed && status != rcommon.StatusUninstalling {
 		return cur, "", nil
 	}
-	history, err := cfg.Releases.History(h.Name)
+	history, err := history(cfg, h.Name)
 	if err != nil {
-		return nil, "", fmt.Errorf("read history of release %s: %w", h.Name, err)
+		return nil, "", err
 	}
 	var good *release.Release
 	for _, r := range history {
-		if r.Info != nil && (r.Info.Status == release.StatusDeployed || r.Info.Status == release.StatusSuperseded) &&
+		if r.Info != nil && (r.Info.Status == rcommon.StatusDeployed || r.Info.Status == rcommon.StatusSuperseded) &&
 			r.Version != cur.Version && (good == nil || r.Version > good.Version) {
 			good = r
 		}
 	}
-	if status == release.StatusFailed && good != nil {
+	if status == rcommon.StatusFailed && good != nil {
 		return cur, "", nil // Helm upgrades a failed release that has a deployed past
 	}
 	if good != nil {
 		h.progress("release %s is stuck in %s at revision %d: rolling back to revision %d", h.Name, status, cur.Version, good.Version)
 		rb := action.NewRollback(cfg)
-		rb.Version, rb.Wait, rb.Timeout = good.Version, !h.NoWait, h.timeout()
+		rb.Version, rb.WaitStrategy, rb.Timeout = good.Version, h.waitStrategy(), h.timeout()
+		rb.ServerSideApply = clientSideApply
 		stop := h.watch("rollback " + h.Name)
 		err := rb.Run(h.Name)
 		stop()
@@ -584,7 +700,7 @@ func (h *HelmRelease) uninstall(ctx context.Context, cfg *action.Configuration) 
 	}
 	h.progress("uninstalling release %s (revision %d, %s)", h.Name, cur.Version, cur.Info.Status)
 	un := action.NewUninstall(cfg)
-	un.Wait, un.Timeout = !h.NoWait, h.timeout()
+	un.WaitStrategy, un.Timeout = h.waitStrategy(), h.timeout()
 	stop := h.watch("uninstall " + h.Name)
 	_, err = un.Run(h.Name)
 	stop()

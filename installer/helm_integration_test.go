@@ -10,8 +10,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/kube"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
 	appsv1 "k8s.io/api/apps/v1"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -159,16 +160,16 @@ func TestHelmRecoversPendingInstallOnCluster(t *testing.T) {
 	// the release Secret, resources partly there.
 	cfg, err := op.config()
 	require.NoError(t, err)
-	rel, err := cfg.Releases.Last("tp-operator")
+	rel, err := latest(cfg, "tp-operator")
 	require.NoError(t, err)
-	rel.Info.Status = release.StatusPendingInstall
+	rel.Info.Status = rcommon.StatusPendingInstall
 	require.NoError(t, cfg.Releases.Update(rel))
 	up := action.NewUpgrade(cfg)
-	up.Namespace = "tpctl-system"
+	up.Namespace, up.WaitStrategy = "tpctl-system", kube.HookOnlyStrategy
 	ch, err := op.LoadChart()
 	require.NoError(t, err)
 	_, err = up.Run("tp-operator", ch, nil)
-	require.Error(t, err, "precondition: Helm refuses to upgrade a pending release")
+	require.ErrorContains(t, err, "another operation (install/upgrade/rollback) is in progress", "precondition: Helm refuses to upgrade a pending release")
 
 	res, err := op.Apply(ctx)
 	require.NoError(t, err)
@@ -177,7 +178,7 @@ func TestHelmRecoversPendingInstallOnCluster(t *testing.T) {
 	assert.Contains(t, log.all(), "stuck in pending-install")
 	cur, err := op.Current(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, release.StatusDeployed, cur.Info.Status)
+	assert.Equal(t, rcommon.StatusDeployed, cur.Info.Status)
 	var d *appsv1.Deployment
 	d, err = cs.AppsV1().Deployments("tpctl-system").Get(ctx, "tp-operator", metav1.GetOptions{})
 	require.NoError(t, err)

@@ -3,6 +3,7 @@ package installer
 import (
 	"context"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -10,12 +11,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chartutil"
-	kubefake "helm.sh/helm/v3/pkg/kube/fake"
-	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage"
-	"helm.sh/helm/v3/pkg/storage/driver"
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/chart/common"
+	"helm.sh/helm/v4/pkg/kube"
+	kubefake "helm.sh/helm/v4/pkg/kube/fake"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	"helm.sh/helm/v4/pkg/storage"
+	"helm.sh/helm/v4/pkg/storage/driver"
 
 	"github.com/tpctl/tpctl/charts"
 )
@@ -27,14 +29,13 @@ type memHelm struct {
 }
 
 func newMemHelm() *memHelm {
-	caps := *chartutil.DefaultCapabilities
-	caps.KubeVersion = chartutil.KubeVersion{Version: "v1.36.3", Major: "1", Minor: "36"}
-	return &memHelm{cfg: &action.Configuration{
-		Releases:     storage.Init(driver.NewMemory()),
-		KubeClient:   &kubefake.PrintingKubeClient{Out: io.Discard},
-		Capabilities: &caps,
-		Log:          func(string, ...any) {},
-	}}
+	caps := *common.DefaultCapabilities
+	caps.KubeVersion = common.KubeVersion{Version: "v1.36.3", Major: "1", Minor: "36"}
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
+	cfg.Releases = storage.Init(driver.NewMemory())
+	cfg.KubeClient = &kubefake.PrintingKubeClient{Out: io.Discard}
+	cfg.Capabilities = &caps
+	return &memHelm{cfg: cfg}
 }
 
 type lines struct {
@@ -95,15 +96,16 @@ func TestHelmInstallUpgradeUnchanged(t *testing.T) {
 	assert.Equal(t, 3, res.Revision)
 	rel, err := h2.Current(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, release.StatusDeployed, rel.Info.Status)
+	assert.Equal(t, rcommon.StatusDeployed, rel.Info.Status)
 	assert.Equal(t, "1.1.0", rel.Chart.Metadata.Version)
 }
 
 // stick rewrites the latest revision's status, as a killed run leaves it.
-func stick(t *testing.T, m *memHelm, name string, st release.Status) {
+func stick(t *testing.T, m *memHelm, name string, st rcommon.Status) {
 	t.Helper()
-	rel, err := m.cfg.Releases.Last(name)
+	rel, err := latest(m.cfg, name)
 	require.NoError(t, err)
+	require.NotNil(t, rel)
 	rel.Info.Status = st
 	require.NoError(t, m.cfg.Releases.Update(rel))
 }
@@ -114,7 +116,7 @@ func TestHelmRecoversPendingInstall(t *testing.T) {
 	h, log := testRelease(t, m, "1.0.0", nil)
 	_, err := h.Apply(ctx)
 	require.NoError(t, err)
-	stick(t, m, "core", release.StatusPendingInstall)
+	stick(t, m, "core", rcommon.StatusPendingInstall)
 
 	res, err := h.Apply(ctx)
 	require.NoError(t, err)
@@ -123,7 +125,7 @@ func TestHelmRecoversPendingInstall(t *testing.T) {
 	assert.Contains(t, log.all(), "stuck in pending-install")
 	rel, err := h.Current(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, release.StatusDeployed, rel.Info.Status)
+	assert.Equal(t, rcommon.StatusDeployed, rel.Info.Status)
 }
 
 func TestHelmRecoversPendingUpgrade(t *testing.T) {
@@ -135,15 +137,15 @@ func TestHelmRecoversPendingUpgrade(t *testing.T) {
 	h.Values = map[string]any{"name": "other"}
 	_, err = h.Apply(ctx)
 	require.NoError(t, err)
-	stick(t, m, "core", release.StatusPendingUpgrade)
+	stick(t, m, "core", rcommon.StatusPendingUpgrade)
 
 	// Helm itself refuses to touch the release now.
 	up := action.NewUpgrade(m.cfg)
-	up.Namespace = "tpctl-system"
+	up.Namespace, up.WaitStrategy = "tpctl-system", kube.HookOnlyStrategy
 	ch, err := h.LoadChart()
 	require.NoError(t, err)
 	_, err = up.Run("core", ch, nil)
-	require.Error(t, err, "precondition: a pending release blocks a plain upgrade")
+	require.ErrorContains(t, err, "another operation (install/upgrade/rollback) is in progress", "precondition: a pending release blocks a plain upgrade")
 
 	h.Values = map[string]any{"name": "third"}
 	res, err := h.Apply(ctx)
@@ -153,7 +155,7 @@ func TestHelmRecoversPendingUpgrade(t *testing.T) {
 	assert.Contains(t, log.all(), "rolling back to revision 1")
 	rel, err := h.Current(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, release.StatusDeployed, rel.Info.Status)
+	assert.Equal(t, rcommon.StatusDeployed, rel.Info.Status)
 	assert.Equal(t, "third", rel.Config["name"])
 }
 
@@ -163,7 +165,7 @@ func TestHelmRecoversFailedFirstInstall(t *testing.T) {
 	h, _ := testRelease(t, m, "1.0.0", nil)
 	_, err := h.Apply(ctx)
 	require.NoError(t, err)
-	stick(t, m, "core", release.StatusFailed)
+	stick(t, m, "core", rcommon.StatusFailed)
 	res, err := h.Apply(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, "installed", res.Action)
@@ -207,24 +209,24 @@ func TestHelmRecoveryNeverDeletesAnUnkeptInstance(t *testing.T) {
 	h.Keep = []string{"CoreInstance"}
 	_, err := h.Apply(ctx)
 	require.NoError(t, err)
-	rel, err := m.cfg.Releases.Last("core")
+	rel, err := latest(m.cfg, "core")
 	require.NoError(t, err)
 	require.Contains(t, rel.Manifest, "helm.sh/resource-policy: keep", "precondition: today's chart keeps the instance")
-	stick(t, m, "core", release.StatusPendingInstall)
+	stick(t, m, "core", rcommon.StatusPendingInstall)
 	res, err := h.Apply(ctx)
 	require.NoError(t, err, "a kept instance does not stop the recovery")
 	assert.Equal(t, "uninstalled pending-install revision 1", res.Recovered)
 
 	// The same release as an older chart rendered it: no keep policy.
-	rel, err = m.cfg.Releases.Last("core")
+	rel, err = latest(m.cfg, "core")
 	require.NoError(t, err)
 	rel.Manifest = strings.Replace(rel.Manifest, "helm.sh/resource-policy: keep", "example.test/other: x", 1)
-	rel.Info.Status = release.StatusPendingInstall
+	rel.Info.Status = rcommon.StatusPendingInstall
 	require.NoError(t, m.cfg.Releases.Update(rel))
 	_, err = h.Apply(ctx)
 	require.ErrorContains(t, err, "would delete CoreInstance core (its chart does not mark it helm.sh/resource-policy: keep); refusing")
 	cur, err := h.Current(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, release.StatusPendingInstall, cur.Info.Status, "the release was left alone")
+	assert.Equal(t, rcommon.StatusPendingInstall, cur.Info.Status, "the release was left alone")
 	assert.Equal(t, rel.Version, cur.Version)
 }

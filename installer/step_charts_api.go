@@ -48,7 +48,7 @@ type ChartAPI interface {
 	Node(ctx context.Context, name string) (*corev1.Node, error)
 }
 
-// Helm's ownership metadata (helm.sh/helm/v3/pkg/action), which it checks
+// Helm's ownership metadata (helm.sh/helm/v4/pkg/action), which it checks
 // before it adopts an object that exists.
 const (
 	helmReleaseNameAnnotation      = "meta.helm.sh/release-name"

@@ -16,8 +16,9 @@ import (
 	"testing/fstest"
 
 	"github.com/stretchr/testify/require"
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/release"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	release "helm.sh/helm/v4/pkg/release/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -301,7 +302,7 @@ func (f *fakeHelm) Current(context.Context) (*release.Release, error) {
 		return nil, nil
 	}
 	return &release.Release{Name: f.h.Name, Namespace: f.h.Namespace, Version: r.revision, Config: r.values,
-		Info:  &release.Info{Status: release.StatusDeployed},
+		Info:  &release.Info{Status: rcommon.StatusDeployed},
 		Chart: &chart.Chart{Metadata: &chart.Metadata{Name: r.chart, Version: r.version}}}, nil
 }
 

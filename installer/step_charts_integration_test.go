@@ -17,7 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"helm.sh/helm/v3/pkg/release"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
 	corev1 "k8s.io/api/core/v1"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -136,7 +136,7 @@ func TestChartStepsAgainstAPIServer(t *testing.T) {
 		cur, err := h.Current(ctx)
 		require.NoError(t, err)
 		require.NotNil(t, cur, r.name)
-		assert.Equal(t, release.StatusDeployed, cur.Info.Status)
+		assert.Equal(t, rcommon.StatusDeployed, cur.Info.Status)
 		assert.Equal(t, r.chart, cur.Chart.Metadata.Name)
 		assert.Equal(t, "1.2.3", cur.Chart.Metadata.Version)
 	}
@@ -404,10 +404,10 @@ func TestUninstallKeepDataThenInstallKeepsPipelines(t *testing.T) {
 		Timeout: time.Minute}
 	cfg, err := h.config()
 	require.NoError(t, err)
-	rel, err := cfg.Releases.Last(InstanceRelease)
+	rel, err := latest(cfg, InstanceRelease)
 	require.NoError(t, err)
 	require.Equal(t, 1, rel.Version, "precondition: no other revision to roll back to")
-	rel.Info.Status = release.StatusPendingInstall
+	rel.Info.Status = rcommon.StatusPendingInstall
 	require.NoError(t, cfg.Releases.Update(rel))
 	h.Chart, err = charts.Archive(charts.CoreInstance, "1.2.4")
 	require.NoError(t, err)
