@@ -61,7 +61,7 @@ func SecretLiterals(h Host, dataDir string) []string {
 			}
 			out = append(out, line)
 			// K10<hash>::<user>:<password>, and passwd's "password,user,…".
-			if i := strings.LastIndexByte(line, ':'); i >= 0 {
+			if i := strings.LastIndexByte(line, ':'); i >= 0 && strings.Contains(line, "::") {
 				out = append(out, line[i+1:])
 			}
 			if i := strings.IndexByte(line, ','); i > 0 {
