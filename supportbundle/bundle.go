@@ -109,8 +109,9 @@ func Collect(ctx context.Context, cs []Collector, red *Redactor, lim Limits, hos
 	for i, c := range cs {
 		t0 := now()
 		files, err := runOne(ctx, c, lim.CollectorTimeout)
-		if err != nil && len(files) == 0 {
-			files = []File{{Path: c.Name, Err: err}}
+		if err != nil {
+			// Recorded under the collector's name, next to what it did return.
+			files = append(files, File{Path: c.Name, Err: err})
 		}
 		var entries []Entry
 		for _, f := range files {

@@ -454,3 +454,16 @@ func TestExecRunnerCapsOutput(t *testing.T) {
 	_, _, err = ExecRunner{}.Run(context.Background(), 10, "/nonexistent/tool")
 	assert.Error(t, err)
 }
+
+// A collector that returns some files and an error keeps both.
+func TestPartialCollectorKeepsFilesAndError(t *testing.T) {
+	cs := []Collector{{Name: "half", Part: PartHost, Collect: func(context.Context) ([]File, error) {
+		return []File{{Path: "half/a.txt", Data: []byte("a")}}, errors.New("b failed")
+	}}}
+	idx, files, _ := take(t, cs, NewRedactor(), DefaultLimits)
+	assert.Equal(t, "a", string(files["half/a.txt"]))
+	e, ok := entry(idx, "half")
+	require.True(t, ok)
+	assert.Equal(t, "b failed", e.Error)
+	assert.Equal(t, 1, idx.Failed)
+}
