@@ -712,3 +712,89 @@ func (h *HelmRelease) uninstall(ctx context.Context, cfg *action.Configuration) 
 	}
 	return nil
 }
+
+// Rollback rolls the release back to a revision of its history, as `helm
+// rollback` does: Helm records a new revision with that revision's chart and
+// values and applies it, with the same client-side apply and wait as Apply
+// (bounded by Timeout and by the context's deadline). The chart's CRDs are
+// left as they are (Helm never rolls CRDs back; an older chart's CRD could
+// drop a version that stored objects use). It refuses a revision that is
+// not in the history and a release that does not exist.
+func (h *HelmRelease) Rollback(ctx context.Context, revision int) error {
+	if revision < 1 {
+		// Helm takes 0 for "the previous revision": never guess which.
+		return fmt.Errorf("roll back release %s/%s: invalid revision %d", h.Namespace, h.Name, revision)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("roll back release %s/%s: %w", h.Namespace, h.Name, err)
+	}
+	cfg, err := h.config()
+	if err != nil {
+		return err
+	}
+	cur, err := latest(cfg, h.Name)
+	if err != nil {
+		return err
+	}
+	if cur == nil {
+		return fmt.Errorf("roll back release %s/%s: the release does not exist", h.Namespace, h.Name)
+	}
+	all, err := history(cfg, h.Name)
+	if err != nil {
+		return err
+	}
+	var target *release.Release
+	for _, r := range all {
+		if r.Version == revision {
+			target = r
+		}
+	}
+	if target == nil {
+		return fmt.Errorf("roll back release %s/%s: revision %d is not in its history (see `helm -n %s history %s`)", h.Namespace, h.Name, revision, h.Namespace, h.Name)
+	}
+	status := "unknown"
+	if cur.Info != nil {
+		status = string(cur.Info.Status)
+	}
+	h.progress("rolling back release %s from revision %d (%s, chart %s) to revision %d (chart %s)", h.Name, cur.Version, status, chartVersion(cur), revision, chartVersion(target))
+	rb := action.NewRollback(cfg)
+	rb.Version, rb.WaitStrategy, rb.Timeout, rb.MaxHistory = revision, h.waitStrategy(), h.timeout(), 10
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < rb.Timeout {
+		// Helm's Rollback takes no context: its timeout is the bound.
+		rb.Timeout = max(time.Until(dl), time.Second)
+	}
+	rb.ServerSideApply = clientSideApply
+	stop := h.watch("rollback " + h.Name)
+	err = rb.Run(h.Name)
+	stop()
+	if err != nil {
+		return fmt.Errorf("roll back release %s/%s to revision %d: %w", h.Namespace, h.Name, revision, err)
+	}
+	after, err := latest(cfg, h.Name)
+	if err != nil {
+		return err
+	}
+	if after == nil || after.Info == nil || after.Info.Status != rcommon.StatusDeployed {
+		return fmt.Errorf("roll back release %s/%s to revision %d: the release is not deployed afterwards", h.Namespace, h.Name, revision)
+	}
+	h.progress("release %s rolled back: revision %d, chart %s (that of revision %d), ready", h.Name, after.Version, chartVersion(after), revision)
+	return nil
+}
+
+// HelmReleases rolls the host's Helm releases back by namespace and name
+// (upgrade's Releaser) through Kubeconfig, each with HelmRelease.Rollback.
+type HelmReleases struct {
+	Kubeconfig string
+	// CacheDir, Timeout, NoWait and Progress are HelmRelease's.
+	CacheDir string
+	Timeout  time.Duration
+	NoWait   bool
+	Progress func(msg string)
+}
+
+// Rollback rolls release namespace/name back to revision.
+func (r HelmReleases) Rollback(ctx context.Context, namespace, name string, revision int) error {
+	h := &HelmRelease{Kubeconfig: r.Kubeconfig, Namespace: namespace, Name: name, CacheDir: r.CacheDir,
+		Timeout: r.Timeout, NoWait: r.NoWait, Progress: r.Progress}
+	return h.Rollback(ctx, revision)
+}
