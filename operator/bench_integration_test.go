@@ -165,6 +165,11 @@ func BenchmarkCreatePipelines(b *testing.B) {
 		stopWatch()
 		stopCPU()
 		op.profileHeap(b, *benchProfiles, "steady")
+		if steadyAt == 0 {
+			// The figures so far, before the failure below.
+			b.Logf("no steady state: s-assigned %.1f, MiB-peak-rss %.1f", assignedAt.Seconds(),
+				float64(op.memory(b, "VmHWM:"))/(1<<20))
+		}
 		require.NotZero(b, assignedAt, "not all pipelines assigned within %s", *benchSteady)
 		require.NotZero(b, steadyAt, "no steady state within %s", *benchSteady)
 		b.ReportMetric(created.Seconds(), "s-created")
