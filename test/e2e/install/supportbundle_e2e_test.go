@@ -35,7 +35,18 @@ func TestSupportBundleOnBootedHost(t *testing.T) {
 		require.NoError(t, r.err, "%s", r)
 	}) && t.Run("bundle of a running node", func(t *testing.T) {
 		idx, files := e.supportBundle(t, "/tmp/bundle-up.tar.gz")
-		assert.Zero(t, idx.Failed, "failed parts: %v", failedEntries(idx))
+		// The K3s stand-in carries ctr but not crictl: those files fail
+		// here (with K3s's binary they are collected) and say why.
+		var failed []string
+		for _, f := range failedEntries(idx) {
+			if strings.Contains(f, "crictl is not provided by this launcher") {
+				t.Logf("stand-in gap: %s", f)
+				continue
+			}
+			failed = append(failed, f)
+		}
+		assert.Empty(t, failed, "failed parts")
+		assert.NotEmpty(t, files["containerd/ctr-version.txt"])
 		for _, p := range []string{"preflight.json", "status.json", "tpctl/state.json", "tpctl/install.log", "k3s/k3s.service",
 			"k3s/journal.log", "k3s/config.yaml", "host/meminfo", "host/disk.json", "network/ip-addr.txt",
 			"cluster/nodes.yaml", "cluster/pods.yaml", "cluster/events.txt", "cluster/coreinstances.yaml", "cluster/pipelines.yaml",
