@@ -112,9 +112,6 @@ the message says so), 3 refused (nothing changed), 130 interrupted.`,
 			if !noSnapshot {
 				opts.Snapshot = backupSnapshot{version: version}
 			}
-			// opts.Releases stays nil until the installer's Helm code
-			// offers a rollback to a revision: a rollback that must undo
-			// a release upgrade then says so.
 			opts.AllowNoSnapshot = noSnapshot
 			if rollback {
 				if plan.Rollback == "" && plan.Resume == "" {
@@ -245,6 +242,13 @@ func upgradeOptions(in upgrade.Installed, plan upgrade.Plan, to upgrade.Target, 
 			return installer.Run(ctx, p, installer.Multi(ev, lf))
 		},
 		Instances: notReadyInstances,
+		// A rollback rolls each upgraded Helm release back to the revision
+		// recorded before the upgrade, waiting as the install does.
+		Releases: installer.HelmReleases{
+			Kubeconfig: installer.KubeconfigPath,
+			CacheDir:   filepath.Join("/", installer.HelmCacheDir),
+			Progress:   func(msg string) { logf("%s", msg) },
+		},
 	}
 }
 

@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tpctl/tpctl/installer"
+	"github.com/tpctl/tpctl/internal/cli"
 	"github.com/tpctl/tpctl/upgrade"
 )
 
@@ -32,5 +35,33 @@ func TestWriteUpgradePlan(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// Both the automatic rollback and --rollback take their Options from
+// upgradeOptions: they roll Helm releases back through the host's
+// kubeconfig, reporting progress in table output only.
+func TestUpgradeOptionsRollBackHelmReleases(t *testing.T) {
+	var b bytes.Buffer
+	o := upgradeOptions(upgrade.Installed{}, upgrade.Plan{}, upgrade.Target{}, installer.Sources{}, nil, time.Minute, cli.Table, &b)
+	if o.Releases == nil {
+		t.Fatal("no Helm client: a rollback cannot undo a release upgrade")
+	}
+	hr, ok := o.Releases.(installer.HelmReleases)
+	if !ok {
+		t.Fatalf("Releases is %T", o.Releases)
+	}
+	if hr.Kubeconfig != installer.KubeconfigPath || hr.CacheDir != filepath.Join("/", installer.HelmCacheDir) || hr.NoWait {
+		t.Fatalf("Helm releases %+v", hr)
+	}
+	hr.Progress("rolling back release tp-operator")
+	if !strings.Contains(b.String(), "rolling back release tp-operator\n") {
+		t.Fatalf("progress not shown: %q", b.String())
+	}
+	b.Reset()
+	o = upgradeOptions(upgrade.Installed{}, upgrade.Plan{}, upgrade.Target{}, installer.Sources{}, nil, time.Minute, cli.JSON, &b)
+	o.Releases.(installer.HelmReleases).Progress("rolling back release tp-operator")
+	if b.Len() != 0 {
+		t.Fatalf("progress in JSON output: %q", b.String())
 	}
 }
