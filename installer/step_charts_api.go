@@ -3,10 +3,7 @@ package installer
 import (
 	"context"
 	"fmt"
-	"strings"
-	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,18 +13,15 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 )
 
 // ChartAPI is the little of the Kubernetes API that the chart steps and
-// `tpctl status` read beyond Helm.
+// `tpctl status` read beyond Helm: what the waits read (Cluster: /readyz,
+// the node, Deployments) and tpctl's own resources.
 type ChartAPI interface {
-	// Readyz returns nil when the API server's /readyz says ok.
-	Readyz(ctx context.Context) error
-	Deployment(ctx context.Context, namespace, name string) (*appsv1.Deployment, error)
+	Cluster
 	CoreInstance(ctx context.Context, namespace, name string) (*v1alpha1.CoreInstance, error)
 	// CoreInstances and PipelineCount look in every namespace.
 	CoreInstances(ctx context.Context) ([]v1alpha1.CoreInstance, error)
@@ -42,10 +36,9 @@ type ChartAPI interface {
 	// (spec.instance) in namespace, and returns how many of them still
 	// exist (0: all gone).
 	DeleteInstance(ctx context.Context, namespace, name string) (int, error)
-	// Service and Node read one object: the health-check pipeline's
-	// Service and the node's addresses give the health-check URL.
+	// Service reads one object: the health-check pipeline's Service and
+	// the node's addresses (Cluster.Node) give the health-check URL.
 	Service(ctx context.Context, namespace, name string) (*corev1.Service, error)
-	Node(ctx context.Context, name string) (*corev1.Node, error)
 }
 
 // Helm's ownership metadata (helm.sh/helm/v4/pkg/action), which it checks
@@ -63,23 +56,23 @@ func TpctlCRDs() []string {
 	}
 }
 
+// kubeChartAPI is ChartAPI over client-go: kubeCluster's reads and
+// tpctl's resources through the dynamic and CRD clients.
 type kubeChartAPI struct {
-	cs  kubernetes.Interface
+	*kubeCluster
 	dyn dynamic.Interface
 	ext apiextclient.Interface
 }
 
 // NewChartAPI opens the API through a kubeconfig file.
 func NewChartAPI(kubeconfig string) (ChartAPI, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	cfg, err := restConfig(kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
+		return nil, err
 	}
-	cfg.Timeout = 10 * time.Second
-	cfg.UserAgent = "tpctl-installer"
-	cs, err := kubernetes.NewForConfig(cfg)
+	cl, err := newKubeCluster(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, err
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
@@ -89,30 +82,11 @@ func NewChartAPI(kubeconfig string) (ChartAPI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes CRD client: %w", err)
 	}
-	return &kubeChartAPI{cs: cs, dyn: dyn, ext: ext}, nil
-}
-
-func (k *kubeChartAPI) Readyz(ctx context.Context) error {
-	body, err := k.cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-	if err != nil {
-		return fmt.Errorf("/readyz: %w", err)
-	}
-	if s := strings.TrimSpace(string(body)); s != "ok" {
-		return fmt.Errorf("/readyz: %s", s)
-	}
-	return nil
+	return &kubeChartAPI{kubeCluster: cl, dyn: dyn, ext: ext}, nil
 }
 
 func (k *kubeChartAPI) Service(ctx context.Context, ns, name string) (*corev1.Service, error) {
 	return k.cs.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
-}
-
-func (k *kubeChartAPI) Node(ctx context.Context, name string) (*corev1.Node, error) {
-	return k.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-}
-
-func (k *kubeChartAPI) Deployment(ctx context.Context, ns, name string) (*appsv1.Deployment, error) {
-	return k.cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 }
 
 var (

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -23,16 +24,32 @@ type Cluster interface {
 	Deployment(ctx context.Context, namespace, name string) (*appsv1.Deployment, error)
 }
 
-// kubeCluster is Cluster over client-go.
+// kubeCluster is Cluster over client-go: the one reader of /readyz, nodes
+// and Deployments inside the installer (ChartAPI embeds it).
 type kubeCluster struct{ cs kubernetes.Interface }
 
 // NewCluster opens the API through a kubeconfig file.
 func NewCluster(kubeconfig string) (Cluster, error) {
+	cfg, err := restConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	return newKubeCluster(cfg)
+}
+
+// restConfig is the client configuration of every installer reader: the
+// kubeconfig file, a 10s bound on each request, tpctl-installer as agent.
+func restConfig(kubeconfig string) (*rest.Config, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
 	}
 	cfg.Timeout = 10 * time.Second
+	cfg.UserAgent = "tpctl-installer"
+	return cfg, nil
+}
+
+func newKubeCluster(cfg *rest.Config) (*kubeCluster, error) {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
