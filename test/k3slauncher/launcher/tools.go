@@ -13,8 +13,11 @@ import (
 // end-to-end tests bind scripts/test-deps's .cache/bin there, read-only.
 const DefaultComponentDir = "/opt/tpctl-k3s-launcher/bin"
 
-// K3sRelease is the K3s release suffix the launcher reports.
-const K3sRelease = "k3s1"
+// K3sRelease is the K3s release suffix the launcher reports. A test that
+// needs two K3s releases of the same Kubernetes version (an upgrade from
+// +k3s1 to +k3s2, say) builds the launcher with
+// -ldflags "-X github.com/tpctl/tpctl/test/k3slauncher/launcher.K3sRelease=k3s2".
+var K3sRelease = "k3s1"
 
 // UsageError is a command line or configuration error (exit code 2).
 type UsageError struct{ Err error }
