@@ -31,7 +31,9 @@ import (
 // <node address>:<port> to their pods; Traefik holds 80 and 443; a second
 // LoadBalancer Service on a port already held stays Pending without
 // ingress until the port is free; and pipelines made with `tpctl pipeline
-// create` carry TCP and UDP through their LoadBalancer Services.
+// create` carry TCP and UDP through their LoadBalancer Services; a
+// StatefulSet pipeline's buffer claim lives on K3s's local-path storage and
+// survives a pod restart and the pipeline's deletion.
 func TestDefaultComponentsOnBootedHost(t *testing.T) {
 	needBootedHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -51,7 +53,8 @@ func TestDefaultComponentsOnBootedHost(t *testing.T) {
 		t.Run("local-path volume on the node", e.localPath)
 	if _, charts := r.stepEvent("wait for core instance", installer.EventDone); charts && ok {
 		ok = t.Run("health-check pipeline answers on the node address", e.healthCheckOnNode) &&
-			t.Run("pipelines through the service load balancer", e.pipelines)
+			t.Run("pipelines through the service load balancer", e.pipelines) &&
+			t.Run("StatefulSet pipeline buffers on local-path", e.pipelineStorage)
 	}
 	t.Run("uninstall leaves the host as before", e.uninstall)
 	t.Logf("FIGURE default-components test: %s", time.Since(begin).Round(time.Millisecond))
