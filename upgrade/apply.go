@@ -494,7 +494,7 @@ func (o *Options) waitNode(ctx context.Context, cl Cluster, want string) error {
 		if err == nil {
 			ready, why := installer.NodeReady(n)
 			v := n.Status.NodeInfo.KubeletVersion
-			if ready && sameK3s(v, want) {
+			if ready && nodeRuns(v, want) {
 				return nil
 			}
 			last = fmt.Sprintf("%s on %s", why, v)
@@ -520,6 +520,27 @@ func sameK3s(kubelet, want string) bool {
 	b, err := parseK3s(want)
 	if err != nil {
 		return true
+	}
+	return a.compare(b) == 0
+}
+
+// nodeRuns reports whether a Ready node's kubelet version says it runs
+// the K3s version want. K3s stamps its kubelet with its release
+// (v1.35.2+k3s1); a kubelet version without one (a kubelet not built by
+// K3s) is judged by its Kubernetes version alone: waiting for a release
+// suffix it never reports would only time out. Whether K3s must be
+// restarted is still decided by sameK3s, which restarts such a node.
+func nodeRuns(kubelet, want string) bool {
+	a, err := parseK3s(kubelet)
+	if err != nil {
+		return true
+	}
+	b, err := parseK3s(want)
+	if err != nil {
+		return true
+	}
+	if a.k3s == 0 {
+		a.k3s = b.k3s
 	}
 	return a.compare(b) == 0
 }

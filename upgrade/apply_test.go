@@ -29,6 +29,8 @@ type fakeHost struct {
 	releases  map[string]*Release
 	rollbacks []string
 	notReady  bool // the node never becomes Ready
+	// kubeletNoRelease: the kubelet reports v1.35.2, not v1.35.2+k3s1.
+	kubeletNoRelease bool
 }
 
 const (
@@ -105,6 +107,9 @@ func (h *fakeHost) Node(context.Context, string) (*corev1.Node, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ver := strings.TrimPrefix(h.running, "k3s ")
+	if h.kubeletNoRelease {
+		ver, _, _ = strings.Cut(ver, "+")
+	}
 	status := corev1.ConditionTrue
 	if h.notReady || !strings.HasPrefix(h.running, "k3s v") {
 		status = corev1.ConditionFalse
@@ -372,6 +377,38 @@ func TestRollbackResumesWithoutSecondRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRolledBack(t, h, 1)
+}
+
+// A kubelet that reports its Kubernetes version without K3s's release
+// (v1.35.2, not v1.35.2+k3s1) does not make the rollback wait for a
+// version it never reports.
+func TestRollbackOnKubeletWithoutK3sRelease(t *testing.T) {
+	h := newFakeHost(t)
+	h.kubeletNoRelease = true
+	if err := Apply(context.Background(), h.options(h.install("k3s "+newK3s), &fakeSnap{})); err != nil {
+		t.Fatal(err)
+	}
+	if err := Rollback(context.Background(), h.options(nil, &fakeSnap{})); err != nil {
+		t.Fatal(err)
+	}
+	checkRolledBack(t, h, 2)
+}
+
+func TestNodeRuns(t *testing.T) {
+	for _, c := range []struct {
+		kubelet, want string
+		runs          bool
+	}{
+		{"v1.35.2+k3s1", "v1.35.2+k3s1", true},
+		{"v1.35.2+k3s2", "v1.35.2+k3s1", false},
+		{"v1.35.2", "v1.35.2+k3s1", true},
+		{"v1.36.3", "v1.35.2+k3s1", false},
+		{"", "v1.35.2+k3s1", true},
+	} {
+		if got := nodeRuns(c.kubelet, c.want); got != c.runs {
+			t.Errorf("nodeRuns(%q, %q) = %v", c.kubelet, c.want, got)
+		}
+	}
 }
 
 func TestRefusals(t *testing.T) {
