@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tpctl/tpctl/installer"
+	"github.com/tpctl/tpctl/internal/version"
 	"github.com/tpctl/tpctl/systemd"
 )
 
@@ -513,15 +514,15 @@ func (o *Options) waitNode(ctx context.Context, cl Cluster, want string) error {
 // want; a version that does not parse (a K3s built without one) is judged
 // by Readiness alone.
 func sameK3s(kubelet, want string) bool {
-	a, err := parseK3s(kubelet)
+	a, err := version.ParseK3s(kubelet)
 	if err != nil {
 		return true
 	}
-	b, err := parseK3s(want)
+	b, err := version.ParseK3s(want)
 	if err != nil {
 		return true
 	}
-	return a.compare(b) == 0
+	return a.Compare(b) == 0
 }
 
 // nodeRuns reports whether a Ready node's kubelet version says it runs
@@ -531,18 +532,18 @@ func sameK3s(kubelet, want string) bool {
 // suffix it never reports would only time out. Whether K3s must be
 // restarted is still decided by sameK3s, which restarts such a node.
 func nodeRuns(kubelet, want string) bool {
-	a, err := parseK3s(kubelet)
+	a, err := version.ParseK3s(kubelet)
 	if err != nil {
 		return true
 	}
-	b, err := parseK3s(want)
+	b, err := version.ParseK3s(want)
 	if err != nil {
 		return true
 	}
-	if a.k3s == 0 {
-		a.k3s = b.k3s
+	if a.Release == 0 {
+		a.Release = b.Release
 	}
-	return a.compare(b) == 0
+	return a.Compare(b) == 0
 }
 
 // rollbackRelease rolls a release back to its recorded revision unless it

@@ -18,6 +18,7 @@ import (
 	"net/url"
 
 	"github.com/tpctl/tpctl/installer"
+	"github.com/tpctl/tpctl/internal/version"
 )
 
 // Release is a Helm release as the cluster stores it.
@@ -166,16 +167,16 @@ func Compute(in Installed, to Target) Plan {
 		}
 	}
 	p.Rows = append(p.Rows, Row{Component: "tpctl", From: orUnknown(fromTpctl), To: to.Tpctl, Change: semChange(fromTpctl, to.Tpctl)})
-	if a, ok := parseSemVer(st.TpctlVersion); ok {
-		if b, ok := parseSemVer(to.Tpctl); ok && a.compare(b) > 0 {
+	if a, err := version.Parse(st.TpctlVersion); err == nil {
+		if b, err := version.Parse(to.Tpctl); err == nil && a.Compare(b) > 0 {
 			p.refuse(RefuseDowngrade, "this host was upgraded by tpctl %s, newer than this tpctl %s: use that tpctl or a newer one", st.TpctlVersion, to.Tpctl)
 		}
 	}
 
 	// K3s.
 	k3sRow := Row{Component: "K3s", From: orUnknown(st.K3s.Version), To: orUnknown(to.K3s)}
-	from, ferr := parseK3s(st.K3s.Version)
-	target, terr := parseK3s(to.K3s)
+	from, ferr := version.ParseK3s(st.K3s.Version)
+	target, terr := version.ParseK3s(to.K3s)
 	switch {
 	case ferr != nil:
 		k3sRow.Change = ChangeUnknown
@@ -184,7 +185,7 @@ func Compute(in Installed, to Target) Plan {
 		k3sRow.Change = ChangeUnknown
 		p.refuse(RefuseK3sUnknown, "this tpctl carries no K3s of a known version (%q): a release build carries one, or pass --k3s-binary", to.K3s)
 	default:
-		switch c := target.compare(from); {
+		switch c := target.Compare(from); {
 		case c < 0:
 			k3sRow.Change = ChangeDowngrade
 			p.refuse(RefuseK3sDowngrade, "K3s %s → %s is a downgrade: K3s does not support going back to an older Kubernetes on the same datastore (use `tpctl upgrade --rollback` right after an upgrade)", st.K3s.Version, to.K3s)
@@ -192,9 +193,9 @@ func Compute(in Installed, to Target) Plan {
 			k3sRow.Change = ChangeNone
 		default:
 			k3sRow.Change = ChangeUpgrade
-			if target.major != from.major || target.minor > from.minor+1 {
+			if version.SkipsMinor(from, target) {
 				p.refuse(RefuseSkipMinor, "K3s %s → %s skips a Kubernetes minor version: Kubernetes upgrades one minor at a time (v1.%d → v1.%d); upgrade with a tpctl that carries K3s v1.%d first",
-					st.K3s.Version, to.K3s, from.minor, target.minor, from.minor+1)
+					st.K3s.Version, to.K3s, from.Minor(), target.Minor(), from.Minor()+1)
 			}
 		}
 	}
@@ -216,8 +217,8 @@ func Compute(in Installed, to Target) Plan {
 		crd.Component = "CRDs"
 		p.Rows = append(p.Rows, crd)
 		p.Rows = append(p.Rows, Row{Component: "operator image", From: orUnknown(in.OperatorImage), To: to.OperatorImage, Change: strChange(in.OperatorImage, to.OperatorImage)})
-		if a, ok := parseSemVer(op.Chart); ok {
-			if b, ok := parseSemVer(to.Chart); ok && a.compare(b) > 0 {
+		if a, err := version.Parse(op.Chart); err == nil {
+			if b, err := version.Parse(to.Chart); err == nil && a.Compare(b) > 0 {
 				p.refuse(RefuseDowngrade, "the operator chart %s is newer than this tpctl's %s: use a tpctl of that version or newer", op.Chart, to.Chart)
 			}
 		}
@@ -290,12 +291,12 @@ func strChange(from, to string) string {
 }
 
 func semChange(from, to string) string {
-	a, okA := parseSemVer(from)
-	b, okB := parseSemVer(to)
-	if !okA || !okB {
+	a, errA := version.Parse(from)
+	b, errB := version.Parse(to)
+	if errA != nil || errB != nil {
 		return strChange(from, to)
 	}
-	switch c := b.compare(a); {
+	switch c := b.Compare(a); {
 	case c > 0:
 		return ChangeUpgrade
 	case c < 0:

@@ -191,21 +191,3 @@ func TestComputeSkipCharts(t *testing.T) {
 		t.Fatalf("plan = %+v, want K3s only", p)
 	}
 }
-
-func TestParseK3s(t *testing.T) {
-	for in, want := range map[string]k3sVersion{
-		"v1.36.3+k3s1": {1, 36, 3, 1},
-		"k3s version v1.35.2+k3s2 (abcdef12)\ngo version go1.25": {1, 35, 2, 2},
-		"v1.36.0-rc1+k3s1": {1, 36, 0, 1},
-	} {
-		got, err := parseK3s(in)
-		if err != nil || got != want {
-			t.Errorf("parseK3s(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "dev", "v1.36", "v1.x.3"} {
-		if _, err := parseK3s(bad); err == nil {
-			t.Errorf("parseK3s(%q) accepted", bad)
-		}
-	}
-}

@@ -8,13 +8,14 @@ import (
 	"github.com/tpctl/tpctl/charts"
 	"github.com/tpctl/tpctl/installer"
 	"github.com/tpctl/tpctl/internal/operatorimage"
+	"github.com/tpctl/tpctl/internal/version"
 )
 
-// TargetOf names what this tpctl (of version) carries: the payload's K3s
+// TargetOf names what this tpctl (of version tpctl) carries: the payload's K3s
 // (or the --k3s-binary in src, asked with k3sVersion), the charts and the
 // operator image of its version (the payload's when it carries them).
-func TargetOf(ctx context.Context, b *bundle.Bundle, version string, src installer.Sources, k3sVersion func(ctx context.Context, binary string) (string, error)) Target {
-	t := Target{Tpctl: version, Chart: charts.SemVer(version), OperatorImage: operatorimage.Ref(version)}
+func TargetOf(ctx context.Context, b *bundle.Bundle, tpctl string, src installer.Sources, k3sVersion func(ctx context.Context, binary string) (string, error)) Target {
+	t := Target{Tpctl: tpctl, Chart: charts.SemVer(tpctl), OperatorImage: operatorimage.Ref(tpctl)}
 	if b == nil {
 		b = &bundle.Bundle{}
 	}
@@ -23,7 +24,7 @@ func TargetOf(ctx context.Context, b *bundle.Bundle, version string, src install
 		t.K3sSource = "file " + src.K3sBinary
 		if k3sVersion != nil {
 			if out, err := k3sVersion(ctx, src.K3sBinary); err == nil {
-				if _, err := parseK3s(out); err == nil {
+				if _, err := version.ParseK3s(out); err == nil {
 					t.K3s = k3sWord(out)
 				}
 			}
