@@ -140,16 +140,15 @@ func (f *PipelineFlags) autoscalingChange(fs *pflag.FlagSet) (*AutoscalingChange
 	var ac AutoscalingChange
 	var errs []error
 	for _, n := range []struct {
-		flag     string
-		value    int32
-		min, max int32
-		dst      **int32
-	}{{"min-replicas", f.MinReplicas, 1, 100, &ac.Min}, {"max-replicas", f.MaxReplicas, 1, 100, &ac.Max}, {"target-cpu", f.TargetCPU, 1, 1000, &ac.TargetCPU}} {
+		flag  string
+		value int32
+		dst   **int32
+	}{{"min-replicas", f.MinReplicas, &ac.Min}, {"max-replicas", f.MaxReplicas, &ac.Max}, {"target-cpu", f.TargetCPU, &ac.TargetCPU}} {
 		if !fs.Changed(n.flag) {
 			continue
 		}
-		if n.value < n.min || n.value > n.max {
-			errs = append(errs, fmt.Errorf("--%s %d: must be from %d to %d", n.flag, n.value, n.min, n.max))
+		if err := checkAutoscaling(n.flag, n.value); err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		v := n.value

@@ -3,6 +3,7 @@ package manage
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -76,6 +77,30 @@ func ParseRetention(flag, s string) (v1alpha1.RetentionPolicy, error) {
 		}
 	}
 	return "", fmt.Errorf("--%s %q: want retain or delete", flag, s)
+}
+
+// autoscalingBounds are the CRD's bounds of the autoscaling settings, by
+// flag name.
+var autoscalingBounds = map[string][2]int32{"min-replicas": {1, 100}, "max-replicas": {1, 100}, "target-cpu": {1, 1000}}
+
+// checkAutoscaling checks v against the bounds of the flag's setting.
+func checkAutoscaling(flag string, v int32) error {
+	b := autoscalingBounds[flag]
+	if v < b[0] || v > b[1] {
+		return fmt.Errorf("--%s %d: must be from %d to %d", flag, v, b[0], b[1])
+	}
+	return nil
+}
+
+// ParseAutoscaling parses the text of an autoscaling setting, named by its
+// flag (min-replicas, max-replicas or target-cpu), with the flag's bounds.
+func ParseAutoscaling(flag, s string) (int32, error) {
+	s = strings.TrimSpace(s)
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("--%s %q: want a whole number", flag, s)
+	}
+	return int32(n), checkAutoscaling(flag, int32(n))
 }
 
 // AutoscalingChange changes spec.workload.autoscaling: nil fields keep

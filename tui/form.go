@@ -11,6 +11,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/manage"
@@ -29,6 +30,12 @@ const (
 	fService
 	fWorkload
 	fReplicas
+	fStorageSize
+	fStorageClass
+	fMinReplicas
+	fMaxReplicas
+	fTargetCPU
+	fCPU
 	fImage
 	fSubmit
 	numFields
@@ -74,6 +81,10 @@ type formModel struct {
 	focus     field
 
 	name, configPath, replicas, image textinput.Model
+	storageSize, storageClass         textinput.Model
+	minReplicas, maxReplicas, target  textinput.Model
+	cpu                               textinput.Model
+	origCPU                           string
 	instance, service, workload       picker
 	autoPorts                         bool
 	ports                             portsEditor
@@ -99,6 +110,12 @@ func newForm(e *env, instances []string, orig *v1alpha1.Pipeline) *formModel {
 	m.configPath = st.newInput("path of a Fluent Bit configuration (YAML or classic)", 512)
 	m.replicas = st.newInput("1", 6)
 	m.image = st.newInput("instance default", 256)
+	m.storageSize = st.newInput("none, or a size per pod for the filesystem buffer (e.g. 5Gi)", 64)
+	m.storageClass = st.newInput("cluster default", 253)
+	m.minReplicas = st.newInput("1", 32)
+	m.maxReplicas = st.newInput("none: no autoscaling (on cpu use)", 32)
+	m.target = st.newInput(strconv.Itoa(int(v1alpha1.DefaultTargetCPUUtilization))+" (percent of the cpu request)", 32)
+	m.cpu = st.newInput("none (REQUEST[:LIMIT], e.g. 100m or 100m:1)", 32)
 	m.instance = picker{options: append([]string(nil), instances...)}
 	if len(m.instance.options) == 0 {
 		m.instance.options = []string{""}
@@ -128,6 +145,21 @@ func newForm(e *env, instances []string, orig *v1alpha1.Pipeline) *formModel {
 			m.replicas.SetValue(strconv.Itoa(int(*orig.Spec.Workload.Replicas)))
 		}
 		m.image.SetValue(orig.Spec.Image)
+		if sto := orig.Spec.Workload.Storage; sto != nil {
+			m.storageSize.SetValue(sto.Size.String())
+			m.storageClass.SetValue(sto.StorageClassName)
+		}
+		if a := orig.Spec.Workload.Autoscaling; a != nil {
+			if a.MinReplicas != nil {
+				m.minReplicas.SetValue(strconv.Itoa(int(*a.MinReplicas)))
+			}
+			m.maxReplicas.SetValue(strconv.Itoa(int(a.MaxReplicas)))
+			if a.TargetCPUUtilizationPercentage != nil {
+				m.target.SetValue(strconv.Itoa(int(*a.TargetCPUUtilizationPercentage)))
+			}
+		}
+		m.origCPU = cpuText(orig.Spec.Resources)
+		m.cpu.SetValue(m.origCPU)
 		m.autoPorts = orig.Spec.AutoDetect()
 		cfg := orig.Spec.Config
 		m.config = &cfg
@@ -140,6 +172,47 @@ func newForm(e *env, instances []string, orig *v1alpha1.Pipeline) *formModel {
 }
 
 func (m *formModel) editing() bool { return m.orig != nil }
+
+// cpuText is the cpu request and limit as --cpu takes them: REQUEST[:LIMIT].
+func cpuText(r corev1.ResourceRequirements) string {
+	var s string
+	if q, ok := r.Requests[corev1.ResourceCPU]; ok {
+		s = q.String()
+	}
+	if q, ok := r.Limits[corev1.ResourceCPU]; ok {
+		s += ":" + q.String()
+	}
+	return s
+}
+
+func (m *formModel) kind() v1alpha1.WorkloadKind { return v1alpha1.WorkloadKind(m.workload.value()) }
+
+// storageFixed reports whether the storage cannot change: the pipeline is
+// a StatefulSet and stays one, and Kubernetes keeps a StatefulSet's volume
+// claim templates (the CRD refuses adding, changing or removing them).
+func (m *formModel) storageFixed() bool {
+	return m.editing() && m.orig.Spec.WorkloadKind() == v1alpha1.WorkloadStatefulSet && m.kind() == v1alpha1.WorkloadStatefulSet
+}
+
+// autoscaled reports whether the form asks for autoscaling: a Deployment
+// with any of its settings given. The autoscaler then sets the replicas.
+func (m *formModel) autoscaled() bool {
+	if m.kind() != v1alpha1.WorkloadDeployment {
+		return false
+	}
+	for _, in := range []*textinput.Model{&m.minReplicas, &m.maxReplicas, &m.target} {
+		if strings.TrimSpace(in.Value()) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// texts are the form's text inputs.
+func (m *formModel) texts() []*textinput.Model {
+	return []*textinput.Model{&m.name, &m.configPath, &m.replicas, &m.storageSize, &m.storageClass,
+		&m.minReplicas, &m.maxReplicas, &m.target, &m.cpu, &m.image}
+}
 
 // setInstances takes the core instances that were loaded after the create
 // form opened; the chosen one stays chosen while it exists.
@@ -162,7 +235,11 @@ func (m *formModel) focusable(f field) bool {
 	case fName, fInstance:
 		return !m.editing()
 	case fReplicas:
-		return m.workload.value() != string(v1alpha1.WorkloadDaemonSet)
+		return m.kind() != v1alpha1.WorkloadDaemonSet && !m.autoscaled()
+	case fStorageSize, fStorageClass:
+		return m.kind() == v1alpha1.WorkloadStatefulSet && !m.storageFixed()
+	case fMinReplicas, fMaxReplicas, fTargetCPU:
+		return m.kind() == v1alpha1.WorkloadDeployment
 	}
 	return true
 }
@@ -171,7 +248,7 @@ func (m *formModel) focusable(f field) bool {
 func (m *formModel) SetSize(w, _ int) {
 	m.width = w
 	iw := min(max(w-24, 20), 60)
-	for _, in := range []*textinput.Model{&m.name, &m.configPath, &m.replicas, &m.image} {
+	for _, in := range m.texts() {
 		in.SetWidth(iw)
 	}
 	m.ports.setWidth(iw)
@@ -182,7 +259,7 @@ func (m *formModel) SetSize(w, _ int) {
 func (m *formModel) init() tea.Cmd { return m.setFocus(m.focus, false) }
 
 func (m *formModel) setFocus(f field, fromBelow bool) tea.Cmd {
-	for _, in := range []*textinput.Model{&m.name, &m.configPath, &m.replicas, &m.image} {
+	for _, in := range m.texts() {
 		in.Blur()
 	}
 	if m.focus == fPorts && f != fPorts {
@@ -190,18 +267,12 @@ func (m *formModel) setFocus(f field, fromBelow bool) tea.Cmd {
 	}
 	m.focus = f
 	switch f {
-	case fName:
-		return m.name.Focus()
-	case fConfig:
-		return m.configPath.Focus()
-	case fReplicas:
-		return m.replicas.Focus()
-	case fImage:
-		return m.image.Focus()
 	case fPorts:
 		return m.ports.focus(fromBelow)
+	case fInstance, fAutoPorts, fService, fWorkload, fSubmit:
+		return nil
 	}
-	return nil
+	return m.input().Focus()
 }
 
 // move shifts the focus by d focusable fields, wrapping around.
@@ -271,7 +342,7 @@ func (m *formModel) paste(msg tea.PasteMsg) tea.Cmd {
 	switch m.focus {
 	case fPorts:
 		cmd = m.ports.paste(msg)
-	case fName, fConfig, fReplicas, fImage:
+	case fName, fConfig, fReplicas, fStorageSize, fStorageClass, fMinReplicas, fMaxReplicas, fTargetCPU, fCPU, fImage:
 		in := m.input()
 		*in, cmd = in.Update(msg)
 	}
@@ -368,6 +439,18 @@ func (m *formModel) input() *textinput.Model {
 		return &m.configPath
 	case fReplicas:
 		return &m.replicas
+	case fStorageSize:
+		return &m.storageSize
+	case fStorageClass:
+		return &m.storageClass
+	case fMinReplicas:
+		return &m.minReplicas
+	case fMaxReplicas:
+		return &m.maxReplicas
+	case fTargetCPU:
+		return &m.target
+	case fCPU:
+		return &m.cpu
 	}
 	return &m.image
 }
@@ -491,6 +574,21 @@ func (m *formModel) validate() {
 			m.errs[fReplicas] = err.Error()
 		}
 	}
+	if m.focusable(fStorageSize) && strings.TrimSpace(m.storageSize.Value()) != "" {
+		if _, _, err := manage.ParseStorageSize(m.storageSize.Value()); err != nil {
+			m.errs[fStorageSize] = err.Error()
+		}
+	}
+	for _, a := range m.autoscalingInputs() {
+		if strings.TrimSpace(a.in.Value()) != "" {
+			if _, err := manage.ParseAutoscaling(a.flag, a.in.Value()); err != nil {
+				m.errs[a.f] = err.Error()
+			}
+		}
+	}
+	if _, err := manage.ParseResource("cpu", m.cpu.Value(), manage.MaxCPU); err != nil {
+		m.errs[fCPU] = err.Error()
+	}
 	if len(m.errs) > 0 {
 		return
 	}
@@ -552,7 +650,14 @@ func (m *formModel) change() manage.PipelineChange {
 	if !m.editing() || kind != m.orig.Spec.WorkloadKind() {
 		c.WorkloadKind = &kind
 	}
-	if kind != v1alpha1.WorkloadDaemonSet {
+	c.Storage = m.storageChange()
+	c.Autoscaling = m.autoscalingChange()
+	if cpu := strings.TrimSpace(m.cpu.Value()); (!m.editing() && cpu != "") || (m.editing() && cpu != m.origCPU) {
+		if rc, err := manage.ParseResource("cpu", cpu, manage.MaxCPU); err == nil {
+			c.CPU = &rc
+		}
+	}
+	if kind != v1alpha1.WorkloadDaemonSet && !m.autoscaled() {
 		if r, err := manage.ParseReplicas(m.replicas.Value()); err == nil && strings.TrimSpace(m.replicas.Value()) != "" {
 			if !m.editing() || m.orig.Spec.Workload.Replicas == nil || *m.orig.Spec.Workload.Replicas != r {
 				c.Replicas = &r
@@ -564,6 +669,85 @@ func (m *formModel) change() manage.PipelineChange {
 		c.Image = &img
 	}
 	return c
+}
+
+// storageChange is the storage a create, or an edit to a StatefulSet, sets.
+func (m *formModel) storageChange() *manage.StorageChange {
+	if m.kind() != v1alpha1.WorkloadStatefulSet || m.storageFixed() {
+		return nil
+	}
+	var sc manage.StorageChange
+	if q, remove, err := manage.ParseStorageSize(m.storageSize.Value()); err == nil && !remove {
+		sc.Size = &q
+	}
+	if class := strings.TrimSpace(m.storageClass.Value()); class != "" {
+		sc.Class = &class
+	}
+	if sc.Size == nil && sc.Class == nil {
+		return nil
+	}
+	return &sc
+}
+
+type autoscalingInput struct {
+	f    field
+	flag string
+	in   *textinput.Model
+}
+
+// autoscalingInputs are the autoscaling settings shown now, named by the
+// flags of pipeline create and update.
+func (m *formModel) autoscalingInputs() []autoscalingInput {
+	if m.kind() != v1alpha1.WorkloadDeployment {
+		return nil
+	}
+	return []autoscalingInput{{fMinReplicas, "min-replicas", &m.minReplicas}, {fMaxReplicas, "max-replicas", &m.maxReplicas}, {fTargetCPU, "target-cpu", &m.target}}
+}
+
+// autoscalingChange is what the autoscaling settings change: all of them
+// for a create; for an edit, those that differ (a cleared minimum or
+// target goes back to its default, a cleared maximum is refused as
+// missing), or the autoscaling's removal when all are cleared.
+func (m *formModel) autoscalingChange() *manage.AutoscalingChange {
+	ins := m.autoscalingInputs()
+	if ins == nil {
+		return nil
+	}
+	var orig *v1alpha1.AutoscalingSpec
+	if m.editing() && m.orig.Spec.WorkloadKind() == v1alpha1.WorkloadDeployment {
+		orig = m.orig.Spec.Workload.Autoscaling
+	}
+	if !m.autoscaled() {
+		if orig != nil {
+			return &manage.AutoscalingChange{Remove: true}
+		}
+		return nil
+	}
+	var ac manage.AutoscalingChange
+	var old [3]*int32
+	if orig != nil {
+		old = [3]*int32{orig.MinReplicas, &orig.MaxReplicas, orig.TargetCPUUtilizationPercentage}
+	}
+	defaults := [3]int32{1, 0, v1alpha1.DefaultTargetCPUUtilization}
+	for i, dst := range []**int32{&ac.Min, &ac.Max, &ac.TargetCPU} {
+		var v *int32
+		if n, err := manage.ParseAutoscaling(ins[i].flag, ins[i].in.Value()); err == nil {
+			v = &n
+		}
+		switch {
+		case orig == nil:
+			*dst = v
+		case v == nil && old[i] != nil:
+			d := defaults[i]
+			*dst = &d
+		case v != nil && (old[i] == nil || *old[i] != *v):
+			*dst = v
+		}
+	}
+	if ac.Min == nil && ac.Max == nil && ac.TargetCPU == nil && orig != nil {
+		return nil
+	}
+	return &ac
 }
 
 func samePorts(a, b []v1alpha1.PipelinePort) bool {
@@ -651,12 +835,45 @@ func (m *formModel) View() string {
 	label(fWorkload, "Workload")
 	b.WriteString(choice(m.workload) + "\n")
 	label(fReplicas, "Replicas")
-	if m.focusable(fReplicas) {
-		b.WriteString(m.replicas.View() + "\n")
-	} else {
+	switch {
+	case m.kind() == v1alpha1.WorkloadDaemonSet:
 		b.WriteString(st.Dim.Render("one pod per node (DaemonSet)") + "\n")
+	case m.autoscaled():
+		b.WriteString(st.Dim.Render("set by the autoscaler: replicas and autoscaling exclude each other") + "\n")
+	default:
+		b.WriteString(m.replicas.View() + "\n")
 	}
 	fieldErr(fReplicas)
+	text := func(f field, name string, in *textinput.Model) {
+		label(f, name)
+		b.WriteString(in.View() + "\n")
+		fieldErr(f)
+	}
+	switch m.kind() {
+	case v1alpha1.WorkloadStatefulSet:
+		if m.storageFixed() {
+			fixed := st.Dim.Render("  (cannot change: fixed once the StatefulSet exists)")
+			size, class := "none", "cluster default"
+			if sto := m.orig.Spec.Workload.Storage; sto != nil {
+				size = sto.Size.String()
+				if sto.StorageClassName != "" {
+					class = sto.StorageClassName
+				}
+			}
+			label(fStorageSize, "Storage")
+			b.WriteString(size + fixed + "\n")
+			label(fStorageClass, "Storage class")
+			b.WriteString(class + fixed + "\n")
+		} else {
+			text(fStorageSize, "Storage", &m.storageSize)
+			text(fStorageClass, "Storage class", &m.storageClass)
+		}
+	case v1alpha1.WorkloadDeployment:
+		text(fMinReplicas, "Min replicas", &m.minReplicas)
+		text(fMaxReplicas, "Max replicas", &m.maxReplicas)
+		text(fTargetCPU, "Target CPU %", &m.target)
+	}
+	text(fCPU, "CPU", &m.cpu)
 	label(fImage, "Image")
 	b.WriteString(m.image.View() + "\n\n")
 

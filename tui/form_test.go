@@ -7,12 +7,16 @@ import (
 	"strings"
 	"testing"
 
+	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kfield "k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 
 	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/manage"
@@ -160,7 +164,7 @@ func TestFormDaemonSetHasNoReplicas(t *testing.T) {
 	m = feed(t, m, keyMsg("right"))
 	assert.Equal(t, string(v1alpha1.WorkloadDaemonSet), m.form.workload.value())
 	m = feed(t, m, keyMsg("tab"))
-	assert.Equal(t, fImage, m.form.focus, "replicas are skipped for a DaemonSet")
+	assert.Equal(t, fCPU, m.form.focus, "replicas, storage and autoscaling are skipped for a DaemonSet")
 	ch := m.form.change()
 	assert.Nil(t, ch.Replicas)
 	assert.Contains(t, m.View().Content, "one pod per node (DaemonSet)")
@@ -276,4 +280,239 @@ func TestFormEditor(t *testing.T) {
 		return map[string]string{"EDITOR": "code -w"}[k]
 	})[0], "code"))
 	assert.Equal(t, []string{"vi"}, editorCommand(func(string) string { return "" }))
+}
+
+// tabsFrom lists the fields tab visits after the focused one, up to the image.
+func tabsFrom(t *testing.T, m Model) (Model, []field) {
+	t.Helper()
+	var seen []field
+	for range numFields {
+		m = feed(t, m, keyMsg("tab"))
+		seen = append(seen, m.form.focus)
+		if m.form.focus == fImage {
+			return m, seen
+		}
+	}
+	t.Fatalf("tab never reached the image: %v", seen)
+	return m, nil
+}
+
+// toWorkload moves the focus to the workload picker and chooses kind.
+func toWorkload(t *testing.T, m Model, kind v1alpha1.WorkloadKind) Model {
+	t.Helper()
+	for m.form.focus != fWorkload {
+		m = feed(t, m, keyMsg("tab"))
+	}
+	for m.form.kind() != kind {
+		m = feed(t, m, keyMsg("right"))
+	}
+	return m
+}
+
+// Storage is a StatefulSet's, autoscaling a Deployment's: the form shows
+// and focuses each only with its kind.
+func TestFormFieldsPerKind(t *testing.T) {
+	m := formAt(t, emptyCluster(t))
+	m = typeInto(t, m, "k")
+	m = toWorkload(t, m, v1alpha1.WorkloadDeployment)
+	_, order := tabsFrom(t, m)
+	assert.Equal(t, []field{fReplicas, fMinReplicas, fMaxReplicas, fTargetCPU, fCPU, fImage}, order)
+	v := m.View().Content
+	assert.Contains(t, v, "Max replicas")
+	assert.Contains(t, v, "Target CPU %")
+	assert.NotContains(t, v, "Storage")
+
+	m = toWorkload(t, m, v1alpha1.WorkloadStatefulSet)
+	_, order = tabsFrom(t, m)
+	assert.Equal(t, []field{fReplicas, fStorageSize, fStorageClass, fCPU, fImage}, order)
+	v = m.View().Content
+	assert.Contains(t, v, "Storage class")
+	assert.NotContains(t, v, "Max replicas")
+
+	m = toWorkload(t, m, v1alpha1.WorkloadDaemonSet)
+	_, order = tabsFrom(t, m)
+	assert.Equal(t, []field{fCPU, fImage}, order)
+	v = m.View().Content
+	assert.NotContains(t, v, "Storage")
+	assert.NotContains(t, v, "Max replicas")
+
+	// Autoscaling hides the replicas, which it sets.
+	m = toWorkload(t, m, v1alpha1.WorkloadDeployment)
+	m = feed(t, m, keyMsg("tab"))
+	m = typeInto(t, m, "3")
+	for m.form.focus != fMaxReplicas {
+		m = feed(t, m, keyMsg("tab"))
+	}
+	m = typeInto(t, m, "4")
+	assert.False(t, m.form.focusable(fReplicas))
+	assert.Contains(t, m.View().Content, "set by the autoscaler: replicas and autoscaling exclude each other")
+	assert.Nil(t, m.form.change().Replicas, "the replicas typed before are not sent")
+	assert.Contains(t, m.form.problems, "autoscaling needs a cpu request (--cpu, such as --cpu 100m): the autoscaler's target is a percentage of it")
+}
+
+// A size outside the CRD's bounds, or not a size, is refused as typed.
+func TestFormRefusesABadStorageSize(t *testing.T) {
+	api := emptyCluster(t)
+	m := formAt(t, api)
+	m = typeInto(t, m, "buf")
+	m = toWorkload(t, m, v1alpha1.WorkloadStatefulSet)
+	m = feed(t, m, keyMsg("tab"), keyMsg("tab"))
+	require.Equal(t, fStorageSize, m.form.focus)
+	m = typeInto(t, m, "lots")
+	assert.Equal(t, `--storage-size "lots": not a size such as 5Gi or 500Mi`, m.form.errs[fStorageSize])
+	m = feed(t, m, keyMsg("ctrl+u"))
+	m = typeInto(t, m, "500Ki")
+	assert.Equal(t, "--storage-size 500Ki: must be at least 1Mi and at most 64Ti", m.form.errs[fStorageSize])
+	assert.False(t, m.form.valid())
+	requireScreen(t, m.View().Content)
+	next, cmd := m.Update(keyMsg("ctrl+s"))
+	m = next.(Model)
+	assert.Nil(t, cmd, "nothing is sent")
+	assert.Nil(t, api.Pipeline("buf"))
+
+	// A class alone is not storage: manage says what is missing.
+	m = feed(t, m, keyMsg("ctrl+u"), keyMsg("tab"))
+	m = typeInto(t, m, "fast")
+	assert.Empty(t, m.form.errs)
+	assert.Contains(t, m.form.problems, "storage needs a size (--storage-size, such as 5Gi)")
+}
+
+// saveForm presses ctrl+s and runs what it starts.
+func saveForm(t *testing.T, m Model) Model {
+	t.Helper()
+	next, cmd := m.Update(keyMsg("ctrl+s"))
+	m = next.(Model)
+	require.NotNil(t, cmd, "errs %v problems %v", m.form.errs, m.form.problems)
+	return feed(t, m, cmd())
+}
+
+func TestFormCreatesStorageAndAutoscaling(t *testing.T) {
+	api := emptyCluster(t)
+	m := formAt(t, api)
+	m = typeInto(t, m, "buf")
+	m = toWorkload(t, m, v1alpha1.WorkloadStatefulSet)
+	m = feed(t, m, keyMsg("tab"), keyMsg("tab"))
+	m = typeInto(t, m, "5Gi")
+	m = feed(t, m, keyMsg("tab"))
+	m = typeInto(t, m, "fast")
+	m = saveForm(t, m)
+	assert.Contains(t, m.View().Content, "pipeline buf created")
+	p := api.Pipeline("buf")
+	require.NotNil(t, p)
+	require.NotNil(t, p.Spec.Workload.Storage)
+	assert.Equal(t, "5Gi", p.Spec.Workload.Storage.Size.String())
+	assert.Equal(t, "fast", p.Spec.Workload.Storage.StorageClassName)
+	assert.Equal(t, v1alpha1.WorkloadStatefulSet, p.Spec.WorkloadKind())
+	assert.Nil(t, p.Spec.Workload.Autoscaling)
+
+	m = feed(t, m, keyMsg("esc"), keyMsg("n"))
+	require.Equal(t, viewForm, m.view)
+	m = typeInto(t, m, "web")
+	m = toWorkload(t, m, v1alpha1.WorkloadDeployment)
+	m = feed(t, m, keyMsg("tab"), keyMsg("tab"))
+	require.Equal(t, fMinReplicas, m.form.focus)
+	m = typeInto(t, m, "x")
+	assert.Equal(t, `--min-replicas "x": want a whole number`, m.form.errs[fMinReplicas])
+	m = feed(t, m, keyMsg("backspace"))
+	m = typeInto(t, m, "5")
+	m = feed(t, m, keyMsg("tab"))
+	m = typeInto(t, m, "2")
+	m = feed(t, m, keyMsg("tab"))
+	m = typeInto(t, m, "2000")
+	assert.Equal(t, "--target-cpu 2000: must be from 1 to 1000", m.form.errs[fTargetCPU])
+	m = feed(t, m, keyMsg("backspace"), keyMsg("backspace"))
+	assert.Empty(t, m.form.errs)
+	m = feed(t, m, keyMsg("tab"))
+	m = typeInto(t, m, "100m")
+	assert.Equal(t, []string{"autoscaling: --min-replicas 5 is greater than --max-replicas 2"}, m.form.problems)
+	m = feed(t, m, keyMsg("shift+tab"), keyMsg("shift+tab"), keyMsg("backspace"))
+	m = typeInto(t, m, "6")
+	m = saveForm(t, m)
+	assert.Contains(t, m.View().Content, "pipeline web created")
+	w := api.Pipeline("web")
+	require.NotNil(t, w)
+	a := w.Spec.Workload.Autoscaling
+	require.NotNil(t, a)
+	assert.Equal(t, v1alpha1.AutoscalingSpec{MinReplicas: ptr.To(int32(5)), MaxReplicas: 6, TargetCPUUtilizationPercentage: ptr.To(int32(20))}, *a)
+	assert.Nil(t, w.Spec.Workload.Replicas)
+	assert.Nil(t, w.Spec.Workload.Storage)
+	assert.Equal(t, "100m", ptr.To(w.Spec.Resources.Requests[corev1.ResourceCPU]).String())
+}
+
+// bufferedCluster holds a StatefulSet pipeline with storage and an
+// autoscaled Deployment.
+func bufferedCluster(t *testing.T) *managetest.Memory {
+	t.Helper()
+	api := emptyCluster(t)
+	cpu := resource.MustParse("100m")
+	size := resource.MustParse("5Gi")
+	for _, c := range []struct {
+		name string
+		ch   manage.PipelineChange
+	}{
+		{"s", manage.PipelineChange{WorkloadKind: ptr.To(v1alpha1.WorkloadStatefulSet), Storage: &manage.StorageChange{Size: &size, Class: ptr.To("fast")}}},
+		{"w", manage.PipelineChange{CPU: &manage.ResourceChange{Request: &cpu},
+			Autoscaling: &manage.AutoscalingChange{Min: ptr.To(int32(2)), Max: ptr.To(int32(6)), TargetCPU: ptr.To(int32(70))}}},
+	} {
+		_, err := api.CreatePipeline(context.Background(), manage.NewPipeline("tp", c.name, "core", c.ch), nil, manage.WriteOptions{})
+		require.NoError(t, err)
+	}
+	return api
+}
+
+// An edit starts from the pipeline's storage and autoscaling; a
+// StatefulSet's storage is shown but cannot change, as the CRD says.
+func TestFormEditPrefillsStorageAndAutoscaling(t *testing.T) {
+	api := bufferedCluster(t)
+	m := loaded(t, api)
+	m = feed(t, m, keyMsg("e"))
+	require.Equal(t, viewForm, m.view)
+	require.Equal(t, "s", m.form.orig.Name)
+	assert.Equal(t, "5Gi", m.form.storageSize.Value())
+	assert.Equal(t, "fast", m.form.storageClass.Value())
+	assert.False(t, m.form.focusable(fStorageSize), "fixed once the StatefulSet exists")
+	assert.False(t, m.form.focusable(fStorageClass))
+	assert.Contains(t, m.View().Content, "5Gi  (cannot change: fixed once the StatefulSet exists)")
+	requireScreen(t, m.View().Content)
+	for m.form.focus != fImage {
+		m = feed(t, m, keyMsg("tab"))
+	}
+	m = typeInto(t, m, "fluent/fluent-bit:4.1")
+	assert.Nil(t, m.form.change().Storage, "the storage is not sent")
+	m = saveForm(t, m)
+	s := api.Pipeline("s")
+	assert.Equal(t, "fluent/fluent-bit:4.1", s.Spec.Image)
+	assert.Equal(t, "5Gi", s.Spec.Workload.Storage.Size.String())
+
+	m = feed(t, m, keyMsg("esc"), keyMsg("down"), keyMsg("e"))
+	require.Equal(t, viewForm, m.view)
+	require.Equal(t, "w", m.form.orig.Name)
+	assert.Equal(t, []string{"2", "6", "70", "100m"},
+		[]string{m.form.minReplicas.Value(), m.form.maxReplicas.Value(), m.form.target.Value(), m.form.cpu.Value()})
+	assert.False(t, m.form.focusable(fReplicas))
+	assert.True(t, m.form.change().IsEmpty(), "%+v", m.form.change())
+	for m.form.focus != fMaxReplicas {
+		m = feed(t, m, keyMsg("tab"))
+	}
+	m = feed(t, m, keyMsg("backspace"))
+	m = typeInto(t, m, "10")
+	ch := m.form.change()
+	require.NotNil(t, ch.Autoscaling)
+	assert.Equal(t, manage.AutoscalingChange{Max: ptr.To(int32(10))}, *ch.Autoscaling, "only the maximum changed")
+	assert.Nil(t, ch.CPU)
+	m = saveForm(t, m)
+	assert.Equal(t, v1alpha1.AutoscalingSpec{MinReplicas: ptr.To(int32(2)), MaxReplicas: 10, TargetCPUUtilizationPercentage: ptr.To(int32(70))},
+		*api.Pipeline("w").Spec.Workload.Autoscaling)
+
+	// Clearing every setting removes the autoscaling; replicas come back.
+	m = feed(t, m, keyMsg("e"))
+	require.Equal(t, "w", m.form.orig.Name)
+	for _, in := range []*textinput.Model{&m.form.minReplicas, &m.form.maxReplicas, &m.form.target} {
+		in.SetValue("")
+	}
+	m.form.validate()
+	assert.True(t, m.form.focusable(fReplicas))
+	ch = m.form.change()
+	require.NotNil(t, ch.Autoscaling)
+	assert.True(t, ch.Autoscaling.Remove)
 }
