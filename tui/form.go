@@ -853,15 +853,17 @@ func (m *formModel) View() string {
 	case v1alpha1.WorkloadStatefulSet:
 		if m.storageFixed() {
 			fixed := st.Dim.Render("  (cannot change: fixed once the StatefulSet exists)")
-			size, class := "none", "cluster default"
-			if sto := m.orig.Spec.Workload.Storage; sto != nil {
-				size = sto.Size.String()
-				if sto.StorageClassName != "" {
-					class = sto.StorageClassName
-				}
-			}
 			label(fStorageSize, "Storage")
-			b.WriteString(size + fixed + "\n")
+			sto := m.orig.Spec.Workload.Storage
+			if sto == nil {
+				b.WriteString("none" + st.Dim.Render("  (cannot add: fixed once the StatefulSet exists)") + "\n")
+				break
+			}
+			b.WriteString(sto.Size.String() + fixed + "\n")
+			class := sto.StorageClassName
+			if class == "" {
+				class = "cluster default"
+			}
 			label(fStorageClass, "Storage class")
 			b.WriteString(class + fixed + "\n")
 		} else {
