@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -128,7 +129,8 @@ func TestUpgradeOnBootedHost(t *testing.T) {
 	out, err = e.upgradeWith(ctx, brokenK3sBin, "--yes", "--timeout", "3m")
 	t.Logf("FIGURE failed upgrade (broken K3s) and automatic rollback: %s, exit %d\n%s", time.Since(begin).Round(time.Millisecond), exitCode(err), out)
 	require.Error(t, err, "an upgrade to a K3s that never starts fails")
-	assert.Contains(t, out, "rolled back")
+	assert.Equal(t, 1, exitCode(errors.Unwrap(err)), "exit code of a failed upgrade")
+	assert.Contains(t, err.Error(), "the upgrade failed and was rolled back", "the error says it rolled back")
 	assert.Equal(t, oldSHA, e.fileSHA(t, installer.K3sBinaryPath), "the old K3s is back after the failed upgrade")
 	e.checkNode(ctx, t)
 	out, err = e.tpctlText(ctx, "status")
@@ -136,6 +138,11 @@ func TestUpgradeOnBootedHost(t *testing.T) {
 	assert.NoError(t, err)
 	e.sendUntilReceived(ctx, t, "tcp", data, 15290, report, "after the failed upgrade\n")
 
+	// The upgrade's artifacts were copied in after the snapshot uninstall
+	// is compared with.
+	for _, f := range []string{newTpctlBin, newLauncherBin, brokenK3sBin} {
+		require.NoError(t, os.Remove(h.Path(f)))
+	}
 	e.uninstall(t)
 }
 
