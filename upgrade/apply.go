@@ -23,10 +23,16 @@ import (
 // KeptDir is where an upgrade keeps the files it replaces.
 const KeptDir = installer.StateDir + "/upgrade"
 
-// keptFiles are the host files an upgrade may replace: the K3s binary and
+// keptFiles are the host files an upgrade may replace: the K3s binary,
 // every file the install renders from the configuration (a newer tpctl may
-// render them differently).
-var keptFiles = []string{installer.K3sBinaryPath, installer.K3sConfigPath, installer.RegistriesPath, installer.UnitPath, installer.EnvFilePath}
+// render them differently) and the containerd templates derived from the
+// running K3s's generated config (both layouts: an upgrade may remove one
+// and write the other; the old K3s needs its own back).
+func keptFiles(c installer.Config) []string {
+	dir := installer.ContainerdDir(c)
+	return []string{installer.K3sBinaryPath, installer.K3sConfigPath, installer.RegistriesPath, installer.UnitPath, installer.EnvFilePath,
+		path.Join(dir, installer.ContainerdTemplateName("3")), path.Join(dir, installer.ContainerdTemplateName("2"))}
+}
 
 // Snapshotter takes the pre-upgrade snapshot and returns the archive's
 // path (the backup package's Create).
@@ -237,7 +243,7 @@ func (o *Options) begin() error {
 		FromK3s:   in.State.K3s,
 		ToK3s:     o.Target.K3s,
 	}
-	for _, p := range keptFiles {
+	for _, p := range keptFiles(in.State.Config) {
 		k := installer.KeptFile{Path: p, Saved: path.Join(KeptDir, path.Base(p))}
 		fi, err := os.Stat(o.host(p))
 		switch {
@@ -265,18 +271,28 @@ func (o *Options) begin() error {
 
 // checkRecord refuses a record that would make a rollback write outside
 // the files an upgrade replaces.
-func checkRecord(rec *installer.UpgradeRecord) error {
+func checkRecord(rec *installer.UpgradeRecord, c installer.Config) error {
+	kept := keptFiles(c)
 	for _, k := range rec.Kept {
-		if !slices.Contains(keptFiles, k.Path) || k.Saved != path.Join(KeptDir, path.Base(k.Path)) {
+		if !slices.Contains(kept, k.Path) || k.Saved != path.Join(KeptDir, path.Base(k.Path)) {
 			return fmt.Errorf("the upgrade record names %s → %s, not a file an upgrade keeps; tpctl does not guess", k.Path, k.Saved)
 		}
 	}
 	return nil
 }
 
+// checkRecord checks rec against the recorded configuration's files.
+func (o *Options) checkRecord(rec *installer.UpgradeRecord) error {
+	st, err := o.state()
+	if err != nil {
+		return err
+	}
+	return checkRecord(rec, st.Get().Config)
+}
+
 // keepAside copies each file to KeptDir, unless its copy is there already.
 func (o *Options) keepAside(rec *installer.UpgradeRecord) error {
-	if err := checkRecord(rec); err != nil {
+	if err := o.checkRecord(rec); err != nil {
 		return err
 	}
 	for _, k := range rec.Kept {
@@ -371,7 +387,7 @@ func (o *Options) rollback(ctx context.Context, cause error) error {
 	if rec == nil {
 		return errors.New("no upgrade recorded")
 	}
-	if err := checkRecord(rec); err != nil {
+	if err := o.checkRecord(rec); err != nil {
 		return err
 	}
 	if rec.Phase == installer.UpgradePrepare {

@@ -38,11 +38,20 @@ const (
 	newK3s = "v1.36.3+k3s1"
 )
 
+// The containerd templates derived for the old K3s (version 2 layout) and
+// the new one (version 3 layout).
+var (
+	containerdDir = installer.ContainerdDir(installer.Config{DataDir: installer.DefaultDataDir})
+	oldTemplate   = filepath.Join(containerdDir, installer.ContainerdTemplateName("2"))
+	newTemplate   = filepath.Join(containerdDir, installer.ContainerdTemplateName("3"))
+)
+
 func newFakeHost(t *testing.T) *fakeHost {
 	h := &fakeHost{t: t, root: t.TempDir(), running: "k3s " + oldK3s}
 	h.write(installer.K3sBinaryPath, "k3s "+oldK3s, 0o755)
 	h.write(installer.K3sConfigPath, "node-name: edge1\n", 0o600)
 	h.write(installer.UnitPath, "[Service]\nKillMode=process\n", 0o644)
+	h.write(oldTemplate, "# tpctl: restrict_oom_score_adj\n# for "+oldK3s+"\n", 0o600)
 	st := installer.NewStateStore(filepath.Join(h.root, installer.StatePath), time.Now)
 	if err := st.Update(func(s *installer.State) {
 		s.Completed = true
@@ -149,6 +158,11 @@ func (h *fakeHost) install(binary string) func(ctx context.Context) error {
 		h.write(installer.K3sBinaryPath, binary, 0o755)
 		h.write(installer.K3sConfigPath, "node-name: edge1\nnew-key: 1\n", 0o600)
 		h.write(installer.RegistriesPath, "mirrors: {}\n", 0o600)
+		// The containerd step derives the template again for the new K3s.
+		if err := os.Remove(filepath.Join(h.root, oldTemplate)); err != nil {
+			return err
+		}
+		h.write(newTemplate, "# tpctl: restrict_oom_score_adj\n# for "+newK3s+"\n", 0o600)
 		st, err := installer.LoadState(filepath.Join(h.root, installer.StatePath), time.Now)
 		if err != nil {
 			return err
@@ -218,6 +232,16 @@ func TestApplyUpgrades(t *testing.T) {
 	if got := h.read(filepath.Join(KeptDir, "k3s")); got != "k3s "+oldK3s {
 		t.Fatalf("kept K3s binary = %q", got)
 	}
+	kept := map[string]installer.KeptFile{}
+	for _, k := range st.Upgrade.Kept {
+		kept[k.Path] = k
+	}
+	if k := kept[oldTemplate]; k.Absent || len(k.SHA256) != 64 || h.read(k.Saved) != "# tpctl: restrict_oom_score_adj\n# for "+oldK3s+"\n" {
+		t.Fatalf("old containerd template kept as %+v", k)
+	}
+	if k, ok := kept[newTemplate]; !ok || !k.Absent {
+		t.Fatalf("new containerd template recorded as %+v (%v), want absent", k, ok)
+	}
 	if fi, err := os.Stat(filepath.Join(h.root, KeptDir, "config.yaml")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("kept config: %v %v", fi, err)
 	}
@@ -253,6 +277,16 @@ func checkRolledBack(t *testing.T, h *fakeHost, restarts int) {
 	}
 	if _, err := os.Stat(filepath.Join(h.root, installer.RegistriesPath)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("registries.yaml the upgrade added is still there: %v", err)
+	}
+	// The old K3s gets the template derived for it back, not the new one's.
+	if got := h.read(oldTemplate); got != "# tpctl: restrict_oom_score_adj\n# for "+oldK3s+"\n" {
+		t.Fatalf("old containerd template after rollback = %q", got)
+	}
+	if fi, err := os.Stat(filepath.Join(h.root, oldTemplate)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("old containerd template mode: %v %v", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(h.root, newTemplate)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the containerd template the upgrade derived is still there: %v", err)
 	}
 	if fi, _ := os.Stat(filepath.Join(h.root, installer.K3sBinaryPath)); fi.Mode().Perm() != 0o755 {
 		t.Fatalf("K3s binary mode %v", fi.Mode())
@@ -371,6 +405,8 @@ func TestRollbackResumesWithoutSecondRestart(t *testing.T) {
 	h.write(installer.K3sBinaryPath, "k3s "+oldK3s, 0o755)
 	h.write(installer.K3sConfigPath, "node-name: edge1\n", 0o600)
 	os.Remove(filepath.Join(h.root, installer.RegistriesPath))
+	os.Remove(filepath.Join(h.root, newTemplate))
+	h.write(oldTemplate, "# tpctl: restrict_oom_score_adj\n# for "+oldK3s+"\n", 0o600)
 	h.running = "k3s " + oldK3s
 	o := h.options(nil, &fakeSnap{})
 	if err := Apply(context.Background(), o); err != nil {
@@ -426,11 +462,12 @@ func TestRefusals(t *testing.T) {
 	}
 	// A tampered record does not make the rollback write elsewhere.
 	rec := &installer.UpgradeRecord{Kept: []installer.KeptFile{{Path: "/etc/shadow", Saved: KeptDir + "/shadow"}}}
-	if err := checkRecord(rec); err == nil {
+	cfg := h.state().Config
+	if err := checkRecord(rec, cfg); err == nil {
 		t.Fatal("record naming /etc/shadow accepted")
 	}
 	rec.Kept[0] = installer.KeptFile{Path: installer.K3sBinaryPath, Saved: "/tmp/k3s"}
-	if err := checkRecord(rec); err == nil {
+	if err := checkRecord(rec, cfg); err == nil {
 		t.Fatal("record keeping a copy outside the state dir accepted")
 	}
 }
