@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/tpctl/tpctl/installer"
 	"github.com/tpctl/tpctl/internal/version"
 	"github.com/tpctl/tpctl/systemd"
@@ -433,16 +435,19 @@ func (o *Options) rollback(ctx context.Context, cause error) error {
 		return err
 	}
 	running := o.kubeletVersion(tctx, cl)
+	var since time.Time
 	if restored > 0 || running == "" || !sameK3s(running, rec.FromK3s.Version) {
 		o.Log("restarting %s with K3s %s (running: %s)", installer.UnitName, rec.FromK3s.Version, orUnknown(running))
 		if err := mgr.Reload(tctx); err != nil {
 			return err
 		}
+		// The API keeps heartbeats to the second.
+		since = o.Now().Truncate(time.Second)
 		if err := mgr.Restart(tctx, installer.UnitName); err != nil {
 			return err
 		}
 	}
-	if err := o.waitNode(tctx, cl, rec.FromK3s.Version); err != nil {
+	if err := o.waitNode(tctx, cl, rec.FromK3s.Version, since); err != nil {
 		return err
 	}
 	for _, r := range rec.Releases {
@@ -501,8 +506,11 @@ func (o *Options) kubeletVersion(ctx context.Context, cl Cluster) string {
 	return n.Status.NodeInfo.KubeletVersion
 }
 
-// waitNode waits for the node to be Ready on K3s version want.
-func (o *Options) waitNode(ctx context.Context, cl Cluster, want string) error {
+// waitNode waits for the node to be Ready on K3s version want and, with a
+// non-zero since (K3s was restarted then), for its kubelet to have reported
+// at or after since: the Ready condition the node had before the restart
+// stays in the API until the kubelet reports again.
+func (o *Options) waitNode(ctx context.Context, cl Cluster, want string, since time.Time) error {
 	name := o.Installed.State.Config.NodeName
 	o.Log("waiting for node %s to be Ready on K3s %s", name, want)
 	last := ""
@@ -511,10 +519,15 @@ func (o *Options) waitNode(ctx context.Context, cl Cluster, want string) error {
 		if err == nil {
 			ready, why := installer.NodeReady(n)
 			v := n.Status.NodeInfo.KubeletVersion
-			if ready && nodeRuns(v, want) {
+			fresh, beat := heartbeatSince(n, since)
+			switch {
+			case ready && nodeRuns(v, want) && fresh:
 				return nil
+			case ready && nodeRuns(v, want):
+				last = fmt.Sprintf("its kubelet has not reported since K3s was restarted at %s (last at %s)", since.UTC().Format(time.RFC3339), beat)
+			default:
+				last = fmt.Sprintf("%s on %s", why, v)
 			}
-			last = fmt.Sprintf("%s on %s", why, v)
 		} else {
 			last = err.Error()
 		}
@@ -524,6 +537,20 @@ func (o *Options) waitNode(ctx context.Context, cl Cluster, want string) error {
 		case <-time.After(o.Poll):
 		}
 	}
+}
+
+// heartbeatSince reports whether the node's Ready condition was reported
+// at or after since (always, for a zero since), and when it was last.
+func heartbeatSince(n *corev1.Node, since time.Time) (bool, string) {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			if c.LastHeartbeatTime.IsZero() {
+				return since.IsZero(), "never"
+			}
+			return !c.LastHeartbeatTime.Time.Before(since), c.LastHeartbeatTime.UTC().Format(time.RFC3339)
+		}
+	}
+	return since.IsZero(), "never"
 }
 
 // sameK3s reports whether the node's kubelet version is the K3s version

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tpctl/tpctl/installer"
 	"github.com/tpctl/tpctl/systemd"
@@ -31,6 +32,10 @@ type fakeHost struct {
 	notReady  bool // the node never becomes Ready
 	// kubeletNoRelease: the kubelet reports v1.35.2, not v1.35.2+k3s1.
 	kubeletNoRelease bool
+	// heartbeat is when the kubelet last reported; a restart renews it
+	// unless frozen (a kubelet that does not report again).
+	heartbeat time.Time
+	frozen    bool
 }
 
 const (
@@ -47,7 +52,7 @@ var (
 )
 
 func newFakeHost(t *testing.T) *fakeHost {
-	h := &fakeHost{t: t, root: t.TempDir(), running: "k3s " + oldK3s}
+	h := &fakeHost{t: t, root: t.TempDir(), running: "k3s " + oldK3s, heartbeat: time.Now().Add(-time.Hour)}
 	h.write(installer.K3sBinaryPath, "k3s "+oldK3s, 0o755)
 	h.write(installer.K3sConfigPath, "node-name: edge1\n", 0o600)
 	h.write(installer.UnitPath, "[Service]\nKillMode=process\n", 0o644)
@@ -108,6 +113,9 @@ func (h *fakeHost) Restart(_ context.Context, unit string) error {
 	defer h.mu.Unlock()
 	h.restarts++
 	h.running = h.read(installer.K3sBinaryPath)
+	if !h.frozen {
+		h.heartbeat = time.Now()
+	}
 	return nil
 }
 
@@ -124,8 +132,10 @@ func (h *fakeHost) Node(context.Context, string) (*corev1.Node, error) {
 		status = corev1.ConditionFalse
 	}
 	return &corev1.Node{Status: corev1.NodeStatus{
-		NodeInfo:   corev1.NodeSystemInfo{KubeletVersion: ver},
-		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status, Reason: "KubeletNotReady"}},
+		NodeInfo: corev1.NodeSystemInfo{KubeletVersion: ver},
+		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status, Reason: "KubeletNotReady",
+			// The API keeps it to the second.
+			LastHeartbeatTime: metav1.NewTime(h.heartbeat.Truncate(time.Second))}},
 	}}, nil
 }
 func (h *fakeHost) Release(_ context.Context, ns, name string) (*Release, error) {
@@ -428,6 +438,28 @@ func TestRollbackOnKubeletWithoutK3sRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRolledBack(t, h, 2)
+}
+
+// After restarting K3s, the rollback does not take the Ready condition the
+// node had before the restart for the old K3s being up: it waits for the
+// kubelet to report again.
+func TestRollbackWaitsForAHeartbeatAfterTheRestart(t *testing.T) {
+	h := newFakeHost(t)
+	if err := Apply(context.Background(), h.options(h.install("k3s "+newK3s), &fakeSnap{})); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.heartbeat, h.frozen = time.Now().Add(-time.Minute), true
+	h.mu.Unlock()
+	o := h.options(nil, &fakeSnap{})
+	o.Timeout = 300 * time.Millisecond
+	err := Rollback(context.Background(), o)
+	if err == nil || !strings.Contains(err.Error(), "has not reported since K3s was restarted") {
+		t.Fatalf("Rollback with a stale Ready = %v, want it to wait for a heartbeat after the restart", err)
+	}
+	if st := h.state(); st.Upgrade.Phase != installer.UpgradeRollingBack {
+		t.Fatalf("phase %q, want the rollback left to finish", st.Upgrade.Phase)
+	}
 }
 
 func TestNodeRuns(t *testing.T) {
