@@ -15,7 +15,7 @@ const (
 
 // DefaultPipelineImage runs a pipeline that names no image and whose
 // instance names none either.
-const DefaultPipelineImage = "cr.fluentbit.io/fluent/fluent-bit:4.0.3"
+const DefaultPipelineImage = "docker.io/fluent/fluent-bit:5.1.1"
 
 // LabelSecretsRevision on a pipeline says that it has a Secret of its own
 // (SecretsName) and changes whenever tpctl changes that Secret's data. The

@@ -199,7 +199,7 @@ type PipelineSpec struct {
 	Workload WorkloadSpec `json:"workload,omitempty"`
 
 	// image of the pipeline container (a reference such as
-	// cr.fluentbit.io/fluent/fluent-bit:4.0.3); empty means the instance default.
+	// docker.io/fluent/fluent-bit:5.1.1); empty means the instance default.
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:Pattern=`^([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]{1,5})?/)?[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@[a-z0-9]+([.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,128})?$`
 	// +optional

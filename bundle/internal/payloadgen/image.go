@@ -16,7 +16,7 @@ import (
 // ImagePin names a released image by tag and pins its content by digest.
 type ImagePin struct {
 	// Ref is the tag reference the image is imported under, as pods name it
-	// (cr.fluentbit.io/fluent/fluent-bit:4.0.3).
+	// (docker.io/fluent/fluent-bit:5.1.1).
 	Ref string
 	// Digest is the sha256 digest of the tag's manifest list (or of its
 	// single manifest): what is fetched, whatever the tag points to today.

@@ -3,6 +3,7 @@ package payloadgen
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,16 +21,16 @@ import (
 	"github.com/tpctl/tpctl/test/registrytest"
 )
 
-const pinnedRef = "cr.fluentbit.io/fluent/fluent-bit:4.0.3"
+const pinnedRef = "docker.io/fluent/fluent-bit:5.1.1"
 
 func startRegistry(t *testing.T) *registrytest.Registry {
-	return registrytest.Start(t, "fluent/fluent-bit:4.0.3")
+	return registrytest.Start(t, "fluent/fluent-bit:5.1.1")
 }
 
 func TestFetchImageWritesThePinnedPlatformImage(t *testing.T) {
 	reg := startRegistry(t)
 	for _, arch := range []string{"amd64", "arm64"} {
-		dst := filepath.Join(t.TempDir(), arch, "fluent-bit-4.0.3.tar")
+		dst := filepath.Join(t.TempDir(), arch, "fluent-bit-5.1.1.tar")
 		got, err := FetchImage(context.Background(), ImagePin{Ref: pinnedRef, Digest: reg.Index.String(), Mirror: reg.Host}, arch, dst)
 		require.NoError(t, err)
 		want, err := reg.Images[arch].Digest()
@@ -44,6 +45,13 @@ func TestFetchImageWritesThePinnedPlatformImage(t *testing.T) {
 		d, err := img.Digest()
 		require.NoError(t, err)
 		assert.Equal(t, want, d)
+		// The tag is written as given: the fully qualified docker.io name
+		// that containerd normalises fluent/fluent-bit:5.1.1 to, so the
+		// kubelet finds the imported image without a registry.
+		m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(dst) })
+		require.NoError(t, err)
+		require.Len(t, m, 1)
+		assert.Equal(t, []string{pinnedRef}, m[0].RepoTags)
 		st, err := os.Stat(dst)
 		require.NoError(t, err)
 		assert.Equal(t, os.FileMode(0o644), st.Mode().Perm())
@@ -120,4 +128,15 @@ func TestFetchScriptPinsTheDefaultPipelineImage(t *testing.T) {
 	m := regexp.MustCompile(`(?m)^FLUENT_BIT_IMAGE=\$\{FLUENT_BIT_IMAGE:-(.+)\}$`).FindSubmatch(b)
 	require.NotNil(t, m, "scripts/fetch-fluent-bit sets FLUENT_BIT_IMAGE")
 	assert.Equal(t, v1alpha1.DefaultPipelineImage, string(m[1]))
+	assert.Equal(t, pinnedRef, v1alpha1.DefaultPipelineImage)
+}
+
+// The release pins the manifest list by a well-formed digest by default, so
+// scripts/release fetches the image instead of stopping for want of a pin.
+func TestFetchScriptPinsADigest(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "scripts", "fetch-fluent-bit"))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^FLUENT_BIT_DIGEST=\$\{FLUENT_BIT_DIGEST-(.*)\}$`).FindSubmatch(b)
+	require.NotNil(t, m, "scripts/fetch-fluent-bit sets FLUENT_BIT_DIGEST, empty when set empty")
+	assert.Regexp(t, `^sha256:[0-9a-f]{64}$`, string(m[1]))
 }

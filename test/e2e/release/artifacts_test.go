@@ -94,7 +94,7 @@ func TestReleaseFromLocalArtifacts(t *testing.T) {
 	commit := headCommit(t)
 
 	// The Fluent Bit image comes from a registry on loopback, by digest.
-	reg := registrytest.Start(t, "fluent/fluent-bit:4.0.3")
+	reg := registrytest.Start(t, "fluent/fluent-bit:5.1.1")
 	fluentBit := []string{"FLUENT_BIT_MIRROR=" + reg.Host, "FLUENT_BIT_DIGEST=" + reg.Index.String()}
 
 	dist := filepath.Join(work, "dist")
@@ -138,7 +138,7 @@ func TestReleaseFromLocalArtifacts(t *testing.T) {
 	assert.Contains(t, got, "pipeline-image fluent-bit")
 	for _, a := range v.Payload.Artifacts {
 		if a.Kind == "pipeline-image" {
-			assert.Equal(t, "4.0.3", a.Version, "the tag of the pinned image")
+			assert.Equal(t, "5.1.1", a.Version, "the tag of the pinned image")
 		}
 	}
 	assert.NotContains(t, table, "NO K3S PAYLOAD")
@@ -170,7 +170,7 @@ func TestReleaseFromLocalArtifacts(t *testing.T) {
 		// Without a pinned digest nothing is fetched by tag.
 		out, err = buildRelease(t, badDist, []string{"K3S_VERSION=" + k3sVersion, "FLUENT_BIT_MIRROR=" + reg.Host, "FLUENT_BIT_DIGEST="}, "--artifacts", k3s)
 		require.Error(t, err)
-		assert.Contains(t, out, "no digest is pinned for cr.fluentbit.io/fluent/fluent-bit:4.0.3")
+		assert.Contains(t, out, "no digest is pinned for docker.io/fluent/fluent-bit:5.1.1")
 		assert.Contains(t, out, "--no-pipeline-image")
 	})
 
