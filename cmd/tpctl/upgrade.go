@@ -106,7 +106,7 @@ the message says so), 3 refused (nothing changed), 130 interrupted.`,
 				return err
 			}
 			if f == cli.Table {
-				writeUpgradePlan(out, plan)
+				writePlan(out, rollback, in, plan)
 			}
 			opts := upgradeOptions(in, plan, to, src, b, timeout, f, out)
 			if !noSnapshot {
@@ -187,6 +187,53 @@ func (s backupSnapshot) Snapshot(ctx context.Context) (string, error) {
 		Cluster: backup.NewKubeCluster(installer.KubeconfigPath),
 	})
 	return path, err
+}
+
+// writePlan prints, before anything changes, what the command is about to
+// do: the upgrade plan, or with --rollback what the rollback restores (the
+// forward plan would only show every component unchanged).
+func writePlan(w io.Writer, rollback bool, in upgrade.Installed, p upgrade.Plan) {
+	if rollback {
+		writeRollbackPlan(w, in.State.Upgrade, in.Releases)
+		return
+	}
+	writeUpgradePlan(w, p)
+}
+
+// writeRollbackPlan prints what rolling back the recorded upgrade restores:
+// the versions (now → restored), the Helm releases' revisions and the kept
+// files. cur holds the releases as they are now.
+func writeRollbackPlan(w io.Writer, rec *installer.UpgradeRecord, cur map[string]upgrade.Release) {
+	if rec == nil || rec.Phase == installer.UpgradeRolledBack {
+		return
+	}
+	fmt.Fprintf(w, "Rolling back the upgrade started %s (phase %s):\n", rec.StartedAt.UTC().Format(time.RFC3339), rec.Phase)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMPONENT\tNOW\tRESTORED")
+	fmt.Fprintf(tw, "tpctl\t%s\t%s\n", orUnknown(rec.ToTpctl), orUnknown(rec.FromTpctl))
+	fmt.Fprintf(tw, "K3s\t%s\t%s\n", orUnknown(rec.ToK3s), orUnknown(rec.FromK3s.Version))
+	for _, r := range rec.Releases {
+		now := "unknown"
+		if c, ok := cur[r.Name]; ok {
+			now = fmt.Sprintf("revision %d (chart %s)", c.Revision, orUnknown(c.Chart))
+		}
+		fmt.Fprintf(tw, "release %s/%s\t%s\trevision %d (chart %s)\n", r.Namespace, r.Name, now, r.Revision, orUnknown(r.Chart))
+	}
+	tw.Flush()
+	for _, k := range rec.Kept {
+		if k.Absent {
+			fmt.Fprintf(w, "  remove %s (the upgrade added it)\n", k.Path)
+		} else {
+			fmt.Fprintf(w, "  restore %s from %s\n", k.Path, k.Saved)
+		}
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 // writeUpgradePlan prints the plan as a table and what would be resumed

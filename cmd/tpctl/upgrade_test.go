@@ -65,3 +65,43 @@ func TestUpgradeOptionsRollBackHelmReleases(t *testing.T) {
 		t.Fatalf("progress in JSON output: %q", b.String())
 	}
 }
+
+// --rollback prints what the rollback restores, not the forward plan
+// (after an upgrade every row of it is "unchanged").
+func TestUpgradeRollbackPrintsWhatItRestores(t *testing.T) {
+	rec := &installer.UpgradeRecord{
+		Phase: installer.UpgradeDone, FromTpctl: "v0.1.0", ToTpctl: "v0.2.0",
+		FromK3s: installer.K3sRecord{Version: "v1.35.2+k3s1"}, ToK3s: "v1.36.3+k3s1",
+		Kept: []installer.KeptFile{
+			{Path: installer.K3sBinaryPath, Saved: upgrade.KeptDir + "/k3s", SHA256: strings.Repeat("a", 64), Mode: 0o755},
+			{Path: installer.RegistriesPath, Saved: upgrade.KeptDir + "/registries.yaml", Absent: true},
+		},
+		Releases: []installer.ReleaseRevision{{Namespace: installer.OperatorNamespace, Name: installer.OperatorRelease, Revision: 1, Chart: "0.1.0"}},
+	}
+	in := upgrade.Installed{State: installer.State{Upgrade: rec}, Releases: map[string]upgrade.Release{
+		installer.OperatorRelease: {Namespace: installer.OperatorNamespace, Name: installer.OperatorRelease, Revision: 2, Chart: "0.2.0"},
+	}}
+	plan := upgrade.Plan{Rollback: "K3s v1.35.2+k3s1", Rows: []upgrade.Row{{Component: "K3s", From: "v1.36.3+k3s1", To: "v1.36.3+k3s1", Change: upgrade.ChangeNone}}}
+	var b bytes.Buffer
+	writePlan(&b, true, in, plan)
+	out := b.String()
+	if strings.Contains(out, "unchanged") || strings.Contains(out, "CHANGE") {
+		t.Errorf("rollback output shows the forward plan:\n%s", out)
+	}
+	flat := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{
+		"tpctl v0.2.0 v0.1.0", "K3s v1.36.3+k3s1 v1.35.2+k3s1",
+		"revision 2 (chart 0.2.0) revision 1 (chart 0.1.0)",
+		"restore " + installer.K3sBinaryPath + " from " + upgrade.KeptDir + "/k3s",
+		"remove " + installer.RegistriesPath + " (the upgrade added it)",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("rollback output lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	writePlan(&b, false, in, plan)
+	if !strings.Contains(b.String(), "CHANGE") {
+		t.Errorf("upgrade output lacks the plan:\n%s", b.String())
+	}
+}
