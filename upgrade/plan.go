@@ -16,6 +16,7 @@ package upgrade
 import (
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/tpctl/tpctl/installer"
 	"github.com/tpctl/tpctl/internal/version"
@@ -166,6 +167,7 @@ func Compute(in Installed, to Target) Plan {
 			fromTpctl = r.AppVersion
 		}
 	}
+	fromTpctl = styledLike(fromTpctl, to.Tpctl)
 	p.Rows = append(p.Rows, Row{Component: "tpctl", From: orUnknown(fromTpctl), To: to.Tpctl, Change: semChange(fromTpctl, to.Tpctl)})
 	if a, err := version.Parse(st.TpctlVersion); err == nil {
 		if b, err := version.Parse(to.Tpctl); err == nil && a.Compare(b) > 0 {
@@ -271,6 +273,21 @@ func proxyPassword(s string) bool {
 	}
 	_, has := u.User.Password()
 	return has
+}
+
+// styledLike writes version v with a leading "v" exactly when like has
+// one: a chart's appVersion (0.1.0) and a tpctl build (v0.2.0) name
+// versions in two styles, and the plan shows both in one. A v that is not
+// a version is kept as it is.
+func styledLike(v, like string) string {
+	if _, err := version.Parse(v); err != nil {
+		return v
+	}
+	bare := strings.TrimPrefix(v, "v")
+	if strings.HasPrefix(like, "v") {
+		return "v" + bare
+	}
+	return bare
 }
 
 func orUnknown(s string) string {

@@ -54,7 +54,9 @@ func TestComputeUpgrade(t *testing.T) {
 		t.Fatalf("plan = %+v, want an upgrade", p)
 	}
 	for comp, want := range map[string]Row{
-		"tpctl":             {From: "0.1.0", To: "v0.2.0", Change: ChangeUpgrade},
+		// The operator's appVersion (0.1.0) is shown as tpctl names its
+		// versions.
+		"tpctl":             {From: "v0.1.0", To: "v0.2.0", Change: ChangeUpgrade},
 		"K3s":               {From: "v1.35.2+k3s1", To: "v1.36.3+k3s1", Change: ChangeUpgrade},
 		"chart tp-operator": {From: "0.1.0", To: "0.2.0", Change: ChangeUpgrade},
 		"chart core":        {From: "0.1.0", To: "0.2.0", Change: ChangeUpgrade},
@@ -65,6 +67,24 @@ func TestComputeUpgrade(t *testing.T) {
 		want.Component = comp
 		if got != want {
 			t.Errorf("row %s = %+v, want %+v", comp, got, want)
+		}
+	}
+}
+
+// The tpctl row names both versions in the target's style, whichever style
+// the state or the release used (a pre-release such as the e2e build's
+// included).
+func TestComputeTpctlRowOneStyle(t *testing.T) {
+	for _, c := range []struct{ from, to, want string }{
+		{"0.0.0-e2e", "v0.0.1-e2e", "v0.0.0-e2e"},
+		{"v0.1.0", "v0.2.0", "v0.1.0"},
+		{"v0.1.0", "0.2.0", "0.1.0"},
+		{"not-a-version", "v0.2.0", "not-a-version"},
+	} {
+		in := installed("v1.35.2+k3s1", "0.1.0")
+		in.State.TpctlVersion = c.from
+		if got := row(t, Compute(in, Target{Tpctl: c.to, K3s: "v1.35.2+k3s1", Chart: "0.1.0", OperatorImage: "tpctl/operator:0.1.0"}), "tpctl"); got.From != c.want || got.To != c.to {
+			t.Errorf("tpctl %s → %s: row %s → %s, want %s → %s", c.from, c.to, got.From, got.To, c.want, c.to)
 		}
 	}
 }
