@@ -267,10 +267,10 @@ func TestWaitForCoreInstanceIsBoundedAndSaysWhy(t *testing.T) {
 	err := w.Run(context.Background(), rec)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "waiting for CoreInstance default/core to exist")
-	assert.Contains(t, strings.Join(rec.messages("", EventLog), "\n"), "airGap is set, no --pipeline-image is given and no registry mirror serves cr.fluentbit.io/fluent/fluent-bit")
+	assert.Contains(t, strings.Join(rec.messages("", EventLog), "\n"), "airGap is set, no --pipeline-image is given and no registry mirror serves "+v1alpha1.DefaultPipelineImage)
 
 	// A mirror of the default image's registry may serve it: no warning.
-	env.Config.Registries = &Registries{Mirrors: map[string]RegistryMirror{"cr.fluentbit.io": {Endpoints: []string{"https://mirror.example"}}}}
+	env.Config.Registries = &Registries{Mirrors: map[string]RegistryMirror{"docker.io": {Endpoints: []string{"https://mirror.example"}}}}
 	rec = &recorder{}
 	require.ErrorIs(t, w.Run(context.Background(), rec), context.DeadlineExceeded)
 	assert.NotContains(t, strings.Join(rec.messages("", EventLog), "\n"), "no registry mirror serves")
