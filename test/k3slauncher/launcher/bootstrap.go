@@ -21,7 +21,9 @@ func (l Layout) TokenFile() string { return l.path("server", "token") }
 
 // ensureToken returns the server token's passphrase, writing
 // <data-dir>/server/token at the first start as K3s does: the secure format
-// "K10<sha256 of the server CA>::server:<passphrase>", mode 0600.
+// "K10<sha256 of the server CA>::server:<passphrase>", mode 0600
+// (K3s: pkg/clientaccess/token.go formats the token; pkg/cluster/bootstrap.go
+// reads it back from the data dir).
 func ensureToken(l Layout, caPEM []byte) (string, error) {
 	b, err := os.ReadFile(l.TokenFile())
 	if err == nil {
@@ -61,7 +63,9 @@ func tokenPassphrase(tok string) string {
 // a datastore whose bootstrap data was encrypted with another token. The
 // stand-in keeps the passphrase's digest in a table of the datastore
 // (kine ignores tables it does not know): the first start records it, a
-// later start with another token fails the way K3s does.
+// later start with another token fails the way K3s does (K3s:
+// pkg/cluster/bootstrap.go, "bootstrap data already found and encrypted with
+// different token").
 func checkBootstrap(ctx context.Context, dbFile, passphrase string) error {
 	if err := os.MkdirAll(filepath.Dir(dbFile), 0o700); err != nil {
 		return fmt.Errorf("make %s: %w", filepath.Dir(dbFile), err)

@@ -16,7 +16,9 @@ const DefaultComponentDir = "/opt/tpctl-k3s-launcher/bin"
 // K3sRelease is the K3s release suffix the launcher reports. A test that
 // needs two K3s releases of the same Kubernetes version (an upgrade from
 // +k3s1 to +k3s2, say) builds the launcher with
-// -ldflags "-X github.com/tpctl/tpctl/test/k3slauncher/launcher.K3sRelease=k3s2".
+// -ldflags "-X github.com/tpctl/tpctl/test/k3slauncher/launcher.K3sRelease=k3s2",
+// as K3s stamps its own version at link time (K3s: scripts/version.sh and the
+// -X …/pkg/version.Version flag in scripts/build).
 var K3sRelease = "k3s1"
 
 // UsageError is a command line or configuration error (exit code 2).
