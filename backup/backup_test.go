@@ -586,6 +586,16 @@ func TestRestorePutsTheArchiveInPlace(t *testing.T) {
 	root := freshNode(t, testK3s)
 	freshToken, err := os.ReadFile(filepath.Join(root, testDataDir, "server/token"))
 	require.NoError(t, err)
+	// Files restore did not record or K3s does not own in these places, beside
+	// the parts it replaces: they must stay where they are, unchanged.
+	foreign := map[string]string{
+		filepath.Join(testDataDir, "server", "operator-notes.txt"): "not K3s's\n",
+		filepath.Join(filepath.Dir(NodePasswordPath), "mine"):      "keep me\n",
+	}
+	for rel, body := range foreign {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(root, rel), []byte(body), 0o644))
+	}
 
 	cl := &fakeCluster{nodeErr: errors.New("node node1 is not Ready")}
 	var atStart map[string]string
@@ -650,6 +660,11 @@ func TestRestorePutsTheArchiveInPlace(t *testing.T) {
 
 	_, err = os.Stat(filepath.Join(root, RestoreIntentPath))
 	assert.ErrorIs(t, err, os.ErrNotExist, "the intent is removed once the node is back")
+	for rel, body := range foreign {
+		got, err := os.ReadFile(filepath.Join(root, rel))
+		require.NoError(t, err, "foreign file %s moved or removed", rel)
+		assert.Equal(t, body, string(got), rel)
+	}
 	for k := range atStart {
 		assert.False(t, strings.Contains(k, ".tpctl-restore-"), "staging %s left when K3s started", k)
 	}
