@@ -1,10 +1,19 @@
 // Package operatorimage is the one home of the operator's container image:
-// a static tpctl binary in one layer, entrypoint `tpctl operator`, user
-// 65532, written as a docker-archive that K3s imports from its air-gap
-// image directory (and `ctr images import` accepts). The installer builds
-// it from the running binary, the release from each architecture's binary,
-// and `scripts/build-operator-image` from this tree; all three get the same
-// bytes for the same binary, version and architecture.
+// one static binary in one layer, user 65532, written as a docker-archive
+// that K3s imports from its air-gap image directory (and `ctr images
+// import` accepts). The binary is one of two programs (see Program):
+//
+//   - Dedicated, what the release ships and `scripts/build-operator-image`
+//     builds: cmd/tpctl-operator at /tpctl-operator, the operator alone.
+//   - SelfCopy, the fallback of a tpctl built without a payload (plain `go
+//     build` or `make build`): install copies the running tpctl binary to
+//     /tpctl, entrypoint `tpctl operator`. It runs the same operator, but
+//     it carries all of tpctl (installer, Helm, the TUI, sqlite), whose
+//     package initialisation and pages cost the pod about twice the
+//     resident memory of the dedicated binary at idle.
+//
+// The image reference and archive name are the same for both; the same
+// program, binary, version and architecture give the same bytes.
 package operatorimage
 
 import (
@@ -56,18 +65,55 @@ func Arches() []string {
 	return a
 }
 
-// Spec describes the image around an already built static binary for
-// linux/arch ("": the architecture of this build).
-func Spec(version, arch string, binary []byte) ociimage.Spec {
+// Program is the binary an operator image runs.
+type Program int
+
+const (
+	// Dedicated is cmd/tpctl-operator, the operator linked alone, at
+	// /tpctl-operator: what the release's payload carries.
+	Dedicated Program = iota
+	// SelfCopy is the tpctl binary itself at /tpctl, run as `tpctl
+	// operator`: what install builds from the running tpctl when its
+	// payload carries no operator image.
+	SelfCopy
+)
+
+// DedicatedPackage is the Go package of the Dedicated program.
+const DedicatedPackage = "./cmd/tpctl-operator"
+
+// ParseProgram reads a Program by its binary's name: "tpctl-operator" or
+// "tpctl".
+func ParseProgram(s string) (Program, error) {
+	switch s {
+	case "tpctl-operator":
+		return Dedicated, nil
+	case "tpctl":
+		return SelfCopy, nil
+	}
+	return 0, fmt.Errorf("operator image program %q is not tpctl-operator or tpctl", s)
+}
+
+// path and entrypoint of the program in the image.
+func (p Program) layout() (path string, entrypoint []string) {
+	if p == SelfCopy {
+		return "/tpctl", []string{"/tpctl", "operator"}
+	}
+	return "/tpctl-operator", []string{"/tpctl-operator"}
+}
+
+// Spec describes the image around an already built static binary of prog
+// for linux/arch ("": the architecture of this build).
+func Spec(version, arch string, prog Program, binary []byte) ociimage.Spec {
+	path, entry := prog.layout()
 	s := ociimage.Spec{
 		Ref:        Ref(version),
-		Entrypoint: []string{"/tpctl", "operator"},
+		Entrypoint: entry,
 		User:       User,
 		Labels: map[string]string{
 			"org.opencontainers.image.title":   "tpctl-operator",
 			"org.opencontainers.image.version": charts.SemVer(version),
 		},
-		Files: []ociimage.File{{Path: "/tpctl", Data: binary, Executable: true}},
+		Files: []ociimage.File{{Path: path, Data: binary, Executable: true}},
 	}
 	if arch != "" {
 		s.OS, s.Arch = "linux", arch
@@ -75,11 +121,11 @@ func Spec(version, arch string, binary []byte) ociimage.Spec {
 	return s
 }
 
-// Archive returns the image archive around binary, a static tpctl for this
-// machine's architecture (what install stages when its payload carries no
-// operator image).
+// Archive returns the SelfCopy image archive around binary, a static tpctl
+// for this machine's architecture (what install stages when its payload
+// carries no operator image).
 func Archive(version string, binary []byte) ([]byte, error) {
-	img, tag, err := ociimage.Build(Spec(version, "", binary))
+	img, tag, err := ociimage.Build(Spec(version, "", SelfCopy, binary))
 	if err != nil {
 		return nil, fmt.Errorf("build the operator image: %w", err)
 	}
@@ -90,21 +136,21 @@ func Archive(version string, binary []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Write reads the tpctl binary built for arch and writes the image archive
-// (FileName) into dir. It returns the archive's path and the image
+// Write reads the binary of prog built for arch and writes the image
+// archive (FileName) into dir. It returns the archive's path and the image
 // reference.
-func Write(dir, version, arch, binaryPath string) (path, ref string, err error) {
+func Write(dir, version, arch string, prog Program, binaryPath string) (path, ref string, err error) {
 	if _, ok := elfMachine[arch]; !ok {
 		return "", "", fmt.Errorf("operator image: architecture %q is not one of %v", arch, Arches())
 	}
 	bin, err := os.ReadFile(binaryPath)
 	if err != nil {
-		return "", "", fmt.Errorf("read the %s tpctl binary: %w", arch, err)
+		return "", "", fmt.Errorf("read the %s operator binary: %w", arch, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", "", fmt.Errorf("create %s: %w", dir, err)
 	}
-	spec := Spec(version, arch, bin)
+	spec := Spec(version, arch, prog, bin)
 	path = filepath.Join(dir, FileName(version))
 	if _, err := ociimage.WriteTarball(path, spec); err != nil {
 		return "", "", fmt.Errorf("write the %s operator image: %w", arch, err)
@@ -136,23 +182,24 @@ func CheckStatic(path string) error {
 	return nil
 }
 
-// BuildBinary compiles cmd/tpctl statically (CGO_ENABLED=0) from the module
-// at root into dst, stamping version and commit like the Makefile does.
+// BuildBinary compiles the Dedicated program (cmd/tpctl-operator)
+// statically (CGO_ENABLED=0) from the module at root into dst, stamping
+// version and commit like the Makefile does.
 func BuildBinary(ctx context.Context, root, version, commit, dst string) error {
 	const pkg = "github.com/tpctl/tpctl/internal/buildinfo"
 	ldflags := fmt.Sprintf("-s -w -buildid= -X %s.Version=%s -X %s.Commit=%s", pkg, version, pkg, commit)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", dst, "./cmd/tpctl")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", dst, DedicatedPackage)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/tpctl: %w\n%s", err, out)
+		return fmt.Errorf("go build %s: %w\n%s", DedicatedPackage, err, out)
 	}
 	return nil
 }
 
-// Build compiles the binary from the module at root and writes the image
-// archive for this machine's architecture into dir. It returns the
-// archive's path and the image's reference.
+// Build compiles the Dedicated program from the module at root and writes
+// the image archive for this machine's architecture into dir. It returns
+// the archive's path and the image's reference.
 func Build(ctx context.Context, root, version, commit, dir string) (path, ref string, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", "", fmt.Errorf("make %s: %w", dir, err)
@@ -162,9 +209,9 @@ func Build(ctx context.Context, root, version, commit, dir string) (path, ref st
 		return "", "", fmt.Errorf("make build dir in %s: %w", dir, err)
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "tpctl")
+	bin := filepath.Join(tmp, "tpctl-operator")
 	if err := BuildBinary(ctx, root, version, commit, bin); err != nil {
 		return "", "", err
 	}
-	return Write(dir, version, runtime.GOARCH, bin)
+	return Write(dir, version, runtime.GOARCH, Dedicated, bin)
 }

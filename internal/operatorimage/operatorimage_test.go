@@ -1,13 +1,18 @@
 package operatorimage
 
 import (
+	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"debug/elf"
 	"encoding/hex"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -24,7 +29,7 @@ func sha256Hex(b []byte) string {
 }
 
 func TestSpec(t *testing.T) {
-	s := Spec("v1.2.3", "", []byte("binary"))
+	s := Spec("v1.2.3", "", SelfCopy, []byte("binary"))
 	assert.Equal(t, "tpctl.local/tpctl-operator:1.2.3", s.Ref)
 	assert.Equal(t, []string{"/tpctl", "operator"}, s.Entrypoint)
 	assert.Equal(t, "65532:65532", s.User)
@@ -48,7 +53,7 @@ func TestWriteForAnotherArch(t *testing.T) {
 	bin := filepath.Join(dir, "tpctl")
 	require.NoError(t, os.WriteFile(bin, []byte("\x7fELF arm64 tpctl"), 0o755))
 
-	path, ref, err := Write(filepath.Join(dir, "a"), "v1.2.3", "arm64", bin)
+	path, ref, err := Write(filepath.Join(dir, "a"), "v1.2.3", "arm64", Dedicated, bin)
 	require.NoError(t, err)
 	assert.Equal(t, filepath.Join(dir, "a", FileName("v1.2.3")), path)
 	assert.Equal(t, "tpctl.local/tpctl-operator:1.2.3", ref)
@@ -59,16 +64,16 @@ func TestWriteForAnotherArch(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "arm64", cfg.Architecture, "the image must name the binary's architecture, not the build machine's")
 	assert.Equal(t, "linux", cfg.OS)
-	assert.Equal(t, []string{"/tpctl", "operator"}, cfg.Config.Entrypoint)
+	assert.Equal(t, []string{"/tpctl-operator"}, cfg.Config.Entrypoint)
 }
 
 func TestWriteIsReproducible(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "tpctl")
 	require.NoError(t, os.WriteFile(bin, []byte("same binary"), 0o755))
-	a, _, err := Write(filepath.Join(dir, "a"), "v0.1.0", "amd64", bin)
+	a, _, err := Write(filepath.Join(dir, "a"), "v0.1.0", "amd64", Dedicated, bin)
 	require.NoError(t, err)
-	b, _, err := Write(filepath.Join(dir, "b"), "v0.1.0", "amd64", bin)
+	b, _, err := Write(filepath.Join(dir, "b"), "v0.1.0", "amd64", Dedicated, bin)
 	require.NoError(t, err)
 	ab, err := os.ReadFile(a)
 	require.NoError(t, err)
@@ -79,10 +84,12 @@ func TestWriteIsReproducible(t *testing.T) {
 
 func TestWriteRefuses(t *testing.T) {
 	dir := t.TempDir()
-	_, _, err := Write(dir, "v0.1.0", "riscv64", filepath.Join(dir, "tpctl"))
+	_, _, err := Write(dir, "v0.1.0", "riscv64", Dedicated, filepath.Join(dir, "tpctl"))
 	assert.ErrorContains(t, err, `architecture "riscv64"`)
-	_, _, err = Write(dir, "v0.1.0", "amd64", filepath.Join(dir, "missing"))
-	assert.ErrorContains(t, err, "read the amd64 tpctl binary")
+	_, _, err = Write(dir, "v0.1.0", "amd64", Dedicated, filepath.Join(dir, "missing"))
+	assert.ErrorContains(t, err, "read the amd64 operator binary")
+	_, err = ParseProgram("kubectl")
+	assert.ErrorContains(t, err, `"kubectl" is not tpctl-operator or tpctl`)
 }
 
 func TestArchiveIsDeterministic(t *testing.T) {
@@ -96,7 +103,7 @@ func TestArchiveIsDeterministic(t *testing.T) {
 
 	// The same bytes `make release` writes for the payload.
 	file := filepath.Join(t.TempDir(), "img.tar")
-	_, err = ociimage.WriteTarball(file, Spec("v1.2.3", "", bin))
+	_, err = ociimage.WriteTarball(file, Spec("v1.2.3", "", SelfCopy, bin))
 	require.NoError(t, err)
 	rel, err := os.ReadFile(file)
 	require.NoError(t, err)
@@ -137,4 +144,80 @@ func TestCheckStatic(t *testing.T) {
 	assert.Contains(t, err.Error(), "is dynamically linked (interpreter /")
 	assert.Contains(t, err.Error(), "CGO_ENABLED=0")
 	assert.Contains(t, err.Error(), "--skip-charts")
+}
+
+// The release's image runs the dedicated operator binary alone at
+// /tpctl-operator; the self-copy fallback runs `tpctl operator`. Both have
+// the same reference.
+func TestSpecDedicated(t *testing.T) {
+	p, err := ParseProgram("tpctl-operator")
+	require.NoError(t, err)
+	assert.Equal(t, Dedicated, p)
+	p, err = ParseProgram("tpctl")
+	require.NoError(t, err)
+	assert.Equal(t, SelfCopy, p)
+
+	d := Spec("v1.2.3", "amd64", Dedicated, []byte("binary"))
+	assert.Equal(t, []string{"/tpctl-operator"}, d.Entrypoint)
+	require.Len(t, d.Files, 1)
+	assert.Equal(t, "/tpctl-operator", d.Files[0].Path)
+	assert.True(t, d.Files[0].Executable)
+	assert.Equal(t, Spec("v1.2.3", "amd64", SelfCopy, nil).Ref, d.Ref)
+}
+
+// Build (scripts/build-operator-image and the operator's e2e test) puts
+// cmd/tpctl-operator in the image: a binary of that package whose modules
+// leave out Helm, the TUI and sqlite.
+func TestBuildShipsTheDedicatedBinary(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go tool")
+	}
+	if testing.Short() {
+		t.Skip("builds cmd/tpctl-operator")
+	}
+	dir := t.TempDir()
+	path, ref, err := Build(context.Background(), "../..", "v1.2.3", "abc", dir)
+	require.NoError(t, err)
+	assert.Equal(t, "tpctl.local/tpctl-operator:1.2.3", ref)
+	img, err := tarball.ImageFromPath(path, nil)
+	require.NoError(t, err)
+	cfg, err := img.ConfigFile()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/tpctl-operator"}, cfg.Config.Entrypoint)
+
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	require.Len(t, layers, 1)
+	rc, err := layers[0].Uncompressed()
+	require.NoError(t, err)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	bin := filepath.Join(dir, "bin")
+	found := false
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		if h.Name != "tpctl-operator" && h.Name != "/tpctl-operator" {
+			continue
+		}
+		f, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
+		require.NoError(t, err)
+		_, err = io.Copy(f, tr)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		found = true
+	}
+	require.True(t, found, "no /tpctl-operator in the image's layer")
+	info, err := buildinfo.ReadFile(bin)
+	require.NoError(t, err)
+	assert.Equal(t, "github.com/tpctl/tpctl/cmd/tpctl-operator", info.Path)
+	for _, d := range info.Deps {
+		for _, heavy := range []string{"helm.sh/", "github.com/charmbracelet/", "modernc.org/sqlite"} {
+			assert.False(t, strings.HasPrefix(d.Path, heavy), "the operator binary links %s", d.Path)
+		}
+	}
+	assert.NoError(t, CheckStatic(bin))
 }
