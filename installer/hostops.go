@@ -156,6 +156,12 @@ func parseStatPPID(stat []byte) int {
 // and all their descendants (pods). A program elsewhere in the data dir, or
 // in any other unit's cgroup, is not K3s's and is never touched.
 func leftovers(procs []proc, dataDir string, self int) []int {
+	return leftoversOf(procs, dataDir, self, unitCgroup)
+}
+
+// leftoversOf is leftovers for the unit whose cgroup is cgroup
+// (k3s-agent.service on a joined host).
+func leftoversOf(procs []proc, dataDir string, self int, cgroup string) []int {
 	binDir := filepath.Join(dataDir, "data")
 	children := map[int][]int{}
 	for _, p := range procs {
@@ -179,7 +185,7 @@ func leftovers(procs []proc, dataDir string, self int) []int {
 			continue
 		}
 		for _, cg := range p.Cgroups {
-			if inside(cg, unitCgroup) {
+			if inside(cg, cgroup) {
 				mark(p.PID)
 				break
 			}

@@ -213,6 +213,9 @@ type Env struct {
 	// charts is set by Charts.Steps; keepData by the uninstall plan.
 	charts   *chartsRun
 	keepData bool
+	// join is set by the join plan, and by the uninstall plan of a joined
+	// host: K3s runs as an agent (agent.go).
+	join *joinRun
 }
 
 // Manager connects to systemd once and returns the connection.
@@ -312,7 +315,12 @@ func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
 	)
 	steps = append(steps, afterReady...)
 	plan := &Plan{Name: "install", Steps: steps, Root: env.Root, State: env.State, PID: env.PID, Now: env.Now}
-	plan.Begin = func(context.Context) error { return beginInstall(env) }
+	plan.Begin = func(context.Context) error {
+		if err := RefuseAgentHost(env.State.Get()); err != nil {
+			return err
+		}
+		return beginInstall(env)
+	}
 	plan.OnFinish = func(_ context.Context, ev Events) error {
 		cur := env.State.Get()
 		cfg := env.Config.Redacted()

@@ -76,6 +76,11 @@ type State struct {
 	// TpctlVersion is the tpctl that last completed an upgrade of this
 	// host ("" before the first upgrade).
 	TpctlVersion string `json:"tpctlVersion,omitempty"`
+	// Role is RoleAgent on a host `tpctl join` made a K3s agent ("" is the
+	// server `tpctl install` makes).
+	Role string `json:"role,omitempty"`
+	// Join is the server an agent joined (never its token).
+	Join *JoinRecord `json:"join,omitempty"`
 	// Upgrade is the upgrade in progress (recorded before it changes
 	// anything) or the last finished one, kept for `tpctl upgrade
 	// --rollback`; nil when there is none.

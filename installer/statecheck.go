@@ -23,7 +23,7 @@ func stateRoots(c Config) []string {
 
 // stateFiles are the single files install writes outside those trees.
 func stateFiles() []string {
-	out := []string{K3sBinaryPath, UnitPath, EnvFilePath}
+	out := []string{K3sBinaryPath, UnitPath, EnvFilePath, AgentUnitPath, AgentEnvFilePath}
 	for _, l := range []string{"kubectl", "crictl", "ctr"} {
 		out = append(out, filepath.Join(filepath.Dir(K3sBinaryPath), l))
 	}

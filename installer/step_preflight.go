@@ -93,7 +93,7 @@ func (s *preflightStep) ownEvidence() []string {
 		return nil
 	}
 	for _, c := range st.Created {
-		if c.Path == K3sBinaryPath || c.Path == UnitPath || inside(c.Path, "/etc/rancher") || c.Path == s.env.Config.DataDir {
+		if c.Path == K3sBinaryPath || c.Path == UnitPath || c.Path == AgentUnitPath || inside(c.Path, "/etc/rancher") || c.Path == s.env.Config.DataDir {
 			return []string{existingInstallCheck}
 		}
 	}

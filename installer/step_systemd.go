@@ -35,7 +35,7 @@ type startStep struct{ env *Env }
 func (s *startStep) Name() string { return "start K3s" }
 
 func (s *startStep) Describe() string {
-	return "systemd daemon-reload, enable and start " + UnitName + " (waits for K3s to report ready); restart it when its files changed"
+	return "systemd daemon-reload, enable and start " + s.env.unitName() + " (waits for K3s to report ready); restart it when its files changed"
 }
 
 func (s *startStep) Done(ctx context.Context) (bool, error) {
@@ -43,7 +43,7 @@ func (s *startStep) Done(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	cur, err := mgr.State(ctx, UnitName)
+	cur, err := mgr.State(ctx, s.env.unitName())
 	if err != nil {
 		return false, err
 	}
@@ -66,7 +66,7 @@ func (s *startStep) Run(ctx context.Context, ev Events) error {
 	if err := s.env.FS.MkdirAll(s.env.Config.DataDir, s.Name(), 0o755, true); err != nil {
 		return err
 	}
-	cur, err := mgr.State(ctx, UnitName)
+	cur, err := mgr.State(ctx, s.env.unitName())
 	if err != nil {
 		return err
 	}
@@ -80,13 +80,13 @@ func (s *startStep) Run(ctx context.Context, ev Events) error {
 	}
 	restart := s.env.State.Get().PendingRestart && cur.Active()
 	if !cur.Active() || !cur.Enabled() {
-		err = during(ctx, ev, s.env.Now, "waiting for K3s to report ready", func() error { return mgr.EnableAndStart(ctx, UnitName) })
+		err = during(ctx, ev, s.env.Now, "waiting for K3s to report ready", func() error { return mgr.EnableAndStart(ctx, s.env.unitName()) })
 		if err != nil {
 			return err
 		}
 	}
 	if restart {
-		err = during(ctx, ev, s.env.Now, "restarting K3s for its new files", func() error { return mgr.Restart(ctx, UnitName) })
+		err = during(ctx, ev, s.env.Now, "restarting K3s for its new files", func() error { return mgr.Restart(ctx, s.env.unitName()) })
 		if err != nil {
 			return err
 		}
@@ -95,9 +95,9 @@ func (s *startStep) Run(ctx context.Context, ev Events) error {
 		return err
 	}
 	if restart {
-		summarize(ev, "%s restarted", UnitName)
+		summarize(ev, "%s restarted", s.env.unitName())
 	} else {
-		summarize(ev, "%s enabled and active", UnitName)
+		summarize(ev, "%s enabled and active", s.env.unitName())
 	}
 	return nil
 }
@@ -108,7 +108,7 @@ func (s *startStep) Undo(ctx context.Context, ev Events) error {
 	if err != nil {
 		return err
 	}
-	return during(ctx, ev, s.env.Now, "stopping K3s", func() error { return mgr.StopAndDisable(ctx, UnitName) })
+	return during(ctx, ev, s.env.Now, "stopping K3s", func() error { return mgr.StopAndDisable(ctx, s.env.unitName()) })
 }
 
 // during runs f, emitting a progress event every few seconds while it
@@ -240,7 +240,7 @@ func (s *containerdStep) Run(ctx context.Context, ev Events) error {
 					return fmt.Errorf("remove the stale %s: %w", p, err)
 				}
 			}
-			if err := during(ctx, ev, s.env.Now, "restarting K3s to regenerate its containerd config", func() error { return mgr.Restart(ctx, UnitName) }); err != nil {
+			if err := during(ctx, ev, s.env.Now, "restarting K3s to regenerate its containerd config", func() error { return mgr.Restart(ctx, s.env.unitName()) }); err != nil {
 				return err
 			}
 			for {
@@ -267,7 +267,7 @@ func (s *containerdStep) Run(ctx context.Context, ev Events) error {
 			return err
 		}
 	}
-	if err := during(ctx, ev, s.env.Now, "restarting K3s with restrict_oom_score_adj", func() error { return mgr.Restart(ctx, UnitName) }); err != nil {
+	if err := during(ctx, ev, s.env.Now, "restarting K3s with restrict_oom_score_adj", func() error { return mgr.Restart(ctx, s.env.unitName()) }); err != nil {
 		return err
 	}
 	for {

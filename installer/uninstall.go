@@ -24,6 +24,9 @@ type UninstallOptions struct {
 	Options
 	// KeepData leaves K3s's data dir (cluster state, images) in place.
 	KeepData bool
+	// KeepNode leaves a joined host's Node object in the cluster (when the
+	// server is gone for good).
+	KeepNode bool
 	Ops      HostOps
 }
 
@@ -55,8 +58,10 @@ func NewUninstallPlan(o UninstallOptions) (*Plan, *Env, error) {
 		return nil, nil, err
 	}
 	if !env.State.Exists() {
-		if unit, err := os.ReadFile(env.FS.Path(UnitPath)); err == nil && systemd.IsManaged(unit) {
-			return nil, nil, &MissingStateError{State: StatePath, Unit: UnitPath}
+		for _, u := range []string{UnitPath, AgentUnitPath} {
+			if unit, err := os.ReadFile(env.FS.Path(u)); err == nil && systemd.IsManaged(unit) {
+				return nil, nil, &MissingStateError{State: StatePath, Unit: u}
+			}
 		}
 		return nil, nil, fmt.Errorf("%w (no %s)", errNotInstalled, StatePath)
 	}
@@ -74,6 +79,18 @@ func NewUninstallPlan(o UninstallOptions) (*Plan, *Env, error) {
 	}
 	env.keepData = o.KeepData
 	var undo []Step
+	if AgentState(env.State.Get()) {
+		// A joined host: no charts here; its Node leaves the cluster
+		// while K3s still runs.
+		env.join = &joinRun{}
+		if st := env.State.Get(); st.Join != nil {
+			env.join.server = st.Join.Server
+		}
+		env.ChartSteps = nil
+		if !o.KeepNode {
+			undo = append(undo, &deleteNodeStep{env: env})
+		}
+	}
 	install := []Step{&startStep{env: env}}
 	if env.ChartSteps != nil {
 		install = append(install, env.ChartSteps(env)...)
@@ -174,7 +191,7 @@ func (s *startStep) Undone(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	st, err := mgr.State(ctx, UnitName)
+	st, err := mgr.State(ctx, s.env.unitName())
 	if err != nil {
 		return false, err
 	}
@@ -191,7 +208,7 @@ type killStep struct {
 func (s *killStep) Name() string { return "kill leftover processes" }
 
 func (s *killStep) Describe() string {
-	return "kill processes run from " + filepath.Join(s.env.Config.DataDir, "data") + "/ (where K3s unpacks its binaries) or left in " + UnitName + "'s cgroup (containerd shims), and their children (pods)"
+	return "kill processes run from " + filepath.Join(s.env.Config.DataDir, "data") + "/ (where K3s unpacks its binaries) or left in " + s.env.unitName() + "'s cgroup (containerd shims), and their children (pods)"
 }
 
 func (s *killStep) find() ([]int, error) {
@@ -199,7 +216,7 @@ func (s *killStep) find() ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	return leftovers(procs, s.env.FS.Path(s.env.Config.DataDir), s.ops.Self), nil
+	return leftoversOf(procs, s.env.FS.Path(s.env.Config.DataDir), s.ops.Self, "/system.slice/"+s.env.unitName()), nil
 }
 
 func (s *killStep) Done(context.Context) (bool, error) {
@@ -297,7 +314,7 @@ func forgetUnit(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	if err := mgr.ResetFailed(ctx, UnitName); err != nil {
+	if err := mgr.ResetFailed(ctx, env.unitName()); err != nil {
 		return err
 	}
 	return mgr.Reload(ctx)

@@ -22,8 +22,11 @@ import (
 // first word of its ExecStart=. Preflight then treats that K3s and the ports
 // its processes hold as tpctl's own rather than as a clash.
 const (
-	K3sUnitPath     = "/etc/systemd/system/k3s.service"
-	TpctlUnitMarker = "X-Tpctl-Managed"
+	K3sUnitPath = "/etc/systemd/system/k3s.service"
+	// K3sAgentUnitPath is the unit of a K3s agent (tpctl join); it carries
+	// the same marker.
+	K3sAgentUnitPath = "/etc/systemd/system/k3s-agent.service"
+	TpctlUnitMarker  = "X-Tpctl-Managed"
 )
 
 // process is one entry of /proc.
@@ -105,6 +108,8 @@ func parseTpctlUnit(b []byte) (marked bool, binary string) {
 type installInfo struct {
 	// ByTpctl: a K3s installed by tpctl (the marked unit is present).
 	ByTpctl bool
+	// Unit is the marked unit's path (ByTpctl).
+	Unit string
 	// K3sBinary is the K3s binary of tpctl's unit (ByTpctl) or the first
 	// K3s binary found.
 	K3sBinary string
@@ -125,10 +130,12 @@ var (
 func (h *Host) installInfo() (*installInfo, error) {
 	return h.install.get(func() (*installInfo, error) {
 		ii := &installInfo{}
-		if b, err := h.ReadFile(K3sUnitPath); err == nil {
-			marked, bin := parseTpctlUnit(b)
-			if marked {
-				ii.ByTpctl, ii.K3sBinary = true, bin
+		for _, unit := range []string{K3sUnitPath, K3sAgentUnitPath} {
+			if b, err := h.ReadFile(unit); err == nil {
+				if marked, bin := parseTpctlUnit(b); marked {
+					ii.ByTpctl, ii.K3sBinary, ii.Unit = true, bin, unit
+					break
+				}
 			}
 		}
 		find := func(paths, procs []string) []string {
@@ -170,7 +177,7 @@ func existingInstallCheck() Check {
 		}
 		switch {
 		case ii.ByTpctl && len(ii.Kube) == 0:
-			msg := fmt.Sprintf("K3s already installed by tpctl (%s, binary %s)", K3sUnitPath, ii.K3sBinary)
+			msg := fmt.Sprintf("K3s already installed by tpctl (%s, binary %s)", ii.Unit, ii.K3sBinary)
 			// K3s's own containerd shows up as a "containerd" process: name
 			// only the paths of another runtime here.
 			var other []string
