@@ -60,6 +60,14 @@
 // manifest is back, Ready, with the same frontends. The install state and
 // K3s configuration of the running install are left as they are (they record
 // what this install created); the archive's copies are for reference.
+//
+// A restore that was interrupted (killed, timed out, a failed start) is
+// completed by restoring the same archive again: the intent records the
+// archive's sha256, the plan and the phase (extracting, stopping k3s,
+// replacing files, starting k3s, waiting), each written before the phase
+// acts, and every phase can run again from its start (a file already moved
+// aside or put in place is not moved twice). Another archive is refused,
+// naming the one in progress, until then.
 package backup
 
 import (

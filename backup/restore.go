@@ -2,9 +2,12 @@ package backup
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -50,6 +53,10 @@ type RestoreOptions struct {
 	// Poll is the interval of the waits (2s when 0).
 	Poll time.Duration
 	Now  func() time.Time
+
+	// interrupt, when set, is called at each checkpoint of a restore; an
+	// error stops the restore there as if it had been killed (tests).
+	interrupt func(step string) error
 }
 
 func (o RestoreOptions) host(p string) string { return filepath.Join(o.Root, p) }
@@ -82,6 +89,9 @@ type Plan struct {
 	PutInPlace []Move `json:"putInPlace"`
 	// WaitFor is what the restore waits for after starting K3s again.
 	WaitFor []string `json:"waitFor"`
+	// Resume is the phase an interrupted restore of this archive stopped
+	// in ("" for a new restore): the restore continues from there.
+	Resume string `json:"resume,omitempty"`
 }
 
 // restoreTarget is one thing a restore replaces: a host path and the
@@ -113,17 +123,82 @@ func (t restoreTarget) in(m Manifest) bool {
 	return false
 }
 
+// The phases of a restore, in order, as the intent records them. A restore
+// that was killed resumes at the phase its intent names: each phase can run
+// again from its start.
+const (
+	phaseExtract = "extracting"
+	phaseStop    = "stopping k3s"
+	phaseReplace = "replacing files"
+	phaseStart   = "starting k3s"
+	phaseWait    = "waiting"
+)
+
 // intent is written to RestoreIntentPath before anything changes.
 type intent struct {
-	Archive   string    `json:"archive"`
-	StartedAt time.Time `json:"startedAt"`
-	Phase     string    `json:"phase"`
-	Staging   string    `json:"staging"`
-	Plan      Plan      `json:"plan"`
+	Archive string `json:"archive"`
+	// ArchiveSHA256 names the archive by content: a restore in progress is
+	// resumed by the same archive (wherever it is) and refuses any other.
+	ArchiveSHA256 string    `json:"archiveSHA256,omitempty"`
+	StartedAt     time.Time `json:"startedAt"`
+	Phase         string    `json:"phase"`
+	Staging       string    `json:"staging"`
+	// K3sStartedAt is recorded before k3s.service is started: the waits
+	// ask for what happened since then, also when they are resumed.
+	K3sStartedAt time.Time `json:"k3sStartedAt,omitempty"`
+	Plan         Plan      `json:"plan"`
+}
+
+// readIntent returns the recorded restore, if any.
+func readIntent(path string) (intent, bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return intent{}, false, nil
+	}
+	if err != nil {
+		return intent{}, false, fmt.Errorf("read %s: %w", path, err)
+	}
+	var rec intent
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return intent{}, false, fmt.Errorf("%s records a restore in progress but cannot be read (%v): inspect it, and remove it once the node is as it should be", path, err)
+	}
+	switch rec.Phase {
+	case phaseExtract, phaseStop, phaseReplace, phaseStart, phaseWait:
+	default:
+		return intent{}, false, fmt.Errorf("%s records a restore in an unknown phase %q (written by another tpctl?): inspect it, and remove it once the node is as it should be", path, rec.Phase)
+	}
+	return rec, true, nil
+}
+
+// sameArchive reports whether the archive at path, whose sha256 is sum, is
+// the one rec is restoring (by content; by path for an intent that records
+// no digest).
+func (rec intent) sameArchive(path, sum string) bool {
+	if rec.ArchiveSHA256 != "" {
+		return rec.ArchiveSHA256 == sum
+	}
+	return rec.Archive == path
+}
+
+// fileSHA256 is the lower-case hex sha256 of the file at path.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Restore verifies an archive against this host and, unless DryRun,
-// restores it (see the package documentation). It returns the plan.
+// restores it (see the package documentation). It returns the plan. A
+// restore of the same archive that was interrupted is resumed where it
+// stopped (Plan.Resume names the phase); any other archive is refused while
+// one is recorded in progress.
 func Restore(ctx context.Context, o RestoreOptions) (Plan, error) {
 	if o.Root == "" {
 		o.Root = "/"
@@ -140,8 +215,17 @@ func Restore(ctx context.Context, o RestoreOptions) (Plan, error) {
 	if !state.Completed || state.Config.DataDir == "" {
 		return Plan{}, fmt.Errorf("no completed install is recorded in %s: install tpctl first, then restore", installer.StatePath)
 	}
-	if _, err := os.Stat(o.host(RestoreIntentPath)); err == nil {
-		return Plan{}, fmt.Errorf("a restore is recorded as in progress in %s: finish or inspect it first (remove the file once the node is as it should be)", RestoreIntentPath)
+	rec, resuming, err := readIntent(o.host(RestoreIntentPath))
+	if err != nil {
+		return Plan{}, err
+	}
+	sum, err := fileSHA256(o.Archive)
+	if err != nil {
+		return Plan{}, err
+	}
+	if resuming && !rec.sameArchive(o.Archive, sum) {
+		return Plan{}, fmt.Errorf("a restore of %s is in progress (started %s, phase %s; recorded in %s): run `tpctl backup restore --yes %s` to complete it; %s is refused until then, nothing was changed",
+			rec.Archive, rec.StartedAt.UTC().Format(time.RFC3339), rec.Phase, RestoreIntentPath, rec.Archive, o.Archive)
 	}
 	m, err := Verify(o.Archive, "")
 	if err != nil {
@@ -157,7 +241,43 @@ func Restore(ctx context.Context, o RestoreOptions) (Plan, error) {
 		return Plan{}, &VersionError{What: "dataDir", Archive: m.DataDir, Installed: state.Config.DataDir,
 			Reason: "install with --data-dir " + m.DataDir + " to restore this archive"}
 	}
-	stamp := now().UTC().Format("20060102T150405Z")
+	var plan Plan
+	if resuming {
+		// The recorded plan: the files it moves may be moved already, so
+		// it is not computed again from the host.
+		plan = rec.Plan
+		plan.Archive = o.Archive
+		plan.Resume = rec.Phase
+	} else {
+		stamp := now().UTC().Format("20060102T150405Z")
+		plan, rec.Staging = planRestore(o, m, stamp)
+	}
+	if o.DryRun {
+		return plan, nil
+	}
+	if !o.Yes {
+		return plan, errors.New("restore replaces K3s's datastore, token and certificates: confirm it (--yes); nothing was changed")
+	}
+	if o.Units == nil || o.Cluster == nil {
+		return plan, errors.New("restore needs a unit manager and a cluster reader")
+	}
+	if resuming {
+		o.say("resuming the restore of %s started %s (phase %s)", rec.Archive, rec.StartedAt.UTC().Format(time.RFC3339), rec.Phase)
+		rec.Archive = o.Archive
+		rec.ArchiveSHA256 = sum
+	} else {
+		rec = intent{Archive: o.Archive, ArchiveSHA256: sum, StartedAt: now().UTC(), Phase: phaseExtract,
+			Staging: rec.Staging, Plan: plan}
+	}
+	// The intent is recorded before anything on the node changes.
+	if err := writeIntent(o.host(RestoreIntentPath), rec); err != nil {
+		return plan, err
+	}
+	return plan, o.run(ctx, m, rec, now)
+}
+
+// planRestore computes the plan of a new restore and its staging directory.
+func planRestore(o RestoreOptions, m Manifest, stamp string) (Plan, string) {
 	server := filepath.Join(m.DataDir, "server")
 	plan := Plan{
 		Archive: o.Archive, CreatedAt: m.CreatedAt, TpctlVersion: m.TpctlVersion, K3sVersion: m.K3sVersion,
@@ -184,80 +304,167 @@ func Restore(ctx context.Context, o RestoreOptions) (Plan, error) {
 	} else {
 		plan.WaitFor = append(plan.WaitFor, "(the archive records no inventory: "+m.InventoryError+")")
 	}
-	if o.DryRun {
-		return plan, nil
-	}
-	if !o.Yes {
-		return plan, errors.New("restore replaces K3s's datastore, token and certificates: confirm it (--yes); nothing was changed")
-	}
-	if o.Units == nil || o.Cluster == nil {
-		return plan, errors.New("restore needs a unit manager and a cluster reader")
-	}
+	return plan, staging
+}
 
-	// Extract (verifying again: the archive is read a second time) before
-	// anything on the node changes.
-	o.say("extracting %s into %s", o.Archive, staging)
-	if _, err := Verify(o.Archive, o.host(staging)); err != nil {
-		os.RemoveAll(o.host(staging))
-		return plan, err
+// checkpoint is where a test interrupts the restore (as if killed there).
+func (o RestoreOptions) checkpoint(step string) error {
+	if o.interrupt == nil {
+		return nil
 	}
-	rec := intent{Archive: o.Archive, StartedAt: now().UTC(), Phase: "stopping k3s", Staging: staging, Plan: plan}
-	if err := writeIntent(o.host(RestoreIntentPath), rec); err != nil {
-		os.RemoveAll(o.host(staging))
-		return plan, err
+	return o.interrupt(step)
+}
+
+// run carries out rec from its recorded phase to the end, recording each
+// phase before it starts. Every phase can be run again from its start: a
+// restore killed anywhere is completed by running it again.
+func (o RestoreOptions) run(ctx context.Context, m Manifest, rec intent, now func() time.Time) error {
+	intentPath := o.host(RestoreIntentPath)
+	plan := rec.Plan
+	advance := func(phase string) error {
+		rec.Phase = phase
+		return writeIntent(intentPath, rec)
 	}
-	o.say("stopping %s", installer.UnitName)
-	if err := o.Units.StopAndDisable(ctx, installer.UnitName); err != nil {
-		return plan, fmt.Errorf("stop %s: %w (nothing was moved; %s records the restore)", installer.UnitName, err, RestoreIntentPath)
+	if rec.Phase == phaseWait {
+		// A resumed wait makes sure K3s runs (starting a running unit
+		// changes nothing); the waits keep the recorded start time.
+		rec.Phase = phaseStart
 	}
-	rec.Phase = "replacing files"
-	if err := writeIntent(o.host(RestoreIntentPath), rec); err != nil {
-		return plan, err
-	}
-	if err := os.MkdirAll(o.host(plan.Aside), 0o700); err != nil {
-		return plan, fmt.Errorf("make %s: %w", plan.Aside, err)
-	}
-	for _, mv := range plan.MoveAside {
-		o.say("moving the current %s aside: %s -> %s", mv.What, mv.From, mv.To)
-		if err := os.Rename(o.host(mv.From), o.host(mv.To)); err != nil {
-			return plan, fmt.Errorf("move %s aside: %w (%s records what was moved)", mv.From, err, RestoreIntentPath)
+	for {
+		switch rec.Phase {
+		case phaseExtract:
+			// A staging directory left by a killed extraction is partial.
+			if err := os.RemoveAll(o.host(rec.Staging)); err != nil {
+				return fmt.Errorf("remove the partial staging directory %s: %w", rec.Staging, err)
+			}
+			if err := o.checkpoint("extract"); err != nil {
+				return err
+			}
+			// Verified again: the archive is read a second time.
+			o.say("extracting %s into %s", o.Archive, rec.Staging)
+			if _, err := Verify(o.Archive, o.host(rec.Staging)); err != nil {
+				// Nothing on the node has changed: the restore is not in
+				// progress any more.
+				os.RemoveAll(o.host(rec.Staging))
+				os.Remove(intentPath)
+				return err
+			}
+			if err := o.checkpoint("extracted"); err != nil {
+				return err
+			}
+			if err := advance(phaseStop); err != nil {
+				return err
+			}
+		case phaseStop:
+			o.say("stopping %s", installer.UnitName)
+			if err := o.Units.StopAndDisable(ctx, installer.UnitName); err != nil {
+				return fmt.Errorf("stop %s: %w (nothing was moved; %s records the restore: run it again to complete it)", installer.UnitName, err, RestoreIntentPath)
+			}
+			if err := o.checkpoint("stopped"); err != nil {
+				return err
+			}
+			if err := advance(phaseReplace); err != nil {
+				return err
+			}
+		case phaseReplace:
+			if err := os.MkdirAll(o.host(plan.Aside), 0o700); err != nil {
+				return fmt.Errorf("make %s: %w", plan.Aside, err)
+			}
+			for _, mv := range plan.MoveAside {
+				if err := o.moveAside(mv); err != nil {
+					return err
+				}
+				if err := o.checkpoint("moved aside " + mv.What); err != nil {
+					return err
+				}
+			}
+			for _, mv := range plan.PutInPlace {
+				if err := o.putInPlace(mv); err != nil {
+					return err
+				}
+				if err := o.checkpoint("put in place " + mv.What); err != nil {
+					return err
+				}
+			}
+			if err := os.RemoveAll(o.host(rec.Staging)); err != nil {
+				return fmt.Errorf("remove the staging directory %s: %w", rec.Staging, err)
+			}
+			// Whole seconds: the API's timestamps have no finer precision.
+			rec.K3sStartedAt = now().UTC().Truncate(time.Second)
+			if err := advance(phaseStart); err != nil {
+				return err
+			}
+		case phaseStart:
+			if err := o.checkpoint("start"); err != nil {
+				return err
+			}
+			if rec.K3sStartedAt.IsZero() { // recorded by a tpctl that did not keep it
+				rec.K3sStartedAt = now().UTC().Truncate(time.Second)
+			}
+			o.say("starting %s", installer.UnitName)
+			if err := o.Units.EnableAndStart(ctx, installer.UnitName); err != nil {
+				return fmt.Errorf("start %s: %w (the previous files are in %s; %s records the restore: run it again to complete it)", installer.UnitName, err, plan.Aside, RestoreIntentPath)
+			}
+			if err := o.checkpoint("started"); err != nil {
+				return err
+			}
+			if err := advance(phaseWait); err != nil {
+				return err
+			}
+		case phaseWait:
+			if err := waitRestored(ctx, o, m, rec.K3sStartedAt); err != nil {
+				return fmt.Errorf("%w (the previous files are in %s; %s records the restore: run it again to keep waiting)", err, plan.Aside, RestoreIntentPath)
+			}
+			if err := o.checkpoint("back"); err != nil {
+				return err
+			}
+			if err := os.Remove(intentPath); err != nil {
+				return fmt.Errorf("remove %s: %w", RestoreIntentPath, err)
+			}
+			o.say("restored; the previous files are kept in %s", plan.Aside)
+			return nil
+		default:
+			return fmt.Errorf("%s: unknown phase %q", RestoreIntentPath, rec.Phase)
 		}
 	}
-	for _, mv := range plan.PutInPlace {
+}
+
+// moveAside moves a current file aside, unless a previous run did.
+func (o RestoreOptions) moveAside(mv Move) error {
+	_, ferr := os.Lstat(o.host(mv.From))
+	_, terr := os.Lstat(o.host(mv.To))
+	switch {
+	case terr == nil: // moved by a run that was interrupted
+		return nil
+	case ferr != nil:
+		return fmt.Errorf("move %s aside: it is gone and %s does not hold it (%s records the restore; inspect the node)", mv.From, mv.To, RestoreIntentPath)
+	}
+	o.say("moving the current %s aside: %s -> %s", mv.What, mv.From, mv.To)
+	if err := os.Rename(o.host(mv.From), o.host(mv.To)); err != nil {
+		return fmt.Errorf("move %s aside: %w (%s records what was moved)", mv.From, err, RestoreIntentPath)
+	}
+	return nil
+}
+
+// putInPlace moves the archive's file from the staging directory into
+// place, unless a previous run did, and makes it private.
+func (o RestoreOptions) putInPlace(mv Move) error {
+	_, ferr := os.Lstat(o.host(mv.From))
+	_, terr := os.Lstat(o.host(mv.To))
+	switch {
+	case ferr == nil:
 		o.say("putting the archive's %s in place: %s", mv.What, mv.To)
 		if err := os.MkdirAll(filepath.Dir(o.host(mv.To)), 0o700); err != nil {
-			return plan, fmt.Errorf("make %s: %w", filepath.Dir(mv.To), err)
+			return fmt.Errorf("make %s: %w", filepath.Dir(mv.To), err)
 		}
 		if err := os.Rename(o.host(mv.From), o.host(mv.To)); err != nil {
-			return plan, fmt.Errorf("put %s in place: %w (%s records the restore)", mv.To, err, RestoreIntentPath)
+			return fmt.Errorf("put %s in place: %w (%s records the restore)", mv.To, err, RestoreIntentPath)
 		}
-		if err := privatize(o.host(mv.To)); err != nil {
-			return plan, err
-		}
+	case terr != nil:
+		return fmt.Errorf("put %s in place: neither it nor the archive's copy %s exists (%s records the restore; inspect the node)", mv.To, mv.From, RestoreIntentPath)
 	}
-	os.RemoveAll(o.host(staging))
-	rec.Phase = "starting k3s"
-	if err := writeIntent(o.host(RestoreIntentPath), rec); err != nil {
-		return plan, err
-	}
-	o.say("starting %s", installer.UnitName)
-	// Whole seconds: the API's timestamps have no finer precision.
-	started := now().Truncate(time.Second)
-	if err := o.Units.EnableAndStart(ctx, installer.UnitName); err != nil {
-		return plan, fmt.Errorf("start %s: %w (the previous files are in %s)", installer.UnitName, err, plan.Aside)
-	}
-	rec.Phase = "waiting"
-	if err := writeIntent(o.host(RestoreIntentPath), rec); err != nil {
-		return plan, err
-	}
-	if err := waitRestored(ctx, o, m, started); err != nil {
-		return plan, fmt.Errorf("%w (the previous files are in %s; %s records the restore)", err, plan.Aside, RestoreIntentPath)
-	}
-	if err := os.Remove(o.host(RestoreIntentPath)); err != nil {
-		return plan, fmt.Errorf("remove %s: %w", RestoreIntentPath, err)
-	}
-	o.say("restored; the previous files are kept in %s", plan.Aside)
-	return plan, nil
+	// Also when a previous run was interrupted between the rename and this.
+	return privatize(o.host(mv.To))
 }
 
 // asideName is the name a host path gets in the aside directory.

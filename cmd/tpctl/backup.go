@@ -171,7 +171,12 @@ datastore, token, tls and cred directories and node password are moved
 aside to <dataDir>/server/pre-restore-<time>/ (kept), the archive's are put
 in place (0600), k3s.service is started, and the restore waits for the API, a
 Ready node and every CoreInstance and Pipeline the archive recorded, with the
-same frontends.`,
+same frontends.
+
+A restore that was interrupted (killed, timed out, k3s.service not starting)
+is completed by running the same command again with the same archive (the
+same file anywhere: it is named by its sha256); --dry-run shows where it
+resumes. Another archive is refused, naming the one in progress, until then.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := cli.ParseFormat(output, cli.Table, cli.JSON)
@@ -227,6 +232,9 @@ same frontends.`,
 func writeRestorePlan(w io.Writer, p backup.Plan) error {
 	fmt.Fprintf(w, "Archive %s (created %s by tpctl %s, K3s %s) checked: every sha256 matches.\n",
 		p.Archive, p.CreatedAt.Format(time.RFC3339), p.TpctlVersion, orDash(p.K3sVersion))
+	if p.Resume != "" {
+		fmt.Fprintf(w, "A restore of this archive was interrupted (phase %s): restoring it again resumes there; moves done already are skipped.\n", p.Resume)
+	}
 	fmt.Fprintf(w, "A restore would:\n  stop %s\n", installer.UnitName)
 	for _, m := range p.MoveAside {
 		fmt.Fprintf(w, "  move the current %s %s to %s\n", m.What, m.From, m.To)
