@@ -33,9 +33,15 @@ type StatusReport struct {
 	// read).
 	Unit      *systemd.UnitState `json:"unit,omitempty"`
 	UnitError string             `json:"unitError,omitempty"`
-	Node      *NodeStatus        `json:"node,omitempty"`
-	NodeError string             `json:"nodeError,omitempty"`
-	Payload   bundle.Description `json:"payload"`
+	// Role is "agent" on a host `tpctl join` joined ("" on a server).
+	Role      string      `json:"role,omitempty"`
+	Node      *NodeStatus `json:"node,omitempty"`
+	NodeError string      `json:"nodeError,omitempty"`
+	// Nodes are the cluster's nodes (on a server; NodesError when they
+	// cannot be listed).
+	Nodes      []ClusterNode      `json:"nodes,omitempty"`
+	NodesError string             `json:"nodesError,omitempty"`
+	Payload    bundle.Description `json:"payload"`
 	// Operator, Instances and Pipelines (the number of Pipeline objects in
 	// every namespace) come from the API server.
 	Operator  *OperatorStatus  `json:"operator,omitempty"`
@@ -67,10 +73,16 @@ func Status(ctx context.Context, o Options) StatusReport {
 	}
 	rep.Installed = env.State.Exists()
 	st := env.State.Get()
-	rep.Completed, rep.K3s = st.Completed, st.K3s
+	rep.Completed, rep.K3s, rep.Role = st.Completed, st.K3s, st.Role
+	kubeconfig := env.Kubeconfig()
+	if AgentState(st) {
+		// An agent reads its own Node with its kubelet's credentials.
+		env.join = &joinRun{}
+		kubeconfig = env.FS.Path(KubeletKubeconfig(stateConfig(st)))
+	}
 	if mgr, err := env.Manager(ctx); err != nil {
 		rep.UnitError = err.Error()
-	} else if us, err := mgr.State(ctx, UnitName); err != nil {
+	} else if us, err := mgr.State(ctx, env.unitName()); err != nil {
 		rep.UnitError = err.Error()
 	} else {
 		rep.Unit = &us
@@ -82,11 +94,11 @@ func Status(ctx context.Context, o Options) StatusReport {
 	case env.Cluster == nil:
 		rep.NodeError = "no Kubernetes client configured"
 	default:
-		if _, err := os.Stat(env.Kubeconfig()); err != nil {
+		if _, err := os.Stat(kubeconfig); err != nil {
 			rep.NodeError = fmt.Sprintf("no kubeconfig: %s", err)
 			break
 		}
-		cl, err := env.Cluster(env.Kubeconfig())
+		cl, err := env.Cluster(kubeconfig)
 		if err != nil {
 			rep.NodeError = err.Error()
 			break
@@ -97,8 +109,17 @@ func Status(ctx context.Context, o Options) StatusReport {
 			break
 		}
 		rep.Node = nodeStatus(n)
+		if nl, ok := cl.(NodeLister); ok && !AgentState(st) {
+			if all, err := nl.Nodes(ctx); err != nil {
+				rep.NodesError = err.Error()
+			} else {
+				rep.Nodes = ClusterNodes(all)
+			}
+		}
 	}
-	if _, err := os.Stat(env.Kubeconfig()); rep.Installed && err == nil {
+	if AgentState(st) {
+		noAPI("this host is an agent; run `tpctl status` on the server")
+	} else if _, err := os.Stat(env.Kubeconfig()); rep.Installed && err == nil {
 		chartStatus(ctx, env, &rep)
 	} else {
 		noAPI(rep.NodeError)
@@ -129,6 +150,9 @@ func WriteStatus(w io.Writer, r StatusReport) error {
 	default:
 		b.WriteString("installed:  partly (the last install did not finish; run `tpctl install` again)\n")
 	}
+	if r.Role != "" {
+		fmt.Fprintf(&b, "role:       %s\n", r.Role)
+	}
 	if r.K3s.Version != "" || r.K3s.Source != "" {
 		fmt.Fprintf(&b, "k3s:        %s (from %s)\n", orUnknown(r.K3s.Version), orUnknown(r.K3s.Source))
 	}
@@ -145,6 +169,12 @@ func WriteStatus(w io.Writer, r StatusReport) error {
 		fmt.Fprintf(&b, "node:       %s %s, kubelet %s, %s\n", r.Node.Name, ready, orUnknown(r.Node.KubeletVersion), orUnknown(r.Node.InternalIP))
 	} else {
 		fmt.Fprintf(&b, "node:       unknown (%s)\n", r.NodeError)
+	}
+	if len(r.Nodes) > 0 {
+		fmt.Fprintf(&b, "nodes:      %d\n", len(r.Nodes))
+		writeNodes(&b, r.Nodes)
+	} else if r.NodesError != "" {
+		fmt.Fprintf(&b, "nodes:      unknown (%s)\n", r.NodesError)
 	}
 	pl := "complete"
 	if !r.Payload.Complete {
