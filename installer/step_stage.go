@@ -306,6 +306,11 @@ func (s *stageStep) Run(ctx context.Context, ev Events) error {
 	if s.noImages {
 		logf(ev, true, "no air-gap images to stage: K3s will pull its images from registries")
 	}
+	if stale, err := dropStaleTemplate(s.env); err != nil {
+		return err
+	} else if stale != "" {
+		logf(ev, false, "removed %s: it was derived for the previous K3s binary; K3s generates its own containerd config at its restart and the template is derived again from it", stale)
+	}
 	rec := s.k3sRecord()
 	if rec.Source != "payload" && s.env.K3sVersion != nil && (rec.Version == "" || changed > 0) {
 		if out, err := s.env.K3sVersion(ctx, s.env.FS.Path(K3sBinaryPath)); err == nil {
