@@ -21,9 +21,11 @@ import (
 	"github.com/tpctl/tpctl/test/cluster"
 )
 
-// Ports K3s's server uses; the launcher keeps them.
+// Ports K3s's server uses; the launcher keeps them. APIServerPort is the
+// port clients use: the supervisor's, which hands API requests to
+// kube-apiserver on 127.0.0.1:6444 (supervisor.go).
 const (
-	APIServerPort = 6443
+	APIServerPort = SupervisorPort
 	kineAddr      = "127.0.0.1:2379"
 )
 
@@ -91,6 +93,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := writeAgentToken(l, p.ca.CertPEM, pass); err != nil {
+		return err
+	}
 	if err := checkBootstrap(ctx, l.DBFile(), pass); err != nil {
 		return err
 	}
@@ -152,6 +157,11 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err := start("kube-apiserver", s.apiserverArgs(p, creds, nodeIP)...); err != nil {
 		return err
 	}
+	sup, err := s.startSupervisor(p, creds, pass)
+	if err != nil {
+		return err
+	}
+	defer sup.Close()
 	if err := s.waitFor(ctx, kids, "containerd", func(ctx context.Context) error { return dial(ctx, "unix", ContainerdSocket) }); err != nil {
 		return err
 	}
@@ -207,7 +217,11 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		stopBG()
 		wg.Wait()
 	}()
-	for _, job := range append(s.backgroundJobs(cs, begin), images.watch) {
+	backend, err := kubernetes.NewForConfig(creds.backend)
+	if err != nil {
+		return fmt.Errorf("make client: %w", err)
+	}
+	for _, job := range append(s.backgroundJobs(cs, begin), images.watch, s.supervisorJobs(backend, nodeIP)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -383,11 +397,14 @@ func defaultRouteIPv4() (string, error) {
 	return "", errors.New("no default IPv4 route")
 }
 
-// credentials are the components' kubeconfig paths and the admin client.
+// credentials are the components' kubeconfig paths and the admin client
+// (through the supervisor, as a user's), and the admin client of the API
+// server itself (backend, as K3s's own controllers).
 type credentials struct {
 	apiserverServing, kubeletClient, kubeletServing cluster.KeyPair
+	authProxy                                       cluster.KeyPair
 	controllerManager, scheduler, kubelet, proxy    string
-	admin                                           *rest.Config
+	admin, backend                                  *rest.Config
 }
 
 // credentials issues this start's certificates and writes the kubeconfigs:
@@ -410,27 +427,33 @@ func (s *Server) credentials(p *pki, nodeIP string) (*credentials, error) {
 		CommonName: c.NodeName, Server: true, IPs: []net.IP{net.ParseIP(nodeIP), net.ParseIP("127.0.0.1")}, DNSNames: []string{c.NodeName, "localhost"}}); err != nil {
 		return nil, err
 	}
+	if cr.authProxy, err = p.issue("client-auth-proxy", cluster.CertSpec{CommonName: authProxyName, Client: true}); err != nil {
+		return nil, err
+	}
+	// As K3s: the controller manager and scheduler use the API server's
+	// own port, the node's kubelet and kube-proxy the supervisor's.
 	local := "https://127.0.0.1:" + strconv.Itoa(APIServerPort)
+	back := "https://127.0.0.1:" + strconv.Itoa(APIServerBackPort)
 	credDir := Layout{Data: c.DataDir}.CredDir()
-	kc := func(name string, spec cluster.CertSpec) (string, error) {
+	kc := func(name, server string, spec cluster.CertSpec) (string, error) {
 		spec.Client = true
 		kp, err := p.issue("client-"+name, spec)
 		if err != nil {
 			return "", err
 		}
 		path := filepath.Join(credDir, name+".kubeconfig")
-		return path, writeKubeconfig(path, local, p.ca.CertPEM, kp, 0o600)
+		return path, writeKubeconfig(path, server, p.ca.CertPEM, kp, 0o600)
 	}
-	if cr.controllerManager, err = kc("controller", cluster.CertSpec{CommonName: "system:kube-controller-manager"}); err != nil {
+	if cr.controllerManager, err = kc("controller", back, cluster.CertSpec{CommonName: "system:kube-controller-manager"}); err != nil {
 		return nil, err
 	}
-	if cr.scheduler, err = kc("scheduler", cluster.CertSpec{CommonName: "system:kube-scheduler"}); err != nil {
+	if cr.scheduler, err = kc("scheduler", back, cluster.CertSpec{CommonName: "system:kube-scheduler"}); err != nil {
 		return nil, err
 	}
-	if cr.kubelet, err = kc("kubelet", cluster.CertSpec{CommonName: "system:node:" + c.NodeName, Organization: []string{"system:nodes"}}); err != nil {
+	if cr.kubelet, err = kc("kubelet", local, cluster.CertSpec{CommonName: "system:node:" + c.NodeName, Organization: []string{"system:nodes"}}); err != nil {
 		return nil, err
 	}
-	if cr.proxy, err = kc("kube-proxy", cluster.CertSpec{CommonName: "system:kube-proxy"}); err != nil {
+	if cr.proxy, err = kc("kube-proxy", local, cluster.CertSpec{CommonName: "system:kube-proxy"}); err != nil {
 		return nil, err
 	}
 	admin, err := p.issue("client-admin", cluster.CertSpec{CommonName: "system:admin", Organization: []string{"system:masters"}, Client: true})
@@ -441,6 +464,8 @@ func (s *Server) credentials(p *pki, nodeIP string) (*credentials, error) {
 		return nil, err
 	}
 	cr.admin = &rest.Config{Host: local, TLSClientConfig: rest.TLSClientConfig{CAData: p.ca.CertPEM, CertData: admin.CertPEM, KeyData: admin.KeyPEM}}
+	cr.backend = rest.CopyConfig(cr.admin)
+	cr.backend.Host = back
 	return cr, nil
 }
 
@@ -448,9 +473,17 @@ func (s *Server) apiserverArgs(p *pki, cr *credentials, nodeIP string) []string 
 	c := s.Config
 	return []string{
 		"--etcd-servers=http://" + kineAddr,
-		"--bind-address=0.0.0.0",
+		// K3s: loopback:6444, behind the supervisor on 6443.
+		"--bind-address=127.0.0.1",
 		"--advertise-address=" + nodeIP,
-		"--secure-port=" + strconv.Itoa(APIServerPort),
+		"--secure-port=" + strconv.Itoa(APIServerBackPort),
+		"--endpoint-reconciler-type=none",
+		"--enable-bootstrap-token-auth=true",
+		"--requestheader-client-ca-file=" + p.ca.CertFile,
+		"--requestheader-allowed-names=" + authProxyName,
+		"--requestheader-username-headers=" + remoteUserHeader,
+		"--requestheader-group-headers=" + remoteGroupHeader,
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 		"--tls-cert-file=" + cr.apiserverServing.CertFile,
 		"--tls-private-key-file=" + cr.apiserverServing.KeyFile,
 		"--client-ca-file=" + p.ca.CertFile,
@@ -493,6 +526,8 @@ func (s *Server) controllerManagerArgs(p *pki, cr *credentials) []string {
 		"--node-cidr-mask-size=24",
 		"--configure-cloud-routes=false",
 		"--cluster-name=k3s",
+		// K3s enables the bootstrap token cleaner (k3s token create --ttl).
+		"--controllers=*,tokencleaner",
 		"--service-cluster-ip-range="+c.ServiceCIDR.String(),
 	)
 }
