@@ -29,7 +29,10 @@ import (
 // upgradeReport is `tpctl upgrade -o json`.
 type upgradeReport struct {
 	Target upgrade.Target `json:"target"`
-	Plan   upgrade.Plan   `json:"plan"`
+	// Plan is the upgrade's plan; with --rollback, Rollback is what the
+	// rollback restores instead.
+	Plan     *upgrade.Plan `json:"plan,omitempty"`
+	Rollback *rollbackPlan `json:"rollback,omitempty"`
 	// Result: refused, nothing-to-upgrade, dry-run, upgraded, rolled-back.
 	Result string `json:"result"`
 	Error  string `json:"error,omitempty"`
@@ -44,6 +47,7 @@ func newUpgradeCmd() *cobra.Command {
 		rollback   bool
 		noSnapshot bool
 		timeout    time.Duration
+		release    string
 	)
 	cmd := &cobra.Command{
 		Use:   "upgrade",
@@ -82,6 +86,9 @@ the message says so), 3 refused (nothing changed), 130 interrupted.`,
 			if err != nil {
 				return err
 			}
+			if release != "" {
+				return runReleaseUpgrade(cmd, release, dryRun)
+			}
 			out := cmd.OutOrStdout()
 			ctx := cmd.Context()
 			b, err := bundle.Open()
@@ -92,7 +99,7 @@ the message says so), 3 refused (nothing changed), 130 interrupted.`,
 			to := upgrade.TargetOf(ctx, b, version, src, k3sVersion)
 			in := upgrade.Inspect(ctx, "/", upgrade.NewCluster, time.Now)
 			plan := upgrade.Compute(in, to)
-			rep := upgradeReport{Target: to, Plan: plan}
+			rep := newUpgradeReport(to, plan, in, rollback)
 			emit := func(result string, err error) error {
 				rep.Result = result
 				if err != nil {
@@ -118,7 +125,9 @@ the message says so), 3 refused (nothing changed), 130 interrupted.`,
 					return emit("refused", &cli.CodeError{Code: cli.ExitPreflight, Err: errors.New("nothing to roll back: no finished or interrupted upgrade is recorded")})
 				}
 				if dryRun {
-					fmt.Fprintf(out, "Would restore %s.\n", plan.Rollback)
+					if f == cli.Table {
+						fmt.Fprintf(out, "Would restore %s.\n", plan.Rollback)
+					}
 					return emit("dry-run", nil)
 				}
 				if !yes && cli.IsTerminal(os.Stdin) && !confirm(cmd.InOrStdin(), out, "Roll back the last upgrade?") {
@@ -127,7 +136,9 @@ the message says so), 3 refused (nothing changed), 130 interrupted.`,
 				if err := upgrade.Rollback(ctx, opts); err != nil {
 					return emit("failed", err)
 				}
-				fmt.Fprintln(out, "Rolled back: the previous K3s, configuration and releases run again.")
+				if f == cli.Table {
+					fmt.Fprintln(out, "Rolled back: the previous K3s, configuration and releases run again.")
+				}
 				return emit("rolled-back", nil)
 			}
 			if plan.Refused() {
@@ -174,6 +185,7 @@ the message says so), 3 refused (nothing changed), 130 interrupted.`,
 	fl.StringVar(&src.K3sBinary, "k3s-binary", "", "K3s binary to upgrade to instead of the embedded one")
 	fl.StringVar(&src.K3sSHA256, "k3s-sha256", "", "sha256 the --k3s-binary must have")
 	fl.StringSliceVar(&src.K3sImages, "k3s-images", nil, "K3s air-gap image archive(s) to stage instead of the embedded ones (repeatable)")
+	fl.StringVar(&release, "release", "", "upgrade with the tpctl of this release (https:// URL, http:// on loopback, or a directory as make release writes it): its signature and sha256 are verified, then it runs upgrade with the other flags")
 	return cmd
 }
 
@@ -194,39 +206,10 @@ func (s backupSnapshot) Snapshot(ctx context.Context) (string, error) {
 // forward plan would only show every component unchanged).
 func writePlan(w io.Writer, rollback bool, in upgrade.Installed, p upgrade.Plan) {
 	if rollback {
-		writeRollbackPlan(w, in.State.Upgrade, in.Releases)
+		writeRollbackPlan(w, rollbackPlanOf(in.State.Upgrade, in.Releases))
 		return
 	}
 	writeUpgradePlan(w, p)
-}
-
-// writeRollbackPlan prints what rolling back the recorded upgrade restores:
-// the versions (now → restored), the Helm releases' revisions and the kept
-// files. cur holds the releases as they are now.
-func writeRollbackPlan(w io.Writer, rec *installer.UpgradeRecord, cur map[string]upgrade.Release) {
-	if rec == nil || rec.Phase == installer.UpgradeRolledBack {
-		return
-	}
-	fmt.Fprintf(w, "Rolling back the upgrade started %s (phase %s):\n", rec.StartedAt.UTC().Format(time.RFC3339), rec.Phase)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMPONENT\tNOW\tRESTORED")
-	fmt.Fprintf(tw, "tpctl\t%s\t%s\n", orUnknown(rec.ToTpctl), orUnknown(rec.FromTpctl))
-	fmt.Fprintf(tw, "K3s\t%s\t%s\n", orUnknown(rec.ToK3s), orUnknown(rec.FromK3s.Version))
-	for _, r := range rec.Releases {
-		now := "unknown"
-		if c, ok := cur[r.Name]; ok {
-			now = fmt.Sprintf("revision %d (chart %s)", c.Revision, orUnknown(c.Chart))
-		}
-		fmt.Fprintf(tw, "release %s/%s\t%s\trevision %d (chart %s)\n", r.Namespace, r.Name, now, r.Revision, orUnknown(r.Chart))
-	}
-	tw.Flush()
-	for _, k := range rec.Kept {
-		if k.Absent {
-			fmt.Fprintf(w, "  remove %s (the upgrade added it)\n", k.Path)
-		} else {
-			fmt.Fprintf(w, "  restore %s from %s\n", k.Path, k.Saved)
-		}
-	}
 }
 
 func orUnknown(s string) string {
