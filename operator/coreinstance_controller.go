@@ -581,8 +581,12 @@ func (r *CoreInstanceReconciler) addOwner(ctx context.Context, inst *v1alpha1.Co
 	return nil
 }
 
-// explain records an event for every frontend that was given or moved in
-// this write, and for every port without one.
+// explain records an event for every frontend that was moved or given
+// elsewhere than its backend in this write, and for every port without
+// one. A frontend equal to its backend, the routine case, gets none: the
+// pipeline's status shows it, and an event per port of thousands of new
+// pipelines would cost the API server a write and the operator's event
+// recorder a cached copy (kept for minutes) each.
 func (r *CoreInstanceReconciler) explain(pl *portPlan) {
 	p := pl.p
 	if pl.invalid != nil {
@@ -608,9 +612,6 @@ func (r *CoreInstanceReconciler) explain(pl *portPlan) {
 		case (!had || prev == 0) && a.Reassigned():
 			r.event(p, nil, "Normal", "FrontendReassigned", "AssignPorts", "frontend %s → %d: %s",
 				a.Port(), a.Frontend, a.Message())
-		case !had || prev == 0:
-			r.event(p, nil, "Normal", "FrontendAssigned", "AssignPorts", "frontend %s = backend (%s)",
-				a.Port(), a.Source)
 		}
 	}
 	for _, c := range pl.result.Conflicts {

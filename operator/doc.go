@@ -162,5 +162,9 @@
 // a reassigned or moved frontend ("frontend tcp/2200 → 2201: tcp/2200 is held
 // by pipeline a ports[0]; frontend 2201"), ports without frontend, invalid
 // ports or configuration, a missing instance, a workload kind change, a node
-// port that could not be had, and failures to apply an object.
+// port that could not be had, and failures to apply an object. Routine steps
+// make none: a frontend equal to its backend, a Service created, a new
+// pipeline's first Ready=False Progressing status (their statuses say so).
+// Thousands of pipelines created at once would otherwise make thousands of
+// Event writes, each kept for minutes by the operator's event recorder.
 package operator

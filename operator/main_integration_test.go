@@ -126,6 +126,24 @@ func installChartCRDs(ctx context.Context, cfg *rest.Config) error {
 		if err != nil {
 			return fmt.Errorf("wait for CRD %s: %w", crd.Name, err)
 		}
+		// Established comes before discovery lists the resource; a manager
+		// started in between finds no such kind.
+		gv := crd.Spec.Group + "/" + crd.Spec.Versions[0].Name
+		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			list, err := cs.Discovery().ServerResourcesForGroupVersion(gv)
+			if err != nil {
+				return false, nil
+			}
+			for _, r := range list.APIResources {
+				if r.Name == crd.Spec.Names.Plural {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("wait for %s in discovery: %w", crd.Name, err)
+		}
 	}
 	return nil
 }

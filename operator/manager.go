@@ -12,13 +12,14 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -101,12 +102,22 @@ type Options struct {
 	PprofAddr string
 }
 
+// schemeGroups are the Kubernetes API groups the operator reads, writes or
+// refers to in events: not all of client-go's (some sixty group versions,
+// whose type tables would be a second copy of client-go's own scheme).
+var schemeGroups = []func(*runtime.Scheme) error{
+	corev1.AddToScheme, appsv1.AddToScheme, autoscalingv2.AddToScheme,
+	coordinationv1.AddToScheme, eventsv1.AddToScheme,
+}
+
 // NewScheme returns a scheme with the Kubernetes types the operator uses and
 // the tpctl API.
 func NewScheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		return nil, fmt.Errorf("register Kubernetes types: %w", err)
+	for _, add := range schemeGroups {
+		if err := add(s); err != nil {
+			return nil, fmt.Errorf("register Kubernetes types: %w", err)
+		}
 	}
 	if err := v1alpha1.AddToScheme(s); err != nil {
 		return nil, fmt.Errorf("register tpctl types: %w", err)

@@ -322,10 +322,8 @@ func (r *PipelineReconciler) applyService(ctx context.Context, p *v1alpha1.Pipel
 				"a frontend in the node port range could not be used as the node port (already allocated); Kubernetes allocated another, see Service %s", p.Name)
 		}
 	}
-	if err == nil && existing == nil {
-		r.event(p, nil, "Normal", "ServiceCreated", "Create", "Service %s of type %s: %s",
-			p.Name, objs.ServiceType(), p.Status.PortSummary)
-	}
+	// No event for the creation: it is routine (the Service is named after
+	// the pipeline and its status gives its type).
 	return err
 }
 
@@ -450,7 +448,10 @@ func (r *PipelineReconciler) writeStatus(ctx context.Context, p *v1alpha1.Pipeli
 		st.ObservedGeneration == p.Generation {
 		return nil
 	}
-	if old := meta.FindStatusCondition(st.Conditions, c.Type); old == nil || old.Status != c.Status || old.Reason != c.Reason {
+	// An event for every change of Ready but the first, routine one of a
+	// new pipeline (Progressing: its workload is being created).
+	old := meta.FindStatusCondition(st.Conditions, c.Type)
+	if first := old == nil && c.Reason == v1alpha1.ReasonProgressing; !first && (old == nil || old.Status != c.Status || old.Reason != c.Reason) {
 		typ := "Normal"
 		if c.Status != metav1.ConditionTrue && c.Reason != v1alpha1.ReasonProgressing {
 			typ = "Warning"
