@@ -36,8 +36,11 @@ import (
 // wait for its resources.
 const DefaultHelmTimeout = 5 * time.Minute
 
-// helmFieldManager owns the CRDs the Helm step applies.
-const helmFieldManager = "tpctl-installer"
+// HelmFieldManager owns the CRDs the Helm step applies (and the namespaces
+// it creates): a CRD whose managed fields name it is tpctl's.
+const HelmFieldManager = "tpctl-installer"
+
+const helmFieldManager = HelmFieldManager
 
 // HelmRelease installs, upgrades and uninstalls one Helm release from a
 // chart archive with the Helm SDK. The installer's plan wraps it as a step:
@@ -74,8 +77,11 @@ const helmFieldManager = "tpctl-installer"
 //     by Timeout and by the context, and reports progress at each phase and
 //     every ProgressInterval while waiting.
 type HelmRelease struct {
-	// Kubeconfig is the path of the kubeconfig file to use.
+	// Kubeconfig is the path of the kubeconfig file to use ("": the
+	// client's default loading rules, $KUBECONFIG then ~/.kube/config).
 	Kubeconfig string
+	// Context is the kubeconfig context to use ("": its current context).
+	Context string
 	// Namespace of the release (created when missing, with
 	// NamespaceLabels).
 	Namespace string
@@ -209,6 +215,9 @@ func (h *HelmRelease) flags() *genericclioptions.ConfigFlags {
 	flags := genericclioptions.NewConfigFlags(false)
 	flags.KubeConfig = &h.Kubeconfig
 	flags.Namespace = &h.Namespace
+	if h.Context != "" {
+		flags.Context = &h.Context
+	}
 	if h.CacheDir != "" {
 		flags.CacheDir = &h.CacheDir
 	}
