@@ -39,8 +39,8 @@ type Result struct {
 	Service   v1alpha1.ServiceType `json:"serviceType"`
 	// NamespaceCreated: tpctl created (or would create) the operator's
 	// namespace, and uninstall deletes it.
-	NamespaceCreated bool `json:"namespaceCreated"`
-	Ready            bool `json:"ready"`
+	NamespaceCreated bool   `json:"namespaceCreated"`
+	Ready            bool   `json:"ready"`
 	Record           string `json:"record"`
 	// Plan lists the actions in order (dry run and install alike).
 	Plan []string `json:"plan"`

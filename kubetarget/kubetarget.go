@@ -19,8 +19,16 @@ package kubetarget
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
+
+	"helm.sh/helm/v4/pkg/action"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/restmapper"
 
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	"k8s.io/client-go/dynamic"
@@ -122,6 +130,7 @@ func (t *Target) poll() time.Duration {
 func (t *Target) release(namespace, name string, chart []byte, values map[string]any, o Options, progress func(string)) installer.HelmClient {
 	h := &installer.HelmRelease{Kubeconfig: t.Kubeconfig, Context: t.Context, Namespace: namespace, Name: name,
 		Chart: chart, Values: values, Timeout: o.Timeout, NoWait: o.NoWait, Progress: progress}
+	h.Configure = t.helmConfig(namespace)
 	if namespace == InstanceNamespace {
 		// A shared namespace: warn and audit, never refuse others' pods.
 		h.AdvisoryNamespaceLabels = installer.AdvisoryNamespaceLabels()
@@ -167,4 +176,48 @@ func splitImage(ref string) (repo, tag string, err error) {
 		return "", "", errors.New("a digest must be sha256:<hex>")
 	}
 	return ref[:colon], ref[colon+1:], nil
+}
+
+// helmConfig is the Helm configuration of release namespace: the same
+// kubeconfig and context, with discovery cached in memory only (Helm's
+// default client caches it under ~/.kube/cache; this target writes nothing
+// on the local host).
+func (t *Target) helmConfig(namespace string) func() (*action.Configuration, error) {
+	return func() (*action.Configuration, error) {
+		flags := genericclioptions.NewConfigFlags(false)
+		kc, kctx, ns := t.Kubeconfig, t.Context, namespace
+		flags.KubeConfig, flags.Namespace = &kc, &ns
+		if kctx != "" {
+			flags.Context = &kctx
+		}
+		cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
+		if err := cfg.Init(memGetter{ConfigFlags: flags}, namespace, "secret"); err != nil {
+			return nil, err
+		}
+		return cfg, nil
+	}
+}
+
+// memGetter is ConfigFlags with an in-memory discovery cache.
+type memGetter struct{ *genericclioptions.ConfigFlags }
+
+func (g memGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
+	rc, err := g.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	return memory.NewMemCacheClient(dc), nil
+}
+
+func (g memGetter) ToRESTMapper() (meta.RESTMapper, error) {
+	dc, err := g.ToDiscoveryClient()
+	if err != nil {
+		return nil, err
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(dc)
+	return restmapper.NewShortcutExpander(mapper, dc, nil), nil
 }

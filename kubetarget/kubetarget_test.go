@@ -298,20 +298,20 @@ func TestLoadBalancerEvidence(t *testing.T) {
 	pendingSvc := lbSvc.DeepCopy()
 	pendingSvc.Status = corev1.ServiceStatus{}
 	metallb := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "metallb-system", Name: "controller"},
-		Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Image: "quay.io/metallb/controller:v0.14.9"}}}}},
+		Spec:   appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Image: "quay.io/metallb/controller:v0.14.9"}}}}},
 		Status: appsv1.DeploymentStatus{ReadyReplicas: 1}}
 	stopped := metallb.DeepCopy()
 	stopped.Status.ReadyReplicas = 0
 	cloudNode := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Spec: corev1.NodeSpec{ProviderID: "aws:///eu-west-1a/i-0abc"}}
 	bareNode := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Spec: corev1.NodeSpec{ProviderID: "k3s://n1"}}
 	for _, tc := range []struct {
-		name   string
-		objs   []runtime.Object
-		force  v1alpha1.ServiceType
-		want   v1alpha1.ServiceType
-		sev    preflight.Severity
-		inMsg  string
-		notes  int
+		name  string
+		objs  []runtime.Object
+		force v1alpha1.ServiceType
+		want  v1alpha1.ServiceType
+		sev   preflight.Severity
+		inMsg string
+		notes int
 	}{
 		{"service with an address", []runtime.Object{lbSvc}, "", v1alpha1.ServiceTypeLoadBalancer, preflight.Pass, "ingress/edge has the address 192.0.2.10", 0},
 		{"pending service is no evidence", []runtime.Object{pendingSvc, bareNode}, "", v1alpha1.ServiceTypeNodePort, preflight.Warn, "no LoadBalancer implementation found", 1},
