@@ -10,10 +10,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
+
+// cgroupMove serialises moving this process between cgroups to start a
+// container from its own.
+var cgroupMove sync.Mutex
 
 // hierarchy is one mounted cgroup hierarchy and this process's place in it.
 type hierarchy struct {
@@ -93,6 +98,9 @@ func (h *Host) startInOwnCgroups(cmd *exec.Cmd) error {
 			return fmt.Errorf("make cgroup %s: %w", dir, err)
 		}
 		h.cgroups = append(h.cgroups, dir)
+		if err := h.saveState(); err != nil {
+			return err
+		}
 		// A new v1 cpuset is empty (ENOSPC on joining) until it gets its
 		// parent's CPUs and memory nodes.
 		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
@@ -104,9 +112,10 @@ func (h *Host) startInOwnCgroups(cmd *exec.Cmd) error {
 		}
 	}
 	self := []byte(strconv.Itoa(os.Getpid()))
-	// Hosts are serialised by the host lock (an flock, exclusive between
-	// open files even within one process), so no other Host moves this
-	// process meanwhile.
+	// Hosts of other processes are serialised by the host lock; the hosts
+	// of one group boot at once in this process, one move at a time.
+	cgroupMove.Lock()
+	defer cgroupMove.Unlock()
 	var moved []hierarchy
 	back := func() error {
 		var errs []error

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +41,10 @@ type Options struct {
 	// (systemd-nspawn --drop-capability), e.g. CAP_SYS_RESOURCE as on an
 	// LXC host.
 	DropCapabilities []string
+	// Network, when set, boots the host in its own network namespace on a
+	// test bridge (see Network). nil: the host shares this machine's
+	// network (the default).
+	Network *Network
 }
 
 // Timings are measured while a Host boots.
@@ -63,6 +68,12 @@ type Host struct {
 	pid1      int
 	cgroups   []string // cgroups made for the container, one per hierarchy
 	before    cluster.HostSnapshot
+	routes    []string // this machine's routes and rules before boot (with Network)
+	bridge    *Bridge  // with Network: the bridge joined
+	ownBridge bool     // the bridge was made for this host (removed on Close)
+	addr      netip.Prefix
+	veth      string // with Network: the host's end of its veth pair here
+	stateFile string // entry for RecoverStale
 	state     string // is-system-running after boot
 	timings   Timings
 	logf      func(string, ...any)
@@ -130,9 +141,23 @@ func New(ctx context.Context, opts Options) (_ *Host, err error) {
 			return nil, err
 		}
 	}
-	if h.before, err = cluster.TakeHostSnapshot(ctx); err != nil {
+	if err := RecoverStale(opts.LockPath, h.logf); err != nil {
 		_ = h.releaseLock()
-		return nil, fmt.Errorf("snapshot the host: %w", err)
+		return nil, err
+	}
+	// A host on a shared bridge leaves this machine's check to whoever made
+	// the bridge (its other hosts come and go meanwhile).
+	if opts.Network == nil || opts.Network.Bridge == nil {
+		if h.before, err = cluster.TakeHostSnapshot(ctx); err != nil {
+			_ = h.releaseLock()
+			return nil, fmt.Errorf("snapshot the host: %w", err)
+		}
+		if opts.Network != nil {
+			if h.routes, err = MachineRoutes(ctx); err != nil {
+				_ = h.releaseLock()
+				return nil, err
+			}
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -151,6 +176,22 @@ func New(ctx context.Context, opts Options) (_ *Host, err error) {
 	if err := os.Mkdir(h.root, 0o755); err != nil {
 		return nil, fmt.Errorf("make root dir: %w", err)
 	}
+	if err := h.saveState(); err != nil {
+		return nil, err
+	}
+	if n := opts.Network; n != nil {
+		if h.bridge = n.Bridge; h.bridge == nil {
+			if h.bridge, err = NewBridge(ctx, BridgeOptions{Name: n.BridgeName, Subnet: n.Subnet, LockPath: opts.LockPath}); err != nil {
+				return nil, err
+			}
+			h.ownBridge = true
+		}
+		a, err := h.bridge.Allocate(n.Address)
+		if err != nil {
+			return nil, err
+		}
+		h.addr = netip.PrefixFrom(a, h.bridge.Subnet().Bits())
+	}
 	begin := time.Now()
 	if _, err := run(ctx, nil, "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-C", h.root, "-xf", opts.Rootfs); err != nil {
 		return nil, fmt.Errorf("unpack root: %w", err)
@@ -159,9 +200,22 @@ func New(ctx context.Context, opts Options) (_ *Host, err error) {
 	if err := configureRoot(h.root, opts.Name, v1Controllers()); err != nil {
 		return nil, err
 	}
+	if h.bridge != nil {
+		if err := configureNetwork(h.root, h.addr, h.bridge.Gateway()); err != nil {
+			return nil, err
+		}
+	}
 	begin = time.Now()
 	if err := h.boot(ctx); err != nil {
 		return nil, err
+	}
+	if h.bridge != nil {
+		if err := h.waitNetwork(ctx); err != nil {
+			return nil, err
+		}
+		if err := h.findVeth(ctx); err != nil {
+			return nil, err
+		}
 	}
 	h.timings.Boot = time.Since(begin)
 	h.logf("hosttest: %s booted (%s) in %s (root unpacked in %s)", opts.Name, h.state,
@@ -191,6 +245,10 @@ func (h *Host) nspawnArgs() []string {
 	}
 	for inside, host := range h.opts.BindRO {
 		args = append(args, "--bind-ro="+host+":"+inside)
+	}
+	if h.bridge != nil {
+		// A veth pair: host0 inside, vb-<name> on this machine in the bridge.
+		args = append(args, "--network-bridge="+h.bridge.Name())
 	}
 	return args
 }
@@ -319,6 +377,12 @@ func (h *Host) Root() string { return h.root }
 func (h *Host) Path(inside string) string {
 	return filepath.Join("/proc", strconv.Itoa(h.pid1), "root", inside)
 }
+
+// Address is the host's address on its bridge (invalid without Network).
+func (h *Host) Address() netip.Addr { return h.addr.Addr() }
+
+// Bridge is the bridge the host is on (nil without Network).
+func (h *Host) Bridge() *Bridge { return h.bridge }
 
 // PID1 is the host PID of the container's systemd.
 func (h *Host) PID1() int { return h.pid1 }

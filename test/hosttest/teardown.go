@@ -39,14 +39,30 @@ func (h *Host) Close() error {
 			_ = h.console.Close()
 		}
 		add(h.removeCgroups())
-		add(h.restoreNetwork(ctx))
+		add(h.waitVethGone())
+		if h.bridge == nil {
+			// A host in its own network namespace changed nothing here.
+			add(h.restoreNetwork(ctx))
+		}
 		if h.dir != "" {
 			add(h.removeDir())
+		}
+		if len(errs) == 0 && h.stateFile != "" {
+			add(removeStale(h.stateFile))
+		}
+		if h.ownBridge {
+			add(h.bridge.Close())
 		}
 		if len(errs) == 0 && h.before.Sysctls != nil {
 			after, err := cluster.TakeHostSnapshot(ctx)
 			add(err)
-			if d := h.before.Diff(after); len(d) > 0 {
+			d := h.before.Diff(after)
+			if h.routes != nil {
+				routes, err := MachineRoutes(ctx)
+				add(err)
+				d = append(d, DiffLines("route", h.routes, routes)...)
+			}
+			if len(d) > 0 {
 				add(fmt.Errorf("the host differs after teardown:\n  %s", strings.Join(d, "\n  ")))
 			}
 		}
