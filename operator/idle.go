@@ -19,7 +19,9 @@ const DefaultIdleAfter = 5 * time.Second
 // bring it down), so after a thousand pipelines are created the operator
 // would hold at rest the memory the burst needed. Here, when reconciles
 // ran during one period of quiet and none during the next, free (a full
-// collection that releases all free memory: debug.FreeOSMemory) runs once.
+// collection that releases all free memory: debug.FreeOSMemory, and the
+// resident pages of the binary's code and read-only data that start-up
+// and the burst touched: DropBinaryPages) runs once.
 type idleReturner struct {
 	quiet time.Duration
 	free  func()

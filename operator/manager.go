@@ -237,7 +237,10 @@ func Setup(mgr manager.Manager, o Options) error {
 	if reserved == nil {
 		reserved = pipeline.NewPortSet()
 	}
-	idle := newIdleReturner(o.IdleAfter, debug.FreeOSMemory)
+	idle := newIdleReturner(o.IdleAfter, func() {
+		debug.FreeOSMemory()
+		DropBinaryPages()
+	})
 	if err := mgr.Add(idle); err != nil {
 		return fmt.Errorf("add the idle memory return: %w", err)
 	}
