@@ -308,7 +308,11 @@ func (u *releaseUpgrader) versionOf(ctx context.Context, bin string) (string, er
 	c := exec.CommandContext(ctx, bin, "version", "-o", "json")
 	c.Stdout, c.Stderr = &stdout, &stderr
 	if err := c.Run(); err != nil {
-		return "", fmt.Errorf("%w: the release's tpctl version: %v: %s", errNoRelease, err, strings.TrimSpace(stderr.String()))
+		hint := ""
+		if errors.Is(err, fs.ErrPermission) {
+			hint = fmt.Sprintf(" (is %s mounted noexec? TMPDIR names another directory)", filepath.Dir(filepath.Dir(bin)))
+		}
+		return "", fmt.Errorf("%w: the release's tpctl version: %v%s %s", errNoRelease, err, hint, strings.TrimSpace(stderr.String()))
 	}
 	var info struct {
 		Version string `json:"version"`

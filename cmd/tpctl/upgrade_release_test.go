@@ -50,6 +50,7 @@ if [ "$1" = version ]; then
   exit 0
 fi
 printf '%%s\n' "$@" > '%s'
+case " $* " in *" --fail "*) echo "stub failed" >&2; exit 7 ;; esac
 echo "stub upgraded"
 `, ver, r.record)
 	bin := "tpctl-linux-" + testArch
@@ -92,6 +93,18 @@ func TestUpgradeReleaseRunsTheVerifiedBinary(t *testing.T) {
 	assert.Equal(t, "upgrade\n--yes\n--timeout=20m0s\n--k3s-images=/a b.tar\n", string(got), "its argv, each argument whole")
 	assert.Equal(t, "stub upgraded\n", out.String())
 	assert.Contains(t, errOut.String(), "signed by release key release-2026")
+	assertEmptyDir(t, tmp)
+}
+
+func TestUpgradeReleasePassesTheExitCodeOn(t *testing.T) {
+	priv, pub := testReleaseKey(t, "")
+	rel := writeTestRelease(t, priv, "v0.6.0")
+	u, tmp, _, errOut := upgrader(t, "v0.5.0", pub)
+	err := u.Upgrade(context.Background(), rel.dir, []string{"--fail"}, false, false)
+	require.Error(t, err)
+	assert.Equal(t, 7, cli.ExitCode(err))
+	assert.Contains(t, err.Error(), "tpctl v0.6.0 upgrade ended with exit code 7")
+	assert.Contains(t, errOut.String(), "stub failed")
 	assertEmptyDir(t, tmp)
 }
 
