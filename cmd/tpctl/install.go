@@ -39,6 +39,7 @@ func newInstallCmd() *cobra.Command {
 		skipCharts  bool
 		force       bool
 		ch          installer.Charts
+		kt          kubeTargetFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "install",
@@ -90,6 +91,12 @@ Exit codes: 0 installed, 1 a step failed, 2 usage or configuration error
 			f, err := cli.ParseFormat(output, cli.Table, cli.JSON)
 			if err != nil {
 				return err
+			}
+			if kube, err := kt.kubernetes(cmd.Flags(), kubeInstallFlags...); err != nil || kube {
+				if err != nil {
+					return err
+				}
+				return runInstallKubernetes(cmd, kt, ch, f, dryRun, yes, timeout)
 			}
 			cfg, err := cf.Load(cmd.Flags(), os.ReadFile, installer.Hostname, os.LookupEnv)
 			if err != nil {
@@ -166,6 +173,7 @@ Exit codes: 0 installed, 1 a step failed, 2 usage or configuration error
 	fl.StringVar(&ch.InstanceName, "instance-name", installer.DefaultInstanceName, "name of the CoreInstance the core-instance chart creates")
 	fl.StringVar(&ch.PipelineImage, "pipeline-image", "", "default image of the instance's pipelines, e.g. a Fluent Bit mirror for air-gapped hosts (default: the operator's Fluent Bit)")
 	fl.StringArrayVar(&ch.PipelineArgs, "pipeline-arg", nil, "default container argument of the instance's pipelines, for a --pipeline-image that is not Fluent Bit (repeatable)")
+	registerTargetFlags(fl, &kt, true)
 	return cmd
 }
 

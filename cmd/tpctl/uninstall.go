@@ -22,6 +22,7 @@ func newUninstallCmd() *cobra.Command {
 		keepNode              bool
 		output                string
 		timeout               time.Duration
+		kt                    kubeTargetFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "uninstall",
@@ -58,6 +59,12 @@ Without a terminal, uninstall needs --yes.`,
 			f, err := cli.ParseFormat(output, cli.Table, cli.JSON)
 			if err != nil {
 				return err
+			}
+			if kube, err := kt.kubernetes(cmd.Flags(), "yes", "keep-data", "dry-run", "output", "timeout"); err != nil || kube {
+				if err != nil {
+					return err
+				}
+				return runUninstallKubernetes(cmd, kt, f, keepData, dryRun, yes, timeout)
 			}
 			b, err := bundle.Open()
 			if err != nil {
@@ -116,5 +123,6 @@ Without a terminal, uninstall needs --yes.`,
 	fl.BoolVar(&keepNode, "keep-node", false, "on a joined agent: leave its Node object in the cluster")
 	fl.StringVarP(&output, "output", "o", "table", "progress format: table (plain lines) or json (JSON lines)")
 	fl.DurationVar(&timeout, "timeout", 5*time.Minute, "give up after this long")
+	registerTargetFlags(fl, &kt, false)
 	return cmd
 }
