@@ -2,7 +2,8 @@
 // release binary, which cannot be fetched in this build environment. It is
 // never shipped. See package launcher for what it does and does not do.
 //
-// Like K3s it is a multi-call binary: `k3s server [flags]`, `k3s --version`,
+// Like K3s it is a multi-call binary: `k3s server [flags]`, `k3s agent
+// [flags]`, `k3s --version`,
 // `k3s kubectl …` and `k3s ctr …`, and the same when called as kubectl or ctr
 // (the links tpctl install makes next to it).
 package main
@@ -38,7 +39,7 @@ func run(argv []string) int {
 		args = append([]string{name}, args...)
 	}
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: k3s server [flags] | k3s --version | k3s kubectl … | k3s ctr …")
+		fmt.Fprintln(os.Stderr, "usage: k3s server [flags] | k3s agent [flags] | k3s --version | k3s kubectl … | k3s ctr …")
 		return 2
 	}
 	switch args[0] {
@@ -51,8 +52,10 @@ func run(argv []string) int {
 		return 1
 	case "server":
 		return server(args[1:])
+	case "agent":
+		return agent(args[1:])
 	default:
-		fmt.Fprintf(os.Stderr, "k3s: command %q is not provided by this launcher (server, kubectl, ctr, --version)\n", args[0])
+		fmt.Fprintf(os.Stderr, "k3s: command %q is not provided by this launcher (server, agent, kubectl, ctr, --version)\n", args[0])
 		return 2
 	}
 }
@@ -78,6 +81,41 @@ func server(args []string) int {
 			fmt.Fprintf(os.Stderr, "launcher: %s (Kubernetes %s), data dir %s\n",
 				launcher.VersionString(runtime.Version()), cluster.PinnedVersions().Kubernetes, cfg.DataDir)
 			err = s.Run(ctx)
+		}
+	} else {
+		err = &launcher.UsageError{Err: err}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "k3s:", err)
+		var usage *launcher.UsageError
+		if errors.As(err, &usage) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func notify(state string) error {
+	// The variable stays: children get an environment without it.
+	_, err := daemon.SdNotify(false, state)
+	return err //nolint:wrapcheck // wrapped by the caller
+}
+
+func agent(args []string) int {
+	a, err := launcher.ParseAgentArgs(args)
+	if err == nil {
+		var o launcher.AgentOptions
+		o, err = launcher.LoadAgent(a, os.ReadFile, os.ReadDir, os.Getenv)
+		if err != nil {
+			err = &launcher.UsageError{Err: err}
+		} else {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			ag := &launcher.Agent{Options: o, Components: componentDir, Log: os.Stderr, Notify: notify}
+			fmt.Fprintf(os.Stderr, "launcher: %s (Kubernetes %s) agent of %s, data dir %s\n",
+				launcher.VersionString(runtime.Version()), cluster.PinnedVersions().Kubernetes, o.Server.Host, o.DataDir)
+			err = ag.Run(ctx)
 		}
 	} else {
 		err = &launcher.UsageError{Err: err}

@@ -64,6 +64,17 @@ func components() []string {
 	return []string{"coredns", "local-storage", "metrics-server", "runtimes", "servicelb", "traefik"}
 }
 
+// keySpec is the keys one command accepts: `server` (Keys) or `agent`
+// (AgentKeys).
+type keySpec struct {
+	cmd                 string
+	known, lists, bools []string
+}
+
+func serverSpec() keySpec {
+	return keySpec{cmd: "server", known: Keys(), lists: listKeys(), bools: boolKeys()}
+}
+
 // Args is a parsed `server` command line: the config file to read and the
 // keys given as flags.
 type Args struct {
@@ -74,19 +85,21 @@ type Args struct {
 // ParseArgs parses the arguments after `server`. Every flag must be one of
 // installer.K3sConfigKeys() or --config/-c; anything else is an error naming
 // it.
-func ParseArgs(args []string) (Args, error) {
+func ParseArgs(args []string) (Args, error) { return parseArgs(serverSpec(), args) }
+
+func parseArgs(spec keySpec, args []string) (Args, error) {
 	a := Args{ConfigFile: DefaultConfigFile, Values: map[string][]string{}}
-	known := Keys()
+	known := spec.known
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if !strings.HasPrefix(arg, "-") || arg == "-" || arg == "--" {
-			return Args{}, fmt.Errorf("server: unexpected argument %q (this launcher takes flags only)", arg)
+			return Args{}, fmt.Errorf("%s: unexpected argument %q (this launcher takes flags only)", spec.cmd, arg)
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
 		if name == "config" || name == "c" {
 			if !hasValue {
 				if i+1 >= len(args) {
-					return Args{}, fmt.Errorf("server: flag --%s needs a value", name)
+					return Args{}, fmt.Errorf("%s: flag --%s needs a value", spec.cmd, name)
 				}
 				i++
 				value = args[i]
@@ -95,20 +108,20 @@ func ParseArgs(args []string) (Args, error) {
 			continue
 		}
 		if !slices.Contains(known, name) {
-			return Args{}, fmt.Errorf("server: flag --%s is not one tpctl writes (this launcher accepts only: %s)", name, strings.Join(known, ", "))
+			return Args{}, fmt.Errorf("%s: flag --%s is not one tpctl writes (this launcher accepts only: %s)", spec.cmd, name, strings.Join(known, ", "))
 		}
-		if slices.Contains(boolKeys(), name) {
+		if slices.Contains(spec.bools, name) {
 			if !hasValue {
 				value = "true"
 			}
 		} else if !hasValue {
 			if i+1 >= len(args) {
-				return Args{}, fmt.Errorf("server: flag --%s needs a value", name)
+				return Args{}, fmt.Errorf("%s: flag --%s needs a value", spec.cmd, name)
 			}
 			i++
 			value = args[i]
 		}
-		if slices.Contains(listKeys(), name) {
+		if slices.Contains(spec.lists, name) {
 			a.Values[name] = append(a.Values[name], value)
 		} else {
 			a.Values[name] = []string{value}
@@ -122,12 +135,12 @@ func ParseArgs(args []string) (Args, error) {
 // are errors naming them. A key may end in "+" (K3s's append form, for
 // drop-ins); ParseConfigFile merges it into the plain key as Load would.
 func ParseConfigFile(raw []byte) (map[string][]string, error) {
-	doc, err := parseConfigDoc(raw)
+	doc, err := parseConfigDoc(serverSpec(), raw)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string][]string{}
-	merge(out, doc)
+	merge(serverSpec(), out, doc)
 	return out, nil
 }
 
@@ -140,7 +153,7 @@ type entry struct {
 
 // parseConfigDoc decodes one config file into its entries, plain keys
 // before their "+" forms.
-func parseConfigDoc(raw []byte) ([]entry, error) {
+func parseConfigDoc(spec keySpec, raw []byte) ([]entry, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, nil
 	}
@@ -152,7 +165,7 @@ func parseConfigDoc(raw []byte) ([]entry, error) {
 	if err := json.Unmarshal(js, &doc); err != nil {
 		return nil, errors.New("parse config: the document must be a mapping of keys to values")
 	}
-	known := Keys()
+	known := spec.known
 	keys := make([]string, 0, len(doc))
 	for k := range doc {
 		keys = append(keys, k)
@@ -168,7 +181,7 @@ func parseConfigDoc(raw []byte) ([]entry, error) {
 		var list []any
 		var one any
 		if err := json.Unmarshal(doc[raw], &list); err == nil {
-			if !slices.Contains(listKeys(), k) {
+			if !slices.Contains(spec.lists, k) {
 				return nil, fmt.Errorf("config key %q takes one value, not a list", raw)
 			}
 			for _, v := range list {
@@ -197,9 +210,9 @@ func parseConfigDoc(raw []byte) ([]entry, error) {
 // merge applies one file's entries over the values so far, as K3s's
 // config reader does: a plain key replaces, "key+" appends to a list key
 // (for a single-value key the last value wins either way).
-func merge(vals map[string][]string, doc []entry) {
+func merge(spec keySpec, vals map[string][]string, doc []entry) {
 	for _, e := range doc {
-		if e.append && slices.Contains(listKeys(), e.key) {
+		if e.append && slices.Contains(spec.lists, e.key) {
 			vals[e.key] = append(slices.Clone(vals[e.key]), e.values...)
 			continue
 		}
@@ -251,9 +264,18 @@ func scalar(v any) (string, error) {
 // (the file's values come first on K3s's command line), and validates the
 // result.
 func Load(a Args, readFile func(string) ([]byte, error), readDir func(string) ([]os.DirEntry, error)) (Config, error) {
-	dropIns, err := DropInFiles(a.ConfigFile, readDir)
+	vals, err := loadValues(serverSpec(), a, readFile, readDir)
 	if err != nil {
 		return Config{}, err
+	}
+	return Build(vals)
+}
+
+// loadValues reads the config file and drop-ins and applies the flags.
+func loadValues(spec keySpec, a Args, readFile func(string) ([]byte, error), readDir func(string) ([]os.DirEntry, error)) (map[string][]string, error) {
+	dropIns, err := DropInFiles(a.ConfigFile, readDir)
+	if err != nil {
+		return nil, err
 	}
 	vals := map[string][]string{}
 	for _, f := range append([]string{a.ConfigFile}, dropIns...) {
@@ -262,22 +284,22 @@ func Load(a Args, readFile func(string) ([]byte, error), readDir func(string) ([
 			continue
 		}
 		if err != nil {
-			return Config{}, fmt.Errorf("read %s: %w", f, err)
+			return nil, fmt.Errorf("read %s: %w", f, err)
 		}
-		doc, err := parseConfigDoc(raw)
+		doc, err := parseConfigDoc(spec, raw)
 		if err != nil {
-			return Config{}, fmt.Errorf("%s: %w", f, err)
+			return nil, fmt.Errorf("%s: %w", f, err)
 		}
-		merge(vals, doc)
+		merge(spec, vals, doc)
 	}
 	for k, v := range a.Values {
-		if slices.Contains(listKeys(), k) {
+		if slices.Contains(spec.lists, k) {
 			vals[k] = append(vals[k], v...)
 		} else {
 			vals[k] = v
 		}
 	}
-	return Build(vals)
+	return vals, nil
 }
 
 // Build turns key values into a validated Config with K3s's defaults.

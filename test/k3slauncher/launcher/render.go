@@ -147,7 +147,11 @@ func ContainerdConfig(l Layout, sandboxImage string) (content []byte, fromTempla
 // cniConfig is a bridge network (cni0, as flannel names its bridge) over
 // the node's pod range, with host-local IPAM in its default place
 // (/var/lib/cni), masquerading and portmap.
-func cniConfig(c Config) string {
+func cniConfig(c Config) string { return cniConfigFor(c.PodCIDR().String()) }
+
+// cniConfigFor is the bridge network over one pod subnet (an agent's is
+// its Node's podCIDR).
+func cniConfigFor(subnet string) string {
 	return fmt.Sprintf(`{
   "cniVersion": "1.0.0",
   "name": "cbr0",
@@ -167,7 +171,7 @@ func cniConfig(c Config) string {
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]
 }
-`, BridgeName, c.PodCIDR().String())
+`, BridgeName, subnet)
 }
 
 // kubeletConfig: cgroupfs, node address, cluster DNS; eviction relaxed (a

@@ -64,9 +64,9 @@ const (
 	remoteGroupHeader = "X-Remote-Group"
 )
 
-// AgentConfig is what /v1-k3s/config sends: the part of K3s's
+// SupervisorConfig is what /v1-k3s/config sends: the part of K3s's
 // config.Control an agent reads, under K3s's JSON names.
-type AgentConfig struct {
+type SupervisorConfig struct {
 	ClusterDNS           string
 	ClusterDomain        string
 	ClusterIPRange       string
@@ -96,7 +96,7 @@ type Supervisor struct {
 	ProxyCert *tls.Certificate
 	// Config is what /v1-k3s/config returns; APIServers what
 	// /v1-k3s/apiservers returns.
-	Config     AgentConfig
+	Config     SupervisorConfig
 	APIServers func(ctx context.Context) []string
 	// Ready answers /v1-k3s/readyz (nil when the core is ready).
 	Ready func(ctx context.Context) error

@@ -87,7 +87,7 @@ func (s *Server) startSupervisor(p *pki, cr *credentials, pass string) (*supervi
 		Client:     backend,
 		Upstream:   up,
 		ProxyCert:  &proxyCert,
-		Config:     agentConfigOf(c),
+		Config:     supervisorConfigOf(c),
 		APIServers: func(ctx context.Context) []string { return apiServerAddresses(ctx, backend) },
 		Ready: func(ctx context.Context) error {
 			_, err := backend.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
@@ -119,9 +119,9 @@ func (s *Server) startSupervisor(p *pki, cr *credentials, pass string) (*supervi
 
 func tlsListener(ln net.Listener, cfg *tls.Config) net.Listener { return tls.NewListener(ln, cfg) }
 
-// agentConfigOf is what an agent is told of the cluster.
-func agentConfigOf(c Config) AgentConfig {
-	return AgentConfig{
+// supervisorConfigOf is what an agent is told of the cluster.
+func supervisorConfigOf(c Config) SupervisorConfig {
+	return SupervisorConfig{
 		ClusterDNS:           c.ClusterDNS.String(),
 		ClusterDomain:        "cluster.local",
 		ClusterIPRange:       c.ClusterCIDR.String(),

@@ -41,7 +41,7 @@ func newSupervisorWorld(t *testing.T) *supervisorWorld {
 	t.Cleanup(up.Close)
 	u, _ := url.Parse(up.URL)
 	sup := &Supervisor{CA: &CACert{Cert: ca.Cert, Key: ca.Key, CertPEM: ca.CertPEM}, ServerPass: "spass", AgentPass: "apass",
-		Client: w.fake, Upstream: u, Config: AgentConfig{ClusterDNS: "10.43.0.10"}}
+		Client: w.fake, Upstream: u, Config: SupervisorConfig{ClusterDNS: "10.43.0.10"}}
 	h := sup.Handler()
 	serving, err := ca.Issue(dir, "serving", cluster.CertSpec{CommonName: "k3s", Server: true, DNSNames: []string{"localhost"}})
 	if err != nil {
