@@ -53,7 +53,7 @@ func TestAgentKeysAreK3sAgentKeys(t *testing.T) {
 func TestLoadAgentMergesAsServerMode(t *testing.T) {
 	hash := strings.Repeat("0f", 32)
 	rf, rd := fsReaders(map[string]string{
-		DefaultConfigFile: "server: https://10.0.0.1:6443\ntoken: K10" + hash + "::node:pw\nnode-label: [a=1]\nkubelet-arg: [max-pods=50]\n",
+		DefaultConfigFile:                     "server: https://10.0.0.1:6443\ntoken: K10" + hash + "::node:pw\nnode-label: [a=1]\nkubelet-arg: [max-pods=50]\n",
 		DefaultConfigFile + ".d/20-more.yaml": "node-label+: [b=2]\nnode-taint: [dedicated=logs:NoSchedule]\nnode-ip: 10.0.0.2\n",
 	})
 	a, err := ParseAgentArgs([]string{"--node-name", "Worker-1", "--node-label=c=3"})
