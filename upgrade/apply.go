@@ -57,7 +57,8 @@ type Options struct {
 	Target    Target
 	// Install reruns the install plan with the recorded configuration and
 	// this tpctl's payload: it stages the new K3s and images, restarts
-	// k3s.service once, waits for the node and installs or upgrades the
+	// k3s.service once (twice when the containerd template is derived
+	// again for the new K3s), waits for the node and installs or upgrades the
 	// CRDs and both releases (the operator rolls to its new image).
 	Install func(ctx context.Context) error
 	// Instances returns the CoreInstances that are not Ready (name: why).

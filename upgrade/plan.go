@@ -10,7 +10,8 @@
 // binary and configuration aside, takes a snapshot, and reruns the install
 // plan with the recorded configuration, which stages the new K3s and
 // images, restarts k3s.service once (KillMode=process: pipeline pods keep
-// running) and upgrades the releases. A failure or timeout rolls back.
+// running; twice where the containerd template must be derived again for
+// the new K3s) and upgrades the releases. A failure or timeout rolls back.
 package upgrade
 
 import (

@@ -29,7 +29,10 @@ import (
 // upgradeReport is `tpctl upgrade -o json`.
 type upgradeReport struct {
 	Target upgrade.Target `json:"target"`
-	Plan   upgrade.Plan   `json:"plan"`
+	// Plan is the upgrade's plan; with --rollback, Rollback is what the
+	// rollback restores instead.
+	Plan     *upgrade.Plan `json:"plan,omitempty"`
+	Rollback *rollbackPlan `json:"rollback,omitempty"`
 	// Result: refused, nothing-to-upgrade, dry-run, upgraded, rolled-back.
 	Result string `json:"result"`
 	Error  string `json:"error,omitempty"`
@@ -67,6 +70,13 @@ restarts k3s.service once (KillMode=process: pipeline pods keep running),
 waits for the node, upgrades the CRDs and both releases (the operator rolls to
 its new image) and waits for every CoreInstance to be Ready.
 
+On a host without CAP_SYS_RESOURCE, the containerd template install derived
+(restrict_oom_score_adj = true) belongs to the old K3s binary: it is removed
+when the new binary is staged, the new K3s generates its own containerd
+config at that restart, and the template is derived again from that config
+and applied by a second restart (the template records the K3s binary's
+sha256; a rollback puts the old one back).
+
 If that does not finish within --timeout, the previous K3s binary, its
 configuration and the Helm releases are restored and the host runs the old
 version again. --rollback does the same on demand after an upgrade. An upgrade
@@ -96,7 +106,7 @@ the message says so), 3 refused (nothing changed), 130 interrupted.`,
 			to := upgrade.TargetOf(ctx, b, version, src, k3sVersion)
 			in := upgrade.Inspect(ctx, "/", upgrade.NewCluster, time.Now)
 			plan := upgrade.Compute(in, to)
-			rep := upgradeReport{Target: to, Plan: plan}
+			rep := newUpgradeReport(to, plan, in, rollback)
 			emit := func(result string, err error) error {
 				rep.Result = result
 				if err != nil {
@@ -122,7 +132,9 @@ the message says so), 3 refused (nothing changed), 130 interrupted.`,
 					return emit("refused", &cli.CodeError{Code: cli.ExitPreflight, Err: errors.New("nothing to roll back: no finished or interrupted upgrade is recorded")})
 				}
 				if dryRun {
-					fmt.Fprintf(out, "Would restore %s.\n", plan.Rollback)
+					if f == cli.Table {
+						fmt.Fprintf(out, "Would restore %s.\n", plan.Rollback)
+					}
 					return emit("dry-run", nil)
 				}
 				if !yes && cli.IsTerminal(os.Stdin) && !confirm(cmd.InOrStdin(), out, "Roll back the last upgrade?") {
@@ -131,7 +143,9 @@ the message says so), 3 refused (nothing changed), 130 interrupted.`,
 				if err := upgrade.Rollback(ctx, opts); err != nil {
 					return emit("failed", err)
 				}
-				fmt.Fprintln(out, "Rolled back: the previous K3s, configuration and releases run again.")
+				if f == cli.Table {
+					fmt.Fprintln(out, "Rolled back: the previous K3s, configuration and releases run again.")
+				}
 				return emit("rolled-back", nil)
 			}
 			if plan.Refused() {
@@ -199,39 +213,10 @@ func (s backupSnapshot) Snapshot(ctx context.Context) (string, error) {
 // forward plan would only show every component unchanged).
 func writePlan(w io.Writer, rollback bool, in upgrade.Installed, p upgrade.Plan) {
 	if rollback {
-		writeRollbackPlan(w, in.State.Upgrade, in.Releases)
+		writeRollbackPlan(w, rollbackPlanOf(in.State.Upgrade, in.Releases))
 		return
 	}
 	writeUpgradePlan(w, p)
-}
-
-// writeRollbackPlan prints what rolling back the recorded upgrade restores:
-// the versions (now → restored), the Helm releases' revisions and the kept
-// files. cur holds the releases as they are now.
-func writeRollbackPlan(w io.Writer, rec *installer.UpgradeRecord, cur map[string]upgrade.Release) {
-	if rec == nil || rec.Phase == installer.UpgradeRolledBack {
-		return
-	}
-	fmt.Fprintf(w, "Rolling back the upgrade started %s (phase %s):\n", rec.StartedAt.UTC().Format(time.RFC3339), rec.Phase)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMPONENT\tNOW\tRESTORED")
-	fmt.Fprintf(tw, "tpctl\t%s\t%s\n", orUnknown(rec.ToTpctl), orUnknown(rec.FromTpctl))
-	fmt.Fprintf(tw, "K3s\t%s\t%s\n", orUnknown(rec.ToK3s), orUnknown(rec.FromK3s.Version))
-	for _, r := range rec.Releases {
-		now := "unknown"
-		if c, ok := cur[r.Name]; ok {
-			now = fmt.Sprintf("revision %d (chart %s)", c.Revision, orUnknown(c.Chart))
-		}
-		fmt.Fprintf(tw, "release %s/%s\t%s\trevision %d (chart %s)\n", r.Namespace, r.Name, now, r.Revision, orUnknown(r.Chart))
-	}
-	tw.Flush()
-	for _, k := range rec.Kept {
-		if k.Absent {
-			fmt.Fprintf(w, "  remove %s (the upgrade added it)\n", k.Path)
-		} else {
-			fmt.Fprintf(w, "  restore %s from %s\n", k.Path, k.Saved)
-		}
-	}
 }
 
 func orUnknown(s string) string {
