@@ -94,6 +94,8 @@ type Supervisor struct {
 	// the system:auth-proxy client certificate.
 	Upstream  *url.URL
 	ProxyCert *tls.Certificate
+	// UpstreamCA verifies the API server's certificate (nil: CA).
+	UpstreamCA *x509.Certificate
 	// Config is what /v1-k3s/config returns; APIServers what
 	// /v1-k3s/apiservers returns.
 	Config     SupervisorConfig
@@ -158,6 +160,10 @@ func (s *Supervisor) Handler() http.Handler {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(s.CA.Cert)
+	if s.UpstreamCA != nil {
+		pool = x509.NewCertPool()
+		pool.AddCert(s.UpstreamCA)
+	}
 	base := &http.Transport{
 		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		MaxIdleConnsPerHost: 64,
