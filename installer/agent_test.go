@@ -144,7 +144,9 @@ func (c *agentCluster) open(kc string) (Cluster, error) {
 	return c, nil
 }
 
-func (c *agentCluster) Readyz(context.Context) error { return errors.New("an agent does not read /readyz") }
+func (c *agentCluster) Readyz(context.Context) error {
+	return errors.New("an agent does not read /readyz")
+}
 
 func (c *agentCluster) Node(_ context.Context, name string) (*corev1.Node, error) {
 	c.mu.Lock()
