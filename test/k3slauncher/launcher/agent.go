@@ -423,8 +423,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(l.CNIConfDir(), "10-flannel.conflist"), []byte(cniConfigFor(podCIDR)), 0o644); err != nil {
-		return err
+	network := c.FlannelBackend != "none"
+	if network {
+		if err := writeFileAtomic(filepath.Join(l.CNIConfDir(), "10-flannel.conflist"), []byte(cniConfigFor(podCIDR)), 0o644); err != nil {
+			return err
+		}
+	} else {
+		a.logf("flannel-backend none on the server: no CNI network; the node stays NotReady until one is installed")
 	}
 	a.logf("agent %s joined %s (pods %s) after %s", o.NodeName, o.Server.Host, podCIDR, time.Since(begin).Round(time.Millisecond))
 	if a.Notify != nil {
@@ -442,7 +447,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	jobs := []func(context.Context){
 		images.watch,
 		func(ctx context.Context) {
-			loop(ctx, 3*time.Second, "pod routes", a.logf, func(ctx context.Context) error { return rs.sync(ctx, cs) })
+			if network {
+				loop(ctx, 3*time.Second, "pod routes", a.logf, func(ctx context.Context) error { return rs.sync(ctx, cs) })
+			}
 		},
 		func(ctx context.Context) {
 			loop(ctx, 30*time.Second, "apiservers", a.logf, func(ctx context.Context) error {

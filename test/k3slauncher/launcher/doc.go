@@ -41,9 +41,92 @@
 // image (metricsserver.go): tpctl waits for it as for any packaged add-on,
 // but it serves no metrics API.
 //
+// The supervisor (supervisor.go, supervisor_server.go) is K3s's: kube-apiserver
+// listens on 127.0.0.1:6444 and the launcher's own TLS listener on 6443
+// (every address) serves /cacerts, /ping and the /v1-k3s/ routes an agent
+// uses — serving-kubelet.crt, client-kubelet.crt, client-kube-proxy.crt
+// (a POSTed CSR is signed; a GET gets a key too), client-ca.crt,
+// server-ca.crt, config (a JSON subset of K3s's config.Control under its
+// field names: ClusterDNS, ClusterDomain, ClusterIPRange, ServiceIPRange,
+// ServiceNodePortRange, FlannelBackend, DisableNPC), apiservers, readyz —
+// and forwards every other request to the API server. The /v1-k3s/ routes
+// take K3s's credentials: basic auth "server:<passphrase>" (group
+// k3s:server) or "node:<passphrase>" (k3s:agent; server/agent-token is
+// "K10<CA hash>::node:<passphrase>", the server token's passphrase, as K3s
+// without an agent-token), a bootstrap token "<id>.<secret>" as bearer,
+// checked against the kube-system Secret bootstrap-token-<id> as
+// Kubernetes's bootstrap authenticator does (what `k3s token create`
+// makes; the controller manager runs the tokencleaner), or a client
+// certificate of the cluster CA (a node's, to rejoin after its token
+// expired). The kubelet certificate routes need the K3s-Node-Name and
+// K3s-Node-Password headers: the password's scrypt hash (K3s's format) is
+// kept in the immutable kube-system Secret <node>.node-password.k3s (type
+// k3s.cattle.io/node-password), made at the first request; another
+// password for the same name is refused with 403. As K3s's node-password
+// controller, each such Secret gets its Node as owner (the garbage
+// collector deletes it with the Node) and one older than ten minutes
+// without a Node is deleted. Forwarded requests: a client certificate of
+// the CA is passed on as request-header identity (X-Remote-User/Group with
+// the system:auth-proxy certificate); anything else goes as it came, and
+// X-Remote-* headers from clients are dropped. The kubernetes Service's
+// EndpointSlice and Endpoints point at <node-ip>:6443 (the API server runs
+// with endpoint-reconciler-type=none: K3s's API server advertises 6443
+// through a flag the upstream one lacks). Differences from K3s: one CA
+// instead of K3s's server, client and request-header CAs; no /v1-k3s/
+// connect tunnel (the API server reaches agents' kubelets directly at their
+// InternalIP:10250); no server-only routes (server-bootstrap, token,
+// encrypt, cert rotation); the listener speaks HTTP/1.1 only; the
+// apiservers route reads the EndpointSlices only (no etcd).
+//
+// `k3slauncher agent` (agent.go, agentconfig.go, loadbalancer.go) joins a
+// node the way K3s's agent does. It accepts exactly AgentKeys — server,
+// token, token-file, node-name, node-ip, node-label, node-taint, data-dir,
+// kubelet-arg, all K3s agent keys — from /etc/rancher/k3s/config.yaml, its
+// drop-ins and the command line (merged as in server mode; any other key,
+// server keys included, is refused naming it), and K3S_URL, K3S_TOKEN,
+// K3S_TOKEN_FILE, K3S_NODE_NAME for keys still unset. The token is parsed
+// as K3s's (K10<hash>::user:pass, K10<hash>::<id>.<secret>, or the short
+// form); the agent authenticates as user "node" with its password, or with
+// the bootstrap token. In order: it makes /etc/rancher/node/password
+// (random, 0600) at the first start; listens on 127.0.0.1:6444 as K3s's
+// agent load balancer (TCP, the --server address first, then those
+// /v1-k3s/apiservers reports; state in
+// <data-dir>/agent/etc/k3s-agent-load-balancer.json); fetches /cacerts
+// through it without verification, refuses a CA whose hash differs from
+// the token's ("token CA hash does not match the Cluster CA certificate
+// hash"), then verifies the server with it (retrying every 2 s while the
+// server does not answer, as K3s); reads /v1-k3s/config; posts CSRs for
+// serving-kubelet, client-kubelet (with the node name, password and
+// address headers) and client-kube-proxy, keeping keys and certificates in
+// <data-dir>/agent (client-ca.crt, server-ca.crt, kubelet.kubeconfig and
+// kubeproxy.kubeconfig pointing at the load balancer); a refused node
+// password ends the agent (exit 1). It then starts containerd (same
+// config generation and templates as the server), imports
+// <data-dir>/agent/images (and watches it), starts the kubelet (node-label
+// and node-taint as --node-labels and --register-with-taints, kubelet-arg
+// as flags), waits for /v1-k3s/readyz, starts kube-proxy, waits for its
+// Node's podCIDR and writes the bridge network over it, then sends READY=1
+// (K3s's agent notifies after its network starts). SIGTERM stops kubelet
+// and kube-proxy, then containerd; pods and shims stay.
+//
+// Cross-node pod traffic, in both modes: each node routes every other
+// node's podCIDR via that node's InternalIP (flannel's host-gw backend;
+// `ip route replace … proto 248`, routes of nodes gone are deleted, every
+// 3 s), so both hosts must share a link. The bridge's ipMasq is kept: a pod
+// reaching a pod on another node arrives from the node's address, not the
+// pod's (flannel keeps the pod address inside the cluster CIDR).
+//
+// Agent mode does not: run flannel or VXLAN (host-gw routes only, whatever
+// backend the server names; "none" from the server means no CNI network and
+// no routes on the agent, as on the server), the remote tunnel, the agent's node-config
+// annotations and label updates after registration, with-node-id,
+// kube-proxy-arg, node-external-ip, private registries, rootless,
+// certificate renewal, joining as a server (no embedded etcd), or any
+// key not in AgentKeys.
+//
 // What it does not do: flannel (the bridge network stands in for it;
 // flannel-backend none runs no network), the metrics API
 // (v1beta1.metrics.k8s.io), HelmChart resources (Traefik is created directly, not
-// through helm-install jobs), agents
-// joining, and any K3s key tpctl does not write.
+// through helm-install jobs), embedded etcd and server joins, and any K3s
+// key tpctl does not write.
 package launcher
