@@ -1,5 +1,6 @@
-// Package operator holds the controller-runtime manager that `tpctl operator`
-// runs and its two reconcilers.
+// Package operator holds the controller-runtime manager that the operator
+// command (operator/command: `tpctl operator`, and cmd/tpctl-operator, the
+// binary of the release's operator image) runs, and its two reconcilers.
 //
 // # Who writes what
 //
@@ -150,8 +151,12 @@
 // the operator builds). A reconcile looks up each object of a pipeline once.
 // The collector runs at GOGC=50 and, in a container with a memory limit,
 // with a soft limit at MemoryLimitShare of it (GOGC and GOMEMLIMIT, when
-// set, win); once a burst of reconciles is over, the free heap is returned
-// to the system. BenchmarkCreatePipelines (bench_integration_test.go)
+// set, win); once a burst of reconciles is over, the free heap and the
+// resident pages of the binary's code and read-only data are returned to
+// the system (DropBinaryPages). The scheme holds only the API groups the
+// operator uses, and the release's image runs cmd/tpctl-operator, which
+// links the operator without the rest of tpctl. BenchmarkCreatePipelines
+// (bench_integration_test.go) builds that binary as the release does and
 // measures time and memory for a number of pipelines created at once;
 // -profile-dir writes CPU and heap profiles of the operator, served on
 // loopback by --pprof-bind-address (off by default).
