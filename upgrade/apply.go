@@ -339,15 +339,46 @@ func (o *Options) recordCreated(p, kind string) error {
 	})
 }
 
-// apply runs the install plan and waits for every CoreInstance.
+// apply runs the install plan, waits for the node on the new K3s and for
+// every CoreInstance.
 func (o *Options) apply(ctx context.Context) error {
 	if err := o.Install(ctx); err != nil {
+		return err
+	}
+	if err := o.waitNewK3s(ctx); err != nil {
 		return err
 	}
 	if !o.Plan.Charts || o.Instances == nil {
 		return nil
 	}
 	return o.waitInstances(ctx)
+}
+
+// waitNewK3s waits, when the upgrade replaced the K3s binary, for the node
+// to be Ready on the new K3s with a kubelet report made since the upgrade
+// began. The install plan's own wait reads the node's Ready condition, and
+// the one the node had before K3s was restarted stays in the API until the
+// node controller marks it Unknown (40 s): a new K3s whose kubelet never
+// reports would pass it.
+func (o *Options) waitNewK3s(ctx context.Context) error {
+	rec, err := o.record()
+	if err != nil || rec == nil {
+		return err
+	}
+	st, err := o.state()
+	if err != nil {
+		return err
+	}
+	now := st.Get().K3s
+	if now.Version == rec.FromK3s.Version && now.SHA256 == rec.FromK3s.SHA256 {
+		return nil
+	}
+	cl, err := o.cluster()
+	if err != nil {
+		return err
+	}
+	// The API keeps heartbeats to the second.
+	return o.waitNode(ctx, cl, now.Version, rec.StartedAt.Truncate(time.Second))
 }
 
 func (o *Options) waitInstances(ctx context.Context) error {

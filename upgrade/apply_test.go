@@ -36,6 +36,9 @@ type fakeHost struct {
 	// unless frozen (a kubelet that does not report again).
 	heartbeat time.Time
 	frozen    bool
+	// silent is a K3s binary whose kubelet never reports: restarting it
+	// leaves the heartbeat as it was.
+	silent string
 }
 
 const (
@@ -113,7 +116,7 @@ func (h *fakeHost) Restart(_ context.Context, unit string) error {
 	defer h.mu.Unlock()
 	h.restarts++
 	h.running = h.read(installer.K3sBinaryPath)
-	if !h.frozen {
+	if !h.frozen && h.running != h.silent {
 		h.heartbeat = time.Now()
 	}
 	return nil
@@ -349,6 +352,24 @@ func TestApplyRollsBackOnTimeout(t *testing.T) {
 	if len(h.rollbacks) != 2 {
 		t.Fatalf("Helm rollbacks %v, want both releases", h.rollbacks)
 	}
+}
+
+// A new K3s that starts but whose kubelet never reports again: the node's
+// Ready condition from before the restart is still in the API (the install
+// plan's wait accepts it), but no report comes from the new K3s within the
+// timeout, and the upgrade rolls back.
+func TestApplyRollsBackWhenTheNewKubeletNeverReports(t *testing.T) {
+	h := newFakeHost(t)
+	h.heartbeat = time.Now().Add(-2 * time.Second) // Ready, reported before the upgrade
+	h.silent = "k3s " + newK3s
+	o := h.options(h.install("k3s "+newK3s), &fakeSnap{})
+	o.Timeout = time.Second
+	err := Apply(context.Background(), o)
+	var rb *RolledBackError
+	if !errors.As(err, &rb) || !strings.Contains(err.Error(), "has not reported since") {
+		t.Fatalf("Apply = %v, want a rollback naming the missing report", err)
+	}
+	checkRolledBack(t, h, 2)
 }
 
 // A run killed after the new binary was staged (phase applying) is
