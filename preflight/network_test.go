@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -376,4 +377,16 @@ func TestK3sConfigDropIns(t *testing.T) {
 	assert.Equal(t, Warn, r.Severity)
 	assert.Contains(t, r.Message, "10-site.yaml")
 	assert.Contains(t, r.Message, "override tpctl's keys")
+}
+
+// A host `tpctl join` made an agent has the marked k3s-agent.service: its
+// K3s is tpctl's own, not another install.
+func TestExistingInstallJoinedAgent(t *testing.T) {
+	agent := strings.Replace(tpctlUnit, "k3s server", "k3s agent", 1)
+	h := fakeHost(t, "v2", map[string]string{"usr/local/bin/k3s": "ELF", "etc/rancher/k3s/config.yaml": "",
+		"etc/systemd/system/k3s-agent.service": agent, "proc/555/comm": "k3s-agent\n"})
+	r := runOne(t, existingInstallCheck(), h)
+	assert.Equal(t, Pass, r.Severity, r.Message)
+	assert.Contains(t, r.Message, "already installed by tpctl (/etc/systemd/system/k3s-agent.service")
+	assert.Equal(t, &K3sFact{Binary: "/usr/local/bin/k3s", InstalledByTpctl: true}, GatherFacts(h).K3s)
 }
