@@ -270,76 +270,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("make %s: %w", d, err)
 		}
 	}
-	pwFile := a.NodePasswordFile
-	if pwFile == "" {
-		pwFile = DefaultNodePasswordFile
-	}
-	nodePass, err := EnsureNodePasswordFile(pwFile)
+	j, err := a.join(ctx, f, nodeIP)
 	if err != nil {
 		return err
 	}
-	lbAddr := a.LBAddr
-	if lbAddr == "" {
-		lbAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(DefaultLBPort))
-	}
-	lb, err := NewLoadBalancer(lbAddr, o.Server.String(), o.Server.Host, filepath.Join(f.dir, "etc", "k3s-agent-load-balancer.json"), a.logf)
-	if err != nil {
-		return err
-	}
-	defer lb.Close()
-	local := "https://" + lb.Addr()
-
-	// K3s: retry every 2s until the token validates against the server.
-	var ca []byte
-	if err := a.retry(ctx, "the server's CA", func(ctx context.Context) (err error) {
-		ca, err = getCACerts(ctx, local, o.Token)
-		return err
-	}); err != nil {
-		return err
-	}
-	if err := writeFileAtomic(f.p("server-ca.crt"), ca, 0o644); err != nil {
-		return err
-	}
-	if err := writeFileAtomic(f.p("client-ca.crt"), ca, 0o644); err != nil {
-		return err
-	}
-	sc := newSupervisorClient(local, o.Token, ca, existingClientCert(f.p("client-kubelet.crt"), f.p("client-kubelet.key"), ca))
-	var sup SupervisorConfig
-	if err := a.retry(ctx, "/v1-k3s/config", func(ctx context.Context) error {
-		b, err := sc.do(ctx, http.MethodGet, "/v1-k3s/config", nil, nil)
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(b, &sup) //nolint:wrapcheck // retried
-	}); err != nil {
-		return err
-	}
-	c, err := nodeConfigFromSupervisor(o, sup)
-	if err != nil {
-		return err
-	}
-	hdr := http.Header{}
-	hdr.Set(nodeNameHeader, o.NodeName)
-	hdr.Set(nodePassHeader, nodePass)
-	hdr.Set(nodeIPHeader, nodeIP)
-	// A refused node password is final (another host holds the name): K3s
-	// exits with the server's answer.
-	for _, cert := range []struct{ path, name string }{
-		{"/v1-k3s/serving-kubelet.crt", "serving-kubelet"},
-		{"/v1-k3s/client-kubelet.crt", "client-kubelet"},
-		{"/v1-k3s/client-kube-proxy.crt", "client-kube-proxy"},
-	} {
-		if err := sc.certWithKey(ctx, cert.path, f.p(cert.name+".crt"), f.p(cert.name+".key"), hdr.Clone()); err != nil {
-			return fmt.Errorf("get %s: %w", cert.name, err)
-		}
-	}
-	kubeletKC, proxyKC := f.p("kubelet.kubeconfig"), f.p("kubeproxy.kubeconfig")
-	for _, k := range []struct{ path, name string }{{kubeletKC, "client-kubelet"}, {proxyKC, "client-kube-proxy"}} {
-		if err := writeKubeconfigFiles(k.path, local, ca, f.p(k.name+".crt"), f.p(k.name+".key")); err != nil {
-			return err
-		}
-	}
-
+	defer j.lb.Close()
+	lb, sc, c, kubeletKC, proxyKC := j.lb, j.sc, j.c, j.kubeletKC, j.proxyKC
 	cfgToml, tmpl, err := ContainerdConfig(l, PauseImage)
 	if err != nil {
 		return err
@@ -573,3 +509,92 @@ users:
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// joined is an agent's state once it joined: the load balancer, its
+// supervisor client, the node configuration and the kubeconfigs.
+type joined struct {
+	lb                 *LoadBalancer
+	sc                 *supervisorClient
+	c                  Config
+	kubeletKC, proxyKC string
+}
+
+// join is the agent's bootstrap: node password, load balancer, CA checked
+// against the token, /v1-k3s/config, certificates and kubeconfigs.
+func (a *Agent) join(ctx context.Context, f agentFiles, nodeIP string) (_ *joined, err error) {
+	o := a.Options
+	pwFile := a.NodePasswordFile
+	if pwFile == "" {
+		pwFile = DefaultNodePasswordFile
+	}
+	nodePass, err := EnsureNodePasswordFile(pwFile)
+	if err != nil {
+		return nil, err
+	}
+	lbAddr := a.LBAddr
+	if lbAddr == "" {
+		lbAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(DefaultLBPort))
+	}
+	lb, err := NewLoadBalancer(lbAddr, o.Server.String(), o.Server.Host, filepath.Join(f.dir, "etc", "k3s-agent-load-balancer.json"), a.logf)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			lb.Close()
+		}
+	}()
+	local := "https://" + lb.Addr()
+
+	// K3s: retry every 2s until the token validates against the server.
+	var ca []byte
+	if err := a.retry(ctx, "the server's CA", func(ctx context.Context) (err error) {
+		ca, err = getCACerts(ctx, local, o.Token)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(f.p("server-ca.crt"), ca, 0o644); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(f.p("client-ca.crt"), ca, 0o644); err != nil {
+		return nil, err
+	}
+	sc := newSupervisorClient(local, o.Token, ca, existingClientCert(f.p("client-kubelet.crt"), f.p("client-kubelet.key"), ca))
+	var sup SupervisorConfig
+	if err := a.retry(ctx, "/v1-k3s/config", func(ctx context.Context) error {
+		b, err := sc.do(ctx, http.MethodGet, "/v1-k3s/config", nil, nil)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(b, &sup) //nolint:wrapcheck // retried
+	}); err != nil {
+		return nil, err
+	}
+	c, err := nodeConfigFromSupervisor(o, sup)
+	if err != nil {
+		return nil, err
+	}
+	hdr := http.Header{}
+	hdr.Set(nodeNameHeader, o.NodeName)
+	hdr.Set(nodePassHeader, nodePass)
+	hdr.Set(nodeIPHeader, nodeIP)
+	// A refused node password is final (another host holds the name): K3s
+	// exits with the server's answer.
+	for _, cert := range []struct{ path, name string }{
+		{"/v1-k3s/serving-kubelet.crt", "serving-kubelet"},
+		{"/v1-k3s/client-kubelet.crt", "client-kubelet"},
+		{"/v1-k3s/client-kube-proxy.crt", "client-kube-proxy"},
+	} {
+		if err := sc.certWithKey(ctx, cert.path, f.p(cert.name+".crt"), f.p(cert.name+".key"), hdr.Clone()); err != nil {
+			return nil, fmt.Errorf("get %s: %w", cert.name, err)
+		}
+	}
+	kubeletKC, proxyKC := f.p("kubelet.kubeconfig"), f.p("kubeproxy.kubeconfig")
+	for _, k := range []struct{ path, name string }{{kubeletKC, "client-kubelet"}, {proxyKC, "client-kube-proxy"}} {
+		if err := writeKubeconfigFiles(k.path, local, ca, f.p(k.name+".crt"), f.p(k.name+".key")); err != nil {
+			return nil, err
+		}
+	}
+	return &joined{lb: lb, sc: sc, c: c, kubeletKC: kubeletKC, proxyKC: proxyKC}, nil
+}

@@ -3,7 +3,11 @@
 package launcher
 
 import (
+	"bytes"
 	"context"
+	"net"
+	"os"
+	"path/filepath"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -17,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tpctl/tpctl/test/cluster"
 )
@@ -64,9 +69,12 @@ func TestSupervisorAgainstControlPlane(t *testing.T) {
 		t.Fatal(err)
 	}
 	sup := &Supervisor{CA: &CACert{Cert: ca.Cert, Key: ca.Key, CertPEM: ca.CertPEM}, ServerPass: "spass", AgentPass: "apass",
+		Config: SupervisorConfig{ClusterDNS: "10.43.0.10", ClusterDomain: "cluster.local", ClusterIPRange: "10.42.0.0/16",
+			ServiceIPRange: "10.43.0.0/16", ServiceNodePortRange: "30000-32767", FlannelBackend: "vxlan"},
 		Client: cs, Upstream: up, ProxyCert: &proxyCert, UpstreamCA: upCA, Logf: t.Logf,
 		APIServers: func(ctx context.Context) []string { return apiServerAddresses(ctx, cs) }}
-	serving, err := ca.Issue(dir, "serving", cluster.CertSpec{CommonName: "k3s", Server: true, DNSNames: []string{"localhost"}})
+	serving, err := ca.Issue(dir, "serving", cluster.CertSpec{CommonName: "k3s", Server: true, DNSNames: []string{"localhost"},
+		IPs: []net.IP{net.ParseIP("127.0.0.1")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,5 +185,59 @@ func TestSupervisorAgainstControlPlane(t *testing.T) {
 	}
 	if _, err := bagent.do(ctx, http.MethodGet, "/v1-k3s/readyz", nil, nil); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("readyz after the token was deleted: %v, want 401", err)
+	}
+
+	// An agent joins through its load balancer: certificates and
+	// kubeconfigs whose identity reaches the API server.
+	u, _ := url.Parse(base)
+	joinAs := func(name, pwFile, token string) (*joined, error) {
+		tok, err := ParseToken(token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := t.TempDir()
+		a := &Agent{Options: AgentOptions{Server: u, Token: tok, NodeName: name, DataDir: data}, Log: &bytes.Buffer{},
+			NodePasswordFile: pwFile, LBAddr: "127.0.0.1:0"}
+		jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return a.join(jctx, agentFiles{dir: filepath.Join(data, "agent")}, "192.0.2.20")
+	}
+	pw := filepath.Join(dir, "node", "password")
+	j, err := joinAs("agent-2", pw, "K10"+hash+"::node:apass")
+	if err != nil {
+		t.Fatalf("agent join: %v", err)
+	}
+	defer j.lb.Close()
+	for _, f := range []string{"client-ca.crt", "server-ca.crt", "serving-kubelet.crt", "serving-kubelet.key", "client-kubelet.key", "client-kube-proxy.crt", "kubelet.kubeconfig", "kubeproxy.kubeconfig"} {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(j.kubeletKC), f)); err != nil {
+			t.Errorf("agent file %s: %v", f, err)
+		}
+	}
+	kc, err := clientcmd.BuildConfigFromFlags("", j.kubeletKC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(kc.Host, "https://127.0.0.1:") {
+		t.Errorf("kubelet kubeconfig server %s, want the local load balancer", kc.Host)
+	}
+	kcs, err := kubernetes.NewForConfig(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = kcs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err == nil || !strings.Contains(err.Error(), `"system:node:agent-2"`) {
+		t.Errorf("namespaces as the agent's kubelet: %v, want the API server's refusal naming system:node:agent-2", err)
+	}
+	if j.c.ClusterCIDR.String() != "10.42.0.0/16" || j.c.ClusterDNS.String() != "10.43.0.10" || j.c.NodeName != "agent-2" {
+		t.Errorf("node config from /v1-k3s/config = %+v", j.c)
+	}
+	// The same name from another host (another node password) is refused.
+	if _, err := joinAs("agent-2", filepath.Join(dir, "other", "password"), "K10"+hash+"::node:apass"); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("join under a taken name: %v, want 403", err)
+	}
+	// A token for another cluster's CA is refused before any credential
+	// is sent.
+	if _, err := joinAs("agent-3", pw, "K10"+strings.Repeat("0", 64)+"::node:apass"); err == nil || !strings.Contains(err.Error(), "token CA hash does not match") {
+		t.Errorf("join with another CA's hash: %v", err)
 	}
 }
