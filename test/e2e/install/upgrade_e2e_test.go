@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ const (
 	newTpctlBin    = e2eDir + "/tpctl-new"
 	newLauncherBin = e2eDir + "/k3s-new"
 	brokenK3sBin   = e2eDir + "/k3s-broken"
+	silentK3sBin   = e2eDir + "/k3s-silent"
 	upgradeVersion = "v0.0.1-e2e"
 )
 
@@ -62,6 +64,17 @@ func TestUpgradeOnBootedHost(t *testing.T) {
 	broken := fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'k3s version %s+k3s2 (broken test double)'; exit 0; fi\necho 'k3s: broken on purpose' >&2\nexit 1\n",
 		cluster.PinnedVersions().Kubernetes)
 	require.NoError(t, os.WriteFile(h.Path(brokenK3sBin), []byte(broken), 0o755))
+	// The new K3s with a kubelet-arg naming a node IP the host does not
+	// have: K3s starts (READY=1 once the API server answers), but its
+	// kubelet refuses to report the node's status ("failed to validate
+	// nodeIP ... not found in the host's network interfaces"), as a real
+	// K3s's kubelet does; its lease is renewed, so the Ready condition from
+	// before the restart stays in the API.
+	silent := "#!/bin/sh\n" +
+		"case \"$(basename \"$0\")\" in kubectl|ctr|crictl) exec " + newLauncherBin + " \"$(basename \"$0\")\" \"$@\";; esac\n" +
+		"if [ \"$1\" = server ]; then shift; exec " + newLauncherBin + " server \"$@\" --kubelet-arg=node-ip=192.0.2.1; fi\n" +
+		"exec " + newLauncherBin + " \"$@\"\n"
+	require.NoError(t, os.WriteFile(h.Path(silentK3sBin), []byte(silent), 0o755))
 
 	r := tpctl(ctx, h, nil, nil, installArgs(a.images)...)
 	require.NoError(t, r.err, "%s", r)
@@ -82,6 +95,7 @@ func TestUpgradeOnBootedHost(t *testing.T) {
 	require.NoError(t, err, out)
 	t.Logf("upgrade plan:\n%s", out)
 	pidBefore, _, _ := e.mainPID(ctx, t)
+	cursor := e.k3sJournalCursor(ctx, t)
 	base := e.receivedBytes(ctx, t, report, 15290)
 	s := startSender(ctx, net.JoinHostPort(nodeIP, strconv.Itoa(int(data))), report, 15290)
 	time.Sleep(3 * time.Second)
@@ -109,17 +123,31 @@ func TestUpgradeOnBootedHost(t *testing.T) {
 		t.Logf("K3s was restarted by the upgrade (main PID %d → %d)", pidBefore, pidAfter)
 	}
 	assert.NotEqual(t, pidBefore, pidAfter, "the K3s binary changed: K3s runs the new one")
+	// systemd logs "Started k3s.service" to the unit's journal each time
+	// the unit becomes active (K3s sent READY=1). K3s restarts once for the new binary; where the containerd template
+	// is derived again (no CAP_SYS_RESOURCE), once more to apply it.
+	wantStarts := 1
+	if e.facts(t).NoCapSysResource {
+		wantStarts = 2
+	}
+	starts := e.k3sStartsSince(ctx, t, cursor, wantStarts)
+	t.Logf("FIGURE K3s starts during the upgrade: %d (containerd template derived again: %v)", len(starts), wantStarts == 2)
+	assert.Len(t, starts, wantStarts, "K3s starts during the upgrade: %q", starts)
 	assert.Equal(t, podBefore, podAfter, "the pipeline's pod kept running across the upgrade")
 	assert.Zero(t, st.errors, "the sender's last error: %v", st.lastErr)
 	assert.Equal(t, int64(st.sent), recv, "records lost across the upgrade")
 	assert.Equal(t, newSHA, e.fileSHA(t, installer.K3sBinaryPath), "the new K3s is installed")
 	e.checkNode(ctx, t)
 
-	// 2. --rollback on demand.
+	// 2. --rollback on demand: one restart, with the old binary and the
+	// containerd template kept for it.
+	cursor = e.k3sJournalCursor(ctx, t)
 	begin = time.Now()
 	out, err = e.upgradeText(ctx, "--rollback", "--yes", "--timeout", "10m")
 	require.NoError(t, err, out)
 	t.Logf("FIGURE upgrade --rollback: %s\n%s", time.Since(begin).Round(time.Millisecond), out)
+	starts = e.k3sStartsSince(ctx, t, cursor, 1)
+	assert.Len(t, starts, 1, "K3s starts during the rollback: %q", starts)
 	assert.Equal(t, oldSHA, e.fileSHA(t, installer.K3sBinaryPath), "the old K3s is back")
 	e.checkNode(ctx, t)
 	e.sendUntilReceived(ctx, t, "tcp", data, 15290, report, "after upgrade --rollback\n")
@@ -138,9 +166,26 @@ func TestUpgradeOnBootedHost(t *testing.T) {
 	assert.NoError(t, err)
 	e.sendUntilReceived(ctx, t, "tcp", data, 15290, report, "after the failed upgrade\n")
 
+	// 4. An upgrade whose K3s starts but whose node never reports Ready
+	// within --timeout rolls back by itself.
+	begin = time.Now()
+	out, err = e.upgradeWith(ctx, silentK3sBin, "--yes", "--timeout", "2m")
+	t.Logf("FIGURE failed upgrade (node never Ready on the new K3s) and automatic rollback: %s, exit %d\n%s", time.Since(begin).Round(time.Millisecond), exitCode(err), out)
+	require.Error(t, err, "an upgrade whose node never reports Ready fails")
+	assert.Equal(t, 1, exitCode(errors.Unwrap(err)), "exit code of a failed upgrade")
+	assert.Contains(t, err.Error(), "the upgrade failed and was rolled back", "the error says it rolled back")
+	assert.NotContains(t, err.Error(), "the unit failed", "K3s started: the upgrade timed out waiting, it did not fail at K3s's start")
+	assert.Contains(t, err.Error(), "deadline exceeded", "the upgrade timed out")
+	assert.Equal(t, oldSHA, e.fileSHA(t, installer.K3sBinaryPath), "the old K3s is back after the timeout")
+	e.checkNode(ctx, t)
+	out, err = e.tpctlText(ctx, "status")
+	t.Logf("tpctl status after the timed-out upgrade (err %v):\n%s", err, out)
+	assert.NoError(t, err)
+	e.sendUntilReceived(ctx, t, "tcp", data, 15290, report, "after the timed-out upgrade\n")
+
 	// The upgrade's artifacts were copied in after the snapshot uninstall
 	// is compared with.
-	for _, f := range []string{newTpctlBin, newLauncherBin, brokenK3sBin} {
+	for _, f := range []string{newTpctlBin, newLauncherBin, brokenK3sBin, silentK3sBin} {
 		require.NoError(t, os.Remove(h.Path(f)))
 	}
 	e.uninstall(t)
@@ -326,4 +371,52 @@ func (s *sender) stop() sendStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.st
+}
+
+// facts are the host facts the install state records.
+func (e *e2e) facts(t *testing.T) installer.Facts {
+	t.Helper()
+	b, err := os.ReadFile(e.h.Path(installer.StatePath))
+	require.NoError(t, err)
+	var st installer.State
+	require.NoError(t, json.Unmarshal(b, &st))
+	return st.Facts
+}
+
+// k3sJournalCursor is the cursor of k3s.service's last journal entry.
+func (e *e2e) k3sJournalCursor(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	out, err := e.h.Exec(ctx, "journalctl", "--no-pager", "-u", installer.UnitName, "-n", "1", "-o", "cat", "--show-cursor")
+	require.NoError(t, err, out)
+	for _, l := range strings.Split(out, "\n") {
+		if c, ok := strings.CutPrefix(strings.TrimSpace(l), "-- cursor: "); ok {
+			return c
+		}
+	}
+	t.Fatalf("no cursor in journalctl's output:\n%s", out)
+	return ""
+}
+
+// k3sStartsSince returns systemd's "Started k3s.service …" lines (one
+// each time the unit became active) that k3s.service's journal holds after
+// cursor, waiting up to 30 s for at least want of them (journald may lag
+// behind).
+func (e *e2e) k3sStartsSince(ctx context.Context, t *testing.T, cursor string, want int) []string {
+	t.Helper()
+	var starts []string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := e.h.Exec(ctx, "journalctl", "--no-pager", "-u", installer.UnitName, "--after-cursor", cursor, "-o", "cat")
+		require.NoError(t, err, out)
+		starts = starts[:0]
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "Started "+installer.UnitName) {
+				starts = append(starts, l)
+			}
+		}
+		if len(starts) >= want || time.Now().After(deadline) {
+			return starts
+		}
+		time.Sleep(time.Second)
+	}
 }
