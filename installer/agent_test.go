@@ -382,3 +382,19 @@ func TestClusterNodes(t *testing.T) {
 		{Name: "b-agent", Roles: []string{"agent"}, Reason: "KubeletNotReady: cni", InternalIP: "10.0.0.12"},
 	}, got)
 }
+
+func TestWriteStatusListsTheNodes(t *testing.T) {
+	var b strings.Builder
+	require.NoError(t, WriteStatus(&b, StatusReport{Installed: true, Completed: true, Nodes: []ClusterNode{
+		{Name: "a-server", Roles: []string{"control-plane", "master"}, Ready: true, InternalIP: "10.0.0.10"},
+		{Name: "b-agent", Roles: []string{"agent"}, Reason: "KubeletNotReady: cni", InternalIP: "10.0.0.12"},
+	}}))
+	assert.Contains(t, b.String(), "nodes:      2\n")
+	assert.Regexp(t, `\n  a-server\s+control-plane,master\s+Ready\s+10\.0\.0\.10\n`, b.String())
+	assert.Regexp(t, `\n  b-agent\s+agent\s+NotReady \(KubeletNotReady: cni\)\s+10\.0\.0\.12\n`, b.String())
+
+	b.Reset()
+	require.NoError(t, WriteStatus(&b, StatusReport{Installed: true, Role: RoleAgent, NodesError: "forbidden"}))
+	assert.Contains(t, b.String(), "role:       agent\n")
+	assert.Contains(t, b.String(), "nodes:      unknown (forbidden)\n")
+}
