@@ -217,7 +217,11 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		stopBG()
 		wg.Wait()
 	}()
-	backend, err := kubernetes.NewForConfig(creds.backend)
+	// The kubernetes Endpoints it keeps are a deprecated API: no warning
+	// in the log at every check.
+	quiet := rest.CopyConfig(creds.backend)
+	quiet.WarningHandler = rest.NoWarnings{}
+	backend, err := kubernetes.NewForConfig(quiet)
 	if err != nil {
 		return fmt.Errorf("make client: %w", err)
 	}
