@@ -48,8 +48,11 @@ func (i *idleReturner) wrap(r reconcile.Reconciler) reconcile.Reconciler {
 	})
 }
 
-// Start implements manager.Runnable: it runs until ctx ends.
+// Start implements manager.Runnable: it frees once at once (what start-up
+// touched: package initialisation, the first lists) and then after every
+// burst, until ctx ends.
 func (i *idleReturner) Start(ctx context.Context) error {
+	i.free()
 	t := time.NewTicker(i.quiet)
 	defer t.Stop()
 	for {

@@ -141,6 +141,24 @@ func TestIdleReturnerStops(t *testing.T) {
 	require.NoError(t, <-done)
 }
 
+// TestIdleReturnerFreesAtStart: what start-up touched is returned when the
+// operator starts, before any burst (whose peak it would otherwise add to).
+func TestIdleReturnerFreesAtStart(t *testing.T) {
+	freed := make(chan struct{}, 1)
+	i := newIdleReturner(time.Hour, func() { freed <- struct{}{} })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- i.Start(ctx) }()
+	select {
+	case <-freed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Start did not free at once")
+	}
+	cancel()
+	require.NoError(t, <-done)
+}
+
 func TestPprofAddressMustBeLoopback(t *testing.T) {
 	for _, ok := range []string{"", "127.0.0.1:6060", "[::1]:6060", "localhost:6060"} {
 		assert.NoError(t, checkLoopback(ok), ok)
