@@ -418,7 +418,9 @@ func (s *deleteNodeStep) Run(ctx context.Context, ev Events) error {
 		summarize(ev, "node %s was not in the cluster", s.env.Config.NodeName)
 		return nil
 	case err != nil:
-		return fmt.Errorf("delete node %s (the server must be reachable; it keeps the Node and its node-password Secret otherwise): %w", s.env.Config.NodeName, err)
+		return fmt.Errorf("delete node %s through this node's K3s agent (it must run and reach the server; nothing was removed): %w. "+
+			"Start %s and run uninstall again, or pass --keep-node to leave the Node and its node-password Secret in the cluster "+
+			"(then `kubectl delete node %s` on the server)", s.env.Config.NodeName, err, AgentUnitName, s.env.Config.NodeName)
 	}
 	summarize(ev, "node %s deleted from the cluster", s.env.Config.NodeName)
 	return nil
