@@ -245,16 +245,31 @@ func (s *Supervisor) serveSupervisor(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// authenticate mirrors the authenticators of K3s's supervisor: a client
-// certificate of the cluster CA (user = CN, groups = O), HTTP basic auth
-// of the passwd users "server" and "node", or a bootstrap token
-// (k8s.io/cluster-bootstrap) as the bearer token. ok is false when the
-// request carries no credentials the supervisor knows.
+// authenticate mirrors the authenticators of K3s's supervisor: HTTP basic
+// auth of the passwd users "server" and "node", a bootstrap token
+// (k8s.io/cluster-bootstrap) as the bearer token, or a client certificate
+// of the cluster CA (user = CN, groups = O). A valid token wins over the
+// certificate; the certificate serves when the token no longer does (K3s:
+// docs/adrs/agent-join-token.md, a node rejoins with its Node identity
+// after its token expired). ok is false when the request carries no
+// credentials the supervisor knows.
 func (s *Supervisor) authenticate(r *http.Request) (identity, bool, error) {
+	var certID *identity
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
 		c := r.TLS.VerifiedChains[0][0]
-		return identity{name: c.Subject.CommonName, groups: c.Subject.Organization, cert: true}, true, nil
+		certID = &identity{name: c.Subject.CommonName, groups: c.Subject.Organization, cert: true}
 	}
+	id, ok, err := s.authenticateToken(r)
+	if ok && err == nil {
+		return id, true, nil
+	}
+	if certID != nil {
+		return *certID, true, nil
+	}
+	return id, ok, err
+}
+
+func (s *Supervisor) authenticateToken(r *http.Request) (identity, bool, error) {
 	if user, pass, ok := r.BasicAuth(); ok {
 		switch {
 		case user == "server" && s.ServerPass != "" && equal(pass, s.ServerPass):

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/tpctl/tpctl/test/cluster"
@@ -184,5 +186,39 @@ func TestSupervisorProxiesWithIdentity(t *testing.T) {
 	h = <-w.upstream
 	if h.Get("Authorization") != "Bearer sa-token" || h.Get("X-Remote-User") != "" {
 		t.Errorf("upstream headers for a token request = %v", h)
+	}
+}
+
+func TestSupervisorRejoinWithNodeIdentity(t *testing.T) {
+	w := newSupervisorWorld(t)
+	kp, err := w.ca.Issue(t.TempDir(), "kubelet", cluster.CertSpec{CommonName: "system:node:agent-9", Organization: []string{"system:nodes"}, Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(kp.CertPEM, kp.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := w.client(&cert)
+	hdr := map[string]string{"K3s-Node-Name": "agent-9", "K3s-Node-Password": "np"}
+	// A valid token wins over the certificate: a join that stopped before
+	// its Node registered resumes.
+	if code, body := w.do(t, c, "GET", "/v1-k3s/client-kubelet.crt", hdr, "node", "apass"); code != 200 {
+		t.Errorf("join with a valid token and an earlier certificate, no Node yet = %d %q, want 200", code, body)
+	}
+	// The token no longer works and the Node is gone: refused.
+	if code, _ := w.do(t, c, "GET", "/v1-k3s/client-kubelet.crt", hdr, "node", "expired"); code != http.StatusUnauthorized {
+		t.Errorf("rejoin without a Node = %d, want 401", code)
+	}
+	if _, err := w.fake.CoreV1().Nodes().Create(t.Context(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "agent-9"}}, metav1CreateOptions()); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := w.do(t, c, "GET", "/v1-k3s/client-kubelet.crt", hdr, "node", "expired"); code != 200 {
+		t.Errorf("rejoin with the node's certificate = %d %q, want 200", code, body)
+	}
+	// The certificate is for agent-9 only.
+	hdr["K3s-Node-Name"] = "agent-8"
+	if code, _ := w.do(t, c, "GET", "/v1-k3s/client-kubelet.crt", hdr, "node", "expired"); code != http.StatusBadRequest {
+		t.Errorf("another node's name with agent-9's certificate = %d, want 400", code)
 	}
 }
