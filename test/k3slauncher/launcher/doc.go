@@ -58,7 +58,8 @@
 // Kubernetes's bootstrap authenticator does (what `k3s token create`
 // makes; the controller manager runs the tokencleaner), or a client
 // certificate of the cluster CA (a node's, to rejoin after its token
-// expired). The kubelet certificate routes need the K3s-Node-Name and
+// expired; a valid token wins over the certificate, so a join that stopped
+// before its Node registered resumes). The kubelet certificate routes need the K3s-Node-Name and
 // K3s-Node-Password headers: the password's scrypt hash (K3s's format) is
 // kept in the immutable kube-system Secret <node>.node-password.k3s (type
 // k3s.cattle.io/node-password), made at the first request; another
@@ -94,8 +95,9 @@
 // <data-dir>/agent/etc/k3s-agent-load-balancer.json); fetches /cacerts
 // through it without verification, refuses a CA whose hash differs from
 // the token's ("token CA hash does not match the Cluster CA certificate
-// hash"), then verifies the server with it (retrying every 2 s while the
-// server does not answer, as K3s); reads /v1-k3s/config; posts CSRs for
+// hash") before sending any credential, then verifies the server with it
+// (on any failure it logs and tries again every 2 s, as K3s's agent);
+// reads /v1-k3s/config; posts CSRs for
 // serving-kubelet, client-kubelet (with the node name, password and
 // address headers) and client-kube-proxy, keeping keys and certificates in
 // <data-dir>/agent (client-ca.crt, server-ca.crt, kubelet.kubeconfig and
