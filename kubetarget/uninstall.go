@@ -186,6 +186,11 @@ func (t *Target) releaseInstances(ctx context.Context) ([]string, []unstructured
 	if len(names) == 0 {
 		return nil, nil, nil
 	}
+	return t.instancePipelines(ctx, names)
+}
+
+// instancePipelines returns names and every Pipeline of those instances.
+func (t *Target) instancePipelines(ctx context.Context, names []string) ([]string, []unstructured.Unstructured, error) {
 	pl, err := t.Dyn.Resource(pipelinesGVR).Namespace(InstanceNamespace).List(ctx, metav1.ListOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, nil, fmt.Errorf("list Pipelines of %s: %w", InstanceNamespace, err)
@@ -203,36 +208,50 @@ func (t *Target) releaseInstances(ctx context.Context) ([]string, []unstructured
 	return names, pipelines, nil
 }
 
-// deleteInstances deletes the pipelines, then the instances, and waits
-// until they and the workloads and Services the operator made for the
-// pipelines (labelled with their names) are gone.
+// deleteInstances deletes the instances, then their pipelines (the
+// instance first: its operator then no longer recreates its health-check
+// pipeline; a pipeline that appears meanwhile is deleted at the next look),
+// and waits until they and the workloads and Services the operator made
+// for the pipelines (labelled with their names) are gone.
 func (t *Target) deleteInstances(ctx context.Context, instances []string, pipelines []unstructured.Unstructured, limit time.Duration, noWait bool, progress func(string)) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	var names []string
-	for _, p := range pipelines {
-		names = append(names, p.GetName())
-		uid := p.GetUID()
-		err := t.Dyn.Resource(pipelinesGVR).Namespace(InstanceNamespace).Delete(ctx, p.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			return fmt.Errorf("delete Pipeline %s/%s: %w", InstanceNamespace, p.GetName(), err)
-		}
-	}
 	for _, n := range instances {
 		progress(fmt.Sprintf("deleting CoreInstance %s/%s and its %d Pipeline(s)", InstanceNamespace, n, len(pipelines)))
 		if err := t.Dyn.Resource(coreInstancesGVR).Namespace(InstanceNamespace).Delete(ctx, n, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete CoreInstance %s/%s: %w", InstanceNamespace, n, err)
 		}
 	}
-	var sel string
-	if len(names) > 0 {
-		req, err := labels.NewRequirement(v1alpha1.LabelPipeline, selection.In, names)
-		if err != nil {
-			return fmt.Errorf("select the pipelines' objects: %w", err)
-		}
-		sel = labels.NewSelector().Add(*req).String()
+	var names []string
+	for _, p := range pipelines {
+		names = append(names, p.GetName())
 	}
 	for {
+		_, now, err := t.instancePipelines(ctx, instances)
+		if err != nil {
+			return err
+		}
+		for _, p := range now {
+			if !contains(names, p.GetName()) {
+				names = append(names, p.GetName())
+			}
+			if p.GetDeletionTimestamp() != nil {
+				continue
+			}
+			uid := p.GetUID()
+			err := t.Dyn.Resource(pipelinesGVR).Namespace(InstanceNamespace).Delete(ctx, p.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				return fmt.Errorf("delete Pipeline %s/%s: %w", InstanceNamespace, p.GetName(), err)
+			}
+		}
+		sel := ""
+		if len(names) > 0 {
+			req, err := labels.NewRequirement(v1alpha1.LabelPipeline, selection.In, names)
+			if err != nil {
+				return fmt.Errorf("select the pipelines' objects: %w", err)
+			}
+			sel = labels.NewSelector().Add(*req).String()
+		}
 		left, err := t.instanceLeftovers(ctx, instances, names, sel, noWait)
 		if err != nil {
 			return err
