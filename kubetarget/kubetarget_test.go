@@ -453,3 +453,37 @@ func TestUninstallRemovesOnlyTpctlsAndRefusesNothingThere(t *testing.T) {
 	assert.Empty(t, f.writes())
 	assert.Contains(t, strings.Join(res.Kept, "\n"), "namespace tpctl-system (tpctl did not create it)")
 }
+
+func TestUninstallDeletesTheInstanceAndOnlyItsPipelines(t *testing.T) {
+	tg, _ := newFake(t, "v1.36.3", nil, crd("coreinstances.telemetry.tpctl.dev", installer.HelmFieldManager),
+		crd("pipelines.telemetry.tpctl.dev", installer.HelmFieldManager))
+	scheme := runtime.NewScheme()
+	require.NoError(t, v1alpha1.AddToScheme(scheme))
+	inst := &v1alpha1.CoreInstance{TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.KindCoreInstance},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "core",
+			Annotations: map[string]string{"meta.helm.sh/release-name": "core", "meta.helm.sh/release-namespace": "default"}}}
+	other := inst.DeepCopy()
+	other.Name, other.Annotations = "mine", nil
+	pipe := func(name, instance string) *v1alpha1.Pipeline {
+		return &v1alpha1.Pipeline{TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Pipeline"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}, Spec: v1alpha1.PipelineSpec{Instance: instance}}
+	}
+	dyn := dynfake.NewSimpleDynamicClient(scheme, inst, other, pipe("core-health", "core"), pipe("edge", "core"), pipe("keep", "mine"))
+	tg.Dyn = dyn
+	var order []string
+	dyn.PrependReactor("delete", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		order = append(order, a.GetResource().Resource+" "+a.(k8stesting.DeleteAction).GetName())
+		return false, nil, nil
+	})
+	rel := &release.Release{Version: 1}
+	tg.Helm = func(h *installer.HelmRelease) installer.HelmClient { return &fakeHelm{t: t, h: h, current: rel} }
+	res, err := tg.Uninstall(context.Background(), Options{NoWait: true}, false, false, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"default/core"}, res.Instances)
+	assert.Equal(t, []string{"default/core-health", "default/edge"}, res.Pipelines)
+	require.NotEmpty(t, order)
+	assert.Equal(t, "coreinstances core", order[0], "the instance first: its operator would recreate the health check")
+	assert.ElementsMatch(t, []string{"coreinstances core", "pipelines core-health", "pipelines edge"}, order)
+	_, err = dyn.Resource(pipelinesGVR).Namespace("default").Get(context.Background(), "keep", metav1.GetOptions{})
+	assert.NoError(t, err, "another instance's pipeline stays")
+}
