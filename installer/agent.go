@@ -365,64 +365,81 @@ type NodeDeleter interface {
 	DeleteNode(ctx context.Context, name string) error
 }
 
-// deleteNodeStep is an agent uninstall's first step: it deletes this
-// node's Node object with the node's own credentials while K3s still runs
-// (its kubelet kubeconfig goes through the agent's local load balancer),
-// and K3s's server then removes the node's password Secret.
-type deleteNodeStep struct{ env *Env }
-
-func (s *deleteNodeStep) Name() string { return "delete node" }
-
-func (s *deleteNodeStep) Describe() string {
-	return "delete node " + s.env.Config.NodeName + " from the cluster (with " + KubeletKubeconfig(s.env.Config) +
-		", before K3s stops); the server then removes its node-password Secret"
+// nodeGoneStep is an agent uninstall's first step, a gate that changes
+// nothing: this node's Node object must be gone from the cluster before
+// K3s stops. The node's own credentials (its kubelet kubeconfig, through
+// the agent's local load balancer while K3s runs) may read their Node but
+// not delete it: the Node authorizer grants nodes no delete on nodes. So
+// the Node is deleted on the server (`tpctl node delete NAME`), whose K3s
+// then removes the node's password Secret; until then the uninstall stops
+// here with that instruction, unless --keep-node.
+type nodeGoneStep struct {
+	env  *Env
+	last string
 }
 
-func (s *deleteNodeStep) client() (Cluster, error) {
+func (s *nodeGoneStep) Name() string { return "node left the cluster" }
+
+func (s *nodeGoneStep) Describe() string {
+	return "check (with " + KubeletKubeconfig(s.env.Config) + ", while K3s runs) that node " + s.env.Config.NodeName +
+		" is no longer in the cluster: delete it on the server first with `tpctl node delete " + s.env.Config.NodeName + "`"
+}
+
+// gone looks once; why says what is in the way.
+func (s *nodeGoneStep) gone(ctx context.Context) (bool, string, error) {
 	kc := s.env.FS.Path(KubeletKubeconfig(s.env.Config))
 	if _, err := os.Stat(kc); err != nil {
-		return nil, nil // never joined: nothing in the cluster
+		return true, "", nil // never joined: nothing in the cluster
 	}
 	if s.env.Cluster == nil {
-		return nil, errors.New("no Kubernetes client configured")
+		return false, "", errors.New("no Kubernetes client configured")
 	}
-	return s.env.Cluster(kc)
-}
-
-func (s *deleteNodeStep) Done(ctx context.Context) (bool, error) {
-	cl, err := s.client()
-	if err != nil || cl == nil {
-		return cl == nil && err == nil, err
+	cl, err := s.env.Cluster(kc)
+	if err != nil {
+		return false, "", err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_, err = cl.Node(ctx, s.env.Config.NodeName)
-	if apierrors.IsNotFound(err) {
-		return true, nil
+	switch {
+	case apierrors.IsNotFound(err):
+		return true, "", nil
+	case err != nil:
+		return false, fmt.Sprintf("the cluster cannot be asked whether node %s is still there (%v); %s must run and reach the server",
+			s.env.Config.NodeName, err, AgentUnitName), nil
 	}
-	return false, nil
+	return false, fmt.Sprintf("node %s is still in the cluster", s.env.Config.NodeName), nil
 }
 
-func (s *deleteNodeStep) Run(ctx context.Context, ev Events) error {
-	cl, err := s.client()
+func (s *nodeGoneStep) Done(ctx context.Context) (bool, error) {
+	ok, why, err := s.gone(ctx)
+	s.last = why
+	return ok, err
+}
+
+// Blocks is the failure a run would stop on (after Done).
+func (s *nodeGoneStep) Blocks() error {
+	if s.last == "" {
+		return nil
+	}
+	return s.refusal(s.last)
+}
+
+func (s *nodeGoneStep) refusal(why string) error {
+	n := s.env.Config.NodeName
+	return fmt.Errorf("%s: on the server run `tpctl node delete %s` (K3s's server then removes its node-password Secret), "+
+		"then run uninstall here again; nothing was changed. --keep-node uninstalls without it (then delete the node on the server later)", why, n)
+}
+
+func (s *nodeGoneStep) Run(ctx context.Context, ev Events) error {
+	ok, why, err := s.gone(ctx)
 	if err != nil {
 		return err
 	}
-	d, ok := cl.(NodeDeleter)
 	if !ok {
-		return errors.New("the Kubernetes client cannot delete nodes")
+		return s.refusal(why)
 	}
-	err = d.DeleteNode(ctx, s.env.Config.NodeName)
-	switch {
-	case apierrors.IsNotFound(err):
-		summarize(ev, "node %s was not in the cluster", s.env.Config.NodeName)
-		return nil
-	case err != nil:
-		return fmt.Errorf("delete node %s through this node's K3s agent (it must run and reach the server; nothing was removed): %w. "+
-			"Start %s and run uninstall again, or pass --keep-node to leave the Node and its node-password Secret in the cluster "+
-			"(then `kubectl delete node %s` on the server)", s.env.Config.NodeName, err, AgentUnitName, s.env.Config.NodeName)
-	}
-	summarize(ev, "node %s deleted from the cluster", s.env.Config.NodeName)
+	summarize(ev, "node %s is not in the cluster", s.env.Config.NodeName)
 	return nil
 }
 

@@ -164,17 +164,6 @@ func (c *agentCluster) Deployment(context.Context, string, string) (*appsv1.Depl
 	return nil, errors.New("an agent reads no Deployment")
 }
 
-func (c *agentCluster) DeleteNode(_ context.Context, name string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.nodes[name] {
-		return apierrors.NewNotFound(schema.GroupResource{Resource: "nodes"}, name)
-	}
-	delete(c.nodes, name)
-	*c.order = append(*c.order, "delete node "+name)
-	return nil
-}
-
 type testJoin struct {
 	*testInstall
 	agent    *fakeAgent
@@ -304,7 +293,7 @@ func TestJoinAndInstallRefuseEachOthersHost(t *testing.T) {
 	assert.NoFileExists(t, filepath.Join(tj2.root, UnitPath))
 }
 
-func TestJoinUninstallDeletesTheNodeFirstAndLeavesTheHostAsItWas(t *testing.T) {
+func TestJoinUninstallWaitsForTheNodeToLeaveAndLeavesTheHostAsItWas(t *testing.T) {
 	tj := newTestJoin(t)
 	// What the host had before: kept.
 	for _, p := range []string{"/etc/hostname", "/var/lib/dpkg/status"} {
@@ -318,19 +307,38 @@ func TestJoinUninstallDeletesTheNodeFirstAndLeavesTheHostAsItWas(t *testing.T) {
 	before := tree(t, tj.root)
 	_, err := tj.run(t)
 	require.NoError(t, err)
+	joined := tree(t, tj.root)
 
 	plan, _, err := NewUninstallPlan(UninstallOptions{Options: tj.opts, Ops: host.ops(t)})
 	require.NoError(t, err)
 	rep := DryRun(context.Background(), plan)
 	require.NotEmpty(t, rep.Steps)
-	assert.Equal(t, "delete node", rep.Steps[0].Name)
-	assert.Contains(t, rep.Steps[0].Description, "delete node edge-2")
-	assert.True(t, tj.cluster.nodes["edge-2"], "the dry run deletes nothing")
+	assert.Equal(t, "node left the cluster", rep.Steps[0].Name)
+	assert.Equal(t, "fail", rep.Steps[0].Would)
+	assert.Contains(t, rep.Steps[0].Error, "`tpctl node delete edge-2`")
 
+	// The Node is still there: uninstall stops first and changes nothing.
 	rec := &recorder{}
+	err = Run(context.Background(), plan, rec)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "node edge-2 is still in the cluster: on the server run `tpctl node delete edge-2`")
+	assert.Equal(t, []string{"node left the cluster"}, rec.of(EventFailed))
+	assert.Empty(t, tj.order, "K3s was not stopped")
+	assert.Empty(t, host.killed)
+	assert.Equal(t, joined, tree(t, tj.root))
+
+	// Deleted on the server: uninstall runs through.
+	tj.cluster.mu.Lock()
+	delete(tj.cluster.nodes, "edge-2")
+	tj.cluster.mu.Unlock()
+	tj.order = append(tj.order, "node deleted on the server")
+	plan, _, err = NewUninstallPlan(UninstallOptions{Options: tj.opts, Ops: host.ops(t)})
+	require.NoError(t, err)
+	rec = &recorder{}
 	require.NoError(t, Run(context.Background(), plan, rec))
-	assert.Equal(t, []string{"delete node", "undo start K3s", "kill leftover processes", "unmount", "delete network interfaces", "remove firewall rules", "remove files"}, rec.of(EventDone))
-	assert.Equal(t, []string{"delete node edge-2", "stop k3s-agent.service"}, tj.order, "the node goes while K3s still runs")
+	assert.Equal(t, []string{"undo start K3s", "kill leftover processes", "unmount", "delete network interfaces", "remove firewall rules", "remove files"}, rec.of(EventDone))
+	assert.Equal(t, []string{"node left the cluster"}, rec.of(EventSkipped)[:1])
+	assert.Equal(t, []string{"node deleted on the server", "stop k3s-agent.service"}, tj.order)
 	assert.Contains(t, host.killed, 400, "what is left in k3s-agent.service's cgroup is K3s's")
 	assert.Equal(t, before, tree(t, tj.root), "exactly what join created is gone")
 	_, _, err = NewUninstallPlan(UninstallOptions{Options: tj.opts, Ops: host.ops(t)})

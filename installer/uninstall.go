@@ -80,15 +80,15 @@ func NewUninstallPlan(o UninstallOptions) (*Plan, *Env, error) {
 	env.keepData = o.KeepData
 	var undo []Step
 	if AgentState(env.State.Get()) {
-		// A joined host: no charts here; its Node leaves the cluster
-		// while K3s still runs.
+		// A joined host: no charts here; its Node must be gone from the
+		// cluster before K3s stops.
 		env.join = &joinRun{}
 		if st := env.State.Get(); st.Join != nil {
 			env.join.server = st.Join.Server
 		}
 		env.ChartSteps = nil
 		if !o.KeepNode {
-			undo = append(undo, &deleteNodeStep{env: env})
+			undo = append(undo, &nodeGoneStep{env: env})
 		}
 	}
 	install := []Step{&startStep{env: env}}

@@ -33,7 +33,7 @@ Exit codes: 0 success, 1 failure, 2 usage error (nothing changed),
 		newApplyCmd(), newSupportBundleCmd(),
 		newBackupCmd(),
 		newUpgradeCmd(),
-		newTokenCmd(), newJoinCmd(),
+		newTokenCmd(), newJoinCmd(), newNodeCmd(),
 	)
 	return root
 }

@@ -92,3 +92,25 @@ func TestJoinConfigIsTheAgentsOnly(t *testing.T) {
 	_, err = joinFlags{nodeName: "edge-2", dataDir: "/usr"}.config()
 	assert.Error(t, err, "a system directory is refused as data dir")
 }
+
+func TestNodeDelete(t *testing.T) {
+	ctx := context.Background()
+	srv := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "srv"}}
+	edge := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "edge-2", UID: "u-2"}}
+	cs := fake.NewClientset(srv, edge)
+	s := &tokenServer{Client: cs, State: installer.State{Completed: true, Config: installer.Config{NodeName: "srv"}}}
+	var out bytes.Buffer
+	err := deleteNode(ctx, s, "srv", false, &out)
+	assert.Equal(t, cli.ExitUsage, cli.ExitCode(err), "the server's own node is refused")
+	require.NoError(t, deleteNode(ctx, s, "edge-2", true, &out))
+	assert.Contains(t, out.String(), "Dry run: would delete node edge-2")
+	_, err = cs.CoreV1().Nodes().Get(ctx, "edge-2", metav1.GetOptions{})
+	require.NoError(t, err, "the dry run deletes nothing")
+	out.Reset()
+	require.NoError(t, deleteNode(ctx, s, "edge-2", false, &out))
+	assert.Contains(t, out.String(), "node edge-2 deleted")
+	_, err = cs.CoreV1().Nodes().Get(ctx, "edge-2", metav1.GetOptions{})
+	assert.Error(t, err)
+	err = deleteNode(ctx, s, "edge-2", false, &out)
+	assert.ErrorContains(t, err, "there is no node edge-2")
+}

@@ -48,11 +48,14 @@ tpctl-written unit is an error, not "nothing to uninstall".
 core-instance release with its CoreInstance and every Pipeline: a later
 install on that data dir finds them as they were. When the API server cannot
 be reached the releases are left to the data dir.
-On a host ` + "`tpctl join`" + ` joined as an agent, uninstall first deletes this node's
-Node object from the cluster (with the node's own credentials, while K3s still
-runs; the server then removes its node-password Secret), then stops and
-removes k3s-agent.service and what join made, by the same rules. --keep-node
-skips the deletion (a server that is gone for good); the dry run lists it.
+On a host ` + "`tpctl join`" + ` joined as an agent, the node must first leave the
+cluster: run ` + "`tpctl node delete NAME`" + ` on the server (a node's own credentials
+may read its Node but not delete it; K3s's server then removes its
+node-password Secret). Until then uninstall checks, while K3s still runs, that
+the Node is gone, and stops with that instruction, changing nothing. Then it
+stops and removes k3s-agent.service and what join made, by the same rules.
+--keep-node skips the check (a server that is gone for good); the dry run
+shows it.
 Without a terminal, uninstall needs --yes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -120,7 +123,7 @@ Without a terminal, uninstall needs --yes.`,
 	fl.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	fl.BoolVar(&keepData, "keep-data", false, "keep K3s's data dir (cluster state, images)")
 	fl.BoolVar(&dryRun, "dry-run", false, "print what would be removed, change nothing")
-	fl.BoolVar(&keepNode, "keep-node", false, "on a joined agent: leave its Node object in the cluster")
+	fl.BoolVar(&keepNode, "keep-node", false, "on a joined agent: uninstall although its Node is still in the cluster")
 	fl.StringVarP(&output, "output", "o", "table", "progress format: table (plain lines) or json (JSON lines)")
 	fl.DurationVar(&timeout, "timeout", 5*time.Minute, "give up after this long")
 	registerTargetFlags(fl, &kt, false)
