@@ -722,3 +722,30 @@ func TestVersionChecks(t *testing.T) {
 	assert.Error(t, checkTpctlVersion("v0.5.0", "v0.5.0-rc.1"))
 	assert.Error(t, checkTpctlVersion("dev", "v0.5.0"))
 }
+
+// A host tpctl join made an agent holds no datastore: backup and restore
+// refuse it, naming the server, and change nothing.
+func TestAgentHostIsRefused(t *testing.T) {
+	root := t.TempDir()
+	st := map[string]any{
+		"version": 1, "completed": true, "steps": map[string]any{}, "created": []any{},
+		"role": "agent", "join": map[string]any{"server": "https://192.0.2.10:6443"},
+		"config": map[string]any{"dataDir": testDataDir, "nodeName": "node2"},
+		"k3s":    map[string]any{"version": testK3s},
+	}
+	b, err := json.Marshal(st)
+	require.NoError(t, err)
+	writeFile(t, filepath.Join(root, "var/lib/tpctl/state.json"), string(b), 0o600)
+	before := snapshotTree(t, root)
+
+	_, _, err = Create(context.Background(), Options{Root: root, TpctlVersion: testTpctl})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "K3s agent joined to https://192.0.2.10:6443")
+
+	archive := filepath.Join(t.TempDir(), "x.tar.gz")
+	writeFile(t, archive, "not read", 0o600)
+	_, err = Restore(context.Background(), RestoreOptions{Root: root, Archive: archive, TpctlVersion: testTpctl})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "K3s agent joined to https://192.0.2.10:6443")
+	assert.Equal(t, before, snapshotTree(t, root))
+}

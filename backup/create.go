@@ -81,6 +81,9 @@ func Create(ctx context.Context, o Options) (Manifest, string, error) {
 		return Manifest{}, "", fmt.Errorf("read the install state: %w", err)
 	}
 	state := st.Get()
+	if err := refuseAgent(state); err != nil {
+		return Manifest{}, "", err
+	}
 	if !state.Completed || state.Config.DataDir == "" {
 		return Manifest{}, "", fmt.Errorf("no completed install is recorded in %s: nothing to back up", installer.StatePath)
 	}
@@ -334,4 +337,18 @@ func writeArchive(path string, m Manifest, parts []staged) (err error) {
 		return fmt.Errorf("rename %s: %w", tmp, err)
 	}
 	return nil
+}
+
+// refuseAgent refuses a host `tpctl join` made a K3s agent: the cluster's
+// datastore, token and CA live on its server, and an agent has no
+// k3s.service to stop or start.
+func refuseAgent(s installer.State) error {
+	if !installer.AgentState(s) {
+		return nil
+	}
+	server := "its server"
+	if s.Join != nil && s.Join.Server != "" {
+		server = s.Join.Server
+	}
+	return fmt.Errorf("this host is a K3s agent joined to %s: the cluster's datastore, token and CA are on the server; run tpctl backup there; nothing was changed", server)
 }

@@ -212,6 +212,9 @@ func Restore(ctx context.Context, o RestoreOptions) (Plan, error) {
 		return Plan{}, fmt.Errorf("read the install state: %w", err)
 	}
 	state := st.Get()
+	if err := refuseAgent(state); err != nil {
+		return Plan{}, err
+	}
 	if !state.Completed || state.Config.DataDir == "" {
 		return Plan{}, fmt.Errorf("no completed install is recorded in %s: install tpctl first, then restore", installer.StatePath)
 	}

@@ -56,7 +56,8 @@ func (e *Env) unitName() string {
 
 // KubeletKubeconfig is the kubeconfig K3s's agent writes for its kubelet
 // (pkg/agent/config: <data-dir>/agent/kubelet.kubeconfig): the node's own
-// credentials, which the Node authorizer lets read and delete its own Node.
+// credentials, which the Node authorizer lets read its own Node (not delete
+// it: the server's tpctl node delete does that).
 func KubeletKubeconfig(c Config) string {
 	return filepath.Join(c.DataDir, "agent", "kubelet.kubeconfig")
 }
