@@ -97,6 +97,7 @@ const (
 	RefuseDowngrade    = "tpctl-downgrade"
 	RefuseNodeNotReady = "node-not-ready"
 	RefuseSecrets      = "redacted-credentials"
+	RefuseAgent        = "agent-host"
 )
 
 // Refusal is one reason not to upgrade.
@@ -148,6 +149,14 @@ func Compute(in Installed, to Target) Plan {
 		return p
 	}
 	st := in.State
+	if installer.AgentState(st) {
+		server := "its server"
+		if st.Join != nil && st.Join.Server != "" {
+			server = st.Join.Server
+		}
+		p.refuse(RefuseAgent, "this host is a K3s agent joined to %s (k3s-agent.service): tpctl upgrade upgrades a server host only; upgrading agents is not supported yet", server)
+		return p
+	}
 	if u := st.Upgrade; u != nil {
 		switch u.Phase {
 		case installer.UpgradeDone:

@@ -140,6 +140,11 @@ func TestComputeRefusals(t *testing.T) {
 			return in
 		}, target("v1.36.3+k3s1", "0.2.0"), RefuseDowngrade, "newer than this tpctl"},
 		{"chart downgrade", func() Installed { return installed("v1.36.3+k3s1", "0.3.0") }, target("v1.36.3+k3s1", "0.2.0"), RefuseDowngrade, "operator chart 0.3.0 is newer"},
+		{"agent host", func() Installed {
+			in := installed("v1.35.2+k3s1", "0.1.0")
+			in.State.Role, in.State.Join = installer.RoleAgent, &installer.JoinRecord{Server: "https://192.0.2.10:6443"}
+			return in
+		}, target("v1.36.3+k3s1", "0.2.0"), RefuseAgent, "K3s agent joined to https://192.0.2.10:6443"},
 		{"install not finished", func() Installed {
 			in := installed("v1.35.2+k3s1", "0.1.0")
 			in.State.Completed = false
