@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tpctl/tpctl/api/v1alpha1"
 	"github.com/tpctl/tpctl/installer"
 	"github.com/tpctl/tpctl/test/hosttest"
 	"github.com/tpctl/tpctl/test/images"
@@ -68,6 +69,16 @@ func kubectl(ctx context.Context, h *hosttest.Host, args ...string) (string, err
 		"--cache-dir", "/tmp/tpctl-e2e-kubectl-cache"}, args...)...)
 }
 
+// A pipeline configuration: the sink stand-in runs instead of Fluent Bit
+// and ignores it; the ports come from --port (--no-auto-ports).
+const pipelineConfig = `pipeline:
+  inputs:
+    - name: dummy
+  outputs:
+    - name: stdout
+      match: '*'
+`
+
 func nodeReady(ctx context.Context, h *hosttest.Host, node string) (string, error) {
 	out, err := kubectl(ctx, h, "get", "node", node, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
 	return strings.TrimSpace(out), err
@@ -77,9 +88,11 @@ func nodeReady(ctx context.Context, h *hosttest.Host, node string) (string, erro
 // server on A (node address: A's bridge address), makes a token there with
 // `tpctl token create`, joins B as an agent with `tpctl join` (token on
 // stdin, never in the output), waits for B to be Ready in A's cluster, logs
-// the join time and memory per host with K3s running, then uninstalls B:
-// its Node and node-password secret leave the cluster, A stays Ready, and
-// B is as before the join.
+// the join time and memory per host with K3s running, runs a DaemonSet
+// pipeline with a Ready pod on both nodes, then uninstalls B: refused while
+// its Node is in the cluster, done after `tpctl node delete` on A; its Node
+// and node-password secret leave the cluster, A stays Ready, and B is as
+// before the join.
 func TestAgentJoin(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
@@ -143,6 +156,12 @@ func TestAgentJoin(t *testing.T) {
 	assert.Contains(t, r.stdout, created.ID)
 	assert.NotContains(t, r.stdout, secret, "token list shows no secret")
 
+	// k3s-agent.service wants network-online.target, which starts
+	// systemd-networkd's wait-online unit, as on any host whose network a
+	// unit waited for: reach it first, so the snapshot compares what join
+	// and uninstall did.
+	_, err = agent.Exec(ctx, "systemctl", "start", "network-online.target")
+	require.NoError(t, err)
 	before, err := agent.Snapshot(ctx)
 	require.NoError(t, err)
 	// The agent: join B, the token on stdin (not in the process list).
@@ -164,7 +183,42 @@ func TestAgentJoin(t *testing.T) {
 		t.Logf("FIGURE memory %s (K3s %s running): %s", h.Name(), map[bool]string{true: "server", false: "agent"}[h == srv], m)
 	}
 
-	// Uninstall B: its node leaves the cluster, A stays, B is as before.
+	// A DaemonSet pipeline runs a pod on every node, the agent's included
+	// (its pod network and the sink image staged by join).
+	pipelineFile := e2eDir + "/pipeline.yaml"
+	require.NoError(t, os.WriteFile(filepath.Join(srv.Root(), pipelineFile), []byte(pipelineConfig), 0o644))
+	r = tpctl(ctx, srv, "", "pipeline", "create", "--name", "every-node", "--config-file", pipelineFile, "--no-auto-ports",
+		"--port", "tcp/5170", "--arg=--tcp=5170", "--workload", "daemonset", "--service-type", "NodePort", "-o", "json")
+	require.NoError(t, r.err, "DaemonSet pipeline: %s", r)
+	if !assert.Eventually(t, func() bool {
+		out, err := kubectl(ctx, srv, "get", "pods", "-A", "-l", v1alpha1.LabelPipeline+"=every-node", "-o",
+			`jsonpath={range .items[*]}{.spec.nodeName}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+		if err != nil {
+			return false
+		}
+		return strings.Contains(out, srv.Name()+"=True") && strings.Contains(out, agent.Name()+"=True")
+	}, 4*time.Minute, 2*time.Second, "the DaemonSet pipeline has a Ready pod on %s and on %s", srv.Name(), agent.Name()) {
+		for _, args := range [][]string{{"get", "pods", "-A", "-o", "wide"}, {"describe", "pods", "-l", v1alpha1.LabelPipeline + "=every-node"},
+			{"get", "daemonset", "every-node", "-o", "yaml"}, {"get", "pipeline", "every-node", "-o", "yaml"}} {
+			out, err := kubectl(ctx, srv, args...)
+			t.Logf("kubectl %v: %v\n%s", args, err, out)
+		}
+		t.FailNow()
+	}
+	r = tpctl(ctx, srv, "", "pipeline", "delete", "every-node", "--yes")
+	require.NoError(t, r.err, "%s", r)
+
+	// Uninstall B. Its own credentials may read its Node, not delete it:
+	// uninstall refuses, changing nothing, until the server deletes it.
+	r = tpctl(ctx, agent, "", "uninstall", "--yes")
+	require.Error(t, r.err, "uninstall of an agent whose Node is still in the cluster: %s", r)
+	assert.Contains(t, r.stdout+r.stderr, "tpctl node delete "+agent.Name(), "the refusal says what to run on the server")
+	ready, err = nodeReady(ctx, srv, agent.Name())
+	require.NoError(t, err)
+	assert.Equal(t, "True", ready, "the refused uninstall left the agent running")
+	r = tpctl(ctx, srv, "", "node", "delete", agent.Name(), "--yes")
+	require.NoError(t, r.err, "node delete %s: %s", agent.Name(), r)
+	// Then its node has left the cluster, A stays, B is as before.
 	r = tpctl(ctx, agent, "", "uninstall", "--yes", "-o", "json")
 	require.NoError(t, r.err, "uninstall %s: %s", agent.Name(), r)
 	t.Logf("FIGURE uninstall of %s (agent): %s", agent.Name(), r.took.Round(time.Millisecond))
