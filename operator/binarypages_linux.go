@@ -2,6 +2,7 @@ package operator
 
 import (
 	"bufio"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -24,23 +25,63 @@ func DropBinaryPages() int64 {
 	if err != nil {
 		return 0
 	}
-	f, err := os.Open("/proc/self/maps")
+	return dropReadOnlyPages(exe)
+}
+
+// dropReadOnlyPages advises away the resident pages of the private
+// read-only mappings of file exe that hold no private copies. A read-only
+// mapping can hold pages written before it was made read-only (a
+// position-independent binary's relocated data, made read-only after the
+// relocation): those are anonymous copies, and MADV_DONTNEED would swap
+// them for the file's original bytes. /proc/self/smaps counts them per
+// mapping (Anonymous:); a mapping with any is left alone.
+func dropReadOnlyPages(exe string) int64 {
+	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
+	ranges := cleanReadOnlyMappings(f, exe)
+	_ = f.Close()
 	var total int64
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		start, end, ok := readOnlyMappingOf(sc.Text(), exe)
-		if !ok {
-			continue
-		}
-		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, start, end-start, unix.MADV_DONTNEED); errno == 0 {
-			total += int64(end - start)
+	for _, r := range ranges {
+		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, r[0], r[1]-r[0], unix.MADV_DONTNEED); errno == 0 {
+			total += int64(r[1] - r[0])
 		}
 	}
 	return total
+}
+
+// cleanReadOnlyMappings reads smaps and returns the ranges of exe's private
+// read-only mappings whose Anonymous: count is 0 kB. A mapping whose count
+// is missing is left out.
+func cleanReadOnlyMappings(smaps io.Reader, exe string) [][2]uintptr {
+	var out [][2]uintptr
+	var cur [2]uintptr
+	in := false
+	sc := bufio.NewScanner(smaps)
+	for sc.Scan() {
+		line := sc.Text()
+		if s, e, ok := readOnlyMappingOf(line, exe); ok {
+			cur, in = [2]uintptr{s, e}, true
+			continue
+		}
+		key, val, found := strings.Cut(line, ":")
+		if !found || strings.Contains(key, " ") {
+			// Another mapping's header (keys have no spaces).
+			in = false
+			continue
+		}
+		if in && key == "Anonymous" {
+			if strings.TrimSpace(val) == "0 kB" {
+				out = append(out, cur)
+			}
+			in = false
+		}
+	}
+	if sc.Err() != nil {
+		return nil
+	}
+	return out
 }
 
 // readOnlyMappingOf parses one line of /proc/self/maps ("start-end perms
