@@ -329,7 +329,7 @@ func (s *agentWaitStep) check(ctx context.Context) (string, error) {
 	if ok, why := NodeReady(n); !ok {
 		return "node " + s.env.Config.NodeName + " to be Ready (" + why + ")", nil
 	}
-	return "", nil
+	return s.env.freshReady(n), nil
 }
 
 func (s *agentWaitStep) Done(ctx context.Context) (bool, error) {

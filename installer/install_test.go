@@ -21,6 +21,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	bundle "github.com/tpctl/tpctl/bundle"
@@ -148,7 +149,7 @@ func (c readyCluster) Node(_ context.Context, name string) (*corev1.Node, error)
 	}
 	n := &corev1.Node{}
 	n.Name = name
-	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now()}}
 	return n, nil
 }
 
@@ -607,4 +608,59 @@ func TestDryRunAfterInstallReadsState(t *testing.T) {
 	var b bytes.Buffer
 	require.NoError(t, WriteDryRun(&b, rep))
 	assert.Contains(t, b.String(), "cannot read the install state")
+}
+
+// staleCluster is a ready API whose node's Ready condition was last
+// reported at beat.
+type staleCluster struct {
+	readyCluster
+	beat *time.Time
+}
+
+func (c staleCluster) Node(ctx context.Context, name string) (*corev1.Node, error) {
+	n, err := c.readyCluster.Node(ctx, name)
+	if err == nil {
+		n.Status.Conditions[0].LastHeartbeatTime = metav1.NewTime(*c.beat)
+	}
+	return n, err
+}
+
+// After this run (re)started K3s, the node's Ready condition from before
+// the restart does not end the wait: it stays in the API until the node
+// controller marks it Unknown, so a K3s whose kubelet never reports would
+// pass. A report made since the start does.
+func TestWaitStepWantsAReadySinceK3sStarted(t *testing.T) {
+	ti := newTestInstall(t, Config{Disable: []string{"traefik", "metrics-server", "coredns", "local-storage"}})
+	env := newEnv(ti.opts)
+	started := time.Date(2026, 12, 7, 10, 0, 0, 500e6, time.UTC)
+	env.Now = func() time.Time { return started }
+	env.k3sStarting()
+	beat := started.Add(-30 * time.Second)
+	env.Cluster = func(string) (Cluster, error) { return staleCluster{readyCluster{nodeName: "node-1"}, &beat}, nil }
+	require.NoError(t, os.MkdirAll(filepath.Join(ti.root, "/etc/rancher/k3s"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(ti.root, KubeconfigPath), nil, 0o600))
+	w := &waitStep{env: env}
+
+	done, err := w.Done(context.Background())
+	require.NoError(t, err)
+	assert.False(t, done, "a Ready reported before K3s was started")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err = w.Run(ctx, &recorder{})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "node node-1 to report since K3s was started at 2026-12-07T10:00:00Z (its Ready was last reported at 2026-12-07T09:59:30Z)")
+
+	// The API keeps heartbeats to the second: one in the second K3s
+	// started counts.
+	beat = started.Truncate(time.Second)
+	done, err = w.Done(context.Background())
+	require.NoError(t, err)
+	assert.True(t, done)
+
+	// A run that did not start K3s takes the node's Ready as it is.
+	env.k3sStarted = time.Time{}
+	beat = started.Add(-time.Hour)
+	done, err = w.Done(context.Background())
+	require.NoError(t, err)
+	assert.True(t, done)
 }

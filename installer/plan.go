@@ -216,7 +216,15 @@ type Env struct {
 	// join is set by the join plan, and by the uninstall plan of a joined
 	// host: K3s runs as an agent (agent.go).
 	join *joinRun
+	// k3sStarted is when this run last started or restarted K3s: the wait
+	// for the node then wants a Ready condition reported since, not the
+	// one the node had before (it stays in the API until the node
+	// controller marks it Unknown, 40 s later).
+	k3sStarted time.Time
 }
+
+// k3sStarting records that K3s is about to be (re)started.
+func (e *Env) k3sStarting() { e.k3sStarted = e.Now() }
 
 // Manager connects to systemd once and returns the connection.
 func (e *Env) Manager(ctx context.Context) (systemd.Manager, error) {

@@ -80,12 +80,16 @@ func (s *startStep) Run(ctx context.Context, ev Events) error {
 	}
 	restart := s.env.State.Get().PendingRestart && cur.Active()
 	if !cur.Active() || !cur.Enabled() {
+		if !cur.Active() {
+			s.env.k3sStarting()
+		}
 		err = during(ctx, ev, s.env.Now, "waiting for K3s to report ready", func() error { return mgr.EnableAndStart(ctx, s.env.unitName()) })
 		if err != nil {
 			return err
 		}
 	}
 	if restart {
+		s.env.k3sStarting()
 		err = during(ctx, ev, s.env.Now, "restarting K3s for its new files", func() error { return mgr.Restart(ctx, s.env.unitName()) })
 		if err != nil {
 			return err
@@ -240,6 +244,7 @@ func (s *containerdStep) Run(ctx context.Context, ev Events) error {
 					return fmt.Errorf("remove the stale %s: %w", p, err)
 				}
 			}
+			s.env.k3sStarting()
 			if err := during(ctx, ev, s.env.Now, "restarting K3s to regenerate its containerd config", func() error { return mgr.Restart(ctx, s.env.unitName()) }); err != nil {
 				return err
 			}
@@ -267,6 +272,7 @@ func (s *containerdStep) Run(ctx context.Context, ev Events) error {
 			return err
 		}
 	}
+	s.env.k3sStarting()
 	if err := during(ctx, ev, s.env.Now, "restarting K3s with restrict_oom_score_adj", func() error { return mgr.Restart(ctx, s.env.unitName()) }); err != nil {
 		return err
 	}

@@ -93,6 +93,31 @@ func CoreAddons(c Config) []string {
 	return out
 }
 
+// ReportedSince reports whether the node's Ready condition was reported at
+// or after since (always, for a zero since), and when it last was. The API
+// keeps heartbeats to the second: pass since truncated to one.
+func ReportedSince(n *corev1.Node, since time.Time) (bool, string) {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			if c.LastHeartbeatTime.IsZero() {
+				return since.IsZero(), "never"
+			}
+			return !c.LastHeartbeatTime.Time.Before(since), c.LastHeartbeatTime.UTC().Format(time.RFC3339)
+		}
+	}
+	return since.IsZero(), "never"
+}
+
+// freshReady is what a node that is Ready still misses when its Ready
+// condition was reported before this run (re)started K3s ("" when none).
+func (e *Env) freshReady(n *corev1.Node) string {
+	since := e.k3sStarted.Truncate(time.Second)
+	if ok, last := ReportedSince(n, since); !ok {
+		return "node " + e.Config.NodeName + " to report since K3s was started at " + since.UTC().Format(time.RFC3339) + " (its Ready was last reported at " + last + ")"
+	}
+	return ""
+}
+
 // NodeReady reports the node's Ready condition and its reason.
 func NodeReady(n *corev1.Node) (bool, string) {
 	for _, c := range n.Status.Conditions {
@@ -160,6 +185,9 @@ func (s *waitStep) check(ctx context.Context) (string, error) {
 	}
 	if ok, why := NodeReady(n); !ok {
 		return "node " + s.env.Config.NodeName + " to be Ready (" + why + ")", nil
+	}
+	if stale := s.env.freshReady(n); stale != "" {
+		return stale, nil
 	}
 	var pending []string
 	for _, name := range CoreAddons(s.env.Config) {

@@ -574,15 +574,7 @@ func (o *Options) waitNode(ctx context.Context, cl Cluster, want string, since t
 // heartbeatSince reports whether the node's Ready condition was reported
 // at or after since (always, for a zero since), and when it was last.
 func heartbeatSince(n *corev1.Node, since time.Time) (bool, string) {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			if c.LastHeartbeatTime.IsZero() {
-				return since.IsZero(), "never"
-			}
-			return !c.LastHeartbeatTime.Time.Before(since), c.LastHeartbeatTime.UTC().Format(time.RFC3339)
-		}
-	}
-	return since.IsZero(), "never"
+	return installer.ReportedSince(n, since)
 }
 
 // sameK3s reports whether the node's kubelet version is the K3s version
