@@ -192,7 +192,7 @@ the message says so), 3 refused (nothing changed), 130 interrupted.`,
 	fl.StringVar(&src.K3sBinary, "k3s-binary", "", "K3s binary to upgrade to instead of the embedded one")
 	fl.StringVar(&src.K3sSHA256, "k3s-sha256", "", "sha256 the --k3s-binary must have")
 	fl.StringSliceVar(&src.K3sImages, "k3s-images", nil, "K3s air-gap image archive(s) to stage instead of the embedded ones (repeatable)")
-	fl.StringVar(&release, "release", "", "upgrade with the tpctl of this release (https:// URL, http:// on loopback, or a directory as make release writes it): its signature and sha256 are verified, then it runs upgrade with the other flags")
+	fl.StringVar(&release, "release", "", "upgrade with the tpctl of this release (https:// URL, http:// on loopback, or a directory as make release writes it): its signature and sha256 are verified, then it runs upgrade with the other flags and, when that succeeds, replaces "+InstalledTpctl)
 	return cmd
 }
 

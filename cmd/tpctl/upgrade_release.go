@@ -58,7 +58,14 @@ type releaseUpgrader struct {
 	in      io.Reader
 	out     io.Writer // the dry run's and the child's standard output
 	errOut  io.Writer // progress and the child's standard error
+	// installPath is where the host's tpctl lives (install.sh writes
+	// InstalledTpctl): after the release's upgrade succeeded, the verified
+	// binary replaces the file there, when there is one ("": never).
+	installPath string
 }
+
+// InstalledTpctl is where install.sh puts tpctl.
+const InstalledTpctl = "/usr/local/bin/tpctl"
 
 // newReleaseUpgrader trusts exactly keys (tpctl passes
 // releasesig.TrustedKeys(); tests a throwaway key).
@@ -264,6 +271,9 @@ func (u *releaseUpgrader) Upgrade(ctx context.Context, location string, args []s
 		}
 		fmt.Fprintf(u.out, "Release %s: %s %s (sha256 %s) verified; running tpctl %s.\n", run.Release, name, newVersion, want, u.running)
 		fmt.Fprintf(u.out, "Would run (from a temporary copy, removed afterwards): %s\n", quoteArgv(run.Argv))
+		if u.installed() {
+			fmt.Fprintf(u.out, "Would then install it at %s (replacing tpctl %s).\n", u.installPath, u.running)
+		}
 		fmt.Fprintln(u.out, "Nothing was changed (dry run).")
 		return nil
 	}
@@ -284,7 +294,62 @@ func (u *releaseUpgrader) Upgrade(ctx context.Context, location string, args []s
 	if err != nil {
 		return fmt.Errorf("run tpctl %s: %w", newVersion, err)
 	}
+	if !u.installed() {
+		if u.installPath != "" {
+			fmt.Fprintf(u.errOut, "no tpctl at %s: the verified tpctl %s was not kept (the release is at %s)\n", u.installPath, newVersion, run.Release)
+		}
+		return nil
+	}
+	if err := replaceFile(bin, u.installPath); err != nil {
+		return fmt.Errorf("the upgrade to tpctl %s succeeded, but installing it at %s failed (the old tpctl is still there; run install.sh of the release to put it in place): %w", newVersion, u.installPath, err)
+	}
+	fmt.Fprintf(u.errOut, "installed tpctl %s at %s\n", newVersion, u.installPath)
 	return nil
+}
+
+// installed reports whether installPath holds a tpctl to replace (a
+// regular file).
+func (u *releaseUpgrader) installed() bool {
+	if u.installPath == "" {
+		return false
+	}
+	fi, err := os.Lstat(u.installPath)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// replaceFile puts a copy of src at dst (0755) atomically: a temporary
+// file beside dst, synced, then renamed over it.
+func replaceFile(src, dst string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".new-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err = tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
 }
 
 // download writes the release's binary to path (0700).
@@ -394,5 +459,6 @@ func runReleaseUpgrade(cmd *cobra.Command, location string, dryRun bool) error {
 	}
 	u := newReleaseUpgrader(keys, buildinfo.Get().Version, runtime.GOARCH, nil, "",
 		cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+	u.installPath = InstalledTpctl
 	return u.Upgrade(cmd.Context(), location, passedFlags(cmd.Flags(), "release", "dry-run"), dryRun, jsonOut)
 }

@@ -256,3 +256,53 @@ func TestUpgradeReleaseCommandWithoutKeys(t *testing.T) {
 	_, serr := os.Stat(rel.record)
 	assert.ErrorIs(t, serr, os.ErrNotExist)
 }
+
+// After the release's upgrade succeeded, the verified binary replaces the
+// host's tpctl (0755); a failed upgrade leaves it; without one there,
+// nothing is created.
+func TestUpgradeReleaseInstallsTheVerifiedBinary(t *testing.T) {
+	priv, pub := testReleaseKey(t, "")
+	rel := writeTestRelease(t, priv, "v0.6.0")
+	want, err := os.ReadFile(rel.path("tpctl-linux-" + testArch))
+	require.NoError(t, err)
+	bindir := t.TempDir()
+	installed := filepath.Join(bindir, "tpctl")
+	require.NoError(t, os.WriteFile(installed, []byte("old tpctl"), 0o755))
+
+	u, tmp, _, errOut := upgrader(t, "v0.5.0", pub)
+	u.installPath = installed
+	require.Error(t, u.Upgrade(context.Background(), rel.dir, []string{"--fail"}, false, false))
+	got, err := os.ReadFile(installed)
+	require.NoError(t, err)
+	assert.Equal(t, "old tpctl", string(got), "a failed upgrade leaves the installed tpctl")
+
+	u, _, out, _ := upgrader(t, "v0.5.0", pub)
+	u.installPath = installed
+	require.NoError(t, u.Upgrade(context.Background(), rel.dir, []string{"--yes"}, true, false))
+	assert.Contains(t, out.String(), "Would then install it at "+installed+" (replacing tpctl v0.5.0).")
+	got, err = os.ReadFile(installed)
+	require.NoError(t, err)
+	assert.Equal(t, "old tpctl", string(got), "the dry run installs nothing")
+
+	u, tmp, _, errOut = upgrader(t, "v0.5.0", pub)
+	u.installPath = installed
+	require.NoError(t, u.Upgrade(context.Background(), rel.dir, []string{"--yes"}, false, false), errOut.String())
+	got, err = os.ReadFile(installed)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got), "the verified binary is installed")
+	fi, err := os.Stat(installed)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o755), fi.Mode().Perm())
+	assert.Contains(t, errOut.String(), "installed tpctl v0.6.0 at "+installed)
+	ents, err := os.ReadDir(bindir)
+	require.NoError(t, err)
+	assert.Len(t, ents, 1, "no temporary file is left beside it")
+	assertEmptyDir(t, tmp)
+
+	u, _, _, errOut = upgrader(t, "v0.5.0", pub)
+	u.installPath = filepath.Join(t.TempDir(), "tpctl")
+	require.NoError(t, u.Upgrade(context.Background(), rel.dir, []string{"--yes"}, false, false))
+	_, err = os.Stat(u.installPath)
+	assert.ErrorIs(t, err, os.ErrNotExist, "no tpctl is created where there was none")
+	assert.Contains(t, errOut.String(), "was not kept")
+}
