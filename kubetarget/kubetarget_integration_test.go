@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/tpctl/tpctl/installer"
 	"github.com/tpctl/tpctl/preflight"
 	"github.com/tpctl/tpctl/test/cluster"
 )
@@ -134,10 +135,14 @@ func TestClusterPreflightOnARealAPIServer(t *testing.T) {
 		_, err = admin.Uninstall(ctx, o, false, false, nil)
 		require.ErrorIs(t, err, ErrNothingToUninstall)
 		require.NoError(t, admin.Ext.ApiextensionsV1().CustomResourceDefinitions().Delete(ctx, foreign.Name, metav1.DeleteOptions{}))
+		// The API server's CRD finalizer retries with a growing delay when
+		// the resource's storage is still initialising ("storage is
+		// (re)initializing"), which under load took over a minute: wait as
+		// long as uninstall would (the Helm timeout).
 		require.Eventually(t, func() bool {
 			_, err := admin.Ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, foreign.Name, metav1.GetOptions{})
 			return apierrors.IsNotFound(err)
-		}, time.Minute, 200*time.Millisecond)
+		}, installer.DefaultHelmTimeout, 200*time.Millisecond, "the foreign CRD was deleted")
 	})
 
 	t.Run("install then uninstall with the admin", func(t *testing.T) {
