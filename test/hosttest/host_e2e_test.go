@@ -19,11 +19,7 @@ import (
 func TestHostSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dir, err := CacheDir()
-	require.NoError(t, err)
-	if _, err := CachedRootfs(dir, DefaultRootfs()); err != nil {
-		t.Skipf("needs the Debian root tarball: %v", err)
-	}
+	RequireRootfs(t)
 	h := Start(ctx, t, Options{Name: "tpctl-smoke"})
 	t.Logf("boot: %s (root unpacked in %s), state %s", h.Timings().Boot, h.Timings().Extract, h.SystemState())
 	assert.Contains(t, []string{"running", "degraded"}, h.SystemState())

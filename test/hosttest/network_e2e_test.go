@@ -26,18 +26,14 @@ import (
 func TestHostOwnNetwork(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dir, err := CacheDir()
-	require.NoError(t, err)
-	if _, err := CachedRootfs(dir, DefaultRootfs()); err != nil {
-		t.Skipf("needs the Debian root tarball: %v", err)
-	}
+	RequireRootfs(t)
 	subnet := netip.MustParsePrefix("10.213.9.0/24")
 	addr := netip.MustParseAddr("10.213.9.20")
 	h := Start(ctx, t, Options{Name: "tpctl-net", Network: &Network{Subnet: subnet, BridgeName: "tpctl-br9", Address: addr}})
 	require.NotNil(t, h.Bridge())
 	assert.Equal(t, addr, h.Address())
 	assert.Equal(t, "tpctl-br9", h.Bridge().Name())
-	_, err = os.Stat("/sys/class/net/tpctl-br9/brif/" + h.Veth())
+	_, err := os.Stat("/sys/class/net/tpctl-br9/brif/" + h.Veth())
 	require.NoError(t, err, "the host's veth is a port of the bridge")
 
 	out, err := h.Exec(ctx, "networkctl", "status", "host0", "--no-pager")

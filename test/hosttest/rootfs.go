@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"testing"
 
 	"golang.org/x/sys/unix"
 
@@ -198,4 +199,22 @@ func detachBelow(dir string) error {
 		}
 	}
 	return nil
+}
+
+// RequireRootfs skips t when the cached Debian root tarball is missing
+// (scripts/test-deps builds it), and fails it under CI=true, where a
+// missing tarball is a broken setup, not a reason to pass.
+func RequireRootfs(t testing.TB) {
+	t.Helper()
+	dir, err := CacheDir()
+	if err == nil {
+		_, err = CachedRootfs(dir, DefaultRootfs())
+	}
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("the Debian root tarball is missing (scripts/test-deps builds it), and CI must run this test: %v", err)
+	}
+	t.Skipf("needs the Debian root tarball (scripts/test-deps builds it): %v", err)
 }

@@ -39,11 +39,7 @@ func buildProbe(t *testing.T) string {
 
 func needRootfs(t *testing.T) {
 	t.Helper()
-	dir, err := hosttest.CacheDir()
-	require.NoError(t, err)
-	if _, err := hosttest.CachedRootfs(dir, hosttest.DefaultRootfs()); err != nil {
-		t.Skipf("needs the Debian root tarball: %v", err)
-	}
+	hosttest.RequireRootfs(t)
 }
 
 // TestThreeHostsOnBridge boots three hosts on one bridge: each reaches the

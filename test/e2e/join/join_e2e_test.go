@@ -96,11 +96,7 @@ func nodeReady(ctx context.Context, h *hosttest.Host, node string) (string, erro
 func TestAgentJoin(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	dir, err := hosttest.CacheDir()
-	require.NoError(t, err)
-	if _, err := hosttest.CachedRootfs(dir, hosttest.DefaultRootfs()); err != nil {
-		t.Skipf("needs the Debian root tarball: %v", err)
-	}
+	hosttest.RequireRootfs(t)
 	a, err := buildArtifacts(ctx, t.TempDir())
 	require.NoError(t, err)
 	g := multihost.StartWith(ctx, t, multihost.Options{Hosts: 2, Host: hosttest.Options{

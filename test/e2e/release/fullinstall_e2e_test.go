@@ -42,11 +42,7 @@ const (
 func TestOneLinerFullInstall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	cache, err := hosttest.CacheDir()
-	require.NoError(t, err)
-	if _, err := hosttest.CachedRootfs(cache, hosttest.DefaultRootfs()); err != nil {
-		t.Skipf("needs the Debian root tarball: %v", err)
-	}
+	hosttest.RequireRootfs(t)
 	bins, err := cluster.FindBinaries()
 	if err != nil {
 		t.Skipf("needs the node binaries (scripts/test-deps): %v", err)

@@ -31,11 +31,7 @@ import (
 func TestOneLinerOnBootedHost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	cache, err := hosttest.CacheDir()
-	require.NoError(t, err)
-	if _, err := hosttest.CachedRootfs(cache, hosttest.DefaultRootfs()); err != nil {
-		t.Skipf("needs the Debian root tarball: %v", err)
-	}
+	hosttest.RequireRootfs(t)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
