@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -205,8 +206,44 @@ func waitUntil(ctx context.Context, g *group, what string, cond func(context.Con
 	}
 }
 
-// freePorts returns n distinct free ports on host.
+// Harness components get ports from [portFloor, min(portCeiling, the
+// kernel's ephemeral floor)). A port is only checked free when it is picked
+// and bound seconds later by the component; a port from the ephemeral range
+// (what listening on port 0 returns) can meanwhile be taken as the source port
+// of any outgoing connection on the machine — the kubelet's and the API
+// server's own, which is how a controller manager once failed with "bind:
+// address already in use". Below the ephemeral range only another listener
+// can take it. The ceiling keeps clear of the NodePort range (30000-32767).
+const (
+	portFloor   = 20000
+	portCeiling = 30000
+)
+
+// ephemeralFloor is the first port the kernel hands out to outgoing
+// connections (net.ipv4.ip_local_port_range; 32768 when unreadable).
+func ephemeralFloor() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
+}
+
+// freePorts returns n distinct ports on host that were free when checked,
+// picked at random below the ephemeral range (see portFloor).
 func freePorts(host string, n int) ([]int, error) {
+	hi := min(portCeiling, ephemeralFloor())
+	if hi-portFloor < n {
+		return nil, fmt.Errorf("find %d free ports on %s: the ephemeral range starts at %d, leaving too few below it", n, host, hi)
+	}
 	var ports []int
 	var ls []net.Listener
 	defer func() {
@@ -214,13 +251,17 @@ func freePorts(host string, n int) ([]int, error) {
 			_ = l.Close()
 		}
 	}()
-	for range n {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			return nil, fmt.Errorf("find a free port on %s: none of 1000 random ports in [%d,%d) was free", host, portFloor, hi)
+		}
+		port := portFloor + rand.IntN(hi-portFloor)
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 		if err != nil {
-			return nil, fmt.Errorf("find a free port on %s: %w", host, err)
+			continue
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports, nil
 }

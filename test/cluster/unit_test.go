@@ -211,3 +211,20 @@ func TestHostSnapshotDiff(t *testing.T) {
 		`~ sysctl net/ipv4/ip_forward: "0" → "1"`,
 	}, a.Diff(b))
 }
+
+// Ports the harness hands to components must not come from the kernel's
+// ephemeral range, where any outgoing connection can take them between the
+// pick and the component's bind.
+func TestFreePortsAvoidTheEphemeralRange(t *testing.T) {
+	floor := ephemeralFloor()
+	ports, err := freePorts("127.0.0.1", 16)
+	require.NoError(t, err)
+	seen := map[int]bool{}
+	for _, p := range ports {
+		require.Falsef(t, seen[p], "port %d returned twice", p)
+		seen[p] = true
+		require.Lessf(t, p, floor, "port %d is in the ephemeral range (from %d)", p, floor)
+		require.Lessf(t, p, 30000, "port %d is in the NodePort range", p)
+		require.GreaterOrEqual(t, p, portFloor)
+	}
+}
