@@ -533,6 +533,15 @@ func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alp
 		}
 	}
 	if len(changed) > 0 {
+		// The events are decided in plan order (by name), before the
+		// writes that run in parallel.
+		budget := &eventBudget{left: MaxAssignmentEvents}
+		events := make(map[*portPlan][]portEvent, len(changed))
+		for _, pl := range changed {
+			if evs := explain(pl); budget.take(evs) {
+				events[pl] = evs
+			}
+		}
 		parallel(changed, func(pl *portPlan) {
 			if err := applyStatus(ctx, r.Client, v1alpha1.KindPipeline, client.ObjectKeyFromObject(pl.p), &pl.want, FieldManagerPorts); err != nil {
 				fail(err)
@@ -541,8 +550,13 @@ func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alp
 			if !isHealthCheck(pl.p, inst) {
 				r.resolved.recordWrite(inst.Namespace+"/"+inst.Name, memoKey(pl.p), pl.p.Generation, &pl.want)
 			}
-			r.explain(pl)
+			for _, e := range events[pl] {
+				r.event(pl.p, nil, e.typ, e.reason, "AssignPorts", "%s", e.note)
+			}
 		})
+		if typ, note := budget.summary(); note != "" {
+			r.event(inst, nil, typ, ReasonAssignmentEventsSummarised, "AssignPorts", "%s", note)
+		}
 		return len(needOwner) > 0 || ownersMissing(changed, inst), errs
 	}
 	parallel(needOwner, func(pl *portPlan) {
@@ -581,23 +595,28 @@ func (r *CoreInstanceReconciler) addOwner(ctx context.Context, inst *v1alpha1.Co
 	return nil
 }
 
-// explain records an event for every frontend that was moved or given
+// portEvent is one event explain would record on a pipeline.
+type portEvent struct {
+	typ, reason, note string
+}
+
+// explain returns an event for every frontend that was moved or given
 // elsewhere than its backend in this write, and for every port without
 // one. A frontend equal to its backend, the routine case, gets none: the
 // pipeline's status shows it, and an event per port of thousands of new
 // pipelines would cost the API server a write and the operator's event
 // recorder a cached copy (kept for minutes) each.
-func (r *CoreInstanceReconciler) explain(pl *portPlan) {
+func explain(pl *portPlan) []portEvent {
 	p := pl.p
 	if pl.invalid != nil {
-		r.event(p, nil, "Warning", invalidReason(pl.invalid), "AssignPorts", "%s", limit(pl.invalid.Error()))
-		return
+		return []portEvent{{"Warning", invalidReason(pl.invalid), limit(pl.invalid.Error())}}
 	}
+	var out []portEvent
 	for _, w := range pl.warnings {
-		r.event(p, nil, "Warning", "PortDetection", "AssignPorts", "%s", w)
+		out = append(out, portEvent{"Warning", "PortDetection", w})
 	}
 	if pl.result == nil {
-		return
+		return out
 	}
 	before := map[pipeline.Port]int32{}
 	for _, st := range p.Status.Ports {
@@ -607,16 +626,90 @@ func (r *CoreInstanceReconciler) explain(pl *portPlan) {
 		prev, had := before[a.Port()]
 		switch {
 		case had && prev != 0 && prev != a.Frontend:
-			r.event(p, nil, "Normal", "FrontendMoved", "AssignPorts", "frontend %s → %d (was %d): %s",
-				a.Port(), a.Frontend, prev, a.Message())
+			out = append(out, portEvent{"Normal", "FrontendMoved",
+				fmt.Sprintf("frontend %s → %d (was %d): %s", a.Port(), a.Frontend, prev, a.Message())})
 		case (!had || prev == 0) && a.Reassigned():
-			r.event(p, nil, "Normal", "FrontendReassigned", "AssignPorts", "frontend %s → %d: %s",
-				a.Port(), a.Frontend, a.Message())
+			out = append(out, portEvent{"Normal", "FrontendReassigned",
+				fmt.Sprintf("frontend %s → %d: %s", a.Port(), a.Frontend, a.Message())})
 		}
 	}
 	for _, c := range pl.result.Conflicts {
-		r.event(p, nil, "Warning", string(c.Reason), "AssignPorts", "%s", c.Error())
+		out = append(out, portEvent{"Warning", string(c.Reason), c.Error()})
 	}
+	return out
+}
+
+// MaxAssignmentEvents bounds the pipeline events of one instance
+// reconcile. When thousands of pipelines ask for one port at once, all but
+// one get another frontend; an event each would mean thousands of event
+// writes competing with the status writes, and as many copies held by the
+// event recorder for minutes (it drops what it cannot queue anyway). The
+// first MaxAssignmentEvents are recorded on their pipelines, the rest are
+// counted in one ReasonAssignmentEventsSummarised event on the instance:
+// every pipeline's PortsAssigned condition says the same.
+const MaxAssignmentEvents = 20
+
+// ReasonAssignmentEventsSummarised is the reason of the instance event that
+// counts the port events not recorded one by one.
+const ReasonAssignmentEventsSummarised = "PortEventsSummarised"
+
+// eventBudget hands out the events of one reconcile: the first
+// MaxAssignmentEvents are recorded, the rest counted by reason.
+type eventBudget struct {
+	mu        sync.Mutex
+	left      int
+	pipelines int
+	events    int
+	warning   bool
+	byReason  map[string]int
+}
+
+// take reports whether the events of one pipeline are recorded one by one;
+// when not, they are counted.
+func (b *eventBudget) take(evs []portEvent) bool {
+	if len(evs) == 0 {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.left >= len(evs) {
+		b.left -= len(evs)
+		return true
+	}
+	b.left = 0
+	b.pipelines++
+	for _, e := range evs {
+		b.events++
+		b.warning = b.warning || e.typ == "Warning"
+		if b.byReason == nil {
+			b.byReason = map[string]int{}
+		}
+		b.byReason[e.reason]++
+	}
+	return false
+}
+
+// summary is the note of the instance event for the counted events, empty
+// when there are none.
+func (b *eventBudget) summary() (typ, note string) {
+	if b.events == 0 {
+		return "", ""
+	}
+	reasons := make([]string, 0, len(b.byReason))
+	for r := range b.byReason {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%s ×%d", r, b.byReason[r])
+	}
+	typ = "Normal"
+	if b.warning {
+		typ = "Warning"
+	}
+	return typ, fmt.Sprintf("%d more port event(s) of %d pipeline(s): %s; each pipeline's PortsAssigned condition says why",
+		b.events, b.pipelines, strings.Join(parts, ", "))
 }
 
 // instanceStatus is the CoreInstance status the reconciler writes.

@@ -20,12 +20,17 @@ import (
 type eventLog struct {
 	mu      sync.Mutex
 	reasons []string
+	// regarding and notes are the objects and notes of the events, in order.
+	regarding []runtime.Object
+	notes     []string
 }
 
-func (l *eventLog) Eventf(_, _ runtime.Object, _, reason, _, _ string, _ ...any) {
+func (l *eventLog) Eventf(obj, _ runtime.Object, _, reason, _, note string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.reasons = append(l.reasons, reason)
+	l.regarding = append(l.regarding, obj)
+	l.notes = append(l.notes, fmt.Sprintf(note, args...))
 }
 
 func (l *eventLog) take() []string {
@@ -53,6 +58,47 @@ func TestNoRoutineAssignmentEvents(t *testing.T) {
 	require.Empty(t, errs)
 	assert.Equal(t, []string{"FrontendReassigned", "FrontendReassigned"}, log.take(),
 		"the first pipeline gets its backend as frontend (no event), the two others another one")
+}
+
+// TestAssignmentEventsBoundedPerReconcile: thousands of pipelines asking
+// for one port make one event each for the first MaxAssignmentEvents and
+// one summary on the instance for the rest, which counts them by reason;
+// every pipeline's status is written all the same.
+func TestAssignmentEventsBoundedPerReconcile(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	c, _, calls := applyRecorder(t)
+	log := &eventLog{}
+	r := &CoreInstanceReconciler{Client: c, Reserved: pipeline.NewPortSet(), Recorder: log}
+	const n = 3 * MaxAssignmentEvents
+	var members []*v1alpha1.Pipeline
+	for i := range n {
+		members = append(members, member(fmt.Sprintf("p%03d", i), t0.Add(time.Duration(i)*time.Second), tcp(6000)))
+	}
+	inst := testInstance()
+	plans, _ := r.plan(inst, members, r.Reserved, t0)
+	_, errs := r.writePipelines(context.Background(), inst, plans)
+	require.Empty(t, errs)
+	assert.Equal(t, n, calls["status"], "every pipeline's ports are written")
+	reasons := log.take()
+	require.Len(t, reasons, MaxAssignmentEvents+1)
+	for i, reason := range reasons[:MaxAssignmentEvents] {
+		assert.Equal(t, "FrontendReassigned", reason)
+		assert.IsType(t, &v1alpha1.Pipeline{}, log.regarding[i])
+	}
+	assert.Equal(t, ReasonAssignmentEventsSummarised, reasons[MaxAssignmentEvents])
+	assert.Same(t, inst, log.regarding[MaxAssignmentEvents], "the summary is the instance's")
+	assert.Contains(t, log.notes[MaxAssignmentEvents],
+		fmt.Sprintf("%d more port event(s) of %d pipeline(s): FrontendReassigned ×%d", n-1-MaxAssignmentEvents, n-1-MaxAssignmentEvents, n-1-MaxAssignmentEvents))
+
+	// A later reconcile with a few changes tells each of them again.
+	var few []*v1alpha1.Pipeline
+	for i := range 3 {
+		few = append(few, member(fmt.Sprintf("q%d", i), t0.Add(time.Duration(i)*time.Second), tcp(7000)))
+	}
+	plans, _ = r.plan(inst, few, r.Reserved, t0)
+	_, errs = r.writePipelines(context.Background(), inst, plans)
+	require.Empty(t, errs)
+	assert.Equal(t, []string{"FrontendReassigned", "FrontendReassigned"}, log.take())
 }
 
 // TestNoEventForTheFirstProgressingStatus: a new pipeline's first Ready
