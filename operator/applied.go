@@ -3,7 +3,6 @@ package operator
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -23,7 +22,13 @@ type appliedMemo struct {
 	m  map[string]appliedState
 }
 
-type appliedState struct{ hash, resourceVersion string }
+// appliedState is one object's entry: the configuration's SHA-256 (as an
+// array: a memo entry per object of thousands of pipelines) and the
+// resourceVersion of the answer.
+type appliedState struct {
+	hash            [sha256.Size]byte
+	resourceVersion string
+}
 
 func (a *appliedMemo) get(key string) (appliedState, bool) {
 	a.mu.Lock()
@@ -62,8 +67,7 @@ func (r *PipelineReconciler) applyOnce(ctx context.Context, ac runtime.ApplyConf
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", what, err)
 	}
-	sum := sha256.Sum256(data)
-	hash := hex.EncodeToString(sum[:])
+	hash := sha256.Sum256(data)
 	key := kind + "/" + namespace + "/" + name
 	exists := existing != nil
 	if exists {

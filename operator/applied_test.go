@@ -10,12 +10,12 @@ func TestAppliedMemo(t *testing.T) {
 	var m appliedMemo
 	_, ok := m.get("Service/ns/p")
 	assert.False(t, ok, "the zero value is empty and usable")
-	m.put("Service/ns/p", appliedState{hash: "h", resourceVersion: "1"})
-	m.put("ConfigMap/ns/p-config", appliedState{hash: "c", resourceVersion: "2"})
-	m.put("Service/ns/other", appliedState{hash: "o", resourceVersion: "3"})
+	m.put("Service/ns/p", appliedState{hash: [32]byte{'h'}, resourceVersion: "1"})
+	m.put("ConfigMap/ns/p-config", appliedState{hash: [32]byte{'c'}, resourceVersion: "2"})
+	m.put("Service/ns/other", appliedState{hash: [32]byte{'o'}, resourceVersion: "3"})
 	s, ok := m.get("Service/ns/p")
 	assert.True(t, ok)
-	assert.Equal(t, appliedState{hash: "h", resourceVersion: "1"}, s)
+	assert.Equal(t, appliedState{hash: [32]byte{'h'}, resourceVersion: "1"}, s)
 
 	m.forget("ns", "p")
 	_, ok = m.get("Service/ns/p")
