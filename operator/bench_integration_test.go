@@ -42,6 +42,10 @@ var benchIdle = flag.Duration("idle", 15*time.Second, "idle time before Benchmar
 // pipelines get (from 6000 up).
 var benchNodePorts = PortRange{Min: 20000, Max: 32767}
 
+// benchCreators is how many pipelines the benchmark's client creates at
+// a time: "at once" with bounded concurrency.
+var benchCreators = flag.Int("creators", 32, "concurrent creations of BenchmarkCreatePipelines")
+
 // benchSteady bounds the wait for the steady state.
 var benchSteady = flag.Duration("steady-timeout", 10*time.Minute, "how long BenchmarkCreatePipelines waits for the steady state")
 
@@ -63,6 +67,12 @@ var benchProfiles = flag.String("profile-dir", "", "directory for the operator's
 //	             and its Ready condition (status written by the operator)
 //	MiB-peak-rss the operator process's peak resident set (VmHWM)
 //	MiB-idle-rss its resident set (VmRSS) after -idle without changes
+//	cpu-s/1000   CPU seconds (user and system) the operator used from its
+//	             start to the steady state, per 1,000 pipelines: unlike
+//	             the times, stable when other work shares the machine
+//
+// It logs the load average (/proc/loadavg) at the start and the end, since
+// the times depend on what else runs on the machine.
 //
 // Run: go test -tags integration -run '^$' -bench CreatePipelines -benchtime 1x ./operator/ -args -pipelines 5000
 // (add -profile-dir DIR for the operator's CPU and heap profiles).
@@ -104,11 +114,12 @@ func BenchmarkCreatePipelines(b *testing.B) {
 		op := startOperator(b, bin, cp.Kubeconfig(), *benchProfiles != "")
 		stopCPU := op.profileCPU(b, *benchProfiles)
 
+		b.Logf("load average at the start: %s", loadAvg())
 		b.StartTimer()
 		start := time.Now()
 		work := make(chan int)
 		var wg sync.WaitGroup
-		for w := 0; w < 16; w++ {
+		for w := 0; w < *benchCreators; w++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -164,6 +175,7 @@ func BenchmarkCreatePipelines(b *testing.B) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		b.StopTimer()
+		cpuSteady := op.cpuSeconds(b)
 		stopWatch()
 		stopCPU()
 		op.profileHeap(b, *benchProfiles, "steady")
@@ -178,6 +190,8 @@ func BenchmarkCreatePipelines(b *testing.B) {
 		b.ReportMetric(assignedAt.Seconds(), "s-assigned")
 		b.ReportMetric(steadyAt.Seconds(), "s-steady")
 		b.ReportMetric(float64(op.memory(b, "VmHWM:"))/(1<<20), "MiB-peak-rss")
+		b.ReportMetric(cpuSteady*1000/float64(n), "cpu-s/1000")
+		b.Logf("created in %.1f s (%d at a time); load average at the steady state: %s", created.Seconds(), *benchCreators, loadAvg())
 		time.Sleep(*benchIdle)
 		b.ReportMetric(float64(op.memory(b, "VmRSS:"))/(1<<20), "MiB-idle-rss")
 		b.Logf("idle: anonymous %.1f MiB, file-backed %.1f MiB (the binary's pages)",
@@ -252,6 +266,37 @@ func (o *operatorProc) memory(b *testing.B, field string) int64 {
 	}
 	b.Fatalf("no %s in /proc status", field)
 	return 0
+}
+
+// cpuSeconds reads the CPU time (user and system) the process has used.
+func (o *operatorProc) cpuSeconds(b *testing.B) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", o.cmd.Process.Pid))
+	require.NoError(b, err)
+	// The command (field 2) is in parentheses and may hold spaces: the
+	// fields after it start at the state (field 3).
+	rest := string(data)
+	rest = rest[strings.LastIndexByte(rest, ')')+2:]
+	f := strings.Fields(rest)
+	require.Greater(b, len(f), 12, "short /proc stat")
+	utime, err := strconv.ParseInt(f[11], 10, 64) // field 14
+	require.NoError(b, err)
+	stime, err := strconv.ParseInt(f[12], 10, 64) // field 15
+	require.NoError(b, err)
+	const ticks = 100 // USER_HZ on Linux
+	return float64(utime+stime) / ticks
+}
+
+// loadAvg is the first three fields of /proc/loadavg.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return strings.TrimSpace(string(data))
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // freeLoopbackAddr returns a loopback address with a port nothing listens on.
