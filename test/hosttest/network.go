@@ -363,9 +363,15 @@ func configureNetwork(root string, addr netip.Prefix, gateway netip.Addr) error 
 	return nil
 }
 
-// saveState records the host's directory and cgroups for RecoverStale.
+// saveState records the host's directory, cgroups and, when it shares the
+// machine's network, the network as it was before boot, for RecoverStale.
 func (h *Host) saveState() error {
-	p, err := saveStale(lockPathOr(h.opts.LockPath), "host-"+filepath.Base(h.dir), staleEntry{Dir: h.dir, Cgroups: h.cgroups})
+	e := staleEntry{Dir: h.dir, Cgroups: h.cgroups}
+	if h.opts.Network == nil && h.before.Sysctls != nil {
+		before := h.before
+		e.Network = &before
+	}
+	p, err := saveStale(lockPathOr(h.opts.LockPath), "host-"+filepath.Base(h.dir), e)
 	if err != nil {
 		return err
 	}

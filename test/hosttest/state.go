@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tpctl/tpctl/test/cluster"
 )
 
 // staleEntry is what teardown needs of one Host or Bridge, kept beside the
@@ -21,6 +23,10 @@ type staleEntry struct {
 	Cgroups  []string `json:"cgroups,omitempty"` // the host's cgroups
 	Bridge   string   `json:"bridge,omitempty"`  // a test bridge
 	NFTTable string   `json:"nftTable,omitempty"`
+	// Network is the machine's network as it was before a host that
+	// shares it booted: what K3s added since (the node address on lo,
+	// cni0, kube-proxy's chains and tables, sysctls) is undone from it.
+	Network *cluster.HostSnapshot `json:"network,omitempty"`
 }
 
 // staleDir is the directory of state entries for the lock at lockPath.
@@ -57,7 +63,8 @@ func removeStale(path string) error {
 
 // RecoverStale removes what hosts and bridges of a killed test left (their
 // entries beside the lock at lockPath; "" is cluster.DefaultLockPath):
-// processes in their cgroups, the cgroups, their directories, bridges and
+// processes in their cgroups, the cgroups, what K3s changed in the
+// machine's network when the host shared it, their directories, bridges and
 // their nftables tables. The caller holds the lock. Entries of this
 // process are its own live hosts and are kept.
 func RecoverStale(lockPath string, logf func(string, ...any)) error {
@@ -115,6 +122,11 @@ func (e staleEntry) remove() error {
 	var errs []error
 	if len(e.Cgroups) > 0 {
 		errs = append(errs, (&Host{cgroups: e.Cgroups}).removeCgroups())
+	}
+	if e.Network != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		errs = append(errs, (&Host{before: *e.Network}).restoreNetwork(ctx))
+		cancel()
 	}
 	if e.Dir != "" && strings.HasPrefix(filepath.Clean(e.Dir), os.TempDir()+"/tpctl-hosttest-") {
 		if err := detachBelow(e.Dir); err != nil {
