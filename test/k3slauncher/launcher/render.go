@@ -12,6 +12,9 @@ import (
 // Layout is where the node keeps its files, after K3s's own layout.
 type Layout struct {
 	Data string // --data-dir
+	// Registries is registries.yaml (K3s's --private-registry); "" is
+	// DefaultRegistriesFile.
+	Registries string
 }
 
 func (l Layout) path(parts ...string) string {
@@ -117,8 +120,19 @@ type templateData struct {
 // version 2 template, which containerd 2 migrates when it loads the
 // result), else the generated config. A template is a Go template;
 // {{ template "base" . }} is the generated config.
+//
+// Before that, as K3s does, it reads registries.yaml (a file that cannot
+// be parsed is an error) and writes the registry hosts directory
+// (RegistriesDir) from it; registry credentials go into the generated
+// config. What K3s skips with a warning goes to standard error.
 func ContainerdConfig(l Layout, sandboxImage string) (content []byte, fromTemplate string, err error) {
-	base := containerdBase(l, sandboxImage)
+	reg, err := setupRegistries(l, func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "registries: "+format+"\n", args...)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	base := containerdBase(l, sandboxImage) + registryAuthConfig(reg)
 	for _, name := range []string{templateV3, templateV2} {
 		tmplPath := filepath.Join(l.ContainerdDir(), name)
 		raw, err := os.ReadFile(tmplPath)
