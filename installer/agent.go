@@ -168,8 +168,8 @@ var errAgentHost = errors.New("this host was joined to a cluster as an agent by 
 
 // NewJoinPlan builds the join plan: preflight (the agent's rows) → check
 // the server (reachable, CA as the token says) → stage payload → K3s agent
-// config → environment file → k3s-agent.service → start → containerd
-// template (when the host needs it) → wait for this node to be Ready in the
+// config → containerd drop-in (when the host needs it) → environment file →
+// k3s-agent.service → start → containerd check → wait for this node to be Ready in the
 // cluster. The configuration must be valid (Config.Validate).
 func NewJoinPlan(ctx context.Context, o JoinOptions) (*Plan, *Env, error) {
 	if _, err := url.Parse(o.Server); err != nil || o.Server == "" {
@@ -204,6 +204,7 @@ func NewJoinPlan(ctx context.Context, o JoinOptions) (*Plan, *Env, error) {
 				return RenderAgentConfig(env.Config, env.Facts, env.join.server, env.join.token)
 			},
 			redact: redactAgentConfig},
+		newContainerdDropInStep(env),
 		&fileStep{env: env, name: "write environment file", path: AgentEnvFilePath, perm: 0o600,
 			render: func() ([]byte, error) { return RenderEnv(env.Config) }, redact: RedactEnv},
 		&fileStep{env: env, name: "write unit", path: AgentUnitPath, perm: 0o644, render: RenderAgentUnit, reload: true},

@@ -202,14 +202,14 @@ func (tj *testJoin) run(t *testing.T) (*recorder, error) {
 	return rec, Run(context.Background(), plan, rec)
 }
 
-var joinSteps = []string{"preflight", "check server", "stage payload", "write K3s agent config", "write environment file", "write unit", "start K3s", "containerd template", "wait for node"}
+var joinSteps = []string{"preflight", "check server", "stage payload", "write K3s agent config", "containerd drop-in", "write environment file", "write unit", "start K3s", "containerd template", "wait for node"}
 
 func TestJoinThenRerunChangesNothing(t *testing.T) {
 	tj := newTestJoin(t)
 	rec, err := tj.run(t)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"stage payload", "write K3s agent config", "write environment file", "write unit", "start K3s"}, rec.of(EventDone))
-	assert.Equal(t, []string{"preflight", "check server", "containerd template", "wait for node"}, rec.of(EventSkipped))
+	assert.Equal(t, []string{"preflight", "check server", "containerd drop-in", "containerd template", "wait for node"}, rec.of(EventSkipped))
 	assert.Equal(t, []string{"https://10.0.0.10:6443"}, tj.verified)
 	assert.NotContains(t, tj.agent.units, UnitName, "an agent never touches k3s.service")
 	assert.Contains(t, tj.agent.units, AgentUnitName)

@@ -15,7 +15,10 @@ import (
 	"github.com/tpctl/tpctl/preflight"
 )
 
-// When the K3s binary is replaced (an upgrade), the template derived for
+// For a K3s whose generated config imports no drop-in directory (the
+// fake's default config, as K3s rendered it before its base templates
+// imported config-v3.toml.d): when the K3s binary is replaced (an
+// upgrade), the template derived for
 // the previous binary is removed as the new binary is staged: the restart
 // for the new binary is the one that makes K3s generate its own config,
 // and the template derived from it is applied by one more restart. Two

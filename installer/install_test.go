@@ -240,7 +240,7 @@ func (ti *testInstall) read(t *testing.T, p string) (string, os.FileMode) {
 	return string(b), st.Mode().Perm()
 }
 
-var installSteps = []string{"preflight", "stage payload", "write K3s config", "write environment file", "write unit", "start K3s", "containerd template", "wait for node"}
+var installSteps = []string{"preflight", "stage payload", "write K3s config", "containerd drop-in", "write environment file", "write unit", "start K3s", "containerd template", "wait for node"}
 
 func TestInstallThenRerunChangesNothing(t *testing.T) {
 	ti := newTestInstall(t, Config{HTTPSProxy: "http://u:pw@proxy:3128"})
@@ -248,7 +248,7 @@ func TestInstallThenRerunChangesNothing(t *testing.T) {
 	rec, err := ti.run(t)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"stage payload", "write K3s config", "write environment file", "write unit", "start K3s"}, rec.of(EventDone))
-	assert.Equal(t, []string{"preflight", "containerd template", "wait for node"}, rec.of(EventSkipped),
+	assert.Equal(t, []string{"preflight", "containerd drop-in", "containerd template", "wait for node"}, rec.of(EventSkipped),
 		"preflight passes; the template is not needed here; the fake node is Ready as soon as it starts")
 	assert.Equal(t, []string{"reload", "enable+start"}, ti.k3s.Calls())
 
@@ -315,6 +315,9 @@ func TestInstallChangedConfigRestartsK3s(t *testing.T) {
 	assert.Contains(t, cfg, "- edge.example.com")
 }
 
+// For a K3s whose generated config imports no drop-in directory (the
+// fake's default): the template is derived from that config, with one
+// restart.
 func TestInstallWithoutCapSysResourceDerivesContainerdTemplate(t *testing.T) {
 	ti := newTestInstall(t, Config{})
 	ti.facts = preflight.Facts{CgroupVersion: 2, RestrictOOMScoreAdj: true}
@@ -376,7 +379,7 @@ func TestInstallResumesAfterFailedStart(t *testing.T) {
 	assert.Equal(t, [][]string{nil, {"ExistingInstall"}}, ti.ignored,
 		"the resumed run does not fail on the K3s files its own first run staged")
 	assert.Equal(t, []string{"start K3s"}, rec.of(EventDone))
-	assert.Equal(t, []string{"preflight", "stage payload", "write K3s config", "write environment file", "write unit", "containerd template", "wait for node"}, rec.of(EventSkipped),
+	assert.Equal(t, []string{"preflight", "stage payload", "write K3s config", "containerd drop-in", "write environment file", "write unit", "containerd template", "wait for node"}, rec.of(EventSkipped),
 		"the node came up with the start, so the wait has nothing left to do")
 }
 

@@ -275,8 +275,9 @@ func newEnv(o Options) *Env {
 
 // NewInstallPlan builds the install plan: preflight → stage payload →
 // (stage operator image) → K3s config → (registries, when configured or
-// written before) → environment file → unit → start →
-// containerd template (when the host needs it) → wait for the node →
+// written before) → containerd drop-in (when the host needs it) →
+// environment file → unit → start → containerd check (a template only for
+// a K3s that imports no drop-in) → wait for the node →
 // (import operator image → operator chart → core-instance chart → wait for
 // the core instance, when chart steps are registered).
 // The configuration must be valid (Config.Validate). Sources are resolved
@@ -315,6 +316,7 @@ func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
 	steps = append(steps, newK3sConfigStep(env))
 	steps = append(steps, registriesSteps(env)...)
 	steps = append(steps,
+		newContainerdDropInStep(env),
 		newEnvFileStep(env),
 		newUnitStep(env),
 		&startStep{env: env},

@@ -21,7 +21,7 @@ import (
 )
 
 var chartInstallSteps = []string{
-	"preflight", "stage payload", "stage operator image", "write K3s config", "write environment file", "write unit",
+	"preflight", "stage payload", "stage operator image", "write K3s config", "containerd drop-in", "write environment file", "write unit",
 	"start K3s", "containerd template", "wait for node",
 	"import operator image", "install operator chart", "install core-instance chart", "wait for core instance",
 }

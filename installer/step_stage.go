@@ -309,7 +309,7 @@ func (s *stageStep) Run(ctx context.Context, ev Events) error {
 	if stale, err := dropStaleTemplate(s.env); err != nil {
 		return err
 	} else if stale != "" {
-		logf(ev, false, "removed %s: it was derived for the previous K3s binary; K3s generates its own containerd config at its restart and the template is derived again from it", stale)
+		logf(ev, false, "removed %s: it was derived for the previous K3s binary; K3s generates its own containerd config at its restart, which imports the containerd drop-in (a template is derived again only for a K3s whose config imports none)", stale)
 	}
 	rec := s.k3sRecord()
 	if rec.Source != "payload" && s.env.K3sVersion != nil && (rec.Version == "" || changed > 0) {

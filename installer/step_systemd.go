@@ -136,18 +136,23 @@ func during(ctx context.Context, ev Events, now func() time.Time, msg string, f 
 	}
 }
 
-// containerdStep sets restrict_oom_score_adj on hosts that lack
-// CAP_SYS_RESOURCE (see DeriveContainerdTemplate), restarting K3s once. It
-// writes nothing when K3s's own config already sets the key (K3s does in a
-// user namespace). The template records the sha256 of the K3s binary it was
-// derived for; when the binary changes (an upgrade), the template is
-// removed, K3s regenerates its own config and the template is derived again.
+// containerdStep makes sure containerd runs with restrict_oom_score_adj on
+// hosts that lack CAP_SYS_RESOURCE. With a K3s whose generated config
+// imports the drop-in directory (containerdDropInStep wrote the drop-in
+// before K3s started) it only checks that, and restarts nothing; so it does
+// when K3s's own config sets the key (K3s does in a user namespace). For a
+// K3s whose config imports no drop-in it derives a template from that
+// config (see DeriveContainerdTemplate), restarting K3s once. The template
+// records the sha256 of the K3s binary it was derived for; when the binary
+// changes (an upgrade), the template is removed, K3s regenerates its own
+// config and the template is derived again if still needed.
 type containerdStep struct{ env *Env }
 
 func (s *containerdStep) Name() string { return "containerd template" }
 
 func (s *containerdStep) Describe() string {
-	return "when CAP_SYS_RESOURCE is missing and K3s's generated containerd config lacks restrict_oom_score_adj: derive a template that sets it from that config, restart K3s"
+	return "when CAP_SYS_RESOURCE is missing: check that K3s's generated containerd config imports the drop-in (or sets restrict_oom_score_adj); " +
+		"for a K3s whose config imports no drop-in, derive a template that sets it from that config and restart K3s"
 }
 
 func (s *containerdStep) generated() string {
@@ -196,11 +201,16 @@ func (s *containerdStep) Done(context.Context) (bool, error) {
 	}
 	gen, gerr := os.ReadFile(s.env.FS.Path(s.generated()))
 	if p == "" {
-		// K3s's own config may set the key already.
-		return gerr == nil && !ownGenerated(gen) && ContainerdTemplateApplied(gen), nil
+		// K3s's own config may set the key already, or import the drop-in.
+		return gerr == nil && !ownGenerated(gen) && (ContainerdTemplateApplied(gen) || s.dropInActive(gen)), nil
 	}
-	if !bytes.HasPrefix(tmpl, []byte(templateMarker)) || gerr != nil {
+	if gerr != nil {
 		return false, nil
+	}
+	if !bytes.HasPrefix(tmpl, []byte(templateMarker)) {
+		// The user's own template: enough when what K3s rendered from it
+		// sets the key or imports the drop-in.
+		return ContainerdTemplateApplied(gen) || s.dropInActive(gen), nil
 	}
 	sum, err := s.k3sSHA256()
 	if err != nil {
@@ -214,9 +224,7 @@ func (s *containerdStep) Run(ctx context.Context, ev Events) error {
 	if err != nil {
 		return err
 	}
-	if p != "" && !bytes.HasPrefix(tmpl, []byte(templateMarker)) {
-		return fmt.Errorf("%s exists and was not written by tpctl: add restrict_oom_score_adj = true to its CRI runtime table, or remove it, then run again", p)
-	}
+	foreign := p != "" && !bytes.HasPrefix(tmpl, []byte(templateMarker))
 	sum, err := s.k3sSHA256()
 	if err != nil {
 		return err
@@ -230,15 +238,29 @@ func (s *containerdStep) Run(ctx context.Context, ev Events) error {
 	if err != nil {
 		return fmt.Errorf("wait for K3s's containerd config: %w", err)
 	}
+	if foreign {
+		if ContainerdTemplateApplied(gen) || s.dropInActive(gen) {
+			summarize(ev, "the config K3s rendered from %s sets restrict_oom_score_adj or imports %s", p, ContainerdDropInPath(s.env.Config))
+			return nil
+		}
+		return fmt.Errorf("%s exists and was not written by tpctl, and the config K3s renders from it neither imports %s/ nor sets restrict_oom_score_adj: "+
+			"include {{ template \"base\" . }} in it (K3s's base imports the drop-in), or add restrict_oom_score_adj = true to its CRI runtime table, or remove it, then run again",
+			p, filepath.Join(ContainerdDir(s.env.Config), ContainerdDropInDir))
+	}
 	current := p != "" && TemplateK3sSHA256(tmpl) == sum
 	if current && TemplateK3sSHA256(gen) == sum && ContainerdTemplateApplied(gen) {
 		summarize(ev, "restrict_oom_score_adj = true in %s", s.generated())
 		return nil
 	}
+	if p == "" && !ownGenerated(gen) && s.dropInActive(gen) {
+		summarize(ev, "%s imports %s: restrict_oom_score_adj = true without a template", s.generated(), ContainerdDropInPath(s.env.Config))
+		return nil
+	}
 	if !current {
 		if p != "" || ownGenerated(gen) {
 			// The template (or the config K3s rendered from it) belongs to
-			// another K3s binary: let this K3s generate its own config first.
+			// another K3s binary: let this K3s generate its own config first
+			// (which, importing the drop-in, may need nothing more).
 			if p != "" {
 				if err := os.Remove(s.env.FS.Path(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return fmt.Errorf("remove the stale %s: %w", p, err)
@@ -264,6 +286,12 @@ func (s *containerdStep) Run(ctx context.Context, ev Events) error {
 			summarize(ev, "K3s already sets restrict_oom_score_adj = true in %s; no template written", s.generated())
 			return nil
 		}
+		if s.dropInActive(gen) {
+			summarize(ev, "%s imports %s: restrict_oom_score_adj = true without a template", s.generated(), ContainerdDropInPath(s.env.Config))
+			return nil
+		}
+		// This K3s's config does not import the drop-in directory (a K3s
+		// from before its base templates did): derive a template.
 		name, derived, err := DeriveContainerdTemplateFor(gen, sum)
 		if err != nil {
 			return err
@@ -297,8 +325,8 @@ func (s *containerdStep) Files() []FilePreview {
 		return []FilePreview{{Path: filepath.Join(dir, "config-v3.toml.tmpl"), Note: "not written: this host has CAP_SYS_RESOURCE"}}
 	}
 	return []FilePreview{{Path: filepath.Join(dir, "config-v3.toml.tmpl (or config.toml.tmpl)"), Mode: 0o600,
-		Note: "derived after K3s's first start from its generated " + ContainerdConfigFile + ", with restrict_oom_score_adj = true in the CRI runtime table, " +
-			"unless K3s sets it already; it records the K3s binary's sha256 and is derived again when that binary changes; K3s is restarted once"}}
+		Note: "written only for a K3s whose generated " + ContainerdConfigFile + " does not import " + ContainerdDropInDir + "/ (K3s 1.36's does): then derived after K3s's first start from that config, " +
+			"with restrict_oom_score_adj = true in the CRI runtime table; it records the K3s binary's sha256 and is derived again when that binary changes; K3s is restarted once"}}
 }
 
 // waitFile polls until path exists and returns its content.

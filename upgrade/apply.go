@@ -27,13 +27,15 @@ const KeptDir = installer.StateDir + "/upgrade"
 
 // keptFiles are the host files an upgrade may replace: the K3s binary,
 // every file the install renders from the configuration (a newer tpctl may
-// render them differently) and the containerd templates derived from the
-// running K3s's generated config (both layouts: an upgrade may remove one
-// and write the other; the old K3s needs its own back).
+// render them differently), the containerd drop-in, and the containerd
+// templates derived from a K3s's generated config (both layouts: an
+// upgrade may remove one and write the other, or remove the template of a
+// host installed before the drop-in; the old K3s needs its own back).
 func keptFiles(c installer.Config) []string {
 	dir := installer.ContainerdDir(c)
 	return []string{installer.K3sBinaryPath, installer.K3sConfigPath, installer.RegistriesPath, installer.UnitPath, installer.EnvFilePath,
-		path.Join(dir, installer.ContainerdTemplateName("3")), path.Join(dir, installer.ContainerdTemplateName("2"))}
+		path.Join(dir, installer.ContainerdTemplateName("3")), path.Join(dir, installer.ContainerdTemplateName("2")),
+		installer.ContainerdDropInPath(c)}
 }
 
 // Snapshotter takes the pre-upgrade snapshot and returns the archive's
@@ -57,9 +59,11 @@ type Options struct {
 	Target    Target
 	// Install reruns the install plan with the recorded configuration and
 	// this tpctl's payload: it stages the new K3s and images, restarts
-	// k3s.service once (twice when the containerd template is derived
-	// again for the new K3s), waits for the node and installs or upgrades the
-	// CRDs and both releases (the operator rolls to its new image).
+	// k3s.service once (on a host without CAP_SYS_RESOURCE too: the
+	// containerd drop-in needs nothing from the new K3s; only a K3s whose
+	// generated config imports no drop-in has its template derived again,
+	// with a second restart), waits for the node and installs or upgrades
+	// the CRDs and both releases (the operator rolls to its new image).
 	Install func(ctx context.Context) error
 	// Instances returns the CoreInstances that are not Ready (name: why).
 	Instances func(ctx context.Context) ([]string, error)

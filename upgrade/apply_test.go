@@ -52,6 +52,7 @@ var (
 	containerdDir = installer.ContainerdDir(installer.Config{DataDir: installer.DefaultDataDir})
 	oldTemplate   = filepath.Join(containerdDir, installer.ContainerdTemplateName("2"))
 	newTemplate   = filepath.Join(containerdDir, installer.ContainerdTemplateName("3"))
+	dropIn        = installer.ContainerdDropInPath(installer.Config{DataDir: installer.DefaultDataDir})
 )
 
 func newFakeHost(t *testing.T) *fakeHost {
@@ -171,11 +172,12 @@ func (h *fakeHost) install(binary string) func(ctx context.Context) error {
 		h.write(installer.K3sBinaryPath, binary, 0o755)
 		h.write(installer.K3sConfigPath, "node-name: edge1\nnew-key: 1\n", 0o600)
 		h.write(installer.RegistriesPath, "mirrors: {}\n", 0o600)
-		// The containerd step derives the template again for the new K3s.
+		// The template derived for the old K3s goes as the new binary is
+		// staged; the new K3s's config imports the containerd drop-in.
 		if err := os.Remove(filepath.Join(h.root, oldTemplate)); err != nil {
 			return err
 		}
-		h.write(newTemplate, "# tpctl: restrict_oom_score_adj\n# for "+newK3s+"\n", 0o600)
+		h.write(dropIn, "version = 3\n", 0o600)
 		st, err := installer.LoadState(filepath.Join(h.root, installer.StatePath), time.Now)
 		if err != nil {
 			return err
@@ -255,6 +257,9 @@ func TestApplyUpgrades(t *testing.T) {
 	if k, ok := kept[newTemplate]; !ok || !k.Absent {
 		t.Fatalf("new containerd template recorded as %+v (%v), want absent", k, ok)
 	}
+	if k, ok := kept[dropIn]; !ok || !k.Absent {
+		t.Fatalf("containerd drop-in recorded as %+v (%v), want absent", k, ok)
+	}
 	if fi, err := os.Stat(filepath.Join(h.root, KeptDir, "config.yaml")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("kept config: %v %v", fi, err)
 	}
@@ -300,6 +305,9 @@ func checkRolledBack(t *testing.T, h *fakeHost, restarts int) {
 	}
 	if _, err := os.Stat(filepath.Join(h.root, newTemplate)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the containerd template the upgrade derived is still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(h.root, dropIn)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the containerd drop-in the upgrade added is still there: %v", err)
 	}
 	if fi, _ := os.Stat(filepath.Join(h.root, installer.K3sBinaryPath)); fi.Mode().Perm() != 0o755 {
 		t.Fatalf("K3s binary mode %v", fi.Mode())
@@ -436,7 +444,7 @@ func TestRollbackResumesWithoutSecondRestart(t *testing.T) {
 	h.write(installer.K3sBinaryPath, "k3s "+oldK3s, 0o755)
 	h.write(installer.K3sConfigPath, "node-name: edge1\n", 0o600)
 	os.Remove(filepath.Join(h.root, installer.RegistriesPath))
-	os.Remove(filepath.Join(h.root, newTemplate))
+	os.Remove(filepath.Join(h.root, dropIn))
 	h.write(oldTemplate, "# tpctl: restrict_oom_score_adj\n# for "+oldK3s+"\n", 0o600)
 	h.running = "k3s " + oldK3s
 	o := h.options(nil, &fakeSnap{})
