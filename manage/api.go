@@ -40,6 +40,10 @@ type API interface {
 	ListInstances(ctx context.Context) ([]v1alpha1.CoreInstance, error)
 	GetInstance(ctx context.Context, name string) (*v1alpha1.CoreInstance, error)
 	UpdateInstance(ctx context.Context, name string, ch InstanceChange, o WriteOptions) (*v1alpha1.CoreInstance, error)
+
+	// ListNodes lists the cluster's nodes with the namespace's pipeline
+	// pods on each (DescribeNodes).
+	ListNodes(ctx context.Context) (NodeList, error)
 }
 
 // WriteOptions tune a write.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -30,6 +31,8 @@ const (
 	OpInstances      = "instances"
 	OpUpdateInstance = "update-instance"
 	OpSecrets        = "secrets"
+	OpNodes          = "nodes" // ListNodes fails
+	OpPods           = "pods"  // ListNodes cannot list the pods (NodeList.PodsErr)
 )
 
 // Memory is an in-memory manage.API. It validates like the real client
@@ -44,6 +47,8 @@ type Memory struct {
 	endpoints map[string][]manage.Endpoint
 	events    map[string][]manage.Event
 	secrets   map[string]map[string][]byte // by pipeline
+	nodes     []corev1.Node
+	pods      []corev1.Pod
 	fail      map[string]error
 	watchers  []chan manage.PipelineEvent
 	rv        int
@@ -577,4 +582,43 @@ func (m *Memory) ChangePipelineSecrets(_ context.Context, name string, ch manage
 		m.broadcast(manage.PipelineEvent{Type: manage.EventModified, Pipeline: p.DeepCopy()})
 	}
 	return keys, nil
+}
+
+// SetNodes replaces the cluster's nodes.
+func (m *Memory) SetNodes(nodes ...corev1.Node) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.nodes = nil
+	for i := range nodes {
+		m.nodes = append(m.nodes, *nodes[i].DeepCopy())
+	}
+}
+
+// SetPods replaces the namespace's pods (those of pipelines carry
+// v1alpha1.LabelPipeline).
+func (m *Memory) SetPods(pods ...corev1.Pod) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.pods = nil
+	for i := range pods {
+		c := pods[i].DeepCopy()
+		c.Namespace = m.ns
+		m.pods = append(m.pods, *c)
+	}
+}
+
+// ListNodes implements manage.API with the real client's rules
+// (manage.DescribeNodes).
+func (m *Memory) ListNodes(context.Context) (manage.NodeList, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failure(OpNodes); err != nil {
+		return manage.NodeList{}, err
+	}
+	if err := m.failure(OpPods); err != nil {
+		out := manage.DescribeNodes(m.nodes, nil)
+		out.PodsErr = err
+		return out, nil
+	}
+	return manage.DescribeNodes(m.nodes, m.pods), nil
 }

@@ -2,10 +2,12 @@ package managetest
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -56,4 +58,30 @@ func TestAssignAsOperatorFollowsTheOperatorsRules(t *testing.T) {
 	assert.Equal(t, metav1.ConditionFalse, cond.Status)
 	assert.Equal(t, v1alpha1.ReasonPortsExhausted, cond.Reason)
 	assert.Zero(t, e.Status.Ports[0].Frontend)
+}
+
+func TestListNodesCountsPipelinePodsAndFails(t *testing.T) {
+	m := NewMemory("tp")
+	n := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "a-server", Labels: map[string]string{"node-role.kubernetes.io/control-plane": "true"}}}
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	m.SetNodes(n)
+	m.SetPods(corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "syslog-x", Labels: map[string]string{v1alpha1.LabelPipeline: "syslog"}},
+		Spec: corev1.PodSpec{NodeName: "a-server"}, Status: corev1.PodStatus{Phase: corev1.PodRunning}})
+
+	got, err := m.ListNodes(context.Background())
+	require.NoError(t, err)
+	require.Len(t, got.Nodes, 1)
+	assert.Equal(t, []string{"control-plane"}, got.Nodes[0].Roles)
+	assert.Equal(t, 1, got.Nodes[0].Pods)
+	assert.Equal(t, []string{"syslog"}, got.Nodes[0].Pipelines)
+
+	m.Fail(OpPods, errors.New("pods is forbidden"))
+	got, err = m.ListNodes(context.Background())
+	require.NoError(t, err)
+	assert.EqualError(t, got.PodsErr, "pods is forbidden")
+	assert.Zero(t, got.Nodes[0].Pods)
+
+	m.Fail(OpNodes, errors.New("nodes is forbidden"))
+	_, err = m.ListNodes(context.Background())
+	assert.EqualError(t, err, "nodes is forbidden")
 }
