@@ -9,6 +9,12 @@ import (
 	"github.com/tpctl/tpctl/charts"
 )
 
+// A release step's undo is an uninstall step that says what it does.
+var (
+	_ Undoer        = (*releaseStep)(nil)
+	_ UndoDescriber = (*releaseStep)(nil)
+)
+
 // UndoDescribe says what uninstall does with the release.
 func (s *releaseStep) UndoDescribe() string {
 	what := fmt.Sprintf("Helm uninstall of release %s/%s", s.namespace, s.release)

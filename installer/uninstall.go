@@ -160,6 +160,10 @@ type Undoer interface {
 	Undo(ctx context.Context, ev Events) error
 }
 
+// UndoDescriber is an Undoer that says in words what its undo does (the
+// uninstall dry run shows it).
+type UndoDescriber interface{ UndoDescribe() string }
+
 type undoStep struct {
 	step Step
 	undo Undoer
@@ -171,7 +175,7 @@ func (u *undoStep) Run(ctx context.Context, ev Events) error { return u.undo.Und
 
 // Describe says what the undo does, when the step can tell.
 func (u *undoStep) Describe() string {
-	if d, ok := u.undo.(interface{ UndoDescribe() string }); ok {
+	if d, ok := u.undo.(UndoDescriber); ok {
 		return d.UndoDescribe()
 	}
 	return ""
