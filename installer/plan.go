@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -177,8 +178,8 @@ type Options struct {
 	// K3sVersion asks a K3s binary for its version (`k3s --version`).
 	K3sVersion func(ctx context.Context, binary string) (string, error)
 	// ChartSteps are the steps of the operator and core-instance charts
-	// (Charts.Steps; nil: the plan ends with the node). Steps marked to run
-	// before K3s starts (staging the operator image) follow "stage
+	// (Charts.Steps; nil: the plan ends with the node). Those named in
+	// BeforeStartSteps (staging the operator image) follow "stage
 	// payload"; the others follow the Ready node, and their undo steps
 	// open the uninstall plan.
 	ChartSteps func(env *Env) []Step
@@ -273,6 +274,12 @@ func newEnv(o Options) *Env {
 	return &Env{Options: o, State: st, FS: &HostFS{Root: o.Root, State: st, afterWrite: o.afterWrite}}
 }
 
+// BeforeStartSteps name the chart steps the install plan runs right after
+// "stage payload", before K3s starts (K3s imports the operator image it
+// finds in its images directory when it starts); the other chart steps
+// follow the Ready node.
+var BeforeStartSteps = []string{StageOperatorImageStep}
+
 // NewInstallPlan builds the install plan: preflight → stage payload →
 // (stage operator image) → K3s config → (registries, when configured or
 // written before) → containerd drop-in (when the host needs it) →
@@ -300,7 +307,7 @@ func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
 	var beforeStart, afterReady []Step
 	if env.ChartSteps != nil {
 		for _, s := range env.ChartSteps(env) {
-			if _, ok := s.(interface{ beforeStart() }); ok {
+			if slices.Contains(BeforeStartSteps, s.Name()) {
 				beforeStart = append(beforeStart, s)
 			} else {
 				afterReady = append(afterReady, s)

@@ -103,10 +103,11 @@ func (r *chartsRun) expected(img *operatorImage) (string, int64, error) {
 // re-run against a running K3s is covered by imageImportStep.
 type imageStageStep struct{ r *chartsRun }
 
-func (s *imageStageStep) Name() string { return "stage operator image" }
+// StageOperatorImageStep names the step that stages the operator image;
+// the install plan places it before K3s starts (BeforeStartSteps).
+const StageOperatorImageStep = "stage operator image"
 
-// beforeStart places the step right after "stage payload".
-func (s *imageStageStep) beforeStart() {}
+func (s *imageStageStep) Name() string { return StageOperatorImageStep }
 
 func (s *imageStageStep) Describe() string {
 	img, err := s.r.image()
