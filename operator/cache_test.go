@@ -61,6 +61,7 @@ func TestTrimForCacheKeepsWhatReconcilesRead(t *testing.T) {
 		assert.Equal(t, "42", got.ResourceVersion)
 		assert.Nil(t, got.ManagedFields)
 		assert.Empty(t, got.Spec.Template.Spec.Containers, "pod template dropped")
+		assert.Nil(t, got.Labels)
 		assert.Less(t, jsonSize(t, got)*3, before, "trimmed object is a fraction of the original")
 	})
 	t.Run("StatefulSet", func(t *testing.T) {
@@ -91,7 +92,7 @@ func TestTrimForCacheKeepsWhatReconcilesRead(t *testing.T) {
 		assert.True(t, metav1.IsControlledBy(got, p))
 		assert.Equal(t, "42", got.ResourceVersion)
 		assert.Nil(t, got.Data)
-		assert.Equal(t, cm.Labels, got.Labels, "labels select the cache")
+		assert.Nil(t, got.Labels, "labels select the cache on the API server; nothing reads them once cached")
 	})
 	t.Run("Service", func(t *testing.T) {
 		svc := asServed(t, typed[corev1.Service](t, objs.Service()))
@@ -110,6 +111,16 @@ func TestTrimForCacheKeepsWhatReconcilesRead(t *testing.T) {
 		assert.Equal(t, []string{"true"}, IndexLoadBalancer(got))
 		assert.True(t, metav1.IsControlledBy(got, p))
 		assert.Nil(t, got.Annotations)
+		assert.Equal(t, map[string]string{LabelManagedBy: ManagedBy, LabelCore: p.Spec.Instance}, got.Labels,
+			"only the labels LoadBalancerFrontends reads")
+		// Its own instance still recognises it after the transform.
+		own := testInstance()
+		require.Len(t, LoadBalancerFrontends([]*corev1.Service{svc}, own), 0)
+		assert.Len(t, LoadBalancerFrontends([]*corev1.Service{got}, own), 0)
+		assert.Equal(t, got, trim(t, got.DeepCopy()), "idempotent")
+
+		foreign := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "x", Labels: map[string]string{"app": "x"}}}
+		assert.Nil(t, trim(t, foreign).Labels)
 	})
 	t.Run("Pipeline", func(t *testing.T) {
 		pl := asServed(t, p.DeepCopy())
