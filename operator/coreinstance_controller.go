@@ -305,10 +305,16 @@ func (r *CoreInstanceReconciler) plan(inst *v1alpha1.CoreInstance, members []*v1
 		}
 		key := memoKey(p)
 		rp, ok := before[key]
-		if w := rp.written; ok && w != nil && rp.writtenGeneration == p.Generation && !statusSays(p, w) {
-			// The cache has not caught up with the last write.
-			p = withPortsStatus(p, w)
-			pl.p = p
+		if w := rp.written; ok && w != nil && rp.writtenGeneration == p.Generation {
+			if statusSays(p, w) {
+				// The cache shows the last write: no copy is kept, and a
+				// later change by someone else is planned from the cache.
+				rp.written = nil
+			} else {
+				// The cache has not caught up with the last write.
+				p = withPortsStatus(p, w)
+				pl.p = p
+			}
 		}
 		if !ok || rp.generation != p.Generation {
 			written, writtenGen := rp.written, rp.writtenGeneration

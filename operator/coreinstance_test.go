@@ -511,3 +511,31 @@ func TestPlanUsesItsLastWriteWhenTheCacheLags(t *testing.T) {
 	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{a}, nil, t0.Add(2*time.Minute))
 	assert.Empty(t, plans[0].p.Status.Ports, "the write was for generation 1")
 }
+
+// TestPlanForgetsItsWriteOnceTheCacheShowsIt: once the cache shows the
+// last write, the memo no longer holds a copy of it, and a port status
+// someone removed afterwards is planned as removed (written again).
+func TestPlanForgetsItsWriteOnceTheCacheShowsIt(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := &CoreInstanceReconciler{}
+	inst := testInstance()
+	key := inst.Namespace + "/" + inst.Name
+	a := member("a", t0, tcp(2200))
+	a.UID = "a-uid"
+	plans, _ := r.plan(inst, []*v1alpha1.Pipeline{a}, nil, t0)
+	written := plans[0].want
+	r.resolved.recordWrite(key, memoKey(a), a.Generation, &written)
+
+	// The cache catches up.
+	shown := withPortsStatus(a, &written)
+	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{shown}, nil, t0.Add(time.Minute))
+	assert.True(t, unchanged(plans[0]))
+	r.resolved.mu.Lock()
+	assert.Nil(t, r.resolved.m[key][memoKey(a)].written, "no copy of a status the cache shows")
+	r.resolved.mu.Unlock()
+
+	// Someone removes the ports status: it is written again.
+	plans, _ = r.plan(inst, []*v1alpha1.Pipeline{a}, nil, t0.Add(2*time.Minute))
+	assert.False(t, unchanged(plans[0]), "the removed status is planned to be written")
+	assert.Equal(t, int32(2200), plans[0].want.Ports[0].Frontend)
+}
