@@ -313,17 +313,11 @@ func (s *agentWaitStep) check(ctx context.Context) (string, error) {
 	if _, err := os.Stat(kc); err != nil {
 		return "K3s's agent to write " + KubeletKubeconfig(s.env.Config), nil
 	}
-	if s.cl == nil {
-		if s.env.Cluster == nil {
-			return "", errors.New("no Kubernetes client configured")
-		}
-		cl, err := s.env.Cluster(kc)
-		if err != nil {
-			return "", err
-		}
-		s.cl = cl
+	cl, err := s.env.cluster(&s.cl, kc)
+	if err != nil {
+		return "", err
 	}
-	n, err := s.cl.Node(ctx, s.env.Config.NodeName)
+	n, err := cl.Node(ctx, s.env.Config.NodeName)
 	if err != nil {
 		return "node " + s.env.Config.NodeName + " to register (" + err.Error() + ")", nil
 	}
@@ -339,27 +333,11 @@ func (s *agentWaitStep) Done(ctx context.Context) (bool, error) {
 }
 
 func (s *agentWaitStep) Run(ctx context.Context, ev Events) error {
-	start := s.env.Now()
-	last := ""
-	for {
-		missing, err := s.check(ctx)
-		if err != nil {
-			return err
-		}
-		if missing == "" {
-			summarize(ev, "node %s Ready", s.env.Config.NodeName)
-			return nil
-		}
-		if missing != last {
-			ev.Emit(Event{Type: EventProgress, Message: "waiting for " + missing})
-			last = missing
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("gave up after %s waiting for %s: %w", s.env.Now().Sub(start).Round(time.Second), missing, ctx.Err())
-		case <-time.After(s.env.Poll):
-		}
+	if err := waitFor(ctx, s.env, ev, s.check); err != nil {
+		return err
 	}
+	summarize(ev, "node %s Ready", s.env.Config.NodeName)
+	return nil
 }
 
 // NodeDeleter deletes a Node object.

@@ -162,17 +162,10 @@ func (s *waitStep) check(ctx context.Context) (string, error) {
 	if _, err := os.Stat(kc); err != nil {
 		return "the kubeconfig " + KubeconfigPath, nil
 	}
-	if s.cl == nil {
-		if s.env.Cluster == nil {
-			return "", errors.New("no Kubernetes client configured")
-		}
-		cl, err := s.env.Cluster(kc)
-		if err != nil {
-			return "", err
-		}
-		s.cl = cl
+	cl, err := s.env.cluster(&s.cl, kc)
+	if err != nil {
+		return "", err
 	}
-	cl := s.cl
 	if err := cl.Readyz(ctx); err != nil {
 		return "the API server (" + err.Error() + ")", nil
 	}
@@ -208,20 +201,27 @@ func (s *waitStep) Done(ctx context.Context) (bool, error) {
 }
 
 func (s *waitStep) Run(ctx context.Context, ev Events) error {
-	start := s.env.Now()
+	if err := waitFor(ctx, s.env, ev, s.check); err != nil {
+		return err
+	}
+	if s.env.cniPending {
+		summarize(ev, "node %s registered; it stays NotReady until Cilium is installed", s.env.Config.NodeName)
+	} else {
+		summarize(ev, "node %s Ready, core add-ons available", s.env.Config.NodeName)
+	}
+	return nil
+}
+
+// waitFor calls check every env.Poll until it reports nothing missing (""),
+// emitting a progress event each time what is missing changes; it gives up
+// with the context, naming what it waited for.
+func waitFor(ctx context.Context, env *Env, ev Events, check func(context.Context) (string, error)) error {
+	start := env.Now()
 	last := ""
 	for {
-		missing, err := s.check(ctx)
-		if err != nil {
+		missing, err := check(ctx)
+		if err != nil || missing == "" {
 			return err
-		}
-		if missing == "" && s.env.cniPending {
-			summarize(ev, "node %s registered; it stays NotReady until Cilium is installed", s.env.Config.NodeName)
-			return nil
-		}
-		if missing == "" {
-			summarize(ev, "node %s Ready, core add-ons available", s.env.Config.NodeName)
-			return nil
 		}
 		if missing != last {
 			ev.Emit(Event{Type: EventProgress, Message: "waiting for " + missing})
@@ -229,8 +229,25 @@ func (s *waitStep) Run(ctx context.Context, ev Events) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("gave up after %s waiting for %s: %w", s.env.Now().Sub(start).Round(time.Second), missing, ctx.Err())
-		case <-time.After(s.env.Poll):
+			return fmt.Errorf("gave up after %s waiting for %s: %w", env.Now().Sub(start).Round(time.Second), missing, ctx.Err())
+		case <-time.After(env.Poll):
 		}
 	}
+}
+
+// cluster opens the API through kubeconfig kc (a host path) the first time
+// and keeps it in *cl.
+func (e *Env) cluster(cl *Cluster, kc string) (Cluster, error) {
+	if *cl != nil {
+		return *cl, nil
+	}
+	if e.Cluster == nil {
+		return nil, errors.New("no Kubernetes client configured")
+	}
+	c, err := e.Cluster(kc)
+	if err != nil {
+		return nil, err
+	}
+	*cl = c
+	return c, nil
 }
