@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,6 +44,14 @@ type Config struct {
 	DisableNetworkPolicy bool
 	KubeletArgs          []string
 	WriteKubeconfigMode  os.FileMode
+	// ClusterInit (cluster-init) makes the datastore embedded etcd: a new
+	// cluster, or the SQLite datastore of earlier starts migrated into
+	// one (etcd.go).
+	ClusterInit bool
+	// JoinURL (server) and JoinToken (token, token-file) join the
+	// embedded-etcd cluster of that server as another server.
+	JoinURL   *url.URL
+	JoinToken Token
 }
 
 // Keys are the K3s server keys (config.yaml keys and flag names) this
@@ -57,7 +66,12 @@ func Keys() []string {
 func listKeys() []string { return []string{"disable", "kubelet-arg", "tls-san"} }
 
 // boolKeys are flags without a value.
-func boolKeys() []string { return []string{"disable-network-policy"} }
+func boolKeys() []string { return []string{"disable-network-policy", "cluster-init"} }
+
+// ServerJoinKeys are the K3s server keys of a high-availability server
+// (kept equal to installer.ServerJoinConfigKeys by a test): cluster-init on
+// the first server, server and token (or token-file) on the others.
+func ServerJoinKeys() []string { return []string{"cluster-init", "server", "token", "token-file"} }
 
 // components are K3s's packaged components (--disable values).
 func components() []string {
@@ -72,7 +86,7 @@ type keySpec struct {
 }
 
 func serverSpec() keySpec {
-	return keySpec{cmd: "server", known: Keys(), lists: listKeys(), bools: boolKeys()}
+	return keySpec{cmd: "server", known: append(Keys(), ServerJoinKeys()...), lists: listKeys(), bools: boolKeys()}
 }
 
 // Args is a parsed `server` command line: the config file to read and the
@@ -268,6 +282,14 @@ func Load(a Args, readFile func(string) ([]byte, error), readDir func(string) ([
 	if err != nil {
 		return Config{}, err
 	}
+	// token-file is read here, so that Build stays free of I/O.
+	if tf := vals["token-file"]; len(tf) > 0 && tf[len(tf)-1] != "" && (len(vals["token"]) == 0 || vals["token"][len(vals["token"])-1] == "") {
+		b, err := readFile(tf[len(tf)-1])
+		if err != nil {
+			return Config{}, fmt.Errorf("token-file: %w", err)
+		}
+		vals["token"] = []string{strings.TrimSpace(string(b))}
+	}
 	return Build(vals)
 }
 
@@ -398,10 +420,69 @@ func Build(vals map[string][]string) (Config, error) {
 	} else {
 		c.WriteKubeconfigMode = os.FileMode(m)
 	}
+	switch v := get("cluster-init", "false"); v {
+	case "true", "false":
+		c.ClusterInit = v == "true"
+	default:
+		bad("cluster-init: %q is not true or false", v)
+	}
+	buildJoin(&c, get, bad)
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// buildJoin reads server, token and token-file as K3s's server does: a
+// server URL needs a token (the server token, "K10<hash>::server:<pass>",
+// or its passphrase alone); a token without a server URL is refused (this
+// launcher takes the token of a new cluster from server/token only), and
+// so is cluster-init together with server.
+func buildJoin(c *Config, get func(k, def string) string, bad func(format string, args ...any)) {
+	server, tok := get("server", ""), get("token", "")
+	if tok == "" && get("token-file", "") != "" {
+		bad("token-file: read by Load, not Build")
+		return
+	}
+	switch {
+	case server == "" && tok != "":
+		bad("token: this launcher only takes a token to join a server (server is not set)")
+		return
+	case server == "":
+		return
+	case c.ClusterInit:
+		bad("cluster-init: a server joining %s cannot initialise a cluster", server)
+	case tok == "":
+		bad("token: --token or --token-file is required to join a server")
+	}
+	u, err := url.Parse(server)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		bad("server: only https:// URLs are supported, invalid: %q", server)
+		return
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	if u.Port() == "" {
+		u.Host += ":443"
+	}
+	c.JoinURL = u
+	if tok == "" {
+		return
+	}
+	t, err := ParseToken(tok)
+	switch {
+	case err != nil:
+		bad("token: %w", err)
+	case t.Bearer() != "":
+		bad("token: a bootstrap token joins agents only; a server joins with the server token")
+	default:
+		if t.Username == "" {
+			t.Username = "server"
+		}
+		if t.Username != "server" {
+			bad("token: the %q token joins agents only; a server joins with the server token", t.Username)
+		}
+		c.JoinToken = t
+	}
 }
 
 func portRange(s string) bool {

@@ -123,10 +123,10 @@ func TestDropIns(t *testing.T) {
 
 	readFile, readDir = files(map[string]string{
 		"/etc/rancher/k3s/config.yaml":          required + "node-name: n\n",
-		"/etc/rancher/k3s/config.yaml.d/z.yaml": "token: x\n",
+		"/etc/rancher/k3s/config.yaml.d/z.yaml": "datastore-endpoint: x\n",
 	})
 	_, err = Load(Args{ConfigFile: DefaultConfigFile}, readFile, readDir)
-	assert.ErrorContains(t, err, `z.yaml: config key "token"`)
+	assert.ErrorContains(t, err, `z.yaml: config key "datastore-endpoint"`)
 	readFile, readDir = files(map[string]string{
 		"/etc/rancher/k3s/config.yaml.d/z.yaml": required + "node-name+: [a, b]\n",
 	})
@@ -145,14 +145,14 @@ func TestMissingConfigFileIsFine(t *testing.T) {
 
 // Every key and flag outside tpctl's set is refused, naming it.
 func TestRejectsUnknownKeysAndFlags(t *testing.T) {
-	for _, bad := range []string{"--token=x", "--cluster-init", "-x", "--flannel-iface=eth0", "server2", "--"} {
+	for _, bad := range []string{"--agent-token=x", "--cluster-reset", "-x", "--flannel-iface=eth0", "server2", "--"} {
 		_, err := ParseArgs([]string{bad})
 		require.Error(t, err, bad)
 	}
-	_, err := ParseArgs([]string{"--token=secret"})
-	assert.ErrorContains(t, err, "--token")
+	_, err := ParseArgs([]string{"--agent-token=secret"})
+	assert.ErrorContains(t, err, "--agent-token")
 	for key, doc := range map[string]string{
-		"token":               required + "token: abc\n",
+		"agent-token":         required + "agent-token: abc\n",
 		"etcd-expose-metrics": required + "etcd-expose-metrics: true\n",
 		"Node-Name":           required + "Node-Name: x\n",
 	} {
@@ -209,7 +209,7 @@ func TestStopOrder(t *testing.T) {
 	order := StopOrder()
 	require.Len(t, order, 4)
 	assert.ElementsMatch(t, []string{"kubelet", "kube-proxy"}, order[0])
-	assert.Equal(t, []string{"kine"}, order[len(order)-1])
+	assert.Equal(t, []string{"kine", "etcd"}, order[len(order)-1])
 }
 
 func FuzzParseConfigFile(f *testing.F) {
@@ -223,7 +223,7 @@ func FuzzParseConfigFile(f *testing.F) {
 			return
 		}
 		for k := range vals {
-			assert.Contains(t, Keys(), k)
+			assert.Contains(t, append(Keys(), ServerJoinKeys()...), k)
 		}
 		_, _ = Build(vals)
 	})
@@ -239,7 +239,7 @@ func FuzzParseArgs(f *testing.F) {
 			return
 		}
 		for k := range args.Values {
-			assert.Contains(t, Keys(), k)
+			assert.Contains(t, append(Keys(), ServerJoinKeys()...), k)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -72,7 +73,7 @@ func NodePasswordOwners(ctx context.Context, cs kubernetes.Interface, now time.T
 // upstream one does not, so the stand-in runs it with
 // endpoint-reconciler-type=none and writes the EndpointSlice and Endpoints
 // itself).
-func KubernetesEndpoints(ctx context.Context, cs kubernetes.Interface, nodeIP string, port int) error {
+func KubernetesEndpoints(ctx context.Context, cs kubernetes.Interface, addrs []string, port int) error {
 	p32 := int32(port) //nolint:gosec // a port
 	name, proto := "https", corev1.ProtocolTCP
 	ready := true
@@ -80,23 +81,23 @@ func KubernetesEndpoints(ctx context.Context, cs kubernetes.Interface, nodeIP st
 		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
 			Labels: map[string]string{discoveryv1.LabelServiceName: "kubernetes"}},
 		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{nodeIP}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+		Endpoints:   sliceEndpoints(addrs, &ready),
 		Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &p32, Protocol: &proto}},
 	}
-	slices := cs.DiscoveryV1().EndpointSlices("default")
-	cur, err := slices.Get(ctx, "kubernetes", metav1.GetOptions{})
+	eslices := cs.DiscoveryV1().EndpointSlices("default")
+	cur, err := eslices.Get(ctx, "kubernetes", metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		if _, err := slices.Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		if _, err := eslices.Create(ctx, slice, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create kubernetes EndpointSlice: %w", err)
 		}
 	case err != nil:
 		return fmt.Errorf("get kubernetes EndpointSlice: %w", err)
 	default:
-		if len(cur.Endpoints) != 1 || len(cur.Endpoints[0].Addresses) != 1 || cur.Endpoints[0].Addresses[0] != nodeIP ||
+		if !slices.Equal(endpointAddrs(cur.Endpoints), addrs) ||
 			len(cur.Ports) != 1 || cur.Ports[0].Port == nil || *cur.Ports[0].Port != p32 {
 			cur.Labels, cur.Endpoints, cur.Ports = slice.Labels, slice.Endpoints, slice.Ports
-			if _, err := slices.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			if _, err := eslices.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
 				return fmt.Errorf("update kubernetes EndpointSlice: %w", err)
 			}
 		}
@@ -105,7 +106,7 @@ func KubernetesEndpoints(ctx context.Context, cs kubernetes.Interface, nodeIP st
 		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
 			Labels: map[string]string{discoveryv1.LabelSkipMirror: "true"}},
 		Subsets: []corev1.EndpointSubset{{ //nolint:staticcheck // as above
-			Addresses: []corev1.EndpointAddress{{IP: nodeIP}},
+			Addresses: epAddresses(addrs),
 			Ports:     []corev1.EndpointPort{{Name: name, Port: p32, Protocol: proto}}, //nolint:staticcheck // as above
 		}},
 	}
@@ -119,7 +120,7 @@ func KubernetesEndpoints(ctx context.Context, cs kubernetes.Interface, nodeIP st
 	case err != nil:
 		return fmt.Errorf("get kubernetes Endpoints: %w", err)
 	default:
-		if len(curEP.Subsets) != 1 || len(curEP.Subsets[0].Addresses) != 1 || curEP.Subsets[0].Addresses[0].IP != nodeIP ||
+		if len(curEP.Subsets) != 1 || !slices.Equal(epIPs(curEP.Subsets[0].Addresses), addrs) ||
 			len(curEP.Subsets[0].Ports) != 1 || curEP.Subsets[0].Ports[0].Port != p32 {
 			curEP.Labels, curEP.Subsets = ep.Labels, ep.Subsets
 			if _, err := eps.Update(ctx, curEP, metav1.UpdateOptions{}); err != nil {
@@ -242,3 +243,37 @@ func loop(ctx context.Context, interval time.Duration, what string, logf func(st
 }
 
 func portString(p int) string { return strconv.Itoa(p) }
+
+// sliceEndpoints are one ready endpoint per server address (as
+// kube-apiserver's reconcilers write them).
+func sliceEndpoints(addrs []string, ready *bool) []discoveryv1.Endpoint {
+	out := make([]discoveryv1.Endpoint, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, discoveryv1.Endpoint{Addresses: []string{a}, Conditions: discoveryv1.EndpointConditions{Ready: ready}})
+	}
+	return out
+}
+
+func endpointAddrs(eps []discoveryv1.Endpoint) []string {
+	var out []string
+	for _, e := range eps {
+		out = append(out, e.Addresses...)
+	}
+	return out
+}
+
+func epAddresses(addrs []string) []corev1.EndpointAddress {
+	out := make([]corev1.EndpointAddress, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, corev1.EndpointAddress{IP: a})
+	}
+	return out
+}
+
+func epIPs(addrs []corev1.EndpointAddress) []string {
+	var out []string
+	for _, a := range addrs {
+		out = append(out, a.IP)
+	}
+	return out
+}

@@ -123,12 +123,38 @@
 // no routes on the agent, as on the server), the remote tunnel, the agent's node-config
 // annotations and label updates after registration, with-node-id,
 // kube-proxy-arg, node-external-ip, private registries, rootless,
-// certificate renewal, joining as a server (no embedded etcd), or any
-// key not in AgentKeys.
+// certificate renewal, or any key not in AgentKeys.
 //
 // What it does not do: flannel (the bridge network stands in for it;
 // flannel-backend none runs no network), the metrics API
 // (v1beta1.metrics.k8s.io), HelmChart resources (Traefik is created directly, not
-// through helm-install jobs), embedded etcd and server joins, and any K3s
-// key tpctl does not write.
+// through helm-install jobs), and any K3s key tpctl does not write.
+//
+// Embedded etcd (etcd.go, server_etcd.go; the etcd child is
+// test/k3slauncher/etcd, go.etcd.io/etcd/server/v3/embed, built as
+// etcd-<EtcdVersion>): the server keys cluster-init, server, token and
+// token-file (ServerJoinKeys) are accepted besides Keys. cluster-init, a
+// server URL, or a WAL under <data-dir>/server/db/etcd makes the datastore
+// embedded etcd instead of kine (peer https://<node-ip>:2380, clients
+// https://<node-ip>:2379 and https://127.0.0.1:2379, client certificates
+// required everywhere). A first start with cluster-init on a server that
+// has a SQLite datastore migrates every /registry/ key into the new
+// cluster and renames state.db to state.db.migrated (K3s's
+// migrateFromSQLite). A server with server and token (the server token or
+// its passphrase; agent and bootstrap tokens are refused) verifies the
+// server's CA against the token, takes the CA and service-account keys
+// from /v1-k3s/server-bootstrap, reads /db/info, adds itself as a learner
+// (member name <node-name>-<8 hex>, kept in server/db/etcd/name; another
+// member of the same node name is refused as K3s refuses it) and starts
+// with initial-cluster-state existing; the leader promotes learners
+// (every 5 s; K3s: 15 s). The API server starts once the local member
+// votes. /db/info and /v1-k3s/server-bootstrap answer the "server" user
+// only, and 404 without embedded etcd. The token check of the datastore is
+// kept in etcd. With etcd the controller manager and scheduler elect a
+// leader, and the kubernetes Service lists every server that answers on
+// 6443 (K3s's lease reconciler drops a server after 15 s). Differences:
+// one CA for etcd too, no etcd snapshots, no cluster-reset, no
+// datastore-endpoint, no member removal when a server's Node is deleted,
+// and the stand-in's own controllers (add-ons, servicelb) run on every
+// server without leader election.
 package launcher

@@ -24,7 +24,7 @@ func (l Layout) BinDir() string {
 // (containerd finds the shim there).
 func componentNames() map[string]string {
 	return map[string]string{
-		"kine": "k3s-kine", "kube-apiserver": "k3s-apiserver", "kube-controller-manager": "k3s-controller-manager",
+		"kine": "k3s-kine", "etcd": "k3s-etcd", "kube-apiserver": "k3s-apiserver", "kube-controller-manager": "k3s-controller-manager",
 		"kube-scheduler": "k3s-scheduler", "kubelet": "k3s-kubelet", "kube-proxy": "k3s-kube-proxy", "containerd": "containerd",
 		"containerd-shim-runc-v2": "containerd-shim-runc-v2", "ctr": "ctr",
 	}

@@ -160,7 +160,7 @@ func StopOrder() [][]string {
 		{"kubelet", "kube-proxy"},
 		{"kube-controller-manager", "kube-scheduler", "containerd"},
 		{"kube-apiserver"},
-		{"kine"},
+		{"kine", "etcd"},
 	}
 }
 

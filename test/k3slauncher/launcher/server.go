@@ -41,6 +41,9 @@ type Server struct {
 	Notify func(state string) error
 	// Kubeconfig is where the admin kubeconfig goes (KubeconfigPath).
 	Kubeconfig string
+
+	// etcd is the embedded-etcd datastore (nil: kine on SQLite).
+	etcd *serverEtcd
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -67,6 +70,12 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	for n, p := range ctrd {
 		bins[n] = p
 	}
+	useEtcd := EtcdMode(c)
+	if useEtcd {
+		if bins["etcd"], err = etcdPath(s.Components); err != nil {
+			return err
+		}
+	}
 	if bins, err = installComponents(l, bins); err != nil {
 		return err
 	}
@@ -83,6 +92,15 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	s.hostSettings()
 
+	// A joining server takes the cluster's CA, service-account keys and
+	// token from the server it joins before anything else (K3s:
+	// pkg/cluster/bootstrap.go).
+	var joinCA []byte
+	if c.JoinURL != nil && !l.EtcdInitialized() {
+		if joinCA, err = fetchServerBootstrap(ctx, l, c.JoinURL.String(), c.JoinToken); err != nil {
+			return err
+		}
+	}
 	p, err := loadOrCreatePKI(l.TLSDir())
 	if err != nil {
 		return err
@@ -96,8 +114,10 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err := writeAgentToken(l, p.ca.CertPEM, pass); err != nil {
 		return err
 	}
-	if err := checkBootstrap(ctx, l.DBFile(), pass); err != nil {
-		return err
+	if !useEtcd {
+		if err := checkBootstrap(ctx, l.DBFile(), pass); err != nil {
+			return err
+		}
 	}
 	creds, err := s.credentials(p, nodeIP)
 	if err != nil {
@@ -144,17 +164,25 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(l.path("server"), 0o700); err != nil {
 		return fmt.Errorf("make server dir: %w", err)
 	}
-	if err := start("kine", "--listen-address="+kineAddr, "--metrics-bind-address=0",
-		"--endpoint=sqlite://"+l.DBFile()+"?_journal=WAL&cache=shared&_busy_timeout=30000"); err != nil {
-		return err
+	datastore := []string{"--etcd-servers=http://" + kineAddr}
+	if !useEtcd {
+		if err := start("kine", "--listen-address="+kineAddr, "--metrics-bind-address=0",
+			"--endpoint=sqlite://"+l.DBFile()+"?_journal=WAL&cache=shared&_busy_timeout=30000"); err != nil {
+			return err
+		}
 	}
 	if err := start("containerd", "--config", filepath.Join(l.ContainerdDir(), "config.toml")); err != nil {
 		return err
 	}
-	if err := s.waitFor(ctx, kids, "kine", func(ctx context.Context) error { return dial(ctx, "tcp", kineAddr) }); err != nil {
+	if useEtcd {
+		if s.etcd, err = s.startEtcd(ctx, kids, lw, bins, p, nodeIP, pass, joinCA); err != nil {
+			return err
+		}
+		datastore = s.etcd.apiserverArgs()
+	} else if err := s.waitFor(ctx, kids, "kine", func(ctx context.Context) error { return dial(ctx, "tcp", kineAddr) }); err != nil {
 		return err
 	}
-	if err := start("kube-apiserver", s.apiserverArgs(p, creds, nodeIP)...); err != nil {
+	if err := start("kube-apiserver", s.apiserverArgs(p, creds, nodeIP, datastore)...); err != nil {
 		return err
 	}
 	sup, err := s.startSupervisor(p, creds, pass)
@@ -205,10 +233,10 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	// The controller manager and scheduler exit when RBAC is not
 	// bootstrapped yet: they start once /readyz (which waits for it) passes.
-	if err := start("kube-controller-manager", s.controllerManagerArgs(p, creds)...); err != nil {
+	if err := start("kube-controller-manager", s.leaderElect(s.controllerManagerArgs(p, creds))...); err != nil {
 		return err
 	}
-	if err := start("kube-scheduler", componentAuth(creds.scheduler, 10259)...); err != nil {
+	if err := start("kube-scheduler", s.leaderElect(componentAuth(creds.scheduler, 10259))...); err != nil {
 		return err
 	}
 	bg, stopBG := context.WithCancel(ctx)
@@ -473,39 +501,38 @@ func (s *Server) credentials(p *pki, nodeIP string) (*credentials, error) {
 	return cr, nil
 }
 
-func (s *Server) apiserverArgs(p *pki, cr *credentials, nodeIP string) []string {
+func (s *Server) apiserverArgs(p *pki, cr *credentials, nodeIP string, datastore []string) []string {
 	c := s.Config
-	return []string{
-		"--etcd-servers=http://" + kineAddr,
+	return append(datastore,
 		// K3s: loopback:6444, behind the supervisor on 6443.
 		"--bind-address=127.0.0.1",
-		"--advertise-address=" + nodeIP,
-		"--secure-port=" + strconv.Itoa(APIServerBackPort),
+		"--advertise-address="+nodeIP,
+		"--secure-port="+strconv.Itoa(APIServerBackPort),
 		"--endpoint-reconciler-type=none",
 		"--enable-bootstrap-token-auth=true",
-		"--requestheader-client-ca-file=" + p.ca.CertFile,
-		"--requestheader-allowed-names=" + authProxyName,
-		"--requestheader-username-headers=" + remoteUserHeader,
-		"--requestheader-group-headers=" + remoteGroupHeader,
+		"--requestheader-client-ca-file="+p.ca.CertFile,
+		"--requestheader-allowed-names="+authProxyName,
+		"--requestheader-username-headers="+remoteUserHeader,
+		"--requestheader-group-headers="+remoteGroupHeader,
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
-		"--tls-cert-file=" + cr.apiserverServing.CertFile,
-		"--tls-private-key-file=" + cr.apiserverServing.KeyFile,
-		"--client-ca-file=" + p.ca.CertFile,
-		"--kubelet-client-certificate=" + cr.kubeletClient.CertFile,
-		"--kubelet-client-key=" + cr.kubeletClient.KeyFile,
-		"--kubelet-certificate-authority=" + p.ca.CertFile,
+		"--tls-cert-file="+cr.apiserverServing.CertFile,
+		"--tls-private-key-file="+cr.apiserverServing.KeyFile,
+		"--client-ca-file="+p.ca.CertFile,
+		"--kubelet-client-certificate="+cr.kubeletClient.CertFile,
+		"--kubelet-client-key="+cr.kubeletClient.KeyFile,
+		"--kubelet-certificate-authority="+p.ca.CertFile,
 		"--kubelet-preferred-address-types=InternalIP",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file=" + p.saPub,
-		"--service-account-signing-key-file=" + p.saKey,
-		"--service-cluster-ip-range=" + c.ServiceCIDR.String(),
-		"--service-node-port-range=" + c.ServiceNodePortRange,
+		"--service-account-key-file="+p.saPub,
+		"--service-account-signing-key-file="+p.saKey,
+		"--service-cluster-ip-range="+c.ServiceCIDR.String(),
+		"--service-node-port-range="+c.ServiceNodePortRange,
 		"--authorization-mode=Node,RBAC",
 		"--enable-admission-plugins=NodeRestriction",
 		"--allow-privileged=true",
 		"--anonymous-auth=false",
 		"--profiling=false",
-	}
+	)
 }
 
 // componentAuth are the flags shared by the controller manager and the
@@ -514,6 +541,22 @@ func componentAuth(kubeconfig string, port int) []string {
 	return []string{"--kubeconfig=" + kubeconfig, "--authentication-kubeconfig=" + kubeconfig,
 		"--authorization-kubeconfig=" + kubeconfig, "--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
 		"--leader-elect=false", "--profiling=false"}
+}
+
+// leaderElect turns leader election on with embedded etcd, as K3s does
+// for every server but a lone one on SQLite (NoLeaderElect).
+func (s *Server) leaderElect(args []string) []string {
+	if s.etcd == nil {
+		return args
+	}
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		if a == "--leader-elect=false" {
+			a = "--leader-elect=true"
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 func (s *Server) controllerManagerArgs(p *pki, cr *credentials) []string {

@@ -102,8 +102,13 @@ type Supervisor struct {
 	APIServers func(ctx context.Context) []string
 	// Ready answers /v1-k3s/readyz (nil when the core is ready).
 	Ready func(ctx context.Context) error
-	Now   func() time.Time
-	Logf  func(format string, args ...any)
+	// DBInfo answers /db/info and Bootstrap /v1-k3s/server-bootstrap,
+	// both for the k3s:server role only (nil: 404, a server without
+	// embedded etcd).
+	DBInfo    func(ctx context.Context) EtcdMembers
+	Bootstrap func() (map[string]BootstrapFile, error)
+	Now       func() time.Time
+	Logf      func(format string, args ...any)
 
 	direct, asProxy http.RoundTripper
 }
@@ -186,6 +191,7 @@ func (s *Supervisor) Handler() http.Handler {
 		_, _ = w.Write([]byte("pong"))
 	})
 	mux.HandleFunc(supervisorPrefix, s.serveSupervisor)
+	mux.HandleFunc("/db/info", s.serveDBInfo)
 	mux.HandleFunc("/", s.proxy)
 	return mux
 }
@@ -231,6 +237,8 @@ func (s *Supervisor) serveSupervisor(w http.ResponseWriter, r *http.Request) {
 	case "config":
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s.Config)
+	case "server-bootstrap":
+		s.serveBootstrap(w, id)
 	case "readyz":
 		if s.Ready != nil {
 			if err := s.Ready(r.Context()); err != nil {
@@ -243,6 +251,57 @@ func (s *Supervisor) serveSupervisor(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// serverOnly authenticates a request for a server-only route: the
+// "server" user (the server token's passphrase); 404 when the route is
+// not served.
+func (s *Supervisor) serverOnly(w http.ResponseWriter, r *http.Request) bool {
+	id, ok, err := s.authenticate(r)
+	switch {
+	case err != nil:
+		sendError(w, http.StatusUnauthorized, errors.New("not authorized"))
+		return false
+	case !ok || !id.in(groupServer):
+		sendError(w, http.StatusForbidden, errors.New("forbidden"))
+		return false
+	}
+	return true
+}
+
+// serveDBInfo is K3s's /db/info: the etcd members, for a joining server.
+func (s *Supervisor) serveDBInfo(w http.ResponseWriter, r *http.Request) {
+	if s.DBInfo == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if !s.serverOnly(w, r) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(s.DBInfo(ctx))
+}
+
+// serveBootstrap is K3s's /v1-k3s/server-bootstrap: the cluster's CA and
+// service-account keys, for the k3s:server role only.
+func (s *Supervisor) serveBootstrap(w http.ResponseWriter, id identity) {
+	if s.Bootstrap == nil {
+		sendError(w, http.StatusNotFound, errors.New("not found"))
+		return
+	}
+	if !id.in(groupServer) || id.cert {
+		sendError(w, http.StatusForbidden, errors.New("forbidden"))
+		return
+	}
+	data, err := s.Bootstrap()
+	if err != nil {
+		sendError(w, http.StatusInternalServerError, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(data)
 }
 
 // authenticate mirrors the authenticators of K3s's supervisor: HTTP basic

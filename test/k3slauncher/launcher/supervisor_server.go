@@ -95,6 +95,10 @@ func (s *Server) startSupervisor(p *pki, cr *credentials, pass string) (*supervi
 		},
 		Logf: s.logf,
 	}
+	if e := s.etcd; e != nil {
+		sup.DBInfo = e.dbInfo
+		sup.Bootstrap = func() (map[string]BootstrapFile, error) { return readBootstrap(p.dir) }
+	}
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(SupervisorPort))
 	if err != nil {
 		return nil, fmt.Errorf("supervisor: listen on %d: %w", SupervisorPort, err)
@@ -169,7 +173,11 @@ func (s *Server) supervisorJobs(cs kubernetes.Interface, nodeIP string) func(con
 			}()
 		}
 		run(5*time.Second, "kubernetes endpoints", func(ctx context.Context) error {
-			return KubernetesEndpoints(ctx, cs, nodeIP, SupervisorPort)
+			addrs := []string{nodeIP}
+			if s.etcd != nil {
+				addrs = apiServerPeers(ctx, cs, nodeIP, SupervisorPort, answers)
+			}
+			return KubernetesEndpoints(ctx, cs, addrs, SupervisorPort)
 		})
 		run(5*time.Second, "node-password owners", func(ctx context.Context) error {
 			return NodePasswordOwners(ctx, cs, time.Now())

@@ -50,7 +50,7 @@ func TestAPIServerBehindSupervisor(t *testing.T) {
 	}
 	s := &Server{Config: c}
 	p := &pki{dir: t.TempDir(), ca: &cluster.CA{CertFile: filepath.Join(t.TempDir(), "ca.crt")}}
-	args := s.apiserverArgs(p, &credentials{}, "192.0.2.1")
+	args := s.apiserverArgs(p, &credentials{}, "192.0.2.1", []string{"--etcd-servers=http://" + kineAddr})
 	for _, want := range []string{"--bind-address=127.0.0.1", "--secure-port=6444", "--advertise-address=192.0.2.1",
 		"--endpoint-reconciler-type=none", "--enable-bootstrap-token-auth=true", "--requestheader-allowed-names=system:auth-proxy"} {
 		if !slices.Contains(args, want) {
