@@ -276,3 +276,16 @@ func TestEtcdArgs(t *testing.T) {
 		assert.Contains(t, args, want)
 	}
 }
+
+func TestEtcdNodeMetadata(t *testing.T) {
+	cs := fake.NewClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "host-b", Labels: map[string]string{"x": "y"}}})
+	require.NoError(t, EtcdNodeMetadata(context.Background(), cs, "host-b", "host-b-12345678", "10.0.0.2"))
+	n, err := cs.CoreV1().Nodes().Get(context.Background(), "host-b", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "true", n.Labels[EtcdRoleLabel])
+	assert.Equal(t, "true", n.Labels[ControlPlaneRoleLabel])
+	assert.Equal(t, "y", n.Labels["x"])
+	assert.Equal(t, "host-b-12345678", n.Annotations[EtcdNodeNameAnno])
+	assert.Equal(t, "10.0.0.2", n.Annotations[EtcdNodeAddressAnno])
+	assert.Error(t, EtcdNodeMetadata(context.Background(), cs, "missing", "m", "10.0.0.3"))
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tpctl/tpctl/test/cluster"
@@ -213,4 +214,49 @@ func etcdPath(dir string) (string, error) {
 		return "", fmt.Errorf("etcd %s not found at %s (build test/k3slauncher/etcd there): %w", EtcdVersion, p, cluster.ErrMissingBinaries)
 	}
 	return p, nil
+}
+
+// Labels and annotations K3s's etcd metadata controller puts on a server
+// node with embedded etcd (K3s: pkg/etcd/metadata_controller.go).
+const (
+	EtcdRoleLabel         = "node-role.kubernetes.io/etcd"
+	ControlPlaneRoleLabel = "node-role.kubernetes.io/control-plane"
+	MasterRoleLabel       = "node-role.kubernetes.io/master"
+	EtcdNodeNameAnno      = "etcd.k3s.cattle.io/node-name"
+	EtcdNodeAddressAnno   = "etcd.k3s.cattle.io/node-address"
+)
+
+// EtcdNodeMetadata labels this server's Node as an etcd member, as K3s's
+// metadata controller does once the member votes.
+func EtcdNodeMetadata(ctx context.Context, cs kubernetes.Interface, node, member, address string) error {
+	n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("get node %s: %w", node, err)
+	}
+	want := map[string]string{EtcdRoleLabel: "true", ControlPlaneRoleLabel: "true", MasterRoleLabel: "true"}
+	anno := map[string]string{EtcdNodeNameAnno: member, EtcdNodeAddressAnno: address}
+	changed := false
+	if n.Labels == nil {
+		n.Labels = map[string]string{}
+	}
+	if n.Annotations == nil {
+		n.Annotations = map[string]string{}
+	}
+	for k, v := range want {
+		if n.Labels[k] != v {
+			n.Labels[k], changed = v, true
+		}
+	}
+	for k, v := range anno {
+		if n.Annotations[k] != v {
+			n.Annotations[k], changed = v, true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if _, err := cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("label node %s: %w", node, err)
+	}
+	return nil
 }

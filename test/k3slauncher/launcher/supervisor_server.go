@@ -179,6 +179,11 @@ func (s *Server) supervisorJobs(cs kubernetes.Interface, nodeIP string) func(con
 			}
 			return KubernetesEndpoints(ctx, cs, addrs, SupervisorPort)
 		})
+		if e := s.etcd; e != nil {
+			run(5*time.Second, "etcd node metadata", func(ctx context.Context) error {
+				return EtcdNodeMetadata(ctx, cs, s.Config.NodeName, e.name, nodeIP)
+			})
+		}
 		run(5*time.Second, "node-password owners", func(ctx context.Context) error {
 			return NodePasswordOwners(ctx, cs, time.Now())
 		})
