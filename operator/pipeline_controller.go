@@ -74,8 +74,8 @@ func (r *PipelineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := checkName(p.Name); err != nil {
 		return ctrl.Result{}, r.notReady(ctx, p, v1alpha1.ReasonReconcileError, err.Error(), "")
 	}
-	inst := &v1alpha1.CoreInstance{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: p.Spec.Instance}, inst); err != nil {
+	inst, err := r.instance(ctx, client.ObjectKey{Namespace: p.Namespace, Name: p.Spec.Instance})
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, r.notReady(ctx, p, v1alpha1.ReasonInstanceNotFound,
 				fmt.Sprintf("CoreInstance %s/%s does not exist", p.Namespace, p.Spec.Instance), "")
@@ -111,6 +111,23 @@ func (r *PipelineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, r.writeReady(ctx, p, objs.ServiceType())
+}
+
+// instance reads a pipeline's instance: its metadata and spec, copied,
+// without its status, which the pipeline's objects do not depend on. The
+// status lists up to MaxFrontendPortsListed frontends: a copy of it for
+// every reconcile of thousands of pipelines was most of what a reconcile
+// allocated.
+func (r *PipelineReconciler) instance(ctx context.Context, key client.ObjectKey) (*v1alpha1.CoreInstance, error) {
+	var cached v1alpha1.CoreInstance
+	// The cache's object is only read here, never modified.
+	if err := r.Client.Get(ctx, key, &cached, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	inst := &v1alpha1.CoreInstance{TypeMeta: cached.TypeMeta}
+	cached.ObjectMeta.DeepCopyInto(&inst.ObjectMeta)
+	cached.Spec.DeepCopyInto(&inst.Spec)
+	return inst, nil
 }
 
 // nameTakenRetry is how often a pipeline whose name is taken looks again.

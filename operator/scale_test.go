@@ -167,3 +167,25 @@ func TestPprofAddressMustBeLoopback(t *testing.T) {
 		assert.Error(t, checkLoopback(bad), bad)
 	}
 }
+
+// TestPipelineReconcilerReadsInstanceSpecOnly: a pipeline reconcile takes
+// the instance's metadata and spec, copied (changing them changes nothing
+// in the client's object), and leaves its status behind.
+func TestPipelineReconcilerReadsInstanceSpecOnly(t *testing.T) {
+	scheme, err := NewScheme()
+	require.NoError(t, err)
+	stored := testInstance()
+	stored.Status.FrontendPorts = []v1alpha1.FrontendPort{{Protocol: v1alpha1.ProtocolTCP, Port: 6000, Pipeline: "p", Backend: 6000}}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(stored.DeepCopy()).Build()
+	r := &PipelineReconciler{Client: c}
+	got, err := r.instance(context.Background(), client.ObjectKeyFromObject(stored))
+	require.NoError(t, err)
+	assert.Equal(t, stored.Spec, got.Spec)
+	assert.Equal(t, stored.Name, got.Name)
+	assert.Equal(t, stored.UID, got.UID)
+	assert.Empty(t, got.Status.FrontendPorts, "the status is not copied")
+	got.Spec.NoProxy = "changed"
+	again, err := r.instance(context.Background(), client.ObjectKeyFromObject(stored))
+	require.NoError(t, err)
+	assert.Equal(t, stored.Spec.NoProxy, again.Spec.NoProxy)
+}
