@@ -36,6 +36,9 @@ type Options struct {
 	Metrics MetricsReader
 	// MetricsInterval is the time between two readings (0: 5 s).
 	MetricsInterval time.Duration
+	// NodesInterval is the time between two reads of the nodes while the
+	// nodes page is open (0: 5 s).
+	NodesInterval time.Duration
 }
 
 // view is what the manager shows.
@@ -49,6 +52,7 @@ const (
 	viewInstanceForm
 	viewLogs
 	viewSecrets
+	viewNodes
 )
 
 // Model is the root model of `tpctl tui`. It keeps the navigation between
@@ -72,6 +76,9 @@ type Model struct {
 	logsGen       int           // of the newest logs page: older readers' lines are dropped
 	secrets       *secretsModel // the secrets page while it is open, or nil
 	secretsGen    int           // of the newest secrets page: older answers are dropped
+	nodes         *nodesModel   // the nodes page while it is open, or nil
+	nodesBack     view          // where esc returns from the nodes
+	nodesGen      int           // of the newest nodes page: older answers and ticks are dropped
 
 	watchGen    int
 	watchCh     <-chan manage.PipelineEvent
@@ -96,6 +103,9 @@ func New(ctx context.Context, api manage.API, o Options) Model {
 	st := NewStyles(o.Colours)
 	if o.MetricsInterval <= 0 {
 		o.MetricsInterval = defaultMetricsInterval
+	}
+	if o.NodesInterval <= 0 {
+		o.NodesInterval = defaultNodesInterval
 	}
 	e := &env{ctx: ctx, api: api, opts: o, st: st, keys: newKeys()}
 	if o.Metrics != nil {
@@ -148,6 +158,9 @@ func (m *Model) pages() []page {
 	if m.secrets != nil {
 		ps = append(ps, m.secrets)
 	}
+	if m.nodes != nil {
+		ps = append(ps, m.nodes)
+	}
 	return ps
 }
 
@@ -174,6 +187,8 @@ func (m *Model) page() page {
 		return m.logs
 	case viewSecrets:
 		return m.secrets
+	case viewNodes:
+		return m.nodes
 	}
 	return m.list
 }
@@ -286,6 +301,12 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m.navigate(m.secrets.Update(msg))
 		}
 		return m, nil
+	case nodesMsg, nodesTickMsg:
+		// Those of a closed nodes page are dropped: its reads stop.
+		if m.nodes != nil {
+			return m.navigate(m.nodes.Update(msg))
+		}
+		return m, nil
 	case pipelineSavedMsg:
 		m.status, m.err = fmt.Sprintf("pipeline %s %s; the operator assigns its ports", msg.p.Name, msg.verb), nil
 		m.view = viewDetail
@@ -356,6 +377,8 @@ func (m Model) navigate(cmd tea.Cmd, to nav) (tea.Model, tea.Cmd) {
 			m.closeLogs()
 		case viewSecrets:
 			m.view, m.secrets = viewDetail, nil
+		case viewNodes:
+			m.view, m.nodes = m.nodesBack, nil
 		default:
 			m.view = viewList
 		}
@@ -414,6 +437,13 @@ func (m Model) navigate(cmd tea.Cmd, to nav) (tea.Model, tea.Cmd) {
 		m.view = viewSecrets
 		m.status, m.err = "", nil
 		return m, tea.Batch(cmd, m.secrets.load())
+	case navNodes:
+		m.nodesGen++
+		m.nodes = newNodes(m.env, m.nodesGen)
+		m.nodes.SetSize(m.width, max(m.height-chrome, 3))
+		m.view, m.nodesBack = viewNodes, m.view
+		m.status, m.err = "", nil
+		return m, tea.Batch(cmd, m.nodes.load())
 	case navRefresh:
 		// The watch reopens; its first event replaces the list.
 		m.watchGen++

@@ -85,6 +85,8 @@ func (m *instanceModel) Update(msg tea.Msg) (tea.Cmd, nav) {
 		if inst := m.selected(); inst != nil {
 			return nil, navEditInstance{inst: inst.DeepCopy()}
 		}
+	case key.Matches(km, k.Nodes):
+		return nil, navNodes{}
 	case key.Matches(km, k.Up):
 		m.cursor = max(m.cursor-1, 0)
 	case key.Matches(km, k.Down):

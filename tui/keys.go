@@ -13,6 +13,7 @@ type keys struct {
 	Yes, No                                 key.Binding
 	Logs, Pause, Wrap, NextMatch, PrevMatch key.Binding
 	Secrets, AddSecret, SetSecret           key.Binding
+	Nodes                                   key.Binding
 }
 
 func newKeys() keys {
@@ -58,6 +59,7 @@ func newKeys() keys {
 		Secrets:    b("s", "secrets", "s"),
 		AddSecret:  b("a/n", "add", "a", "n"),
 		SetSecret:  b("enter/e", "set value", "enter", "e"),
+		Nodes:      b("N", "nodes", "N"),
 	}
 }
 
@@ -81,7 +83,7 @@ func (k keys) listHelp(filtering bool) keyMap {
 		short: []key.Binding{k.Open, k.Logs, k.New, k.Edit, k.Delete, k.Filter, k.Instances, k.Help, k.Quit},
 		full: [][]key.Binding{
 			{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
-			{k.Open, k.Logs, k.New, k.Edit, k.Delete, k.Instances},
+			{k.Open, k.Logs, k.New, k.Edit, k.Delete, k.Instances, k.Nodes},
 			{k.Filter, k.Sort, k.Reverse, k.Refresh, k.Help, k.Quit},
 		},
 	}
@@ -134,8 +136,15 @@ func (k keys) instanceFormHelp() keyMap {
 
 func (k keys) instanceHelp() keyMap {
 	return keyMap{
-		short: []key.Binding{k.Up, k.Down, k.Edit, k.Refresh, k.Back, k.Quit},
-		full:  [][]key.Binding{{k.Up, k.Down, k.Edit, k.Refresh, k.Back, k.Quit}},
+		short: []key.Binding{k.Up, k.Down, k.Edit, k.Nodes, k.Refresh, k.Back, k.Quit},
+		full:  [][]key.Binding{{k.Up, k.Down, k.Edit, k.Nodes, k.Refresh, k.Back, k.Quit}},
+	}
+}
+
+func (k keys) nodesHelp() keyMap {
+	return keyMap{
+		short: []key.Binding{k.Back, k.Refresh, k.Up, k.Down, k.Help, k.Quit},
+		full:  [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom}, {k.Back, k.Refresh, k.Help, k.Quit}},
 	}
 }
 

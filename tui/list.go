@@ -255,6 +255,8 @@ func (m *listModel) Update(msg tea.Msg) (tea.Cmd, nav) {
 		}
 	case key.Matches(km, k.Instances):
 		return nil, navInstances{}
+	case key.Matches(km, k.Nodes):
+		return nil, navNodes{}
 	case key.Matches(km, k.Refresh):
 		return nil, navRefresh{}
 	}

@@ -71,6 +71,8 @@ type (
 	navLogs struct{ name string }
 	// navSecrets shows a pipeline's secrets.
 	navSecrets struct{ name string }
+	// navNodes shows the cluster's nodes.
+	navNodes struct{}
 )
 
 func (navBack) isNav()            {}
@@ -84,3 +86,4 @@ func (navEditInstance) isNav()    {}
 func (navRefresh) isNav()         {}
 func (navLogs) isNav()            {}
 func (navSecrets) isNav()         {}
+func (navNodes) isNav()           {}

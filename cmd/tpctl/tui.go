@@ -36,8 +36,10 @@ func newTUICmdWith(d clusterDeps, logs tuiLogsConnect) *cobra.Command {
 		Long: `Manage pipelines in a terminal UI: the list (live, filter with /, sort with s),
 each pipeline's ports, conditions, events and configuration, its pods' logs
 (l: followed live, p pauses, / searches, w wraps), create and edit
-forms that check names and ports as you type, delete with confirmation, and
-the core instances' proxies and health check. ? shows every key.
+forms that check names and ports as you type, delete with confirmation,
+the core instances' proxies and health check, and the cluster's nodes (N:
+roles, Ready or why not, internal address and the namespace's pipeline pods
+on each, read again every 5 seconds). ? shows every key.
 
 It needs an interactive terminal; scripts use the sub-commands, which do the
 same: tpctl pipeline …, tpctl instance ….`,
