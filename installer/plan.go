@@ -148,10 +148,10 @@ func Summary(env *Env) []string {
 	}
 	switch {
 	case env.cniPending:
-		out = append(out, CiliumNextSteps(env.Config, env.ChartSteps != nil)...)
+		out = append(out, CiliumNextSteps(env.Config, env.Charts != nil)...)
 	case env.charts != nil:
 		out = append(out, env.charts.summary()...)
-	case env.ChartSteps == nil:
+	case env.Charts == nil:
 		out = append(out, "The operator and core-instance charts were left out (--skip-charts); run `tpctl install` without it to add them.")
 	}
 	return append(out, "Log: "+LogPath+". Check the node with `tpctl status`; remove it with `tpctl uninstall`.")
@@ -177,12 +177,11 @@ type Options struct {
 	Cluster func(kubeconfig string) (Cluster, error)
 	// K3sVersion asks a K3s binary for its version (`k3s --version`).
 	K3sVersion func(ctx context.Context, binary string) (string, error)
-	// ChartSteps are the steps of the operator and core-instance charts
-	// (Charts.Steps; nil: the plan ends with the node). Those named in
-	// BeforeStartSteps (staging the operator image) follow "stage
-	// payload"; the others follow the Ready node, and their undo steps
-	// open the uninstall plan.
-	ChartSteps func(env *Env) []Step
+	// Charts are the operator and core-instance charts (nil: the plan
+	// ends with the node). Of their steps, those named in BeforeStartSteps
+	// (staging the operator image) follow "stage payload"; the others
+	// follow the Ready node, and their undo steps open the uninstall plan.
+	Charts *Charts
 	// ChartAPI opens the API for the chart steps and for status
 	// (NewChartAPI).
 	ChartAPI func(kubeconfig string) (ChartAPI, error)
@@ -305,8 +304,8 @@ func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
 	}
 	env.cniPending = cniPending(ctx, env)
 	var beforeStart, afterReady []Step
-	if env.ChartSteps != nil {
-		for _, s := range env.ChartSteps(env) {
+	if env.Charts != nil {
+		for _, s := range env.Charts.steps(env) {
 			if slices.Contains(BeforeStartSteps, s.Name()) {
 				beforeStart = append(beforeStart, s)
 			} else {

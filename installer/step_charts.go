@@ -56,8 +56,8 @@ type HelmClient interface {
 
 // Charts configures the steps that follow a Ready node: stage and import
 // the operator image, install the operator chart, install the core-instance
-// chart, wait for the CoreInstance to be Ready. Charts.Steps is the plan's
-// Options.ChartSteps.
+// chart, wait for the CoreInstance to be Ready. It is the plan's
+// Options.Charts.
 type Charts struct {
 	// Version is tpctl's build version: the charts built into tpctl and the
 	// operator image built from the running binary take charts.SemVer of it.
@@ -128,10 +128,10 @@ type chartSource struct {
 	from    string
 }
 
-// Steps returns the chart steps for env: "stage operator image" (placed
+// steps returns the chart steps for env: "stage operator image" (placed
 // before K3s starts), "import operator image", "install operator chart",
 // "install core-instance chart" and "wait for core instance".
-func (c Charts) Steps(env *Env) []Step {
+func (c Charts) steps(env *Env) []Step {
 	r := &chartsRun{Charts: c, env: env, src: map[string]*chartSource{}}
 	env.charts = r
 	return []Step{

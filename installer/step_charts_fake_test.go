@@ -468,7 +468,7 @@ func newChartInstall(t *testing.T, c Config, version string) *chartInstall {
 			Executable: func() (string, error) { return "", errors.New("the payload has the image: no build") }}}
 	ti.opts.Bundle = chartPayload(t, version, false)
 	ti.opts.ChartAPI = fc.api
-	ti.opts.ChartSteps = ci.charts.Steps
+	ti.opts.Charts = &ci.charts
 	return ci
 }
 

@@ -31,7 +31,7 @@ func selfBuildInstall(t *testing.T, exe string) *chartInstall {
 	b, _ := testPayload(t) // K3s only
 	ci.opts.Bundle = b
 	ci.charts.Executable = func() (string, error) { return exe, nil }
-	ci.opts.ChartSteps = ci.charts.Steps
+	ci.opts.Charts = &ci.charts
 	return ci
 }
 
@@ -44,7 +44,7 @@ func TestOperatorImageBuiltFromTheRunningBinary(t *testing.T) {
 	ci := selfBuildInstall(t, exe)
 
 	env := newEnv(ci.opts)
-	stage := ci.charts.Steps(env)[0]
+	stage := ci.charts.steps(env)[0]
 	require.Equal(t, "stage operator image", stage.Name())
 	done, err := stage.Done(context.Background())
 	require.NoError(t, err)
@@ -65,7 +65,7 @@ func TestOperatorImageBuiltFromTheRunningBinary(t *testing.T) {
 	// the file is in place.
 	env2 := newEnv(ci.opts)
 	require.NoError(t, env2.State.Load())
-	stage2 := ci.charts.Steps(env2)[0]
+	stage2 := ci.charts.steps(env2)[0]
 	done, err = stage2.Done(context.Background())
 	require.NoError(t, err)
 	assert.True(t, done)
@@ -124,7 +124,7 @@ func TestTamperedPayloadImageIsRefused(t *testing.T) {
 func TestImportIntoRunningK3s(t *testing.T) {
 	ci := newChartInstall(t, Config{}, "1.2.3")
 	env := newEnv(ci.opts)
-	imp := ci.charts.Steps(env)[1]
+	imp := ci.charts.steps(env)[1]
 	require.Equal(t, "import operator image", imp.Name())
 	done, err := imp.Done(context.Background())
 	require.NoError(t, err)
@@ -148,7 +148,7 @@ func TestImportIntoRunningK3s(t *testing.T) {
 	failing.Ctr = func(context.Context, string, ...string) ([]byte, error) {
 		return nil, errors.New("connect: no such file or directory")
 	}
-	imp = failing.Steps(env)[1]
+	imp = failing.steps(env)[1]
 	_, err = imp.Done(context.Background())
 	assert.ErrorContains(t, err, "list the node's images: connect: no such file or directory")
 }

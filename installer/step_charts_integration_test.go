@@ -55,7 +55,7 @@ func chartEnv(t *testing.T, cp *cluster.ControlPlane, keepData bool) (*Env, Char
 // chartPlan is the plan of the steps that talk to the API server only (no
 // containerd here): the two releases and the wait, or their undo.
 func chartPlan(env *Env, ch Charts, undo bool) *Plan {
-	steps := ch.Steps(env)[2:]
+	steps := ch.steps(env)[2:]
 	if undo {
 		var u []Step
 		for i := 1; i >= 0; i-- {
@@ -307,7 +307,7 @@ func TestUninstallKeepDataThenInstallKeepsPipelines(t *testing.T) {
 	// so the instance never becomes Ready here.
 	install := func(env *Env) *recorder {
 		t.Helper()
-		steps := ch.Steps(env)[2:4]
+		steps := ch.steps(env)[2:4]
 		rec := &recorder{}
 		require.NoError(t, Run(ctx, &Plan{Name: "charts", Steps: steps, Root: env.Root, State: env.State, PID: env.PID, Now: env.Now}, rec), cp.Logs(30))
 		return rec

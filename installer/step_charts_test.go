@@ -40,7 +40,7 @@ func TestChartStepsTakeTheirPlaceInThePlan(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, chartInstallSteps, planNames(plan), "the image is staged before K3s starts, the charts follow the Ready node")
 
-	ci.opts.ChartSteps = nil
+	ci.opts.Charts = nil
 	plan, _, err = NewInstallPlan(context.Background(), ci.opts)
 	require.NoError(t, err)
 	assert.Equal(t, installSteps, planNames(plan), "--skip-charts: the plan ends with the node")
@@ -109,7 +109,7 @@ func TestRerunWithChangedValuesUpgrades(t *testing.T) {
 	require.NoError(t, err)
 	ci.charts.InstanceName = "edge"
 	ci.charts.PipelineImage = "registry.local/fluent-bit:4.0.3"
-	ci.opts.ChartSteps = ci.charts.Steps
+	ci.opts.Charts = &ci.charts
 	rec, err := ci.run(t)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"install core-instance chart", "wait for core instance"}, rec.of(EventDone))
@@ -128,7 +128,7 @@ func TestUpgradedTpctlImportsItsImageIntoTheRunningK3s(t *testing.T) {
 	// A newer tpctl: same K3s, new charts and operator image.
 	ci.opts.Bundle = chartPayload(t, "1.3.0", false)
 	ci.charts.Version = "v1.3.0"
-	ci.opts.ChartSteps = ci.charts.Steps
+	ci.opts.Charts = &ci.charts
 	plan, env, err := NewInstallPlan(context.Background(), ci.opts)
 	require.NoError(t, err)
 	require.NoError(t, env.State.Load())
@@ -253,7 +253,7 @@ func TestWaitForCoreInstanceIsBoundedAndSaysWhy(t *testing.T) {
 	ci := newChartInstall(t, Config{}, "1.2.3")
 	ci.charts.ReadyTimeout = 50 * time.Millisecond
 	env := newEnv(ci.opts)
-	steps := ci.charts.Steps(env)
+	steps := ci.charts.steps(env)
 	w := steps[4]
 	require.Equal(t, "wait for core instance", w.Name())
 	require.NoError(t, os.MkdirAll(filepath.Dir(env.Kubeconfig()), 0o755))

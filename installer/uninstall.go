@@ -86,14 +86,14 @@ func NewUninstallPlan(o UninstallOptions) (*Plan, *Env, error) {
 		if st := env.State.Get(); st.Join != nil {
 			env.join.server = st.Join.Server
 		}
-		env.ChartSteps = nil
+		env.Charts = nil
 		if !o.KeepNode {
 			undo = append(undo, &nodeGoneStep{env: env})
 		}
 	}
 	install := []Step{&startStep{env: env}}
-	if env.ChartSteps != nil {
-		install = append(install, env.ChartSteps(env)...)
+	if env.Charts != nil {
+		install = append(install, env.Charts.steps(env)...)
 	}
 	for i := len(install) - 1; i >= 0; i-- {
 		if u, ok := install[i].(Undoer); ok {

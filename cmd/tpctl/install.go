@@ -131,7 +131,7 @@ Exit codes: 0 installed, 1 a step failed, 2 usage or configuration error
 			opts.ProxyEnv = cf.ProxyEnv
 			if !skipCharts {
 				ch.Version = buildinfo.Get().Version
-				opts.ChartSteps = ch.Steps
+				opts.Charts = &ch
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()

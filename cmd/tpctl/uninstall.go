@@ -81,7 +81,7 @@ Without a terminal, uninstall needs --yes.`,
 				KeepNode: keepNode,
 				Ops:      installer.DefaultHostOps(),
 			}
-			opts.ChartSteps = installer.Charts{Version: buildinfo.Get().Version}.Steps
+			opts.Charts = &installer.Charts{Version: buildinfo.Get().Version}
 			plan, env, err := installer.NewUninstallPlan(opts)
 			if installer.NotInstalled(err) {
 				fmt.Fprintln(cmd.OutOrStdout(), "Nothing to uninstall:", err)

@@ -260,7 +260,7 @@ func upgradeOptions(in upgrade.Installed, plan upgrade.Plan, to upgrade.Target, 
 			if plan.Charts {
 				ch := chartsOf(in)
 				ch.Version = to.Tpctl
-				opts.ChartSteps = ch.Steps
+				opts.Charts = &ch
 			}
 			p, env, err := installer.NewInstallPlan(ctx, opts)
 			if err != nil {
