@@ -121,6 +121,27 @@ func TestNoEventForTheFirstProgressingStatus(t *testing.T) {
 	require.NoError(t, r.writeStatus(context.Background(), p, ready, 1, v1alpha1.ServiceTypeLoadBalancer))
 	assert.Equal(t, []string{"Available"}, log.take(), "becoming ready is told")
 
+	// A new pipeline's pods not ready yet after its workload was created
+	// is routine too; becoming ready or a cause read from the pods is told.
+	n := member("n", t0, tcp(6000))
+	n.Status.Conditions = []metav1.Condition{ReadyCondition(v1alpha1.WorkloadDeployment, 0, 0, false, false)}
+	n.Status.Conditions[0].ObservedGeneration = n.Generation
+	starting := ReadyCondition(v1alpha1.WorkloadDeployment, 0, 1, true, true)
+	require.Equal(t, v1alpha1.ReasonUnavailable, starting.Reason)
+	require.NoError(t, r.writeStatus(context.Background(), n, starting, 0, v1alpha1.ServiceTypeLoadBalancer))
+	assert.Empty(t, log.take(), "pods of a new workload not ready yet")
+	crash := n.DeepCopy()
+	crashing := starting
+	crashing.Reason = "CrashLoopBackOff"
+	require.NoError(t, r.writeStatus(context.Background(), crash, crashing, 0, v1alpha1.ServiceTypeLoadBalancer))
+	assert.Equal(t, []string{"CrashLoopBackOff"}, log.take(), "a cause read from the pods is told")
+	// After a rollout that had ready pods, none ready is told.
+	rolling := n.DeepCopy()
+	rolling.Status.Conditions = []metav1.Condition{ReadyCondition(v1alpha1.WorkloadDeployment, 1, 2, false, true)}
+	require.Equal(t, v1alpha1.ReasonProgressing, rolling.Status.Conditions[0].Reason)
+	require.NoError(t, r.writeStatus(context.Background(), rolling, starting, 0, v1alpha1.ServiceTypeLoadBalancer))
+	assert.Equal(t, []string{v1alpha1.ReasonUnavailable}, log.take())
+
 	q := member("q", t0, tcp(6000))
 	failed := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "ConfigInvalid", Message: "bad"}
 	require.NoError(t, r.writeStatus(context.Background(), q, failed, 0, v1alpha1.ServiceTypeLoadBalancer))

@@ -465,10 +465,18 @@ func (r *PipelineReconciler) writeStatus(ctx context.Context, p *v1alpha1.Pipeli
 		st.ObservedGeneration == p.Generation {
 		return nil
 	}
-	// An event for every change of Ready but the first, routine one of a
-	// new pipeline (Progressing: its workload is being created).
+	// An event for every change of Ready but the routine ones of a new
+	// pipeline: its first status (Progressing: its workload is being
+	// created) and the step from there to pods that are not ready yet
+	// (Unavailable, with no cause read from the pods: a cause has a reason
+	// of its own). Thousands of new pipelines would make thousands of
+	// events that say what their status says.
 	old := meta.FindStatusCondition(st.Conditions, c.Type)
-	if first := old == nil && c.Reason == v1alpha1.ReasonProgressing; !first && (old == nil || old.Status != c.Status || old.Reason != c.Reason) {
+	first := old == nil && c.Reason == v1alpha1.ReasonProgressing
+	starting := old != nil && old.Status == metav1.ConditionFalse && old.Reason == v1alpha1.ReasonProgressing &&
+		old.Message == ReadyCondition(p.Spec.WorkloadKind(), 0, 0, false, false).Message &&
+		c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.ReasonUnavailable
+	if !first && !starting && (old == nil || old.Status != c.Status || old.Reason != c.Reason) {
 		typ := "Normal"
 		if c.Status != metav1.ConditionTrue && c.Reason != v1alpha1.ReasonProgressing {
 			typ = "Warning"
