@@ -52,6 +52,9 @@ type CoreInstanceReconciler struct {
 
 	// resolved memoises port resolution per pipeline uid and generation.
 	resolved resolveMemo
+	// work tells the pipeline reconciler when port assignments are being
+	// written (nil: it is not told).
+	work *portWork
 }
 
 // resolveMemo remembers the effective ports of each pipeline, per instance,
@@ -539,6 +542,7 @@ func (r *CoreInstanceReconciler) writePipelines(ctx context.Context, inst *v1alp
 		}
 	}
 	if len(changed) > 0 {
+		defer r.work.begin()()
 		// The events are decided in plan order (by name), before the
 		// writes that run in parallel.
 		budget := &eventBudget{left: MaxAssignmentEvents}

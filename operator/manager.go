@@ -245,10 +245,11 @@ func Setup(mgr manager.Manager, o Options) error {
 		return fmt.Errorf("add the idle memory return: %w", err)
 	}
 	members := &memberIndex{}
+	work := newPortWork()
 	ci := &CoreInstanceReconciler{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
 		Recorder: mgr.GetEventRecorder("tpctl-operator"), Reserved: reserved, Now: o.Now,
-		Members: members,
+		Members: members, work: work,
 	}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("coreinstance"+o.Name).
@@ -261,7 +262,7 @@ func Setup(mgr manager.Manager, o Options) error {
 	}
 	pr := &PipelineReconciler{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tpctl-operator"),
-		DefaultImage: o.DefaultImage, NodePortRange: o.NodePortRange, Now: o.Now,
+		DefaultImage: o.DefaultImage, NodePortRange: o.NodePortRange, Now: o.Now, work: work,
 	}
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("pipeline"+o.Name).

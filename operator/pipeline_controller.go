@@ -36,6 +36,9 @@ type PipelineReconciler struct {
 	Now           func() time.Time
 
 	applied appliedMemo
+	// work holds builds back to one at a time while port assignments are
+	// being written (nil: never).
+	work *portWork
 }
 
 func (r *PipelineReconciler) now() time.Time {
@@ -92,6 +95,11 @@ func (r *PipelineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, r.notReady(ctx, p, ports.Reason, "ports not assigned: "+ports.Message, "")
 	}
 
+	release, err := r.work.build(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	defer release()
 	objs := &Objects{Pipeline: p, Instance: inst, DefaultImage: r.DefaultImage, NodePortRange: r.NodePortRange}
 	if objs.NodePortRange == (PortRange{}) {
 		objs.NodePortRange = DefaultNodePortRange
