@@ -4,124 +4,24 @@ package install
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 
-	"github.com/tpctl/tpctl/internal/ociimage"
-	"github.com/tpctl/tpctl/test/cluster"
-	"github.com/tpctl/tpctl/test/images"
-	"github.com/tpctl/tpctl/test/k3slauncher/launcher"
+	"github.com/tpctl/tpctl/test/e2e/e2etest"
 )
 
-// artifacts are the files a test copies into the host: tpctl, the launcher
-// (given to --k3s-binary) and the air-gap image archives (--k3s-images).
+// artifacts are the files a test copies into its hosts (e2etest.HostArtifacts).
 type artifacts struct {
 	tpctl, launcher string
 	images          []string
-	components      string // binary directory bound into the host for the launcher
+	components      string
 }
 
-// moduleRoot is the directory holding the product's go.mod.
-func moduleRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		data, err := os.ReadFile(filepath.Join(d, "go.mod"))
-		if err == nil && strings.Contains(string(data), "module github.com/tpctl/tpctl\n") {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no module root above %s", wd)
-		}
-	}
-}
-
-func goBuild(ctx context.Context, root, out, pkg string, ldflags string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", out, pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
-	}
-	return nil
-}
-
-// buildArtifacts builds tpctl as `make build` does, the launcher, and the
-// images (pause, CoreDNS, sink, svclb, Traefik, local-path; internal/ociimage) into dir.
 func buildArtifacts(ctx context.Context, dir string) (artifacts, error) {
-	var a artifacts
-	root, err := moduleRoot()
-	if err != nil {
-		return a, err
-	}
-	bins, err := cluster.FindBinaries()
-	if err != nil {
-		return a, err
-	}
-	coredns, err := bins.Path("coredns")
-	if err != nil {
-		return a, err
-	}
-	if _, err := bins.Require("kine", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl"); err != nil {
-		return a, err
-	}
-	for _, b := range []string{"containerd", "containerd-shim-runc-v2", "ctr"} {
-		if _, err := os.Stat(filepath.Join(bins.Dir, b+"-"+launcher.ContainerdVersion())); err != nil {
-			return a, fmt.Errorf("the launcher's containerd (run scripts/test-deps): %w", err)
-		}
-	}
-	a.components = bins.Dir
-	// TPCTL_E2E_TPCTL names a tpctl binary to test instead of building one
-	// (a release build, say).
-	if a.tpctl = os.Getenv("TPCTL_E2E_TPCTL"); a.tpctl == "" {
-		a.tpctl = filepath.Join(dir, "tpctl")
-		if err := goBuild(ctx, root, a.tpctl, "./cmd/tpctl", "-s -w -X github.com/tpctl/tpctl/internal/buildinfo.Version=v0.0.0-e2e"); err != nil {
-			return a, err
-		}
-	}
-	a.launcher = filepath.Join(dir, "k3s")
-	if err := goBuild(ctx, root, a.launcher, "./test/k3slauncher", "-s -w"); err != nil {
-		return a, err
-	}
-	imgDir := filepath.Join(dir, "images")
-	if err := os.MkdirAll(imgDir, 0o755); err != nil {
-		return a, fmt.Errorf("make %s: %w", imgDir, err)
-	}
-	pause, err := images.Build(ctx, imgDir, images.Pause())
-	if err != nil {
-		return a, err
-	}
-	f, err := ociimage.FileFromPath(coredns, "/coredns", true)
-	if err != nil {
-		return a, err
-	}
-	dnsTar := filepath.Join(imgDir, "coredns.tar")
-	if _, err := ociimage.WriteTarball(dnsTar, ociimage.Spec{
-		Ref: launcher.CoreDNSImage(), Entrypoint: []string{"/coredns"}, User: "65532:65532", Files: []ociimage.File{f},
-	}); err != nil {
-		return a, fmt.Errorf("write the CoreDNS image: %w", err)
-	}
-	// The core instance's pipelines run the stand-in data plane: Fluent
-	// Bit's image cannot be fetched here.
-	sink, err := images.Build(ctx, imgDir, images.Sink())
-	if err != nil {
-		return a, err
-	}
-	// The images of K3s's packaged components that the launcher deploys
-	// (K3s's air-gap archive carries its own): the stand-ins of the svclb
-	// pods, Traefik and the local-path provisioner.
-	a.images = []string{pause, dnsTar, sink}
-	for _, p := range []images.Program{images.KlipperLB(), images.Traefik(), images.LocalPath()} {
-		tar, err := images.Build(ctx, imgDir, p)
-		if err != nil {
-			return a, err
-		}
-		a.images = append(a.images, tar)
-	}
-	return a, nil
+	h, err := e2etest.BuildHostArtifacts(ctx, dir)
+	return artifacts{tpctl: h.Tpctl, launcher: h.Launcher, images: h.Images, components: h.Components}, err
+}
+
+func moduleRoot() (string, error) { return e2etest.ModuleRoot() }
+
+func goBuild(ctx context.Context, root, out, pkg, ldflags string) error {
+	return e2etest.GoBuild(ctx, root, out, pkg, ldflags)
 }
