@@ -131,30 +131,55 @@ func (s *deferredChartsStep) Deferred() string {
 	return strings.Join(CiliumNextSteps(s.env.Config, true), " ")
 }
 
+// RunSummary is what a finished install tells the user, part by part.
+type RunSummary struct {
+	// Node: the K3s version, its unit and the node's state.
+	Node string
+	// Access: the kubeconfig and the tools next to K3s.
+	Access string
+	// Registries names the configured registry mirrors ("" when none).
+	Registries string
+	// Charts: the releases and what to do next, the Cilium next steps,
+	// or why the charts were left out.
+	Charts []string
+	// Log: where the log is and the commands that check or remove the node.
+	Log string
+}
+
+// Lines is the summary in print order, one line each.
+func (s RunSummary) Lines() []string {
+	out := []string{s.Node, s.Access}
+	if s.Registries != "" {
+		out = append(out, s.Registries)
+	}
+	return append(append(out, s.Charts...), s.Log)
+}
+
 // Summary is what a finished install tells the user.
-func Summary(env *Env) []string {
+func Summary(env *Env) RunSummary {
 	st := env.State.Get()
-	node := fmt.Sprintf("K3s %s runs as %s; node %s is Ready.", orUnknown(st.K3s.Version), UnitName, env.Config.NodeName)
+	sum := RunSummary{
+		Node: fmt.Sprintf("K3s %s runs as %s; node %s is Ready.", orUnknown(st.K3s.Version), UnitName, env.Config.NodeName),
+		Access: fmt.Sprintf("kubeconfig: %s (mode %s); kubectl, crictl and ctr are in %s.", KubeconfigPath, env.Config.WriteKubeconfigMode,
+			filepath.Dir(K3sBinaryPath)),
+		Log: "Log: " + LogPath + ". Check the node with `tpctl status`; remove it with `tpctl uninstall`.",
+	}
 	if env.cniPending {
-		node = fmt.Sprintf("K3s %s runs as %s; node %s is registered but stays NotReady until Cilium is installed (cni: cilium: K3s runs without flannel).",
+		sum.Node = fmt.Sprintf("K3s %s runs as %s; node %s is registered but stays NotReady until Cilium is installed (cni: cilium: K3s runs without flannel).",
 			orUnknown(st.K3s.Version), UnitName, env.Config.NodeName)
 	}
-	out := []string{
-		node,
-		fmt.Sprintf("kubeconfig: %s (mode %s); kubectl, crictl and ctr are in %s.", KubeconfigPath, env.Config.WriteKubeconfigMode, filepath.Dir(K3sBinaryPath)),
-	}
 	if r := env.Config.Registries; !r.empty() {
-		out = append(out, fmt.Sprintf("Registries (%s): %s.", RegistriesPath, describeRegistries(r)))
+		sum.Registries = fmt.Sprintf("Registries (%s): %s.", RegistriesPath, describeRegistries(r))
 	}
 	switch {
 	case env.cniPending:
-		out = append(out, CiliumNextSteps(env.Config, env.Charts != nil)...)
+		sum.Charts = CiliumNextSteps(env.Config, env.Charts != nil)
 	case env.charts != nil:
-		out = append(out, env.charts.summary()...)
+		sum.Charts = env.charts.summary()
 	case env.Charts == nil:
-		out = append(out, "The operator and core-instance charts were left out (--skip-charts); run `tpctl install` without it to add them.")
+		sum.Charts = []string{"The operator and core-instance charts were left out (--skip-charts); run `tpctl install` without it to add them."}
 	}
-	return append(out, "Log: "+LogPath+". Check the node with `tpctl status`; remove it with `tpctl uninstall`.")
+	return sum
 }
 
 // Options configure an install (or uninstall) plan. Every seam is a field.
@@ -349,7 +374,7 @@ func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
 				return err
 			}
 		}
-		for _, line := range Summary(env) {
+		for _, line := range Summary(env).Lines() {
 			logf(ev, false, "%s", line)
 		}
 		return nil
