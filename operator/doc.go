@@ -169,7 +169,19 @@
 // ports or configuration, a missing instance, a workload kind change, a node
 // port that could not be had, and failures to apply an object. Routine steps
 // make none: a frontend equal to its backend, a Service created, a new
-// pipeline's first Ready=False Progressing status (their statuses say so).
+// pipeline's first Ready=False Progressing status and its step from there
+// to Unavailable while its first pods start (their statuses say so).
 // Thousands of pipelines created at once would otherwise make thousands of
-// Event writes, each kept for minutes by the operator's event recorder.
+// Event writes, each kept for minutes by the operator's event recorder. For
+// the same reason one instance reconcile records at most
+// MaxAssignmentEvents port events on pipelines; the rest are counted by
+// reason in one PortEventsSummarised event on the instance (each
+// pipeline's PortsAssigned condition still says why).
+//
+// # Port assignments first
+//
+// While the instance reconciler writes port assignments, pipelines build
+// their ConfigMaps, workloads and Services one at a time; otherwise as many
+// at once as --workers allows. Thousands of pipelines created at once get
+// their frontends before the API server's capacity goes to their objects.
 package operator
