@@ -122,8 +122,10 @@
 // backend the server names; "none" from the server means no CNI network and
 // no routes on the agent, as on the server), the remote tunnel, the agent's node-config
 // annotations and label updates after registration, with-node-id,
-// kube-proxy-arg, node-external-ip, private registries, rootless,
-// certificate renewal, or any key not in AgentKeys.
+// kube-proxy-arg, node-external-ip, rootless, certificate renewal, or any
+// key not in AgentKeys. Private registries work in both modes
+// (registries.go: <data-dir>/agent/etc/containerd/certs.d/<registry>/hosts.toml
+// and the registry auth in config.toml, as K3s renders registries.yaml).
 //
 // What it does not do: flannel (the bridge network stands in for it;
 // flannel-backend none runs no network), the metrics API
