@@ -4,8 +4,9 @@
 // The manager is one root model (Model) over pages (page, shaped like
 // soft-serve's common.Component: Update, View, SetSize and a help.KeyMap):
 // the pipelines list, a pipeline's detail, its logs, its secrets, the create/edit form,
-// the core-instance view and its form, and the delete confirmation. The root
-// keeps only the navigation between them, the watch and the status line;
+// the core-instance view and its form, the cluster's nodes, and the delete
+// confirmation. The root keeps only the navigation between them, the watch
+// and the status line;
 // a page asks to go elsewhere by returning a nav from Update. Messages are
 // small types named after what happened (pipelineSavedMsg, watchEventsMsg,
 // …). Every cluster call goes through a manage.API inside a tea.Cmd, so
@@ -28,6 +29,13 @@
 // (manage.API.PipelineSecrets) and changes them with
 // manage.API.ChangePipelineSecrets. A value is typed into a masked input
 // (textinput.EchoPassword): no view, status or error holds it.
+//
+// Nodes: the nodes page (N) reads the cluster's nodes with the namespace's
+// pipeline pods on each (manage.API.ListNodes) when it opens and again
+// every Options.NodesInterval while it is open, one read at a time: each
+// answer asks for a tick, and a tick or answer of a closed page or of a
+// replaced read is dropped. A refused list (no permission for nodes, which
+// belong to no namespace) is said as such.
 //
 // The models are Bubble Tea v2 models drawn with Lip Gloss v2 styles and
 // Bubbles v2 components. Colours (Colours: a colour profile and whether the
