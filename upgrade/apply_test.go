@@ -548,3 +548,18 @@ func TestSameK3s(t *testing.T) {
 		}
 	}
 }
+
+// Inspect says which of the files the recorded upgrade kept are on the
+// host now (the rollback plan lists a removal only for those).
+func TestInspectSaysWhichKeptFilesArePresent(t *testing.T) {
+	h := newFakeHost(t)
+	if err := Apply(context.Background(), h.options(h.install("k3s "+newK3s), &fakeSnap{})); err != nil {
+		t.Fatal(err)
+	}
+	in := Inspect(context.Background(), h.root, func(string) (Cluster, error) { return h, nil }, time.Now)
+	for p, want := range map[string]bool{installer.K3sBinaryPath: true, dropIn: true, oldTemplate: false, newTemplate: false} {
+		if got, ok := in.Present[p]; !ok || got != want {
+			t.Errorf("Present[%s] = %v (known %v), want %v", p, got, ok, want)
+		}
+	}
+}

@@ -165,6 +165,13 @@ func Inspect(ctx context.Context, root string, cluster func(kubeconfig string) (
 		return in
 	}
 	in.State = st.Get()
+	if u := in.State.Upgrade; u != nil {
+		in.Present = map[string]bool{}
+		for _, k := range u.Kept {
+			_, err := os.Lstat(filepath.Join(root, k.Path))
+			in.Present[k.Path] = err == nil
+		}
+	}
 	if cluster == nil {
 		in.NodeErr = errors.New("no API client")
 		return in

@@ -56,6 +56,9 @@ type Installed struct {
 	// OperatorImage is the image of the operator Deployment ("" when
 	// absent).
 	OperatorImage string
+	// Present says, for each file the recorded upgrade kept, whether it is
+	// on the host now (nil when no upgrade is recorded).
+	Present map[string]bool
 }
 
 // Target is what this tpctl carries.

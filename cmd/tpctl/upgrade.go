@@ -213,7 +213,7 @@ func (s backupSnapshot) Snapshot(ctx context.Context) (string, error) {
 // forward plan would only show every component unchanged).
 func writePlan(w io.Writer, rollback bool, in upgrade.Installed, p upgrade.Plan) {
 	if rollback {
-		writeRollbackPlan(w, rollbackPlanOf(in.State.Upgrade, in.Releases))
+		writeRollbackPlan(w, rollbackPlanOf(in.State.Upgrade, in.Releases, in.Present))
 		return
 	}
 	writeUpgradePlan(w, p)

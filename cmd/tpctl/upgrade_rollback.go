@@ -37,8 +37,11 @@ type rollbackFile struct {
 }
 
 // rollbackPlanOf reverses the recorded upgrade; cur holds the releases as
-// they are now. It is nil when there is nothing to roll back.
-func rollbackPlanOf(rec *installer.UpgradeRecord, cur map[string]upgrade.Release) *rollbackPlan {
+// they are now, present whether each kept file is on the host (nil: not
+// known). A file that was absent before the upgrade and is absent now has
+// nothing to remove and is not listed. It is nil when there is nothing to
+// roll back.
+func rollbackPlanOf(rec *installer.UpgradeRecord, cur map[string]upgrade.Release, present map[string]bool) *rollbackPlan {
 	if rec == nil || rec.Phase == installer.UpgradeRolledBack {
 		return nil
 	}
@@ -56,6 +59,9 @@ func rollbackPlanOf(rec *installer.UpgradeRecord, cur map[string]upgrade.Release
 	}
 	for _, k := range rec.Kept {
 		if k.Absent {
+			if here, known := present[k.Path]; known && !here {
+				continue
+			}
 			p.Files = append(p.Files, rollbackFile{Path: k.Path, Action: "remove"})
 		} else {
 			p.Files = append(p.Files, rollbackFile{Path: k.Path, Action: "restore", From: k.Saved})
@@ -91,7 +97,7 @@ func writeRollbackPlan(w io.Writer, p *rollbackPlan) {
 // plan, or with --rollback what the rollback restores.
 func newUpgradeReport(to upgrade.Target, plan upgrade.Plan, in upgrade.Installed, rollback bool) upgradeReport {
 	if rollback {
-		return upgradeReport{Target: to, Rollback: rollbackPlanOf(in.State.Upgrade, in.Releases)}
+		return upgradeReport{Target: to, Rollback: rollbackPlanOf(in.State.Upgrade, in.Releases, in.Present)}
 	}
 	return upgradeReport{Target: to, Plan: &plan}
 }

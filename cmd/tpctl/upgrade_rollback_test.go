@@ -79,3 +79,22 @@ func TestUpgradeRollbackJSONIsTheRollbackPlan(t *testing.T) {
 		t.Errorf("upgrade report:\n%s", b.String())
 	}
 }
+
+// A file the upgrade recorded as absent before it is listed for removal
+// only when it is on the host now: a containerd template the upgrade never
+// wrote is not "removed".
+func TestRollbackPlanListsOnlyAddedFilesThatExist(t *testing.T) {
+	rec := &installer.UpgradeRecord{Phase: installer.UpgradeDone, Kept: []installer.KeptFile{
+		{Path: installer.RegistriesPath, Saved: upgrade.KeptDir + "/registries.yaml", Absent: true},
+		{Path: "/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.tmpl", Saved: upgrade.KeptDir + "/config-v3.toml.tmpl", Absent: true},
+	}}
+	p := rollbackPlanOf(rec, nil, map[string]bool{installer.RegistriesPath: true, rec.Kept[1].Path: false})
+	if len(p.Files) != 1 || p.Files[0].Path != installer.RegistriesPath || p.Files[0].Action != "remove" {
+		t.Fatalf("files: %+v", p.Files)
+	}
+	var b bytes.Buffer
+	writeRollbackPlan(&b, p)
+	if strings.Contains(b.String(), "config-v3.toml.tmpl") {
+		t.Fatalf("the plan removes a file that is not there:\n%s", b.String())
+	}
+}
