@@ -23,6 +23,7 @@ type joinFlags struct {
 	server, token, tokenFile string
 	nodeName, nodeIP         string
 	dataDir                  string
+	role                     string
 }
 
 // maxTokenFile bounds --token-file.
@@ -77,7 +78,7 @@ func newJoinCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "join",
-		Short: "Join this host to a K3s cluster tpctl installed, as an agent",
+		Short: "Join this host to a K3s cluster tpctl installed, as an agent or a server",
 		Long: `Join this host to the cluster of a server tpctl installed, as a K3s agent
 (k3s-agent.service), with a token from ` + "`tpctl token create`" + ` on that server.
 
@@ -90,6 +91,14 @@ node-ip, data-dir, kubelet-arg), the unit's environment file and
 /etc/systemd/system/k3s-agent.service → daemon-reload, enable and start → wait
 until this node is Ready in the cluster (read with the node's own credentials,
 <data dir>/agent/kubelet.kubeconfig).
+
+With --role server the host becomes another K3s server (k3s.service) on
+K3s's embedded etcd: the token must be the server token from
+` + "`tpctl token create --role server`" + ` (agent and bootstrap tokens are refused);
+the plan is install's without the charts (the cluster has them), with the
+server check after preflight, /etc/rancher/k3s/config.yaml.d/50-tpctl-ha.yaml
+(0600: server, token) after the K3s config, and a wait until this node is a
+voting etcd member after the node wait.
 
 Like install, every step checks first whether it is done: running join again
 changes nothing, and an interrupted join resumes. The token is written only
@@ -113,6 +122,15 @@ preflight failed (nothing changed), 130 interrupted.`,
 			raw, err := jf.readToken(cmd.InOrStdin())
 			if err != nil {
 				return err
+			}
+			switch jf.role {
+			case installer.RoleAgent:
+			case installer.RoleServer:
+				if err := installer.CheckServerToken(raw); err != nil {
+					return &cli.UsageError{Err: err}
+				}
+			default:
+				return cli.Usagef("--role %q: agent or server", jf.role)
 			}
 			if _, err := join.ParseToken(raw); err != nil {
 				return &cli.UsageError{Err: err}
@@ -138,10 +156,15 @@ preflight failed (nothing changed), 130 interrupted.`,
 				VerifyServer: join.Verifier{}.Verify,
 			}
 			opts.Preflight = installer.AgentPreflight("/", ign, os.LookupEnv)
+			newPlan, what := installer.NewJoinPlan, "K3s agent node"
+			if jf.role == installer.RoleServer {
+				opts.Preflight = installer.DefaultPreflight("/", ign, os.LookupEnv)
+				newPlan, what = installer.NewServerJoinPlan, "K3s server (embedded etcd) node"
+			}
 			opts.DataDirForce = force
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			plan, env, err := installer.NewJoinPlan(ctx, opts)
+			plan, env, err := newPlan(ctx, opts)
 			if err != nil {
 				return &cli.UsageError{Err: err}
 			}
@@ -155,7 +178,7 @@ preflight failed (nothing changed), 130 interrupted.`,
 				return installer.WriteDryRun(out, rep)
 			}
 			if !yes && cli.IsTerminal(os.Stdin) && !confirm(cmd.InOrStdin(), out,
-				fmt.Sprintf("Join this host to %s as K3s agent node %s (data in %s)?", u, cfg.NodeName, cfg.DataDir)) {
+				fmt.Sprintf("Join this host to %s as %s %s (data in %s)?", u, what, cfg.NodeName, cfg.DataDir)) {
 				return &cli.CodeError{Code: cli.ExitError, Err: errors.New("not confirmed; nothing was changed")}
 			}
 			return runPlan(ctx, plan, f, out, true)
@@ -165,6 +188,7 @@ preflight failed (nothing changed), 130 interrupted.`,
 	fl.StringVar(&jf.server, "server", "", "URL of the server to join (https://ADDR:6443, as `tpctl token create` prints it)")
 	fl.StringVar(&jf.token, "token", "", "join token from `tpctl token create` (K10<ca sha256>::<id>.<secret>)")
 	fl.StringVar(&jf.tokenFile, "token-file", "", "read the token from this file (- for stdin) instead of --token, keeping it out of the process list")
+	fl.StringVar(&jf.role, "role", installer.RoleAgent, "agent, or server: a control-plane member on K3s's embedded etcd (token from `tpctl token create --role server`)")
 	fl.StringVar(&jf.nodeName, "node-name", "", "name of this node (default: the host name)")
 	fl.StringVar(&jf.nodeIP, "node-ip", "", "address this node advertises (default: K3s picks the default route's)")
 	fl.StringVar(&jf.dataDir, "data-dir", installer.DefaultDataDir, "K3s's data dir")

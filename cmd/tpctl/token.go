@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,9 +18,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/tpctl/tpctl/backup"
 	"github.com/tpctl/tpctl/installer"
+	"github.com/tpctl/tpctl/internal/buildinfo"
 	"github.com/tpctl/tpctl/internal/cli"
 	"github.com/tpctl/tpctl/join"
+	"github.com/tpctl/tpctl/systemd"
 )
 
 func newTokenCmd() *cobra.Command {
@@ -147,10 +151,12 @@ func newTokenCreateCmd(kubeconfig *string) *cobra.Command {
 			}
 			switch role {
 			case installer.RoleAgent:
-			case "server":
-				return cli.Usagef("--role server (a second control-plane member) is not supported yet; only agents join")
+			case installer.RoleServer:
+				if cmd.Flags().Changed("ttl") {
+					return cli.Usagef("--ttl: the server token does not expire (K3s's server token); only agent tokens take --ttl")
+				}
 			default:
-				return cli.Usagef("--role %q: only agent", role)
+				return cli.Usagef("--role %q: agent or server", role)
 			}
 			if ttl < 0 {
 				return cli.Usagef("--ttl %s is negative (0: never expires)", ttl)
@@ -159,6 +165,12 @@ func newTokenCreateCmd(kubeconfig *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if role == installer.RoleServer {
+				// The conversion restarts K3s: it gets its own time.
+				ctx, cancel := context.WithTimeout(cmd.Context(), timeout+10*time.Minute)
+				defer cancel()
+				return createServerToken(ctx, s, f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			return createToken(ctx, s, ttl, f, cmd.OutOrStdout())
@@ -166,7 +178,7 @@ func newTokenCreateCmd(kubeconfig *string) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.DurationVar(&ttl, "ttl", join.DefaultTTL, "how long the token may be used to join (0: never expires)")
-	fl.StringVar(&role, "role", installer.RoleAgent, "role of the joining host: agent")
+	fl.StringVar(&role, "role", installer.RoleAgent, "role of the joining host: agent, or server (converts this server to embedded etcd first, after a backup)")
 	fl.StringVarP(&output, "output", "o", "table", "output format: table|json")
 	fl.DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long")
 	return cmd
@@ -246,4 +258,71 @@ func newTokenDeleteCmd(kubeconfig *string) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// serverTokenCreated is token create --role server's JSON output. It
+// holds the token.
+type serverTokenCreated struct {
+	Server      string `json:"server"`
+	Token       string `json:"token"`
+	JoinCommand string `json:"joinCommand"`
+	Converted   bool   `json:"converted"`
+	Warning     string `json:"warning,omitempty"`
+}
+
+// createServerToken prepares this server for another server and prints
+// the join command with K3s's server token: on SQLite it first converts
+// to embedded etcd (backup, cluster-init, restart); on an external
+// datastore it refuses.
+func createServerToken(ctx context.Context, s *tokenServer, f cli.Format, out, errOut io.Writer) error {
+	cfg := s.State.Config
+	converted, err := installer.ConvertToEmbeddedEtcd(ctx, installer.ConvertOptions{
+		Root: "/", DataDir: cfg.DataDir, NodeName: cfg.NodeName,
+		Backup: func(ctx context.Context) (string, error) {
+			_, path, err := backup.Create(ctx, backup.Options{Root: "/", TpctlVersion: buildinfo.Get().Version,
+				Cluster: backup.NewKubeCluster(installer.KubeconfigPath)})
+			return path, err
+		},
+		Restart: func(ctx context.Context) error {
+			m, err := systemd.Connect(ctx)
+			if err != nil {
+				return err
+			}
+			return m.Restart(ctx, installer.UnitName)
+		},
+		Node: func(ctx context.Context) (*corev1.Node, error) {
+			return s.Client.CoreV1().Nodes().Get(ctx, cfg.NodeName, metav1.GetOptions{})
+		},
+		Logf: func(format string, args ...any) { fmt.Fprintf(errOut, format+"\n", args...) },
+	})
+	if err != nil {
+		return err
+	}
+	tok, err := os.ReadFile(filepath.Join(cfg.DataDir, "server", "token"))
+	if err != nil {
+		return fmt.Errorf("read K3s's server token: %w", err)
+	}
+	token := strings.TrimSpace(string(tok))
+	addr, err := s.serverAddress(ctx)
+	if err != nil {
+		return err
+	}
+	server := "https://" + net.JoinHostPort(addr, "6443")
+	nodes, err := s.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	warn := installer.EvenMembersWarning(installer.CountEtcdMembers(nodes.Items) + 1)
+	cmdline := "tpctl join --role server --server " + server + " --token " + token
+	if f == cli.JSON {
+		return cli.Encode(out, cli.JSON, serverTokenCreated{Server: server, Token: token, JoinCommand: cmdline, Converted: converted, Warning: warn})
+	}
+	if converted {
+		fmt.Fprintln(out, "This server now runs on K3s's embedded etcd (the SQLite datastore was migrated; a backup was taken first).")
+	}
+	if warn != "" {
+		fmt.Fprintf(out, "Warning: with the next server %s.\n", warn)
+	}
+	_, err = fmt.Fprintf(out, "K3s's server token does not expire; anyone holding it can join a server or read the cluster's keys.\nOn the host to join as a server, as root (shown once):\n\n  %s\n", cmdline)
+	return err
 }
