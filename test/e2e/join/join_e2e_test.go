@@ -89,7 +89,8 @@ func nodeReady(ctx context.Context, h *hosttest.Host, node string) (string, erro
 // `tpctl token create`, joins B as an agent with `tpctl join` (token on
 // stdin, never in the output), waits for B to be Ready in A's cluster, logs
 // the join time and memory per host with K3s running, runs a DaemonSet
-// pipeline with a Ready pod on both nodes, then uninstalls B: refused while
+// pipeline with a Ready pod on both nodes whose NodePort frontend answers on
+// both node addresses, then uninstalls B: refused while
 // its Node is in the cluster, done after `tpctl node delete` on A; its Node
 // and node-password secret leave the cluster, A stays Ready, and B is as
 // before the join.
@@ -184,7 +185,7 @@ func TestAgentJoin(t *testing.T) {
 	pipelineFile := e2eDir + "/pipeline.yaml"
 	require.NoError(t, os.WriteFile(filepath.Join(srv.Root(), pipelineFile), []byte(pipelineConfig), 0o644))
 	r = tpctl(ctx, srv, "", "pipeline", "create", "--name", "every-node", "--config-file", pipelineFile, "--no-auto-ports",
-		"--port", "tcp/5170", "--arg=--tcp=5170", "--workload", "daemonset", "--service-type", "NodePort", "-o", "json")
+		"--port", "tcp/5170", "--arg=--tcp=5170", "--arg=--http=:2020", "--workload", "daemonset", "--service-type", "NodePort", "-o", "json")
 	require.NoError(t, r.err, "DaemonSet pipeline: %s", r)
 	if !assert.Eventually(t, func() bool {
 		out, err := kubectl(ctx, srv, "get", "pods", "-A", "-l", v1alpha1.LabelPipeline+"=every-node", "-o",
@@ -201,6 +202,7 @@ func TestAgentJoin(t *testing.T) {
 		}
 		t.FailNow()
 	}
+	checkFrontendOnEveryNode(ctx, t, srv, g.Hosts, "every-node", 5170, 2020)
 	r = tpctl(ctx, srv, "", "pipeline", "delete", "every-node", "--yes")
 	require.NoError(t, r.err, "%s", r)
 
