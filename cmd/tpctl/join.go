@@ -159,6 +159,7 @@ preflight failed (nothing changed), 130 interrupted.`,
 			newPlan, what := installer.NewJoinPlan, "K3s agent node"
 			if jf.role == installer.RoleServer {
 				opts.Preflight = installer.DefaultPreflight("/", ign, os.LookupEnv)
+				opts.VerifyServer = join.Verifier{}.VerifyServerJoin
 				newPlan, what = installer.NewServerJoinPlan, "K3s server (embedded etcd) node"
 			}
 			opts.DataDirForce = force
