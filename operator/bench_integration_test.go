@@ -61,6 +61,8 @@ var benchProfiles = flag.String("profile-dir", "", "directory for the operator's
 // release's operator image ships, cmd/tpctl-operator, built as
 // scripts/release builds it. It reports:
 //
+//	s-created    seconds the benchmark's client took to create them
+//	             (-creators at a time)
 //	s-assigned   seconds until every pipeline has PortsAssigned for its
 //	             generation, with frontends checked to be unique
 //	s-steady     seconds until, in addition, every pipeline has its Service
@@ -74,7 +76,7 @@ var benchProfiles = flag.String("profile-dir", "", "directory for the operator's
 // It logs the load average (/proc/loadavg) at the start and the end, since
 // the times depend on what else runs on the machine.
 //
-// Run: go test -tags integration -run '^$' -bench CreatePipelines -benchtime 1x ./operator/ -args -pipelines 5000
+// Run: go test -tags integration -run '^$' -bench CreatePipelines -benchtime 1x -timeout 40m ./operator/ -args -pipelines 5000
 // (add -profile-dir DIR for the operator's CPU and heap profiles).
 func BenchmarkCreatePipelines(b *testing.B) {
 	n := *benchPipelines
