@@ -160,7 +160,8 @@ func NewServerJoinPlan(ctx context.Context, o JoinOptions) (*Plan, *Env, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	env.join = &joinRun{server: o.Server, token: o.Token, verify: o.VerifyServer}
+	// Not env.join: that makes the plan's units the agent's.
+	jr := &joinRun{server: o.Server, token: o.Token, verify: o.VerifyServer}
 	// The charts are the cluster's already: their steps (those before K3s
 	// starts, and everything after the node wait) are left out.
 	var steps []Step
@@ -171,10 +172,10 @@ func NewServerJoinPlan(ctx context.Context, o JoinOptions) (*Plan, *Env, error) 
 		steps = append(steps, s)
 		switch s.Name() {
 		case (&preflightStep{}).Name():
-			steps = append(steps, &serverCheckStep{env: env})
+			steps = append(steps, &serverCheckStep{env: &Env{join: jr}})
 		case newK3sConfigStep(env).Name():
 			steps = append(steps, &fileStep{env: env, name: "write K3s HA config", path: HAConfigDropInPath, perm: 0o600,
-				render: func() ([]byte, error) { return RenderServerJoinDropIn(env.join.server, env.join.token) },
+				render: func() ([]byte, error) { return RenderServerJoinDropIn(jr.server, jr.token) },
 				redact: redactServerJoinDropIn})
 		case (&waitStep{}).Name():
 			steps = append(steps, &etcdMemberStep{env: env})
@@ -192,7 +193,7 @@ func NewServerJoinPlan(ctx context.Context, o JoinOptions) (*Plan, *Env, error) 
 		if err := begin(ctx); err != nil {
 			return err
 		}
-		rec := &JoinRecord{Server: redactURL(env.join.server)}
+		rec := &JoinRecord{Server: redactURL(jr.server)}
 		if st := env.State.Get(); st.Role == RoleServer && st.Join != nil && *st.Join == *rec {
 			return nil
 		}
@@ -211,7 +212,7 @@ func NewServerJoinPlan(ctx context.Context, o JoinOptions) (*Plan, *Env, error) 
 			}
 		}
 		logf(ev, false, "K3s %s runs as %s; node %s joined %s as a server on embedded etcd and is Ready.",
-			orUnknown(env.State.Get().K3s.Version), UnitName, env.Config.NodeName, redactURL(env.join.server))
+			orUnknown(env.State.Get().K3s.Version), UnitName, env.Config.NodeName, redactURL(jr.server))
 		return nil
 	}
 	return plan, env, nil

@@ -185,7 +185,6 @@ func newTestServerJoin(t *testing.T) *testJoin {
 	srv := &memberCluster{readyCluster{nodeName: "edge-2"}}
 	tj.opts.Cluster = srv.open
 	tj.jo.Options.Cluster = srv.open
-	tj.opts.Systemd = tj.testInstall.opts.Systemd
 	return tj
 }
 
@@ -233,6 +232,10 @@ func TestServerJoinPlan(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	require.NoError(t, Run(ctx, plan, rec))
+	assert.Contains(t, tj.agent.units, UnitName, "a server runs k3s.service")
+	assert.NotContains(t, tj.agent.units, AgentUnitName)
+	assert.FileExists(t, filepath.Join(tj.root, UnitPath))
+	assert.NoFileExists(t, filepath.Join(tj.root, AgentUnitPath))
 	cfg, mode := tj.read(t, HAConfigDropInPath)
 	assert.Equal(t, os.FileMode(0o600), mode)
 	assert.Contains(t, cfg, "server: https://10.0.0.10:6443\n")
