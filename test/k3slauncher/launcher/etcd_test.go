@@ -289,3 +289,21 @@ func TestEtcdNodeMetadata(t *testing.T) {
 	assert.Equal(t, "10.0.0.2", n.Annotations[EtcdNodeAddressAnno])
 	assert.Error(t, EtcdNodeMetadata(context.Background(), cs, "missing", "m", "10.0.0.3"))
 }
+
+// Each server's bridge network is its own Node's podCIDR.
+func TestServerPodNetworkIsTheNodes(t *testing.T) {
+	cs := fake.NewClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "host-b"}})
+	s := &Server{Config: Config{NodeName: "host-b", DataDir: t.TempDir()}, Log: io.Discard}
+	sync := s.podNetwork(cs)
+	assert.ErrorContains(t, sync(context.Background()), "no podCIDR yet")
+	n, err := cs.CoreV1().Nodes().Get(context.Background(), "host-b", metav1.GetOptions{})
+	require.NoError(t, err)
+	n.Spec.PodCIDR = "10.42.1.0/24"
+	_, err = cs.CoreV1().Nodes().Update(context.Background(), n, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	require.NoError(t, sync(context.Background()))
+	b, err := os.ReadFile(filepath.Join(Layout{Data: s.Config.DataDir}.CNIConfDir(), "10-flannel.conflist"))
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "10.42.1.0/24")
+	assert.NotContains(t, string(b), "10.42.0.0/24")
+}

@@ -133,7 +133,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err := writeFileAtomic(filepath.Join(l.ContainerdDir(), "config.toml"), cfg, 0o600); err != nil {
 		return err
 	}
-	if c.FlannelBackend != "none" {
+	if c.FlannelBackend != "none" && !useEtcd {
 		if err := writeFileAtomic(filepath.Join(l.CNIConfDir(), "10-flannel.conflist"), []byte(cniConfig(c)), 0o644); err != nil {
 			return err
 		}
@@ -253,7 +253,11 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("make client: %w", err)
 	}
-	for _, job := range append(s.backgroundJobs(cs, begin), images.watch, s.supervisorJobs(backend, nodeIP)) {
+	jobs := append(s.backgroundJobs(cs, begin), images.watch, s.supervisorJobs(backend, nodeIP))
+	if useEtcd && c.FlannelBackend != "none" {
+		jobs = append(jobs, func(ctx context.Context) { s.retry(ctx, "node "+c.NodeName+" podCIDR", s.podNetwork(cs)) })
+	}
+	for _, job := range jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

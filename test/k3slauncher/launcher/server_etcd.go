@@ -260,3 +260,25 @@ func EtcdNodeMetadata(ctx context.Context, cs kubernetes.Interface, node, member
 	}
 	return nil
 }
+
+// podNetwork writes the bridge network over the podCIDR the controller
+// manager gave this node: with several servers each has its own (the
+// first server's is the cluster CIDR's first subnet, as on a lone server).
+func (s *Server) podNetwork(cs kubernetes.Interface) func(context.Context) error {
+	l := Layout{Data: s.Config.DataDir}
+	return func(ctx context.Context) error {
+		n, err := cs.CoreV1().Nodes().Get(ctx, s.Config.NodeName, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("get node %s: %w", s.Config.NodeName, err)
+		}
+		if n.Spec.PodCIDR == "" {
+			return errors.New("no podCIDR yet")
+		}
+		want := []byte(cniConfigFor(n.Spec.PodCIDR))
+		if cur, err := os.ReadFile(filepath.Join(l.CNIConfDir(), "10-flannel.conflist")); err == nil && string(cur) == string(want) {
+			return nil
+		}
+		s.logf("pod network %s", n.Spec.PodCIDR)
+		return writeFileAtomic(filepath.Join(l.CNIConfDir(), "10-flannel.conflist"), want, 0o644)
+	}
+}
