@@ -36,9 +36,10 @@ spec:
 `
 
 // TestNoCapSysResourceOnBootedHost installs on a host whose bounding set
-// lacks CAP_SYS_RESOURCE (as in LXC), with containerd 2: tpctl derives
-// K3s's v3 containerd template with restrict_oom_score_adj inserted (the
-// generated config lacks the key), restarts K3s, and a Guaranteed pod runs.
+// lacks CAP_SYS_RESOURCE (as in LXC), with containerd 2: before K3s first
+// starts, tpctl writes a containerd drop-in setting restrict_oom_score_adj
+// into the directory K3s's generated config imports (config-v3.toml.d), so
+// K3s starts once, writes no template, and a Guaranteed pod runs.
 func TestNoCapSysResourceOnBootedHost(t *testing.T) {
 	needBootedHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
@@ -52,16 +53,33 @@ func TestNoCapSysResourceOnBootedHost(t *testing.T) {
 	r := tpctl(ctx, h, nil, nil, installArgs(a.images)...)
 	require.NoError(t, r.err, "%s", r)
 	t.Logf("FIGURE install without CAP_SYS_RESOURCE: %s", r.took.Round(time.Millisecond))
-	ev, ok := r.stepEvent("containerd template", installer.EventDone)
-	require.True(t, ok, "the containerd template step ran: %s", r)
-	t.Logf("containerd template: %s", ev.Message)
-	tmpl, err := h.Exec(ctx, "cat", "/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.tmpl")
-	require.NoError(t, err, tmpl)
-	assert.Contains(t, tmpl, "restrict_oom_score_adj = true", "the v3 template (containerd 2) sets the key")
-	generated, err := h.Exec(ctx, "cat", "/var/lib/rancher/k3s/agent/etc/containerd/config.toml")
+	ev, ok := r.stepEvent("containerd drop-in", installer.EventDone)
+	require.True(t, ok, "the containerd drop-in step ran: %s", r)
+	t.Logf("containerd drop-in: %s", ev.Message)
+	const etc = "/var/lib/rancher/k3s/agent/etc/containerd/"
+	dropIn, err := h.Exec(ctx, "cat", etc+installer.ContainerdDropInDir+"/50-tpctl-restrict-oom-score-adj.toml")
+	require.NoError(t, err, dropIn)
+	assert.Contains(t, dropIn, "restrict_oom_score_adj = true", "the drop-in sets the key")
+	mode, err := h.Exec(ctx, "stat", "-c", "%a", etc+installer.ContainerdDropInDir+"/50-tpctl-restrict-oom-score-adj.toml")
+	require.NoError(t, err, mode)
+	assert.Equal(t, "600", strings.TrimSpace(mode))
+	_, err = h.Exec(ctx, "test", "!", "-e", etc+"config-v3.toml.tmpl")
+	assert.NoError(t, err, "no containerd template is written")
+	generated, err := h.Exec(ctx, "cat", etc+"config.toml")
 	require.NoError(t, err, generated)
-	assert.Contains(t, generated, "restrict_oom_score_adj = true", "containerd runs with the template's config")
 	assert.Contains(t, generated, "version = 3", "containerd 2's config layout")
+	assert.Contains(t, generated, installer.ContainerdDropInDir+"/*.toml", "K3s's generated config imports the drop-in directory")
+	// K3s started once: the drop-in was there before its first start.
+	journal, err := h.Exec(ctx, "journalctl", "--no-pager", "-u", installer.UnitName, "-o", "cat")
+	require.NoError(t, err, journal)
+	starts := 0
+	for _, l := range strings.Split(journal, "\n") {
+		if strings.HasPrefix(l, "Started "+installer.UnitName) {
+			starts++
+		}
+	}
+	t.Logf("FIGURE K3s starts during the install without CAP_SYS_RESOURCE: %d", starts)
+	assert.Equal(t, 1, starts, "K3s starts during the install")
 
 	e.apply(ctx, t, "guaranteed.yaml", guaranteedPod)
 	var last string
