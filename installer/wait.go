@@ -14,6 +14,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/tpctl/tpctl/internal/clusternode"
 )
 
 // Cluster is the little of the Kubernetes API the waits read.
@@ -119,17 +121,7 @@ func (e *Env) freshReady(n *corev1.Node) string {
 }
 
 // NodeReady reports the node's Ready condition and its reason.
-func NodeReady(n *corev1.Node) (bool, string) {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			if c.Status == corev1.ConditionTrue {
-				return true, "Ready"
-			}
-			return false, fmt.Sprintf("%s: %s", c.Reason, c.Message)
-		}
-	}
-	return false, "no Ready condition yet"
-}
+func NodeReady(n *corev1.Node) (bool, string) { return clusternode.Ready(n) }
 
 func deploymentAvailable(d *appsv1.Deployment) bool {
 	want := int32(1)
