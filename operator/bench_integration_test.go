@@ -44,6 +44,9 @@ var benchNodePorts = PortRange{Min: 20000, Max: 32767}
 
 // benchCreators is how many pipelines the benchmark's client creates at
 // a time: "at once" with bounded concurrency.
+// benchWorkers defaults to the chart's `workers` value (the shipped default).
+var benchWorkers = flag.Int("workers", 2, "the operator's --workers in BenchmarkCreatePipelines")
+
 var benchCreators = flag.Int("creators", 32, "concurrent creations of BenchmarkCreatePipelines")
 
 // benchSteady bounds the wait for the steady state.
@@ -228,7 +231,7 @@ func startOperator(b *testing.B, bin, kubeconfig string, pprof bool) *operatorPr
 	f, err := os.Create(log)
 	require.NoError(b, err)
 	args := []string{"--kubeconfig", kubeconfig, "--leader-elect=false",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--workers=4",
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--workers=" + strconv.Itoa(*benchWorkers),
 		"--default-image=tpctl.test/sink:1", "--node-port-range=" + benchNodePorts.String()}
 	op := &operatorProc{log: log}
 	if pprof {
