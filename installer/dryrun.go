@@ -42,8 +42,9 @@ type DryRunReport struct {
 	StateError string `json:"stateError,omitempty"`
 }
 
-// DryRun asks every step whether it is done (a read) and what it would
-// write; it changes nothing and takes no lock. Secrets are redacted.
+// DryRun runs every gate's check (a read of the host), asks every step
+// whether it is done (a read) and what it would write; it changes nothing
+// and takes no lock. Secrets are redacted.
 func DryRun(ctx context.Context, p *Plan) DryRunReport {
 	rep := DryRunReport{Plan: p.Name}
 	// Steps judge "done" partly from the recorded state, as Run does.
@@ -57,7 +58,16 @@ func DryRun(ctx context.Context, p *Plan) DryRunReport {
 		if d, ok := s.(Describer); ok {
 			sp.Description = d.Describe()
 		}
-		done, err := s.Done(ctx)
+		// A gate checks the host here as in Run: what it finds (preflight's
+		// facts) shapes what the later steps would write.
+		var err error
+		if g, ok := s.(Gate); ok {
+			err = g.Check(ctx)
+		}
+		done := false
+		if err == nil {
+			done, err = s.Done(ctx)
+		}
 		switch {
 		case err != nil:
 			sp.Would, sp.Error = "unknown", err.Error()

@@ -21,6 +21,15 @@ type Step interface {
 	Run(ctx context.Context, ev Events) error
 }
 
+// Gate is a step that checks the host before the plan changes anything.
+// Check runs on every run of the plan (and in a dry run), whether or not the
+// step turns out to be done: it reads the host and records what it found
+// (preflight: its report and the host facts later steps act on). Done then
+// reads that record.
+type Gate interface {
+	Check(ctx context.Context) error
+}
+
 // Noter is a step with a remark for its "no change" line (preflight names
 // its warnings there).
 type Noter interface{ Note() string }
@@ -92,7 +101,14 @@ func Run(ctx context.Context, p *Plan, ev Events) error {
 		sev := &stepEvents{ev: ev, step: s.Name(), index: i + 1, total: total, now: p.Now}
 		start := p.Now()
 		sev.Emit(Event{Type: EventStarted})
-		done, err := s.Done(ctx)
+		var err error
+		if g, ok := s.(Gate); ok {
+			err = g.Check(ctx)
+		}
+		done := false
+		if err == nil {
+			done, err = s.Done(ctx)
+		}
 		if err == nil && done {
 			note := ""
 			if n, ok := s.(Noter); ok {

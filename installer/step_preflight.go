@@ -2,6 +2,7 @@ package installer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -24,12 +25,14 @@ func (e *PreflightError) Error() string {
 }
 
 // preflightStep is the gate: it changes nothing, and it is "done" when no
-// check fails. It records the host facts the later steps act on.
+// check fails. Its Check records the host facts the later steps act on.
 type preflightStep struct {
 	env  *Env
 	rep  *preflight.Report
 	note string
 }
+
+var _ Gate = (*preflightStep)(nil)
 
 func (s *preflightStep) Name() string { return "preflight" }
 
@@ -37,17 +40,24 @@ func (s *preflightStep) Describe() string {
 	return "check the host (kernel, cgroups, resources, ports, existing installs) with this configuration"
 }
 
-func (s *preflightStep) Done(ctx context.Context) (bool, error) {
-	if err := s.check(ctx); err != nil {
-		return false, err
+// Done reads the report Check made: the gate is "done" when no check fails.
+func (s *preflightStep) Done(context.Context) (bool, error) {
+	if s.rep == nil {
+		return false, errNotChecked
 	}
 	return !s.rep.Failed(), nil
 }
 
+// errNotChecked is Done or Run of a preflight step whose Check has not run.
+var errNotChecked = errors.New("preflight has not run")
+
 // Note is shown with "no change".
 func (s *preflightStep) Note() string { return s.note }
 
-func (s *preflightStep) check(ctx context.Context) error {
+// Check runs the preflight with this configuration and records its report,
+// its note and the host facts (env.Facts) the later steps act on. It reads
+// the host only; the plan runs it every time, before Done.
+func (s *preflightStep) Check(ctx context.Context) error {
 	if s.env.Preflight == nil {
 		return fmt.Errorf("no preflight configured")
 	}
@@ -100,7 +110,7 @@ func (s *preflightStep) ownEvidence() []string {
 	return nil
 }
 
-// Blocks returns the failure a run would stop on (after Done).
+// Blocks returns the failure a run would stop on (after Check).
 func (s *preflightStep) Blocks() error {
 	if s.rep != nil && s.rep.Failed() {
 		return &PreflightError{Report: *s.rep}
@@ -110,9 +120,7 @@ func (s *preflightStep) Blocks() error {
 
 func (s *preflightStep) Run(ctx context.Context, ev Events) error {
 	if s.rep == nil {
-		if err := s.check(ctx); err != nil {
-			return err
-		}
+		return errNotChecked
 	}
 	for _, r := range s.rep.Results {
 		if r.Severity == preflight.Fail {
