@@ -723,13 +723,23 @@ func TestVersionChecks(t *testing.T) {
 	assert.Error(t, checkTpctlVersion("dev", "v0.5.0"))
 }
 
-// A host tpctl join made an agent holds no datastore: backup and restore
-// refuse it, naming the server, and change nothing.
+// A host tpctl join made an agent holds no datastore, and a joined server
+// member's is the cluster's etcd: backup and restore refuse both, saying
+// why, and change nothing.
 func TestAgentHostIsRefused(t *testing.T) {
+	for role, want := range map[string]string{
+		"agent":  "K3s agent joined to https://192.0.2.10:6443",
+		"server": "control-plane member joined with `tpctl join --role server`",
+	} {
+		t.Run(role, func(t *testing.T) { testJoinedHostIsRefused(t, role, want) })
+	}
+}
+
+func testJoinedHostIsRefused(t *testing.T, role, want string) {
 	root := t.TempDir()
 	st := map[string]any{
 		"version": 1, "completed": true, "steps": map[string]any{}, "created": []any{},
-		"role": "agent", "join": map[string]any{"server": "https://192.0.2.10:6443"},
+		"role": role, "join": map[string]any{"server": "https://192.0.2.10:6443"},
 		"config": map[string]any{"dataDir": testDataDir, "nodeName": "node2"},
 		"k3s":    map[string]any{"version": testK3s},
 	}
@@ -740,12 +750,30 @@ func TestAgentHostIsRefused(t *testing.T) {
 
 	_, _, err = Create(context.Background(), Options{Root: root, TpctlVersion: testTpctl})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "K3s agent joined to https://192.0.2.10:6443")
+	assert.Contains(t, err.Error(), want)
 
 	archive := filepath.Join(t.TempDir(), "x.tar.gz")
 	writeFile(t, archive, "not read", 0o600)
 	_, err = Restore(context.Background(), RestoreOptions{Root: root, Archive: archive, TpctlVersion: testTpctl})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "K3s agent joined to https://192.0.2.10:6443")
+	assert.Contains(t, err.Error(), want)
 	assert.Equal(t, before, snapshotTree(t, root))
+}
+
+// A server K3s moved into embedded etcd (converted for high availability)
+// keeps a stale SQLite file at most: backup refuses, saying why, and writes
+// no archive.
+func TestCreateRefusesAnEtcdDatastore(t *testing.T) {
+	root, _ := node(t)
+	require.NoError(t, os.MkdirAll(filepath.Join(root, testDataDir, "server", "db", "etcd", "member"), 0o700))
+	_, _, err := Create(context.Background(), Options{Root: root, TpctlVersion: testTpctl})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "embedded etcd")
+	assert.Contains(t, err.Error(), "nothing was changed")
+	_, err = os.Stat(filepath.Join(root, DefaultDir))
+	if err == nil {
+		ents, rerr := os.ReadDir(filepath.Join(root, DefaultDir))
+		require.NoError(t, rerr)
+		assert.Empty(t, ents, "no archive is written")
+	}
 }

@@ -113,6 +113,11 @@ func Create(ctx context.Context, o Options) (Manifest, string, error) {
 	server := filepath.Join(m.DataDir, "server")
 	var parts []staged
 	dbCopy := filepath.Join(tmp, "state.db")
+	if _, err := os.Stat(o.host(filepath.Join(server, "db", "etcd"))); err == nil {
+		// K3s moved the SQLite datastore into embedded etcd (a server
+		// converted for high availability); state.db is gone or stale.
+		return Manifest{}, "", fmt.Errorf("this server's datastore is K3s's embedded etcd (%s), converted for high availability: tpctl backup copies kine's SQLite datastore only and cannot copy etcd yet; nothing was changed", filepath.Join(server, "db", "etcd"))
+	}
 	m.Datastore, err = copyDatabase(ctx, o.host(filepath.Join(server, "db", "state.db")), dbCopy)
 	if err != nil {
 		return Manifest{}, "", err
@@ -343,6 +348,11 @@ func writeArchive(path string, m Manifest, parts []staged) (err error) {
 // datastore, token and CA live on its server, and an agent has no
 // k3s.service to stop or start.
 func refuseAgent(s installer.State) error {
+	if s.Role == installer.RoleServer {
+		// A joined member's datastore is the cluster's embedded etcd, not
+		// kine's SQLite file this backup copies.
+		return fmt.Errorf("this host is a control-plane member joined with `tpctl join --role server`: its datastore is the cluster's embedded etcd, which tpctl backup cannot copy yet; nothing was changed")
+	}
 	if !installer.AgentState(s) {
 		return nil
 	}

@@ -249,6 +249,14 @@ func TestServerJoinPlan(t *testing.T) {
 		assert.NotContains(t, e.Message+e.Error, "s3cr3t", "the token is in no event")
 	}
 
+	// Uninstall refuses the member, changing nothing: the main server's
+	// plan would undo the cluster's releases and leave its etcd member.
+	before := tree(t, tj.root)
+	_, _, err = NewUninstallPlan(UninstallOptions{Options: tj.jo.Options, Ops: newFakeHost(t, tj.root).ops(t)})
+	require.ErrorIs(t, err, ErrServerMember)
+	assert.Contains(t, err.Error(), "nothing was changed")
+	assert.Equal(t, before, tree(t, tj.root))
+
 	// Agent and bootstrap tokens are refused before anything.
 	jo := tj.jo
 	jo.Token = testJoinToken

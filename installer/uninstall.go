@@ -65,6 +65,9 @@ func NewUninstallPlan(o UninstallOptions) (*Plan, *Env, error) {
 		}
 		return nil, nil, fmt.Errorf("%w (no %s)", errNotInstalled, StatePath)
 	}
+	if err := refuseServerMember(env.State.Get()); err != nil {
+		return nil, nil, err
+	}
 	cfg, err := uninstallConfig(env.State.Get())
 	if err != nil {
 		return nil, nil, err
@@ -322,4 +325,23 @@ func forgetUnit(ctx context.Context, env *Env) error {
 		return err
 	}
 	return mgr.Reload(ctx)
+}
+
+// ErrServerMember refuses to uninstall a host `tpctl join --role server`
+// made an embedded-etcd member. Its uninstall would run the main server's
+// plan: undo the operator and core-instance releases for the whole cluster,
+// and stop K3s without removing its etcd member or its Node, leaving the
+// other servers a member that never answers (a quorum at risk).
+var ErrServerMember = errors.New("this host is a control-plane member joined with `tpctl join --role server`; uninstalling a server member is not supported yet")
+
+// refuseServerMember refuses a joined server member, naming what to do.
+func refuseServerMember(s State) error {
+	if s.Role != RoleServer {
+		return nil
+	}
+	server := "the cluster"
+	if s.Join != nil && s.Join.Server != "" {
+		server = s.Join.Server
+	}
+	return fmt.Errorf("%w: nothing was changed. Its removal must take it out of etcd and the cluster first (K3s: delete its Node from another server, which removes its etcd member), which tpctl does not do yet; the charts stay installed for %s", ErrServerMember, server)
 }

@@ -101,6 +101,7 @@ const (
 	RefuseNodeNotReady = "node-not-ready"
 	RefuseSecrets      = "redacted-credentials"
 	RefuseAgent        = "agent-host"
+	RefuseServerMember = "server-member"
 )
 
 // Refusal is one reason not to upgrade.
@@ -158,6 +159,14 @@ func Compute(in Installed, to Target) Plan {
 			server = st.Join.Server
 		}
 		p.refuse(RefuseAgent, "this host is a K3s agent joined to %s (k3s-agent.service): tpctl upgrade upgrades a server host only; upgrading agents is not supported yet", server)
+		return p
+	}
+	if st.Role == installer.RoleServer {
+		server := "the cluster"
+		if st.Join != nil && st.Join.Server != "" {
+			server = st.Join.Server
+		}
+		p.refuse(RefuseServerMember, "this host is a control-plane member joined to %s with `tpctl join --role server`: upgrading server members (one at a time, keeping etcd's quorum) is not supported yet", server)
 		return p
 	}
 	if u := st.Upgrade; u != nil {

@@ -145,6 +145,11 @@ func TestComputeRefusals(t *testing.T) {
 			in.State.Role, in.State.Join = installer.RoleAgent, &installer.JoinRecord{Server: "https://192.0.2.10:6443"}
 			return in
 		}, target("v1.36.3+k3s1", "0.2.0"), RefuseAgent, "K3s agent joined to https://192.0.2.10:6443"},
+		{"joined server member", func() Installed {
+			in := installed("v1.35.2+k3s1", "0.1.0")
+			in.State.Role, in.State.Join = installer.RoleServer, &installer.JoinRecord{Server: "https://192.0.2.10:6443"}
+			return in
+		}, target("v1.36.3+k3s1", "0.2.0"), RefuseServerMember, "control-plane member joined to https://192.0.2.10:6443"},
 		{"install not finished", func() Installed {
 			in := installed("v1.35.2+k3s1", "0.1.0")
 			in.State.Completed = false
