@@ -765,7 +765,7 @@ func testJoinedHostIsRefused(t *testing.T, role, want string) {
 // no archive.
 func TestCreateRefusesAnEtcdDatastore(t *testing.T) {
 	root, _ := node(t)
-	require.NoError(t, os.MkdirAll(filepath.Join(root, testDataDir, "server", "db", "etcd", "member"), 0o700))
+	require.NoError(t, os.MkdirAll(filepath.Join(root, testDataDir, "server", "db", "etcd", "member", "wal"), 0o700))
 	_, _, err := Create(context.Background(), Options{Root: root, TpctlVersion: testTpctl})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "embedded etcd")

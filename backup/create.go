@@ -113,7 +113,7 @@ func Create(ctx context.Context, o Options) (Manifest, string, error) {
 	server := filepath.Join(m.DataDir, "server")
 	var parts []staged
 	dbCopy := filepath.Join(tmp, "state.db")
-	if _, err := os.Stat(o.host(filepath.Join(server, "db", "etcd"))); err == nil {
+	if installer.EtcdInitialized(o.host("/"), m.DataDir) {
 		// K3s moved the SQLite datastore into embedded etcd (a server
 		// converted for high availability); state.db is gone or stale.
 		return Manifest{}, "", fmt.Errorf("this server's datastore is K3s's embedded etcd (%s), converted for high availability: tpctl backup copies kine's SQLite datastore only and cannot copy etcd yet; nothing was changed", filepath.Join(server, "db", "etcd"))

@@ -311,14 +311,8 @@ func ConvertToEmbeddedEtcd(ctx context.Context, o ConvertOptions) (bool, error) 
 		return false, fmt.Errorf("backup before the conversion to embedded etcd (nothing changed): %w", err)
 	}
 	o.Logf("backup written to %s", path)
-	dropIn := filepath.Join(o.Root, HAConfigDropInPath)
-	if b, err := os.ReadFile(dropIn); err != nil || !bytes.Equal(b, RenderClusterInitDropIn()) {
-		if err := os.MkdirAll(filepath.Dir(dropIn), 0o755); err != nil {
-			return false, fmt.Errorf("make %s: %w", filepath.Dir(dropIn), err)
-		}
-		if err := os.WriteFile(dropIn, RenderClusterInitDropIn(), 0o600); err != nil {
-			return false, fmt.Errorf("write %s: %w", dropIn, err)
-		}
+	if err := writeClusterInitDropIn(o.Root, o.Now); err != nil {
+		return false, err
 	}
 	o.Logf("wrote %s (cluster-init: true); restarting K3s, which moves the SQLite datastore into embedded etcd", HAConfigDropInPath)
 	since := o.Now()
@@ -353,4 +347,47 @@ func ConvertToEmbeddedEtcd(ctx context.Context, o ConvertOptions) (bool, error) 
 // CountEtcdMembers counts the nodes K3s marks as etcd members.
 func CountEtcdMembers(nodes []corev1.Node) int {
 	return len(slices.DeleteFunc(slices.Clone(nodes), func(n corev1.Node) bool { return !EtcdMember(&n) }))
+}
+
+// writeClusterInitDropIn writes the cluster-init drop-in, recorded in the
+// install state first (under the install lock) so that uninstall removes it
+// and an install after an uninstall does not start K3s with cluster-init.
+func writeClusterInitDropIn(root string, now func() time.Time) error {
+	lock, err := AcquireLock(filepath.Join(root, LockPath), os.Getpid())
+	if err != nil {
+		return err
+	}
+	defer func() { _ = lock.Unlock() }()
+	st, err := LoadState(filepath.Join(root, StatePath), now)
+	if err != nil {
+		return err
+	}
+	if !st.Exists() {
+		return fmt.Errorf("%w (no %s): the conversion records its drop-in there", errNotInstalled, StatePath)
+	}
+	dropIn := filepath.Join(root, HAConfigDropInPath)
+	if b, err := os.ReadFile(dropIn); err == nil && bytes.Equal(b, RenderClusterInitDropIn()) {
+		return nil
+	}
+	dir := filepath.Dir(HAConfigDropInPath)
+	if _, err := os.Lstat(filepath.Join(root, dir)); errors.Is(err, os.ErrNotExist) {
+		if err := st.Record(Created{Path: dir, Kind: KindDir, Step: "convert to embedded etcd", Pending: true}); err != nil {
+			return err
+		}
+		if err := os.Mkdir(filepath.Join(root, dir), 0o755); err != nil {
+			return fmt.Errorf("make %s: %w", dir, err)
+		}
+		if err := st.Record(Created{Path: dir, Kind: KindDir, Step: "convert to embedded etcd"}); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Lstat(dropIn); errors.Is(err, os.ErrNotExist) {
+		if err := st.Record(Created{Path: HAConfigDropInPath, Kind: KindFile, Step: "convert to embedded etcd", Pending: true}); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(dropIn, RenderClusterInitDropIn(), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", dropIn, err)
+	}
+	return st.Record(Created{Path: HAConfigDropInPath, Kind: KindFile, Step: "convert to embedded etcd"})
 }

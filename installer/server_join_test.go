@@ -91,6 +91,18 @@ type convertWorld struct {
 	log       []string
 }
 
+// installedRoot is a root with a completed install state, as the first
+// server has.
+func installedRoot(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	st := NewStateStore(filepath.Join(root, StatePath), time.Now)
+	require.NoError(t, os.MkdirAll(filepath.Join(root, StateDir), 0o700))
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "/etc/rancher/k3s"), 0o755))
+	require.NoError(t, st.Update(func(s *State) { s.Completed = true }))
+	return root
+}
+
 func (w *convertWorld) opts() ConvertOptions {
 	return ConvertOptions{Root: w.root, DataDir: "/var/lib/rancher/k3s", NodeName: "a",
 		Backup: func(context.Context) (string, error) {
@@ -114,7 +126,7 @@ func (w *convertWorld) opts() ConvertOptions {
 }
 
 func TestConvertToEmbeddedEtcd(t *testing.T) {
-	w := &convertWorld{root: t.TempDir(), node: etcdNode("a", false, time.Now().Add(-time.Minute), corev1.ConditionTrue)}
+	w := &convertWorld{root: installedRoot(t), node: etcdNode("a", false, time.Now().Add(-time.Minute), corev1.ConditionTrue)}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	converted, err := ConvertToEmbeddedEtcd(ctx, w.opts())
@@ -128,6 +140,19 @@ func TestConvertToEmbeddedEtcd(t *testing.T) {
 	st, err := os.Stat(filepath.Join(w.root, HAConfigDropInPath))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	// Recorded in the install state, so uninstall removes it (and the
+	// directory it made) and a later install does not run cluster-init.
+	state, err := LoadState(filepath.Join(w.root, StatePath), time.Now)
+	require.NoError(t, err)
+	var recorded []string
+	for _, c := range state.Get().Created {
+		assert.False(t, c.Pending, "%s settled", c.Path)
+		recorded = append(recorded, c.Path)
+	}
+	assert.Equal(t, []string{filepath.Dir(HAConfigDropInPath), HAConfigDropInPath}, recorded)
+	plan, err := removalPlan(state.Get(), Config{DataDir: "/var/lib/rancher/k3s"}, false)
+	require.NoError(t, err, "the recorded paths pass the state's allow-list")
+	assert.NotEmpty(t, plan)
 
 	// Converted already (etcd has data): nothing again.
 	require.NoError(t, os.MkdirAll(filepath.Join(w.root, "/var/lib/rancher/k3s/server/db/etcd/member/wal"), 0o700))
@@ -139,7 +164,7 @@ func TestConvertToEmbeddedEtcd(t *testing.T) {
 }
 
 func TestConvertRefusesExternalDatastoreAndStopsOnAFailedBackup(t *testing.T) {
-	w := &convertWorld{root: t.TempDir()}
+	w := &convertWorld{root: installedRoot(t)}
 	p := filepath.Join(w.root, K3sConfigPath)
 	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 	require.NoError(t, os.WriteFile(p, []byte("datastore-endpoint: mysql://u@tcp(db)/k3s\n"), 0o600))
@@ -147,7 +172,7 @@ func TestConvertRefusesExternalDatastoreAndStopsOnAFailedBackup(t *testing.T) {
 	assert.ErrorIs(t, err, ErrExternalDatastore)
 	assert.Zero(t, w.backups+w.restarts)
 
-	w = &convertWorld{root: t.TempDir(), backupErr: errors.New("disk full")}
+	w = &convertWorld{root: installedRoot(t), backupErr: errors.New("disk full")}
 	_, err = ConvertToEmbeddedEtcd(context.Background(), w.opts())
 	assert.ErrorContains(t, err, "nothing changed")
 	assert.Zero(t, w.restarts)
@@ -157,7 +182,7 @@ func TestConvertRefusesExternalDatastoreAndStopsOnAFailedBackup(t *testing.T) {
 // The conversion waits for a Ready reported after the restart, as an
 // etcd member: a stale Ready does not pass.
 func TestConvertWaitsForTheMember(t *testing.T) {
-	w := &convertWorld{root: t.TempDir()}
+	w := &convertWorld{root: installedRoot(t)}
 	o := w.opts()
 	o.Restart = func(context.Context) error { w.restarts++; return nil }
 	w.node = etcdNode("a", true, time.Now().Add(-time.Hour), corev1.ConditionTrue)
