@@ -78,6 +78,10 @@ func TestPipelineSecretsAgainstTheOperator(t *testing.T) {
 	eventually(t, "the pod template takes the Secret and its revision", func(c *assert.CollectT) {
 		tpl := template(c)
 		assert.Equal(c, rev1, tpl.Annotations[operator.AnnotationSecretsRevision])
+		// The Deployment may not exist yet: no container to look into.
+		if !assert.Len(c, tpl.Spec.Containers, 1) {
+			return
+		}
 		var names []string
 		for _, f := range tpl.Spec.Containers[0].EnvFrom {
 			if f.SecretRef != nil {
