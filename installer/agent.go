@@ -222,23 +222,11 @@ func NewJoinPlan(ctx context.Context, o JoinOptions) (*Plan, *Env, error) {
 		if err := beginInstall(env); err != nil {
 			return err
 		}
-		rec := &JoinRecord{Server: redactURL(env.join.server)}
-		if st := env.State.Get(); st.Role == RoleAgent && reflect.DeepEqual(st.Join, rec) {
-			return nil
-		}
-		return env.State.Update(func(s *State) { s.Role, s.Join = RoleAgent, rec })
+		return recordJoin(env, RoleAgent, env.join.server)
 	}
 	plan.OnFinish = func(_ context.Context, ev Events) error {
-		cur := env.State.Get()
-		cfg := env.Config.Redacted()
-		if !cur.Completed || !reflect.DeepEqual(cur.Config, cfg) || !reflect.DeepEqual(cur.Facts, env.Facts) {
-			if err := env.State.Update(func(s *State) {
-				s.Completed = true
-				s.Config = cfg
-				s.Facts = env.Facts
-			}); err != nil {
-				return err
-			}
+		if err := recordCompleted(env); err != nil {
+			return err
 		}
 		logf(ev, false, "K3s %s runs as %s; node %s joined %s and is Ready.", orUnknown(env.State.Get().K3s.Version), AgentUnitName, env.Config.NodeName, redactURL(env.join.server))
 		logf(ev, false, "Log: %s. Remove the node with `tpctl uninstall` on this host.", LogPath)
@@ -262,7 +250,26 @@ func RefuseAgentHost(s State) error {
 	if AgentState(s) && (s.Completed || len(s.Created) > 0) {
 		return errAgentHost
 	}
+	if s.Role == RoleServer && (s.Completed || len(s.Created) > 0) {
+		return errMemberHost
+	}
 	return nil
+}
+
+// errMemberHost: install on a host `tpctl join --role server` made a
+// control-plane member. Install's plan would install the cluster's charts
+// again from it.
+var errMemberHost = errors.New("this host was joined to a cluster as a server by `tpctl join --role server`; rerun that join to repair it, an install here would change the cluster's releases")
+
+// recordJoin records the host's role and its server (without credentials),
+// once: join's first act, so that a join killed at any later point is
+// uninstalled as what it was becoming.
+func recordJoin(env *Env, role, server string) error {
+	rec := &JoinRecord{Server: redactURL(server)}
+	if st := env.State.Get(); st.Role == role && reflect.DeepEqual(st.Join, rec) {
+		return nil
+	}
+	return env.State.Update(func(s *State) { s.Role, s.Join = role, rec })
 }
 
 // serverCheckStep is join's gate on the server: it changes nothing and is

@@ -363,16 +363,8 @@ func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
 		return beginInstall(env)
 	}
 	plan.OnFinish = func(_ context.Context, ev Events) error {
-		cur := env.State.Get()
-		cfg := env.Config.Redacted()
-		if !cur.Completed || !reflect.DeepEqual(cur.Config, cfg) || !reflect.DeepEqual(cur.Facts, env.Facts) {
-			if err := env.State.Update(func(s *State) {
-				s.Completed = true
-				s.Config = cfg
-				s.Facts = env.Facts
-			}); err != nil {
-				return err
-			}
+		if err := recordCompleted(env); err != nil {
+			return err
 		}
 		for _, line := range Summary(env).Lines() {
 			logf(ev, false, "%s", line)
@@ -380,4 +372,20 @@ func NewInstallPlan(ctx context.Context, o Options) (*Plan, *Env, error) {
 		return nil
 	}
 	return plan, env, nil
+}
+
+// recordCompleted marks the run finished in the state with its (redacted)
+// configuration and host facts, writing only when one of them changed, so
+// a run that changes nothing leaves the state file alone.
+func recordCompleted(env *Env) error {
+	cur := env.State.Get()
+	cfg := env.Config.Redacted()
+	if cur.Completed && reflect.DeepEqual(cur.Config, cfg) && reflect.DeepEqual(cur.Facts, env.Facts) {
+		return nil
+	}
+	return env.State.Update(func(s *State) {
+		s.Completed = true
+		s.Config = cfg
+		s.Facts = env.Facts
+	})
 }

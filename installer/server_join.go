@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -193,23 +192,11 @@ func NewServerJoinPlan(ctx context.Context, o JoinOptions) (*Plan, *Env, error) 
 		if err := begin(ctx); err != nil {
 			return err
 		}
-		rec := &JoinRecord{Server: redactURL(jr.server)}
-		if st := env.State.Get(); st.Role == RoleServer && st.Join != nil && *st.Join == *rec {
-			return nil
-		}
-		return env.State.Update(func(s *State) { s.Role, s.Join = RoleServer, rec })
+		return recordJoin(env, RoleServer, jr.server)
 	}
 	plan.OnFinish = func(_ context.Context, ev Events) error {
-		cur := env.State.Get()
-		cfg := env.Config.Redacted()
-		if !cur.Completed || !reflect.DeepEqual(cur.Config, cfg) || !reflect.DeepEqual(cur.Facts, env.Facts) {
-			if err := env.State.Update(func(s *State) {
-				s.Completed = true
-				s.Config = cfg
-				s.Facts = env.Facts
-			}); err != nil {
-				return err
-			}
+		if err := recordCompleted(env); err != nil {
+			return err
 		}
 		logf(ev, false, "K3s %s runs as %s; node %s joined %s as a server on embedded etcd and is Ready.",
 			orUnknown(env.State.Get().K3s.Version), UnitName, env.Config.NodeName, redactURL(jr.server))

@@ -281,6 +281,11 @@ func TestServerJoinPlan(t *testing.T) {
 	require.ErrorIs(t, err, ErrServerMember)
 	assert.Contains(t, err.Error(), "nothing was changed")
 	assert.Equal(t, before, tree(t, tj.root))
+	// So does install: its plan would install the cluster's charts again.
+	iplan, _, err := NewInstallPlan(context.Background(), tj.jo.Options)
+	require.NoError(t, err)
+	require.ErrorIs(t, Run(context.Background(), iplan, &recorder{}), errMemberHost)
+	assert.Equal(t, before, tree(t, tj.root))
 
 	// Agent and bootstrap tokens are refused before anything.
 	jo := tj.jo
