@@ -7,9 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 
 	"github.com/tpctl/tpctl/internal/ociimage"
 	"github.com/tpctl/tpctl/test/cluster"
+	"github.com/tpctl/tpctl/test/hosttest"
 	"github.com/tpctl/tpctl/test/images"
 	"github.com/tpctl/tpctl/test/k3slauncher/launcher"
 )
@@ -119,4 +121,28 @@ func BuildHostArtifacts(ctx context.Context, dir string) (HostArtifacts, error) 
 		a.Images = append(a.Images, tar)
 	}
 	return a, nil
+}
+
+// NeedBootedHost checks what a booted-host test needs: root, the cached
+// Debian root and the Kubernetes binaries. A missing one skips the test on
+// a developer's machine; under CI (CI=true, where scripts/test-deps has
+// run) it fails it, so a broken dependency step never turns into a silent
+// skip.
+func NeedBootedHost(t testing.TB) {
+	t.Helper()
+	missing := func(format string, args ...any) {
+		t.Helper()
+		if os.Getenv("CI") == "true" {
+			t.Fatalf(format+" (CI must run this test)", args...)
+		}
+		t.Skipf(format, args...)
+	}
+	if os.Geteuid() != 0 {
+		missing("needs root: boots a systemd host")
+		return
+	}
+	hosttest.RequireRootfs(t)
+	if _, err := cluster.FindBinaries(); err != nil {
+		missing("needs the Kubernetes binaries (scripts/test-deps): %v", err)
+	}
 }

@@ -53,22 +53,7 @@ const (
 	user            = "puller"
 )
 
-func needBootedHost(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root: boots a systemd host that shares the network")
-		}
-		t.Skip("needs root: boots a systemd host that shares the network")
-	}
-	hosttest.RequireRootfs(t)
-	if _, err := cluster.FindBinaries(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("needs the Kubernetes binaries (scripts/test-deps): %v", err)
-		}
-		t.Skipf("needs the Kubernetes binaries (scripts/test-deps): %v", err)
-	}
-}
+func needBootedHost(t *testing.T) { e2etest.NeedBootedHost(t) }
 
 // sinkVariant is the sink image with a label, so that its digest differs
 // from the one pushed before: a pipeline using it makes a fresh pull.
