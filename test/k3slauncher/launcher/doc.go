@@ -149,7 +149,7 @@
 // (member name <node-name>-<8 hex>, kept in server/db/etcd/name; another
 // member of the same node name is refused as K3s refuses it) and starts
 // with initial-cluster-state existing; the leader promotes learners
-// (every 5 s; K3s: 15 s). The API server starts once the local member
+// (every 15 s, as K3s). The API server starts once the local member
 // votes. /db/info and /v1-k3s/server-bootstrap answer the "server" user
 // only, and 404 without embedded etcd. The token check of the datastore is
 // kept in etcd. With etcd the controller manager and scheduler elect a

@@ -184,7 +184,9 @@ func etcdArgs(l Layout, name, nodeIP string, ec etcdCerts, initialCluster, state
 		"--initial-cluster-state=" + state,
 		"--cert-file=" + ec.server.CertFile, "--key-file=" + ec.server.KeyFile, "--trusted-ca-file=" + ec.ca,
 		"--peer-cert-file=" + ec.peer.CertFile, "--peer-key-file=" + ec.peer.KeyFile, "--peer-trusted-ca-file=" + ec.ca,
-		"--promote-learners-every=5s",
+		// K3s's manageLearners runs every manageTickerTime (15 s,
+		// pkg/etcd/etcd.go): a learner waits as long here.
+		"--promote-learners-every=15s",
 	}
 }
 
